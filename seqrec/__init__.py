@@ -1,0 +1,7 @@
+"""seqrec: training and comparing sequential recommenders with BCE, CE and CCE losses.
+
+Reproduces Li, Yu, Zeng, Yang, "Effective and Efficient Training for Sequential
+Recommendation Using Cumulative Cross-Entropy Loss" (AAAI 2023).
+"""
+
+__version__ = "0.1.0"
