@@ -1,0 +1,137 @@
+"""Load a dataset: find (or fetch) its source file, then read the processed sequences from the
+cache ``data_dir/processed/<name>-<key>.npz`` or build and write them.
+
+``key`` is the first 16 hex digits of sha256(:data:`CACHE_VERSION` + preprocessing settings +
+source file bytes), so a changed file or option never reuses a stale cache. Writes are atomic
+(temp file in the same folder, then ``os.replace``); a corrupt or partial cache file is detected
+on load and rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from seqrec.data.fetch import ensure_file, refuse_shared
+from seqrec.data.preprocess import SequenceData, preprocess
+from seqrec.data.readers import Interactions, read_atomic, read_csv, read_s3rec
+from seqrec.data.spec import DatasetSpec
+
+log = logging.getLogger(__name__)
+
+# Bump when readers or preprocessing change what they produce: old caches are then ignored.
+CACHE_VERSION = "1"
+
+
+def load_dataset(cfg: Mapping[str, Any] | DatasetSpec, data_dir: Path) -> SequenceData:
+    """The processed dataset described by ``cfg`` (the ``dataset`` config group).
+
+    Fetches the source file into ``data_dir`` first when it is missing (see
+    :mod:`seqrec.data.fetch`), then returns the cached result or builds and caches it.
+
+    Raises:
+        DataError: a bad config option, a missing/unfetchable/malformed source file, or a
+            dataset that is empty after preprocessing.
+    """
+    spec = cfg if isinstance(cfg, DatasetSpec) else DatasetSpec.from_mapping(cfg)
+    data_dir = Path(data_dir)
+    refuse_shared(data_dir)
+    source = ensure_file(data_dir, spec.path, spec.url, spec.archive_member)
+    key = fingerprint(source, spec)
+    cache = data_dir / "processed" / f"{spec.name}-{key}.npz"
+    if cache.is_file():
+        try:
+            return load_cache(cache, key)
+        except CorruptCacheError as err:
+            log.warning("rebuilding %s: %s", cache, err)
+    data = preprocess(read_source(spec, source), spec.name, kcore=spec.kcore,
+                      min_user_interactions=spec.min_user_interactions,
+                      max_users=spec.max_users, fingerprint=key)
+    save_cache(data, cache)
+    return data
+
+
+def read_source(spec: DatasetSpec, source: Path) -> Interactions:
+    """Read ``source`` with the reader of ``spec.format``."""
+    if spec.format == "s3rec":
+        return read_s3rec(source)
+    reader = read_atomic if spec.format == "atomic" else read_csv
+    return reader(source, user_col=spec.user_col, item_col=spec.item_col,
+                  time_col=spec.time_col, sep=spec.sep)
+
+
+def fingerprint(source: Path, spec: DatasetSpec) -> str:
+    """16 hex digits of sha256(CACHE_VERSION, preprocessing settings, source file bytes)."""
+    digest = hashlib.sha256()
+    digest.update(f"seqrec-cache-{CACHE_VERSION}\n".encode())
+    digest.update(json.dumps(spec.preprocessing_settings(), sort_keys=True).encode() + b"\n")
+    with open(source, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()[:16]
+
+
+class CorruptCacheError(Exception):
+    """A cache file is unreadable or inconsistent (internal: the cache is then rebuilt)."""
+
+
+def save_cache(data: SequenceData, path: Path) -> None:
+    """Write ``data`` to ``path`` (.npz, no pickles) atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, version=np.array(CACHE_VERSION), name=np.array(data.name),
+                     fingerprint=np.array(data.fingerprint), n_items=np.array(data.n_items),
+                     items=data.items, offsets=data.offsets, user_tokens=data.user_tokens,
+                     item_tokens=data.item_tokens)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; make it an ordinary file
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_cache(path: Path, key: str) -> SequenceData:
+    """Read a cache file written by :func:`save_cache` and check it.
+
+    Raises:
+        CorruptCacheError: unreadable (truncated, bad CRC), another version or key, or
+            inconsistent arrays.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+        data = SequenceData(name=str(arrays["name"]), items=arrays["items"].astype(np.int64),
+                            offsets=arrays["offsets"].astype(np.int64),
+                            n_items=int(arrays["n_items"]), user_tokens=arrays["user_tokens"],
+                            item_tokens=arrays["item_tokens"],
+                            fingerprint=str(arrays["fingerprint"]))
+        version = str(arrays["version"])
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+        raise CorruptCacheError(f"unreadable ({type(err).__name__}: {err})") from err
+    problems = [
+        version != CACHE_VERSION and f"version {version} != {CACHE_VERSION}",
+        data.fingerprint != key and f"key {data.fingerprint} != {key}",
+        (len(data.offsets) == 0 or data.offsets[0] != 0 or data.offsets[-1] != len(data.items)
+         or (np.diff(data.offsets) < 0).any()) and "bad offsets",
+        len(data.user_tokens) != data.n_users and "user tokens do not match",
+        len(data.item_tokens) != data.n_items + 1 and "item tokens do not match",
+        len(data.items) and (data.items.min() < 1 or data.items.max() > data.n_items)
+        and "item index out of range",
+    ]
+    problems = [p for p in problems if p]
+    if problems:
+        raise CorruptCacheError("; ".join(problems))
+    return data

@@ -1,0 +1,157 @@
+"""From raw interactions to per-user chronological item sequences (:class:`SequenceData`).
+
+The protocol of the CCE paper (Li et al., AAAI 2023, "Data Processing") and of the S3-Rec code
+it builds on: (1) iterative k-core filter of users and items, (2) group by user and sort
+chronologically, with equal timestamps kept in file order, (3) re-index items 1..N (0 = padding)
+and users 0..U-1 by first appearance. Users too short for leave-one-out are dropped with one
+counted warning.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from seqrec.data.readers import Interactions
+from seqrec.errors import DataError
+
+PAD_TOKEN = "[PAD]"
+
+
+@dataclass(frozen=True, eq=False)  # arrays: compare fields with np.array_equal
+class SequenceData:
+    """Per-user item sequences in CSR form, oldest item first.
+
+    The sequence of user ``u`` is ``items[offsets[u]:offsets[u + 1]]``.
+
+    Attributes:
+        name: dataset name (``conf/dataset/<name>.yaml``).
+        items: ``[n_interactions]`` int64 item indices in 1..n_items.
+        offsets: ``[n_users + 1]`` int64, ``offsets[0] == 0``, ``offsets[-1] == len(items)``.
+        n_items: size of the catalogue (item indices 1..n_items; 0 is padding).
+        user_tokens: ``[n_users]`` str, raw user id of each user index.
+        item_tokens: ``[n_items + 1]`` str, raw item id of each item index; ``[0]`` is "[PAD]".
+        fingerprint: hex cache key of the source file + preprocessing settings.
+    """
+
+    name: str
+    items: np.ndarray
+    offsets: np.ndarray
+    n_items: int
+    user_tokens: np.ndarray
+    item_tokens: np.ndarray
+    fingerprint: str
+
+    @property
+    def n_users(self) -> int:
+        return len(self.offsets) - 1
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """``[n_users]`` int64 number of interactions per user."""
+        return np.diff(self.offsets)
+
+    def sequence(self, user: int) -> np.ndarray:
+        """The item indices of one user, oldest first (for inspection and tests)."""
+        return self.items[self.offsets[user]:self.offsets[user + 1]]
+
+
+def kcore_mask(users: np.ndarray, items: np.ndarray, k: int) -> np.ndarray:
+    """Iterative k-core: rows kept once every user and item has >= k of the kept rows.
+
+    Args:
+        users, items: ``[M]`` int64 codes (0-based, dense).
+        k: minimum interactions (repeats count); k <= 1 keeps everything.
+
+    Returns:
+        ``[M]`` bool mask of the rows that survive.
+    """
+    keep = np.ones(len(users), dtype=bool)
+    if k <= 1:
+        return keep
+    while True:
+        user_count = np.bincount(users[keep], minlength=users.max(initial=-1) + 1)
+        item_count = np.bincount(items[keep], minlength=items.max(initial=-1) + 1)
+        # Dropping an item can push a user below k and vice versa: repeat until nothing changes.
+        survive = keep & (user_count[users] >= k) & (item_count[items] >= k)
+        if survive.sum() == keep.sum():
+            return survive
+        keep = survive
+
+
+def preprocess(inter: Interactions, name: str, kcore: int = 5, min_user_interactions: int = 3,
+               max_users: int | None = None, fingerprint: str = "") -> SequenceData:
+    """k-core filter, drop short users, sort each user's items by time, re-index.
+
+    Items of the S3-Rec format (``inter.item_ids`` set) keep their ids and the catalogue is
+    1..max id of the file; other items are re-indexed 1..N by first appearance in file order
+    after filtering. Users are re-indexed 0..U-1 the same way. Equal timestamps keep file order.
+    ``max_users`` keeps the first users only (applied last; items are not re-indexed).
+
+    Warns:
+        UserWarning: once, with the number of users dropped for having fewer than
+            ``min_user_interactions`` interactions.
+
+    Raises:
+        DataError: nothing is left after a step (the message names the step and the option
+            to lower).
+    """
+    where = f"dataset '{name}' ({inter.path})"
+    if len(inter) == 0:
+        raise DataError(f"{where} has no interactions; check that it is the right file.")
+    user_codes, _ = pd.factorize(inter.users)
+    if inter.item_ids is not None:
+        item_codes = inter.item_ids
+    else:
+        item_codes, _ = pd.factorize(inter.items)
+    keep = kcore_mask(user_codes, item_codes, kcore)
+    if not keep.any():
+        raise DataError(
+            f"{where}: the {kcore}-core filter removed every interaction (no set of users and "
+            f"items has >= {kcore} interactions each). Lower dataset.kcore (kcore=0 disables it)."
+        )
+
+    counts = np.bincount(user_codes[keep], minlength=user_codes.max() + 1)
+    short = (counts > 0) & (counts < min_user_interactions)
+    if short.any():
+        warnings.warn(f"dataset '{name}': dropped {int(short.sum())} users with fewer than "
+                      f"{min_user_interactions} interactions", UserWarning, stacklevel=2)
+        keep &= ~short[user_codes]
+    if not keep.any():
+        raise DataError(
+            f"{where}: every user has fewer than {min_user_interactions} interactions after the "
+            f"k-core filter (kcore={kcore}). Lower dataset.min_user_interactions (leave-one-out "
+            "needs at least 3) or dataset.kcore."
+        )
+
+    rows = np.flatnonzero(keep)  # increasing: file order of the filtered data
+    users, user_index = pd.factorize(inter.users[rows])
+    if inter.item_ids is not None:
+        items = inter.item_ids[rows]
+        n_items = int(inter.item_ids.max())
+        item_tokens = np.concatenate([[PAD_TOKEN], np.arange(1, n_items + 1).astype(str)])
+    else:
+        codes, item_index = pd.factorize(inter.items[rows])
+        items = codes.astype(np.int64) + 1
+        n_items = len(item_index)
+        item_tokens = np.concatenate([[PAD_TOKEN], np.asarray(item_index, dtype=str)])
+
+    # Stable chronological order per user: lexsort's last key is the primary one, the row
+    # position breaks ties so that equal timestamps keep file order.
+    position = np.arange(len(rows))
+    keys = (position, users) if inter.times is None else (position, inter.times[rows], users)
+    order = np.lexsort(keys)
+    items = items[order].astype(np.int64)
+    offsets = np.zeros(len(user_index) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(users, minlength=len(user_index)), out=offsets[1:])
+    user_tokens = np.asarray(user_index, dtype=str)
+
+    if max_users is not None and max_users < len(user_tokens):
+        offsets = offsets[: max_users + 1]
+        items = items[: offsets[-1]]
+        user_tokens = user_tokens[:max_users]
+    return SequenceData(name=name, items=items, offsets=offsets, n_items=n_items,
+                        user_tokens=user_tokens, item_tokens=item_tokens, fingerprint=fingerprint)

@@ -1,0 +1,288 @@
+"""Readers of interaction files: the S3-Rec ``<Name>.txt`` format, RecBole atomic ``.inter`` files
+and CSV logs.
+
+Every reader returns :class:`Interactions` in file order. Raw user and item ids stay string
+tokens ("7" and "007" are different items, "0" and "NaN" are ordinary items), except in the
+S3-Rec format, whose positive integer item ids are kept as item indices so that
+``<Name>_item2attributes.json`` still matches (as in S3-Rec's ``datasets.py``). Timestamps become
+an exact int64 sort key (never float64, which cannot tell 1609459200.1234567891 from
+1609459200.1234567892). Every problem in a file is a :class:`~seqrec.errors.DataError` that names
+the file and the 1-based line.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from seqrec.errors import DataError
+
+_INT_RE = r"[+-]?\d+"
+_DECIMAL_RE = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
+
+
+@dataclass(frozen=True)
+class Interactions:
+    """One interaction file, row by row in file order (M rows).
+
+    Attributes:
+        users: ``[M]`` str, raw user tokens.
+        items: ``[M]`` str, raw item tokens.
+        times: ``[M]`` int64 sort key (equal keys = equal times, order preserved), or None when
+            the file order is the chronological order.
+        item_ids: ``[M]`` int64 item indices fixed by the file (S3-Rec format), else None.
+        lines: ``[M]`` int64, 1-based line number of each row (for error messages).
+        path: the file that was read.
+    """
+
+    users: np.ndarray
+    items: np.ndarray
+    times: np.ndarray | None
+    item_ids: np.ndarray | None
+    lines: np.ndarray
+    path: Path
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+
+def read_s3rec(path: Path) -> Interactions:
+    """Read an S3-Rec ``<Name>.txt`` file: one user per line, ``user_id item_id item_id ...``.
+
+    Items are in chronological order. Blank lines, a UTF-8 BOM, CRLF line ends and repeated
+    whitespace are tolerated.
+
+    Raises:
+        DataError: a token is not a positive integer (0 is padding), a user has no items, or a
+            user id appears twice — the message names the file and the line.
+    """
+    path = Path(path)
+    users: list[str] = []
+    items: list[str] = []
+    lines: list[int] = []
+    seen: dict[int, int] = {}
+    for number, line in enumerate(_read_text(path).split("\n"), start=1):
+        tokens = line.split()
+        if not tokens:
+            continue
+        for token in tokens:
+            if not (token.isascii() and token.isdigit()) or int(token) == 0:
+                raise DataError(
+                    f"{path}, line {number}: '{token}' is not a positive integer id. In the "
+                    "S3-Rec format every line is 'user_id item_id item_id ...' with ids >= 1 "
+                    "(0 is the padding index); fix or remove the line, or use format: csv/atomic "
+                    "for string ids."
+                )
+        user = int(tokens[0])
+        if len(tokens) == 1:
+            raise DataError(
+                f"{path}, line {number}: user {tokens[0]} has no items. Every line of an S3-Rec "
+                "file is 'user_id item_id item_id ...'; remove the line or add the user's items."
+            )
+        if user in seen:
+            raise DataError(
+                f"{path}, line {number}: user id {tokens[0]} was already given on line "
+                f"{seen[user]}. The S3-Rec format has one line per user; merge the two lines "
+                "(in chronological order) into one."
+            )
+        seen[user] = number
+        users.extend([tokens[0]] * (len(tokens) - 1))
+        items.extend(tokens[1:])
+        lines.extend([number] * (len(tokens) - 1))
+    item_ids = np.array(items, dtype=np.int64) if items else np.zeros(0, np.int64)
+    return Interactions(users=np.array(users, dtype=str), items=np.array(items, dtype=str),
+                        times=None, item_ids=item_ids, lines=np.array(lines, dtype=np.int64),
+                        path=path)
+
+
+def read_atomic(path: Path, user_col: str = "user_id", item_col: str = "item_id",
+                time_col: str | None = "timestamp", sep: str = "\t") -> Interactions:
+    """Read a RecBole atomic file (``.inter``): tab separated, header ``name:type`` per column.
+
+    Columns may be named with or without their type (``user_id`` or ``user_id:token``). Fields
+    are not quoted. See :func:`read_csv` for the rest (tokens, timestamps, errors).
+    """
+    return _read_delimited(path, user_col, item_col, time_col, sep, quoted=False)
+
+
+def read_csv(path: Path, user_col: str = "user_id", item_col: str = "item_id",
+             time_col: str | None = "timestamp", sep: str = ",") -> Interactions:
+    """Read a delimited log with a header row naming the columns (double quotes allowed).
+
+    Tokens are stripped of surrounding spaces and kept as strings. ``time_col`` None keeps the
+    file order as the chronological order. Integer timestamps become int64 exactly, decimal ones
+    an exact int64 key (scaled by 10^fraction digits, or their rank when that would overflow),
+    ISO date-times nanoseconds since 1970.
+
+    Raises:
+        DataError: a named column is missing (the message lists the columns found), a row has a
+            wrong number of fields, a user/item field is empty, or a timestamp cannot be parsed
+            (file, line and value named).
+    """
+    return _read_delimited(path, user_col, item_col, time_col, sep, quoted=True)
+
+
+def _read_text(path: Path) -> str:
+    """The file as text: UTF-8 with an optional BOM; CRLF and CR line ends become LF."""
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise DataError(f"cannot read {path}: {err.strerror}. Check that the file exists and is "
+                        "readable, or run `make data` to fetch it.") from err
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise DataError(f"{path}, line {line}: the file is not valid UTF-8 ({err.reason}). Save "
+                        "it as UTF-8 (e.g. `iconv -f latin1 -t utf-8`).") from err
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _read_delimited(path: Path, user_col: str, item_col: str, time_col: str | None, sep: str,
+                    quoted: bool) -> Interactions:
+    path = Path(path)
+    raw = pd.Series(_read_text(path).split("\n"), dtype=object)
+    numbers = np.arange(1, len(raw) + 1, dtype=np.int64)
+    keep = raw.str.strip().to_numpy() != ""
+    raw, numbers = raw[keep].reset_index(drop=True), numbers[keep]
+    if len(raw) == 0:
+        raise DataError(f"{path} is empty: it needs a header row naming the columns "
+                        f"({user_col}, {item_col}, ...) and one row per interaction.")
+    header = [_column_name(name) for name in _split_line(raw[0], sep, quoted)]
+    header_line = int(numbers[0])
+    raw, numbers = raw[1:].reset_index(drop=True), numbers[1:]
+
+    wanted = [user_col, item_col] + ([time_col] if time_col is not None else [])
+    missing = [col for col in wanted if _column_name(col) not in header]
+    if missing:
+        raise DataError(
+            f"{path}: column(s) {', '.join(missing)} not found; the header (line "
+            f"{header_line}) has {', '.join(header)}. Set user_col / "
+            "item_col / time_col in the dataset config to these names (time_col: null = file "
+            f"order), or check the separator (sep={sep!r})."
+        )
+    fields = _split_fields(raw, numbers, len(header), sep, quoted, path)
+    columns = {col: fields[header.index(_column_name(col))] for col in wanted}
+
+    for col in (user_col, item_col):
+        empty = columns[col] == ""
+        if empty.any():
+            row = int(np.flatnonzero(empty)[0])
+            raise DataError(f"{path}, line {numbers[row]}: the '{col}' field is empty. Every row "
+                            "needs a user and an item; fill it in or delete the row.")
+    times = None if time_col is None else parse_times(columns[time_col], numbers, path)
+    return Interactions(users=columns[user_col].astype(str), items=columns[item_col].astype(str),
+                        times=times, item_ids=None, lines=numbers, path=path)
+
+
+def _column_name(name: str) -> str:
+    """``user_id:token`` -> ``user_id`` (RecBole's typed header); stray spaces removed."""
+    return name.strip().split(":", 1)[0].strip()
+
+
+def _split_line(line: str, sep: str, quoted: bool) -> list[str]:
+    if quoted:
+        return next(csv.reader([line], delimiter=sep)) if len(sep) == 1 else line.split(sep)
+    return line.split(sep)
+
+
+def _split_fields(raw: pd.Series, numbers: np.ndarray, n_fields: int, sep: str, quoted: bool,
+                  path: Path) -> list[np.ndarray]:
+    """Split data lines into ``n_fields`` stripped string columns, checking every field count."""
+    is_quoted = np.zeros(len(raw), dtype=bool)
+    if quoted:
+        is_quoted = raw.str.contains('"', regex=False).to_numpy(dtype=bool)
+    counts = raw.str.count(re.escape(sep)).to_numpy() + 1
+    quoted_rows = np.flatnonzero(is_quoted)
+    # Lines with quotes (rare) go through the csv module, which knows that "a,b" is one field.
+    quoted_fields = [_split_line(raw[row], sep, True) for row in quoted_rows]
+    counts[quoted_rows] = [len(f) for f in quoted_fields]
+    bad = np.flatnonzero(counts != n_fields)
+    if len(bad):
+        row = int(bad[0])
+        raise DataError(
+            f"{path}, line {numbers[row]}: expected {n_fields} fields separated by {sep!r} (as in "
+            f"the header), found {counts[row]}. Fix or delete the row; a field that contains the "
+            "separator must be quoted (CSV) or the separator must be changed with `sep`."
+        )
+    table = np.empty((len(raw), n_fields), dtype=object)
+    plain = ~is_quoted
+    if plain.any():
+        table[plain] = raw[plain].str.split(sep, expand=True, regex=False).to_numpy(dtype=object)
+    for row, values in zip(quoted_rows, quoted_fields):
+        table[row] = values
+    return [pd.Series(table[:, j], dtype=object).str.strip().to_numpy(dtype=object)
+            for j in range(n_fields)]
+
+
+def parse_times(values: np.ndarray, lines: np.ndarray, path: Path) -> np.ndarray:
+    """Turn timestamp strings into an exact int64 sort key ``[M]``.
+
+    Integers are kept as they are; decimals are scaled by 10^(most fraction digits) when that
+    fits in int64, else ranked exactly with :class:`decimal.Decimal`; other strings are parsed as
+    date-times (nanoseconds since 1970).
+
+    Raises:
+        DataError: a value cannot be parsed (file, line and value named).
+    """
+    series = pd.Series(values, dtype=object)
+    if len(series) == 0:
+        return np.zeros(0, dtype=np.int64)
+    is_int = series.str.fullmatch(_INT_RE).to_numpy(dtype=bool)
+    if is_int.all():
+        try:
+            return series.to_numpy(dtype=str).astype(np.int64)
+        except OverflowError:
+            return _decimal_rank(series)
+    is_number = is_int | series.str.fullmatch(_DECIMAL_RE).to_numpy(dtype=bool)
+    if is_number.any():
+        if not is_number.all():
+            _bad_time(path, lines, series, int(np.flatnonzero(~is_number)[0]), "a number")
+        return _decimal_key(series)
+    parsed = pd.to_datetime(series, errors="coerce", format="ISO8601", utc=True)
+    if parsed.isna().any():
+        _bad_time(path, lines, series, int(np.flatnonzero(parsed.isna().to_numpy())[0]),
+                  "a date-time")
+    return parsed.dt.tz_convert(None).dt.as_unit("ns").astype("int64").to_numpy()
+
+
+def _decimal_key(series: pd.Series) -> np.ndarray:
+    """Exact int64 key of decimal strings: sign * (integer part * 10^d + fraction digits)."""
+    if series.str.contains("[eE]").any():
+        return _decimal_rank(series)
+    sign = np.where(series.str.startswith("-").to_numpy(dtype=bool), -1, 1)
+    parts = series.str.lstrip("+-").str.split(".", n=1, expand=True, regex=False)
+    whole = parts[0].replace("", "0")
+    frac = parts[1].fillna("") if parts.shape[1] > 1 else pd.Series([""] * len(series))
+    digits = int(frac.str.len().max())
+    whole_digits = int(whole.str.lstrip("0").str.len().max())
+    if whole_digits + digits > 18:  # 10^18 < int64 max: every such key fits
+        return _decimal_rank(series)
+    frac = frac.str.ljust(digits, "0").replace("", "0")
+    whole_int = whole.to_numpy(dtype=str).astype(np.int64)
+    frac_int = frac.to_numpy(dtype=str).astype(np.int64)
+    return sign * (whole_int * 10**digits + frac_int)
+
+
+def _decimal_rank(series: pd.Series) -> np.ndarray:
+    """Fallback for numbers too long for int64: their exact rank among the distinct values."""
+    # One Decimal per row: only for values beyond int64 precision, which real logs rarely have.
+    exact = np.array([Decimal(v) for v in series], dtype=object)
+    return np.unique(exact, return_inverse=True)[1].astype(np.int64).reshape(-1)
+
+
+def _bad_time(path: Path, lines: np.ndarray, series: pd.Series, row: int, kind: str) -> None:
+    raise DataError(
+        f"{path}, line {lines[row]}: timestamp {series[row]!r} is not {kind} like the other "
+        "rows. Timestamps must all be integers, all decimals or all ISO date-times; fix the "
+        "value, or set time_col: null to use the file order."
+    )
+
+
+__all__ = ["Interactions", "read_s3rec", "read_atomic", "read_csv", "parse_times"]

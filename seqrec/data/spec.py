@@ -1,0 +1,110 @@
+"""The dataset options of ``conf/dataset/<name>.yaml``, read once and checked.
+
+The dataset config is a plain mapping (a Hydra ``DictConfig`` or a ``dict``); this module turns
+it into a frozen :class:`DatasetSpec` so that readers, preprocessing, the cache and the fetcher
+see the same checked values and defaults.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from seqrec.errors import DataError
+
+FORMATS = ("s3rec", "atomic", "csv")
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Checked dataset options (keys of ``conf/dataset/<name>.yaml``).
+
+    ``path``/``attributes_path``/``item_path`` are relative to the data directory. ``time_col``
+    None means "file order is the chronological order". ``kcore`` <= 1 disables the k-core
+    filter; ``max_users`` None keeps every user.
+    """
+
+    name: str
+    format: str
+    path: str
+    url: str | None = None
+    archive_member: str | None = None
+    attributes_path: str | None = None
+    attributes_url: str | None = None
+    item_path: str | None = None
+    item_url: str | None = None
+    item_archive_member: str | None = None
+    item_attribute_col: str | None = None
+    user_col: str = "user_id"
+    item_col: str = "item_id"
+    time_col: str | None = "timestamp"
+    sep: str = "\t"
+    kcore: int = 5
+    min_user_interactions: int = 3
+    max_users: int | None = None
+    max_len: int = 50
+
+    @classmethod
+    def from_mapping(cls, cfg: Mapping[str, Any]) -> DatasetSpec:
+        """Read and check a dataset config mapping.
+
+        Raises:
+            DataError: a required key (``name``, ``format``, ``path``) is missing, ``format`` is
+                not one of :data:`FORMATS`, or a number option has a wrong type or range.
+        """
+        name = cfg.get("name")
+        where = f"dataset config '{name}' (conf/dataset/{name}.yaml)" if name else "dataset config"
+        for key in ("name", "format", "path"):
+            if not cfg.get(key):
+                raise DataError(
+                    f"{where} has no '{key}'. Every dataset config needs 'name', 'format' "
+                    f"({'|'.join(FORMATS)}) and 'path' (the source file, relative to the data "
+                    "directory); copy one of conf/dataset/*.yaml as a template."
+                )
+        fmt = str(cfg["format"])
+        if fmt not in FORMATS:
+            raise DataError(
+                f"{where}: unknown format '{fmt}'. Valid formats are {', '.join(FORMATS)} "
+                "(s3rec = one user per line 'user item item ...'; atomic = RecBole .inter file "
+                "with a typed header; csv = a delimited file with a header row)."
+            )
+        values: dict[str, Any] = {"name": str(name), "format": fmt, "path": str(cfg["path"])}
+        for key in ("url", "archive_member", "attributes_path", "attributes_url", "item_path",
+                    "item_url", "item_archive_member", "item_attribute_col", "user_col",
+                    "item_col"):
+            if cfg.get(key) is not None:
+                values[key] = str(cfg[key])
+        if "time_col" in cfg:
+            values["time_col"] = None if cfg["time_col"] is None else str(cfg["time_col"])
+        values["sep"] = str(cfg.get("sep") or ("," if fmt == "csv" else "\t"))
+        values["kcore"] = _int_option(cfg, "kcore", 0 if fmt == "s3rec" else 5, 0, where)
+        values["min_user_interactions"] = _int_option(cfg, "min_user_interactions", 3, 1, where)
+        values["max_len"] = _int_option(cfg, "max_len", 50, 1, where)
+        if cfg.get("max_users") is not None:
+            values["max_users"] = _int_option(cfg, "max_users", None, 1, where)
+        return cls(**values)
+
+    def preprocessing_settings(self) -> dict[str, Any]:
+        """The options that change the processed data (they enter the cache key)."""
+        settings = {"name": self.name, "format": self.format, "kcore": self.kcore,
+                    "min_user_interactions": self.min_user_interactions,
+                    "max_users": self.max_users}
+        if self.format != "s3rec":
+            settings.update(user_col=self.user_col, item_col=self.item_col,
+                            time_col=self.time_col, sep=self.sep)
+        return settings
+
+
+def _int_option(cfg: Mapping[str, Any], key: str, default: int | None, minimum: int,
+                where: str) -> int:
+    value = cfg.get(key, default)
+    if value is None:
+        value = default
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise DataError(
+            f"{where}: option '{key}' must be an integer >= {minimum}, got {value!r}. "
+            f"Fix it in the YAML file or override it on the command line "
+            f"(e.g. dataset.{key}={max(minimum, default or minimum)})."
+        )
+    return value

@@ -1,0 +1,268 @@
+"""Preprocessing (k-core, stable chronological order, re-indexing, short users), the config
+spec, the cache and the fetcher — on tiny hand-written logs, plus the real ml-100k log."""
+
+from __future__ import annotations
+
+import warnings
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from omegaconf import OmegaConf
+
+from seqrec.data import cache as cache_module
+from seqrec.data.cache import load_dataset
+from seqrec.data.fetch import CONF_DIR, ensure_file, find_shared, main
+from seqrec.data.preprocess import kcore_mask, preprocess
+from seqrec.data.readers import read_atomic, read_csv, read_s3rec
+from seqrec.data.spec import DatasetSpec
+from seqrec.errors import DataError
+
+
+def log(tmp_path: Path, rows: list[tuple], name: str = "log.csv") -> Path:
+    """A CSV log with columns user_id,item_id,timestamp from ``rows``."""
+    path = tmp_path / name
+    path.write_text("user_id,item_id,timestamp\n" + "".join(f"{u},{i},{t}\n" for u, i, t in rows))
+    return path
+
+
+def same(a, b) -> bool:
+    """Two SequenceData hold the same values."""
+    return (a.name == b.name and a.n_items == b.n_items and a.fingerprint == b.fingerprint
+            and all(np.array_equal(getattr(a, f), getattr(b, f))
+                    for f in ("items", "offsets", "user_tokens", "item_tokens")))
+
+
+def sequences(data) -> dict[str, list[str]]:
+    """user token -> item tokens, oldest first."""
+    return {data.user_tokens[u]: data.item_tokens[data.sequence(u)].tolist()
+            for u in range(data.n_users)}
+
+
+# --- k-core, order, re-indexing --------------------------------------------------------------
+
+def test_kcore_needs_several_passes():
+    # k=2. Pass 1 drops u4 (1 row) -> item c falls to 1 -> pass 2 drops (u3, c) -> u3 falls to 1
+    # -> pass 3 drops (u3, b). Only u1 and u2 with items a, b survive.
+    users = np.array([0, 0, 1, 1, 2, 2, 3])  # u1 u1 u2 u2 u3 u3 u4
+    items = np.array([0, 1, 0, 1, 1, 2, 2])  # a  b  a  b  b  c  c
+    assert kcore_mask(users, items, 2).tolist() == [True] * 4 + [False] * 3
+    assert kcore_mask(users, items, 1).all() and kcore_mask(users, items, 0).all()
+
+
+def test_kcore_counts_repeats():
+    users, items = np.array([0, 0, 1]), np.array([0, 0, 0])
+    # u0 bought item a twice: 2 interactions, kept; u1 has 1 and goes; a still has 2.
+    assert kcore_mask(users, items, 2).tolist() == [True, True, False]
+
+
+def test_preprocess_sorts_stably_and_reindexes_by_first_appearance(tmp_path):
+    rows = [("u2", "z", 9), ("u1", "x", 5), ("u1", "y", 3), ("u2", "gone", 1),
+            ("u1", "z", 5), ("u1", "w", 3), ("u2", "x", 1), ("u2", "y", 2)]
+    data = preprocess(read_csv(log(tmp_path, rows)), "t", kcore=0)
+    assert data.user_tokens.tolist() == ["u2", "u1"]  # first appearance in file order
+    assert data.item_tokens.tolist() == ["[PAD]", "z", "x", "y", "gone", "w"]
+    # Equal timestamps keep file order: y before w (t=3), x before z (t=5).
+    assert sequences(data) == {"u2": ["gone", "x", "y", "z"], "u1": ["y", "w", "x", "z"]}
+    assert data.offsets.tolist() == [0, 4, 8] and data.lengths.tolist() == [4, 4]
+    assert data.items.dtype == np.int64 and data.items.min() == 1
+
+
+def test_reindexing_ignores_filtered_items(tmp_path):
+    # With k=2, user c and its item "rare" (first in the file) are removed; indices start at
+    # the first surviving item.
+    rows = [("c", "rare", 1), ("a", "p", 1), ("a", "q", 2), ("b", "q", 3), ("b", "p", 4),
+            ("a", "p", 5), ("b", "q", 6)]
+    data = preprocess(read_csv(log(tmp_path, rows)), "t", kcore=2)
+    assert data.item_tokens.tolist() == ["[PAD]", "p", "q"]
+    assert sequences(data) == {"a": ["p", "q", "p"], "b": ["q", "p", "q"]}
+    assert data.n_items == 2
+
+
+def test_short_users_dropped_with_one_counted_warning(tmp_path):
+    rows = [("a", "x", 1), ("a", "y", 2), ("a", "z", 3), ("b", "x", 1), ("b", "y", 2),
+            ("c", "z", 1)]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        data = preprocess(read_csv(log(tmp_path, rows)), "t", kcore=0)
+    assert [str(w.message) for w in caught] == [
+        "dataset 't': dropped 2 users with fewer than 3 interactions"]
+    assert data.user_tokens.tolist() == ["a"]
+
+
+def test_empty_after_kcore_names_the_option(tmp_path):
+    rows = [("a", "x", 1), ("b", "y", 2)]
+    with pytest.raises(DataError, match="5-core filter removed every interaction.*dataset.kcore"):
+        preprocess(read_csv(log(tmp_path, rows)), "t", kcore=5)
+
+
+def test_empty_after_short_user_drop_names_the_option(tmp_path):
+    rows = [("a", "x", 1), ("b", "y", 2)]
+    with pytest.warns(UserWarning), pytest.raises(DataError, match="min_user_interactions"):
+        preprocess(read_csv(log(tmp_path, rows)), "t", kcore=0)
+
+
+def test_max_users_keeps_the_first_users(tmp_path):
+    rows = [(u, i, t) for t, (u, i) in enumerate([("a", "x"), ("b", "y"), ("a", "y"), ("b", "x"),
+                                                  ("a", "z"), ("b", "z"), ("c", "w"), ("c", "x"),
+                                                  ("c", "y")])]
+    data = preprocess(read_csv(log(tmp_path, rows)), "t", kcore=0, max_users=2)
+    assert data.user_tokens.tolist() == ["a", "b"] and data.offsets.tolist() == [0, 3, 6]
+    assert data.n_items == 4 and len(data.item_tokens) == 5  # catalogue not re-indexed
+
+
+def test_s3rec_keeps_item_ids_and_catalogue(tmp_path):
+    path = tmp_path / "T.txt"
+    path.write_text("10 5 2 9\n11 2 5\n12 1 2 3\n")
+    with pytest.warns(UserWarning, match="dropped 1 users"):
+        data = preprocess(read_s3rec(path), "t", kcore=0)
+    assert data.user_tokens.tolist() == ["10", "12"]
+    assert data.items.tolist() == [5, 2, 9, 1, 2, 3]  # item i stays index i
+    assert data.n_items == 9 and data.item_tokens[9] == "9" and data.item_tokens[0] == "[PAD]"
+
+
+# --- config spec ----------------------------------------------------------------------------
+
+def test_every_dataset_config_is_valid():
+    configs = {p.stem: OmegaConf.load(p) for p in CONF_DIR.glob("*.yaml")}
+    assert set(configs) >= {"beauty", "sports", "toys", "yelp", "lastfm", "ml100k"}
+    for name, cfg in configs.items():
+        spec = DatasetSpec.from_mapping(cfg)
+        assert spec.name == name and spec.min_user_interactions == 3 and spec.max_len == 50
+        assert spec.kcore == (5 if spec.format == "atomic" else 0)
+    assert DatasetSpec.from_mapping(configs["ml100k"]).sep == "\t"
+
+
+def test_unknown_format_lists_the_valid_ones():
+    with pytest.raises(DataError, match="unknown format 'parquet'.*s3rec, atomic, csv"):
+        DatasetSpec.from_mapping({"name": "x", "format": "parquet", "path": "x.pq"})
+
+
+def test_bad_option_type_is_named():
+    with pytest.raises(DataError, match="'kcore' must be an integer >= 0"):
+        DatasetSpec.from_mapping({"name": "x", "format": "csv", "path": "x", "kcore": "five"})
+
+
+# --- cache and fetch ------------------------------------------------------------------------
+
+@pytest.fixture
+def shared(tmp_path, monkeypatch) -> Path:
+    """A private shared folder (SEQREC_SHARED_DATA) with a tiny CSV log."""
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    rows = [(u, i, t) for t, (u, i) in enumerate(
+        [("a", "x"), ("a", "y"), ("b", "y"), ("a", "z"), ("b", "x"), ("b", "z"), ("a", "x")])]
+    log(folder, rows, "tiny.csv")
+    monkeypatch.setenv("SEQREC_SHARED_DATA", str(folder))
+    return folder
+
+
+TINY = {"name": "tiny", "format": "csv", "path": "tiny.csv", "kcore": 0}
+
+
+def test_cache_round_trip_and_truncated_cache_rebuilt(shared, tmp_path, monkeypatch):
+    data_dir = tmp_path / "data"
+    first = load_dataset(TINY, data_dir)
+    copied = data_dir / "tiny.csv"
+    assert copied.is_file() and not copied.is_symlink()
+    (cached,) = (data_dir / "processed").glob("tiny-*.npz")
+    assert cached.name == f"tiny-{first.fingerprint}.npz" and len(first.fingerprint) == 16
+
+    def no_rebuild(*args, **kwargs):
+        raise AssertionError("the cache should have been used")
+
+    with monkeypatch.context() as m:
+        m.setattr(cache_module, "preprocess", no_rebuild)
+        again = load_dataset(TINY, data_dir)
+    assert same(again, first)
+
+    cached.write_bytes(cached.read_bytes()[:100])  # a partial write
+    rebuilt = load_dataset(TINY, data_dir)
+    assert same(rebuilt, first)
+    assert len(cached.read_bytes()) > 100
+    assert not list((data_dir / "processed").glob("*.tmp"))
+
+
+def test_cache_key_changes_with_settings_and_file(shared, tmp_path):
+    data_dir = tmp_path / "data"
+    keys = {load_dataset(TINY, data_dir).fingerprint,
+            load_dataset({**TINY, "max_users": 1}, data_dir).fingerprint}
+    (data_dir / "tiny.csv").write_text((data_dir / "tiny.csv").read_text() + "c,x,99\n")
+    with pytest.warns(UserWarning, match="dropped 1 users"):  # the new user c has 1 item
+        keys.add(load_dataset(TINY, data_dir).fingerprint)
+    assert len(keys) == 3
+
+
+def test_fetch_from_zip_url(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEQREC_SHARED_DATA", str(tmp_path / "nowhere"))
+    archive = tmp_path / "pack.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("pack/a.inter", "user_id:token\titem_id:token\nu\ti\n")
+        zf.writestr("pack/a.item", "item_id:token\ni\n")
+    url = archive.as_uri()
+    data_dir = tmp_path / "data"
+    inter = ensure_file(data_dir, "raw/a/a.inter", url, "pack/a.inter")
+    item = ensure_file(data_dir, "raw/a/a.item", url, "a.item")  # a base name is enough
+    assert inter.read_text().startswith("user_id:token")
+    assert item.read_text() == "item_id:token\ni\n"
+    with pytest.raises(DataError, match="has no member 'b.inter'"):
+        ensure_file(data_dir, "raw/a/b.inter", url, "b.inter")
+
+
+def test_offline_error_names_file_url_and_remedies(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEQREC_SHARED_DATA", str(tmp_path / "nowhere"))
+    url = (tmp_path / "missing" / "X.txt").as_uri()
+    with pytest.raises(DataError) as err:
+        ensure_file(tmp_path / "data", "s3rec/X.txt", url)
+    message = str(err.value)
+    assert "X.txt" in message and url in message and "SEQREC_SHARED_DATA" in message
+    assert str(tmp_path / "data" / "s3rec" / "X.txt") in message
+
+
+def test_refuses_to_write_into_the_shared_folder(shared):
+    with pytest.raises(DataError, match="never writes to"):
+        load_dataset(TINY, shared)
+
+
+# --- real data ------------------------------------------------------------------------------
+
+ML100K = "raw/ml-100k/ml-100k.inter"
+needs_ml100k = pytest.mark.skipif(
+    find_shared(ML100K) is None,
+    reason=f"{ML100K} is in no shared data folder (set SEQREC_SHARED_DATA to a folder that "
+           "holds it, e.g. data/ after `make data`)")
+
+
+@pytest.mark.realdata
+@needs_ml100k
+def test_real_ml100k_read_and_5core_is_stable(tmp_path):
+    cfg = OmegaConf.load(CONF_DIR / "ml100k.yaml")
+    path = ensure_file(tmp_path, cfg.path)
+    inter = read_atomic(path, cfg.user_col, cfg.item_col, cfg.time_col, cfg.sep)
+    assert len(inter) == 100_000
+    assert len(set(inter.users)) == 943 and len(set(inter.items)) == 1682
+    data = load_dataset(cfg, tmp_path)
+    users = np.repeat(np.arange(data.n_users), data.lengths)
+    assert kcore_mask(users, data.items - 1, 5).all()  # a second pass removes nothing
+    assert data.lengths.min() >= 5 and np.bincount(data.items)[1:].min() >= 5
+    assert data.item_tokens[0] == "[PAD]" and len(data.item_tokens) == data.n_items + 1
+    # Each user's sequence is chronological, and ties keep file order.
+    frame = pd.DataFrame({"u": inter.users, "i": inter.items, "t": inter.times})
+    frame = frame[frame.u == data.user_tokens[0]].sort_values("t", kind="stable")
+    kept = set(data.item_tokens[1:])
+    assert data.item_tokens[data.sequence(0)].tolist() == [i for i in frame.i if i in kept]
+
+
+@pytest.mark.realdata
+@pytest.mark.skipif(find_shared("s3rec/LastFM.txt") is None,
+                    reason="s3rec/LastFM.txt is in no shared data folder (set SEQREC_SHARED_DATA "
+                           "to a folder that holds it, e.g. data/ after `make data`)")
+def test_fetch_cli_copies_lastfm(tmp_path, capsys):
+    assert main(["lastfm", "--data-dir", str(tmp_path)]) == 0
+    for rel in ("s3rec/LastFM.txt", "s3rec/LastFM_item2attributes.json"):
+        assert (tmp_path / rel).is_file() and not (tmp_path / rel).is_symlink()
+        assert (tmp_path / rel).read_bytes() == find_shared(rel).read_bytes()
+    assert main(["nosuch", "--data-dir", str(tmp_path)]) == 1
+    assert "unknown dataset 'nosuch'" in capsys.readouterr().err

@@ -1,0 +1,133 @@
+"""Readers: tolerated quirks (BOM, CRLF, blank lines, spaces), string ids, exact timestamps, and
+every error naming its file and line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from seqrec.data.readers import read_atomic, read_csv, read_s3rec
+from seqrec.errors import DataError
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    """Write ``text`` byte for byte (no newline translation) and return the path."""
+    path = tmp_path / name
+    path.write_bytes(text.encode("utf-8"))
+    return path
+
+
+# --- S3-Rec format -------------------------------------------------------------------------
+
+def test_s3rec_tolerates_bom_crlf_blank_lines_and_spaces(tmp_path):
+    path = write(tmp_path, "Tiny.txt", "\ufeff1 3 1  2\r\n\r\n  2\t5 3 \r\n   \n3 4 4 4\n")
+    inter = read_s3rec(path)
+    assert inter.users.tolist() == ["1", "1", "1", "2", "2", "3", "3", "3"]
+    assert inter.item_ids.tolist() == [3, 1, 2, 5, 3, 4, 4, 4]  # ids kept as they are
+    assert inter.lines.tolist() == [1, 1, 1, 3, 3, 5, 5, 5]
+    assert inter.times is None
+
+
+@pytest.mark.parametrize("text, line, needle", [
+    ("1 2 3\n2 4 x\n", 2, "'x' is not a positive integer"),
+    ("1 2 3\n\n2 4 0\n", 3, "'0' is not a positive integer"),
+    ("1 2 3\n2 -4 5\n", 2, "'-4' is not a positive integer"),
+    ("1 2 3\n2\n", 2, "has no items"),
+    ("1 2 3\n2 3\n1 5 6\n", 3, "already given on line 1"),
+])
+def test_s3rec_errors_name_file_and_line(tmp_path, text, line, needle):
+    path = write(tmp_path, "Bad.txt", text)
+    with pytest.raises(DataError, match=needle) as err:
+        read_s3rec(path)
+    assert f"{path}, line {line}:" in str(err.value)
+
+
+# --- atomic / CSV ---------------------------------------------------------------------------
+
+ATOMIC = (
+    "\ufeffuser_id:token\titem_id:token\trating:float\ttimestamp:float\r\n"
+    "u1\t0\t5\t1609459200123456789\r\n"
+    "\r\n"
+    " u2 \t 007 \t3\t1609459200123456788\r\n"
+    "u1\t7\t4\t1609459200123456790\r\n"
+    "u3\tNaN\t1\t5\r\n"
+)
+
+
+def test_atomic_keeps_string_ids_and_exact_integer_timestamps(tmp_path):
+    inter = read_atomic(write(tmp_path, "x.inter", ATOMIC))
+    assert inter.users.tolist() == ["u1", "u2", "u1", "u3"]
+    assert inter.items.tolist() == ["0", "007", "7", "NaN"]  # "007" != "7"; "0", "NaN" items
+    assert inter.lines.tolist() == [2, 4, 5, 6]
+    assert inter.times.dtype == np.int64
+    # 19 digits: float64 would round these three to the same value.
+    assert inter.times.tolist() == [1609459200123456789, 1609459200123456788,
+                                    1609459200123456790, 5]
+    assert inter.item_ids is None
+
+
+def test_csv_with_own_columns_separator_and_quotes(tmp_path):
+    text = "when;who;what;note\n3;a;x;\"b;c\"\n1; b ;y;plain\n"
+    inter = read_csv(write(tmp_path, "log.csv", text), user_col="who", item_col="what",
+                     time_col="when", sep=";")
+    assert inter.users.tolist() == ["a", "b"]
+    assert inter.items.tolist() == ["x", "y"]
+    assert inter.times.tolist() == [3, 1]
+
+
+def test_decimal_timestamps_keep_their_exact_order(tmp_path):
+    # float64 gives these three the same value; their true order is 2nd < 3rd < 1st.
+    text = ("user_id,item_id,timestamp\n"
+            "u,a,1609459200.1234567893\nu,b,1609459200.1234567891\nu,c,1609459200.1234567892\n")
+    times = read_csv(write(tmp_path, "dec.csv", text)).times
+    assert float("1609459200.1234567891") == float("1609459200.1234567893")
+    assert np.argsort(times, kind="stable").tolist() == [1, 2, 0]
+
+
+def test_short_decimal_timestamps_become_scaled_integers(tmp_path):
+    text = "user_id,item_id,timestamp\nu,a,1.5\nu,b,-1.25\nu,c,.5\nu,d,2\n"
+    assert read_csv(write(tmp_path, "d.csv", text)).times.tolist() == [150, -125, 50, 200]
+
+
+def test_iso_datetimes_and_file_order(tmp_path):
+    text = "user_id,item_id,timestamp\nu,a,2021-01-01T00:00:01Z\nu,b,2021-01-01\n"
+    path = write(tmp_path, "iso.csv", text)
+    times = read_csv(path).times
+    assert times[0] - times[1] == 1_000_000_000  # nanoseconds
+    assert read_csv(path, time_col=None).times is None
+
+
+def test_missing_column_lists_the_columns_found(tmp_path):
+    path = write(tmp_path, "x.inter", ATOMIC)
+    with pytest.raises(DataError, match="column.s. user not found") as err:
+        read_atomic(path, user_col="user")
+    assert "user_id, item_id, rating, timestamp" in str(err.value)
+    assert str(path) in str(err.value)
+
+
+@pytest.mark.parametrize("row, saw", [("u4\t1\t2\t3\t4", 5), ("u4\t1\t2", 3)])
+def test_wrong_field_count_names_line(tmp_path, row, saw):
+    path = write(tmp_path, "bad.inter", ATOMIC + "\n" + row + "\n")
+    with pytest.raises(DataError, match=f"expected 4 fields .* found {saw}") as err:
+        read_atomic(path)
+    assert f"{path}, line 8:" in str(err.value)
+
+
+def test_unparseable_timestamp_names_file_line_and_value(tmp_path):
+    path = write(tmp_path, "t.csv", "user_id,item_id,timestamp\nu,a,12\n\nu,b,soon\n")
+    with pytest.raises(DataError, match="line 4: timestamp 'soon'") as err:
+        read_csv(path)
+    assert str(path) in str(err.value)
+
+
+def test_empty_item_is_an_error(tmp_path):
+    path = write(tmp_path, "e.csv", "user_id,item_id,timestamp\nu,a,1\nu, ,2\n")
+    with pytest.raises(DataError, match="line 3: the 'item_id' field is empty"):
+        read_csv(path)
+
+
+def test_empty_file_is_an_error(tmp_path):
+    with pytest.raises(DataError, match="is empty"):
+        read_csv(write(tmp_path, "empty.csv", "\n\n"))
