@@ -1,0 +1,60 @@
+"""GRU4Rec (Hidasi et al., ICLR 2016) as configured in the CCE paper's public code.
+
+Item embedding (64) → dropout (0.5) → one GRU layer (hidden 128, **no bias**) → linear projection
+back to 64, applied at every position (CCE paper, Eqs. 3-6 and Fig. 1a). Initialisation as in the
+reference code: Xavier-normal item embeddings, Xavier-uniform GRU weights.
+
+The GRU has no bias and the padding embedding is zero, so a left-padded prefix keeps the hidden
+state at exactly zero (z = r = 1/2, ĥ = tanh(0) = 0): left padding is a no-op and trimming it
+leaves every real position's output unchanged.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class GRU4Rec(nn.Module):
+    """Recurrent sequential recommender returning a hidden state at every position.
+
+    Args:
+        n_items: N, number of real items (ids 1..N, 0 = padding), passed at build time.
+        max_len: input window; accepted for a common model signature (the GRU has no positions).
+        embedding_size: item embedding size e (64); also the output size, so scores are
+            ``hidden @ item_emb.weight.T``.
+        hidden_size: GRU hidden size (128).
+        num_layers: GRU layers (1).
+        dropout: dropout on the input embeddings (0.5).
+    """
+
+    name = "gru4rec"
+
+    def __init__(
+        self,
+        n_items: int,
+        max_len: int = 50,
+        embedding_size: int = 64,
+        hidden_size: int = 128,
+        num_layers: int = 1,
+        dropout: float = 0.5,
+    ):
+        super().__init__()
+        self.n_items = n_items
+        self.max_len = max_len
+        self.hidden_size = embedding_size  # width of the returned hidden states
+        self.item_emb = nn.Embedding(n_items + 1, embedding_size, padding_idx=0)
+        self.emb_dropout = nn.Dropout(dropout)
+        self.gru = nn.GRU(embedding_size, hidden_size, num_layers=num_layers, bias=False, batch_first=True)
+        self.proj = nn.Linear(hidden_size, embedding_size)
+        nn.init.xavier_normal_(self.item_emb.weight)
+        with torch.no_grad():
+            self.item_emb.weight[0].zero_()
+        for name, param in self.gru.named_parameters():
+            nn.init.xavier_uniform_(param)
+
+    def forward(self, item_seq: torch.Tensor) -> torch.Tensor:
+        """``item_seq [B, L]`` (left-padded, 0 = padding) → hidden states ``[B, L, e]``."""
+        x = self.emb_dropout(self.item_emb(item_seq))  # [B, L, e]
+        out, _ = self.gru(x)  # [B, L, hidden]
+        return self.proj(out)  # [B, L, e]
