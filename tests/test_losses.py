@@ -1,0 +1,101 @@
+"""Each loss against its formula (CCE paper Eqs. 20, 23, 26) on a tiny hand-made batch."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from seqrec.losses import BCE, CCE, CE
+
+torch.manual_seed(0)
+N, D = 7, 4
+ITEM_EMB = torch.randn(N + 1, D)
+ITEM_EMB[0] = 0
+HIDDEN = torch.randn(2, 4, D)
+# left-padded targets; 0 = padding
+TARGETS = torch.tensor([[0, 0, 3, 5], [2, 7, 1, 4]])
+
+
+def reference_ce(h, item):
+    """-log softmax(h · E[1:]^T)[item - 1], written out."""
+    logits = ITEM_EMB[1:] @ h
+    return -(logits[item - 1] - torch.logsumexp(logits, 0))
+
+
+def test_cce_is_mean_over_real_positions_of_full_softmax_ce():
+    expected = torch.stack(
+        [reference_ce(HIDDEN[b, t], TARGETS[b, t]) for b in range(2) for t in range(4) if TARGETS[b, t] != 0]
+    ).mean()
+    assert torch.allclose(CCE()(HIDDEN, TARGETS, ITEM_EMB), expected, atol=1e-6)
+    # the same as F.cross_entropy on each position
+    per_pos = [F.cross_entropy((HIDDEN[b, t] @ ITEM_EMB[1:].T)[None], TARGETS[b, t][None] - 1)
+               for b in range(2) for t in range(4) if TARGETS[b, t]]
+    assert torch.allclose(CCE()(HIDDEN, TARGETS, ITEM_EMB), torch.stack(per_pos).mean(), atol=1e-6)
+
+
+def test_padding_changes_nothing():
+    hidden = HIDDEN.clone()
+    hidden[0, :2] = 1e3  # garbage at padding positions
+    for loss in (CCE(), CE()):
+        assert torch.allclose(loss(hidden, TARGETS, ITEM_EMB), loss(HIDDEN, TARGETS, ITEM_EMB))
+    # extra left padding column changes nothing either
+    padded_h = torch.cat([torch.randn(2, 1, D), HIDDEN], 1)
+    padded_t = torch.cat([torch.zeros(2, 1, dtype=torch.long), TARGETS], 1)
+    assert torch.allclose(CCE()(padded_h, padded_t, ITEM_EMB), CCE()(HIDDEN, TARGETS, ITEM_EMB), atol=1e-6)
+
+
+def test_padding_row_is_never_a_class():
+    # a huge padding embedding must not change the softmax over real items
+    emb = ITEM_EMB.clone()
+    emb[0] = 100.0
+    assert torch.allclose(CCE()(HIDDEN, TARGETS, emb), CCE()(HIDDEN, TARGETS, ITEM_EMB))
+
+
+def test_ce_uses_only_the_last_position():
+    expected = torch.stack([reference_ce(HIDDEN[b, -1], TARGETS[b, -1]) for b in range(2)]).mean()
+    assert torch.allclose(CE()(HIDDEN, TARGETS, ITEM_EMB), expected, atol=1e-6)
+    hidden = HIDDEN.clone()
+    hidden[:, :-1] = torch.randn(2, 3, D)
+    assert torch.allclose(CE()(hidden, TARGETS, ITEM_EMB), expected, atol=1e-6)
+
+
+def test_bce_formula_with_one_and_two_negatives():
+    negatives = torch.tensor([[[1], [1], [6], [2]], [[3], [3], [5], [6]]])
+    terms = []
+    for b in range(2):
+        for t in range(4):
+            if TARGETS[b, t] == 0:
+                continue
+            pos = HIDDEN[b, t] @ ITEM_EMB[TARGETS[b, t]]
+            neg = HIDDEN[b, t] @ ITEM_EMB[negatives[b, t, 0]]
+            terms.append(-math.log(torch.sigmoid(pos)) - math.log(1 - torch.sigmoid(neg)))
+    assert BCE()(HIDDEN, TARGETS, ITEM_EMB, negatives=negatives).item() == pytest.approx(sum(terms) / len(terms), rel=1e-5)
+
+    two = torch.cat([negatives, negatives], dim=2)  # each negative counted twice
+    extra = [
+        -math.log(1 - torch.sigmoid(HIDDEN[b, t] @ ITEM_EMB[negatives[b, t, 0]]))
+        for b in range(2) for t in range(4) if TARGETS[b, t]
+    ]
+    expected_two = (sum(terms) + sum(extra)) / len(terms)
+    assert BCE(num_negatives=2)(HIDDEN, TARGETS, ITEM_EMB, negatives=two).item() == pytest.approx(expected_two, rel=1e-5)
+
+
+def test_bce_needs_negatives():
+    with pytest.raises(ValueError, match="negatives"):
+        BCE()(HIDDEN, TARGETS, ITEM_EMB)
+
+
+def test_cce_gradients_reach_item_table_but_not_padding_row():
+    emb = torch.nn.Embedding(N + 1, D, padding_idx=0)
+    h = HIDDEN.clone().requires_grad_()
+    CCE()(h, TARGETS, emb.weight).backward()
+    assert emb.weight.grad[1:].abs().sum() > 0
+    assert torch.all(emb.weight.grad[0] == 0)
+    assert torch.all(h.grad[0, :2] == 0)  # padding positions get no gradient
+
+
+@pytest.mark.parametrize("loss", [CCE(), CE(), CCE(chunk_size=3), CE(chunk_size=2)])
+def test_chunked_softmax_losses_match_unchunked(loss):
+    full = type(loss)()(HIDDEN, TARGETS, ITEM_EMB)
+    assert torch.allclose(loss(HIDDEN, TARGETS, ITEM_EMB), full, atol=1e-6)
