@@ -1,0 +1,113 @@
+"""Full-ranking evaluation: HR@k and NDCG@k of the held-out item over the whole catalogue.
+
+Protocol of the CCE paper's code (S3-Rec's ``get_full_sort_score``): the score of every real item
+1..N is ``h_last · E[item]`` with ``h_last`` the hidden state at the last input position; items
+in the user's history before the target (the *full* history, not only the last ``max_len``) are
+masked out (``mask_history=True``); a masked target therefore counts as a miss, as in the
+paper's code. No sampled negatives, no user subsampling.
+
+Tie rule (pessimistic, stated so numbers are reproducible): the target's rank is 1 + the number
+of *other* items whose score is **greater than or equal** to the target's score. A model that
+scores everything equally thus ranks the target last, never first.
+
+``HR@k = 1[rank <= k]`` and ``NDCG@k = 1[rank <= k] / log2(rank + 1)`` (one relevant item, so
+IDCG = 1), per user, then averaged over users.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+KS = (5, 10, 20)
+METRICS = tuple(f"{m}@{k}" for m in ("hr", "ndcg") for k in KS)
+
+
+def target_ranks(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Pessimistic 1-based rank of each target among all items.
+
+    Args:
+        scores: ``[B, N]`` float scores, column c = item c + 1; masked items hold ``-inf``.
+        targets: ``[B]`` item ids in 1..N.
+
+    Returns:
+        ``[B]`` int64 ranks in 1..N, or ``N + 1`` where the target itself is masked (a miss).
+
+    Raises:
+        ValueError: if any score is NaN (the model diverged).
+    """
+    if torch.isnan(scores).any():
+        raise ValueError("evaluation scores contain NaN: the model diverged (try a lower learning rate)")
+    n_items = scores.shape[1]
+    target_scores = scores.gather(1, (targets - 1).unsqueeze(1))  # [B, 1]
+    ranks = (scores >= target_scores).sum(dim=1)  # [B]; counts the target itself, so = 1 + others
+    return torch.where(torch.isneginf(target_scores.squeeze(1)), n_items + 1, ranks)
+
+
+def metrics_from_ranks(ranks: torch.Tensor, ks: tuple[int, ...] = KS) -> dict[str, torch.Tensor]:
+    """Per-user ``hr@k`` and ``ndcg@k`` (float ``[B]`` each) from 1-based ranks ``[B]``."""
+    ranks_f = ranks.double()
+    out = {}
+    for k in ks:
+        out[f"hr@{k}"] = (ranks <= k).double()
+    for k in ks:
+        out[f"ndcg@{k}"] = torch.where(ranks <= k, 1.0 / torch.log2(ranks_f + 1.0), torch.zeros_like(ranks_f))
+    return out
+
+
+@torch.no_grad()
+def evaluate_ranks(
+    model: torch.nn.Module,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    history: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None,
+    batch_size: int = 1024,
+    trim: bool = True,
+    autocast: Callable | None = None,
+) -> torch.Tensor:
+    """Full-ranking ranks of the target of every user.
+
+    Args:
+        model: returns hidden states ``[B, L, d]`` and has ``item_emb`` ``[N+1, d]``.
+        inputs: ``[U, L]`` left-padded input sequences (on the model's device).
+        targets: ``[U]`` target item ids.
+        history: maps user indices ``[B]`` to ``(rows [M], items [M])`` pairs to mask, or None
+            for no masking (RecBole-style evaluation).
+        batch_size: users scored at once (memory ≈ batch_size × N floats).
+        trim: process users in length order and drop each batch's common left padding
+            (identical results, less work on short sequences).
+        autocast: optional context-manager factory for mixed precision.
+
+    Returns:
+        ``[U]`` int64 ranks (see :func:`target_ranks`), in the order of ``inputs``.
+    """
+    was_training = model.training
+    model.eval()
+    device = inputs.device
+    n_users, width = inputs.shape
+    lengths = (inputs != 0).sum(1)  # [U]
+    order = torch.argsort(lengths, stable=True) if trim else torch.arange(n_users, device=device)
+    ranks = torch.empty(n_users, dtype=torch.long, device=device)
+    item_table = model.item_emb.weight[1:]  # [N, d]
+    for users in order.split(batch_size):
+        seq = inputs[users]  # [B, L]
+        if trim:
+            seq = seq[:, width - max(int(lengths[users].max()), 1):]
+        if autocast is not None:
+            with autocast():
+                hidden = model(seq)[:, -1]
+        else:
+            hidden = model(seq)[:, -1]  # [B, d]
+        scores = hidden.float() @ item_table.float().T  # [B, N]
+        if history is not None:
+            rows, items = history(users)
+            scores[rows, items - 1] = float("-inf")
+        ranks[users] = target_ranks(scores, targets[users])
+    model.train(was_training)
+    return ranks
+
+
+def mean_metrics(ranks: torch.Tensor, prefix: str = "", ks: tuple[int, ...] = KS) -> dict[str, float]:
+    """Averages of :func:`metrics_from_ranks` over users as plain floats, keys ``prefix + 'hr@5'``…"""
+    return {prefix + name: float(values.mean()) for name, values in metrics_from_ranks(ranks, ks).items()}
