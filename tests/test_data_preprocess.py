@@ -126,7 +126,8 @@ def test_s3rec_keeps_item_ids_and_catalogue(tmp_path):
 # --- config spec ----------------------------------------------------------------------------
 
 def test_every_dataset_config_is_valid():
-    configs = {p.stem: OmegaConf.load(p) for p in CONF_DIR.glob("*.yaml")}
+    # custom.yaml is the template for the user's own log: its path is a required override
+    configs = {p.stem: OmegaConf.load(p) for p in CONF_DIR.glob("*.yaml") if p.stem != "custom"}
     assert set(configs) >= {"beauty", "sports", "toys", "yelp", "lastfm", "ml100k"}
     for name, cfg in configs.items():
         spec = DatasetSpec.from_mapping(cfg)

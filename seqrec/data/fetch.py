@@ -188,7 +188,9 @@ def load_dataset_configs(names: list[str] | None = None) -> dict[str, Mapping[st
         if name not in available:
             raise DataError(f"unknown dataset '{name}': there is no {CONF_DIR / name}.yaml. "
                             f"Available: {', '.join(available)}.")
-    return {name: OmegaConf.load(CONF_DIR / f"{name}.yaml") for name in (names or available)}
+    configs = {name: OmegaConf.load(CONF_DIR / f"{name}.yaml") for name in (names or available)}
+    # without names: every dataset with a fixed source (not the `custom` template, path: ???)
+    return {name: cfg for name, cfg in configs.items() if names or not OmegaConf.is_missing(cfg, "path")}
 
 
 def main(argv: list[str] | None = None) -> int:

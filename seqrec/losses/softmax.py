@@ -83,6 +83,7 @@ class CE:
 
     name = "ce"
     num_negatives = 0
+    last_position_only = True  # one loss term per sequence (the trainer weights batches by it)
 
     def __init__(self, chunk_size: int | None = None):
         self.chunk_size = chunk_size

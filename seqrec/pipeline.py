@@ -1,0 +1,136 @@
+"""``run(cfg)``: preprocess → build → train with early stopping → evaluate → write outputs.
+
+This is the one function behind ``python train.py …``; tests call it in-process with a
+composed config. Every object is built from its config group with ``hydra.utils.instantiate``;
+dataset-derived sizes (``n_items``, ``max_len``) are passed at build time.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import random
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from seqrec.data import LeaveOneOut, load_dataset
+from seqrec.errors import ConfigError
+from seqrec.outputs import RunWriter, per_user_frame
+from seqrec.summary import print_summary
+
+log = logging.getLogger(__name__)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA) global generators."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` → CUDA when available, else CPU; ``cpu``/``cuda``/``cuda:1`` as given.
+
+    Raises:
+        ConfigError: a CUDA device was asked for on a machine without one.
+    """
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device={name} was asked for but no CUDA GPU is available here; use device=cpu or device=auto.")
+    return device
+
+
+def git_commit() -> str | None:
+    """The current git commit of the project, when it is a git checkout."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
+        )
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def run(cfg: DictConfig) -> dict:
+    """Train and evaluate one dataset × model × loss × optimizer configuration.
+
+    Args:
+        cfg: composed config (``conf/config.yaml``); ``cfg.output_dir`` is where files go.
+
+    Returns:
+        The contents of ``metrics.json``: ``valid/<metric>`` and ``test/<metric>`` for
+        HR@5/10/20 and NDCG@5/10/20, plus run facts (best epoch, seconds per epoch, …).
+
+    Raises:
+        SeqrecError: bad data or configuration (message says what to fix).
+    """
+    wall_start = time.perf_counter()
+    out_dir = Path(cfg.output_dir)
+    writer = RunWriter(out_dir)
+    writer.config(OmegaConf.to_yaml(cfg, resolve=True))
+
+    seed_everything(cfg.seed)
+    device = resolve_device(cfg.device)
+    if cfg.get("num_threads"):
+        torch.set_num_threads(int(cfg.num_threads))
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+
+    data = load_dataset(cfg.dataset, Path(cfg.data_dir))
+    split = LeaveOneOut.build(data, max_len=cfg.dataset.max_len).to(device)
+    log.info(
+        "%s: %d users (%d with a training sequence), %d items, %d interactions",
+        data.name, data.n_users, len(split.train_users), data.n_items, int(data.lengths.sum()),
+    )
+
+    model = instantiate(cfg.model, n_items=data.n_items, max_len=cfg.dataset.max_len).to(device)
+    loss = instantiate(cfg.loss)
+    optimizer = instantiate(cfg.optimizer, params=model.parameters())
+    # objects (the split is a dataclass) go in through the partial, so Hydra never converts them to config
+    trainer = instantiate(cfg.trainer, _partial_=True)(
+        model=model, loss=loss, optimizer=optimizer, split=split, seed=cfg.seed, device=device
+    )
+
+    result = trainer.fit(on_epoch_end=writer.epoch)
+    writer.checkpoint({
+        "model": result.best_state or model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "epoch": result.best_epoch,
+        "best_metric": {trainer.monitor: result.metrics[trainer.monitor]},
+        "config": OmegaConf.to_container(cfg, resolve=True),
+    })
+
+    metrics = {
+        "dataset": data.name,
+        "model": getattr(model, "name", type(model).__name__.lower()),
+        "loss": getattr(loss, "name", type(loss).__name__.lower()),
+        "seed": int(cfg.seed),
+        **result.metrics,
+        "best_epoch": result.best_epoch,
+        "epochs_run": result.epochs_run,
+        "seconds_per_epoch": result.seconds_per_epoch,
+        "eval_seconds_per_epoch": result.eval_seconds_per_epoch,
+        "total_seconds": time.perf_counter() - wall_start,
+        "n_users": data.n_users,
+        "n_items": data.n_items,
+        "data_fingerprint": data.fingerprint,
+        "monitor": trainer.monitor,
+        "mask_history": trainer.mask_history,
+        "device": str(device),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "git_commit": git_commit(),
+        "output_dir": str(out_dir),
+    }
+    writer.finish(metrics, per_user_frame(result.test_ranks, data.user_tokens))
+    print_summary(metrics)
+    return metrics

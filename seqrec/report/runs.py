@@ -1,0 +1,225 @@
+"""Collect finished runs from disk, and write report files atomically.
+
+A finished run is a directory holding ``metrics.json`` (written last by the training pipeline), next
+to ``per_user_test.csv``, ``epochs.csv`` and ``config.yaml``. Tables and plots are built only from
+these files (STYLE.md §10); nothing here imports the training code.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from seqrec.errors import SeqrecError
+
+log = logging.getLogger(__name__)
+
+METRICS = ("hr@5", "hr@10", "hr@20", "ndcg@5", "ndcg@10", "ndcg@20")
+SPLITS = ("valid", "test")
+KEY_COLUMNS = ("dataset", "model", "loss", "seed")
+INFO_COLUMNS = (
+    "best_epoch",
+    "epochs_run",
+    "seconds_per_epoch",
+    "total_seconds",
+    "n_users",
+    "n_items",
+    "data_fingerprint",
+)
+RUN_COLUMNS = (
+    *KEY_COLUMNS,
+    *(f"{split}/{m}" for split in SPLITS for m in METRICS),
+    *INFO_COLUMNS,
+    "run_dir",
+)
+
+# Preferred display order (the paper's); names not listed come after, alphabetically.
+DATASET_ORDER = ("sports", "toys", "yelp", "beauty", "lastfm")
+MODEL_ORDER = ("gru4rec", "sasrec", "s3rec")
+LOSS_ORDER = ("bce", "ce", "cce")
+
+
+def ordered(names, preferred=()) -> list[str]:
+    """The distinct ``names`` in ``preferred`` order first, then the rest alphabetically."""
+    present = set(names)
+    first = [n for n in preferred if n in present]
+    return first + sorted(present - set(first))
+
+
+def collect_runs(root: str | os.PathLike) -> pd.DataFrame:
+    """Find every finished run below ``root`` (recursively) and return one row per run.
+
+    Reads: ``<run_dir>/metrics.json`` for each directory below ``root`` that has one; directories
+    without it are unfinished runs and are skipped (debug log). Extra keys in the json are ignored.
+
+    Returns:
+        DataFrame with the columns ``RUN_COLUMNS``: dataset, model, loss (lower case), seed (int),
+        ``valid/<metric>`` and ``test/<metric>`` for the six metrics (NaN when absent), the timing
+        and size fields, ``data_fingerprint`` (str or None) and ``run_dir`` (str), sorted by
+        dataset, model, loss, seed.
+
+    Raises:
+        SeqrecError: ``root`` does not exist or holds no finished run; a ``metrics.json`` is not
+            valid json or lacks dataset/model/loss/seed; two runs share dataset, model, loss and
+            seed (the message names both directories).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise SeqrecError(
+            f"Run folder '{root}' does not exist or is not a directory. Pass --runs the folder that "
+            "holds your training outputs (e.g. outputs/ or multirun/)."
+        )
+    rows = []
+    for path in sorted(root.rglob("metrics.json")):
+        rows.append(_read_metrics(path))
+    for cfg in root.rglob("config.yaml"):
+        if cfg.parent.name != ".hydra" and not (cfg.parent / "metrics.json").exists():
+            log.debug("skipping %s: no metrics.json (run not finished)", cfg.parent)
+    if not rows:
+        raise SeqrecError(
+            f"No finished run under '{root}': no metrics.json was found in it or its subfolders. "
+            "Train first (e.g. `python train.py dataset=lastfm model=sasrec loss=cce`) or point "
+            "--runs at the folder that holds the run directories."
+        )
+    runs = pd.DataFrame(rows, columns=list(RUN_COLUMNS))
+    runs = runs.sort_values(list(KEY_COLUMNS), kind="stable").reset_index(drop=True)
+    dup = runs.duplicated(list(KEY_COLUMNS), keep=False)
+    if dup.any():
+        a, b = runs.loc[dup, "run_dir"].iloc[:2]
+        key = ", ".join(f"{k}={runs.loc[dup, k].iloc[0]}" for k in KEY_COLUMNS)
+        raise SeqrecError(
+            f"Two finished runs have the same {key}: '{a}' and '{b}'. Averaging them would count "
+            "one seed twice; delete or move the one you do not want, or pass a narrower --runs."
+        )
+    return runs
+
+
+def _read_metrics(path: Path) -> dict:
+    """One row of ``collect_runs`` from one ``metrics.json``; raises SeqrecError when malformed."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise SeqrecError(
+            f"Cannot read '{path}': {exc}. The file is damaged; rerun that run or delete its folder."
+        ) from exc
+    if not isinstance(data, dict):
+        raise SeqrecError(f"'{path}' is not a json object; rerun that run or delete its folder.")
+    missing = [k for k in KEY_COLUMNS if k not in data]
+    if missing:
+        raise SeqrecError(
+            f"'{path}' lacks the key(s) {', '.join(missing)}; every metrics.json must name its "
+            "dataset, model, loss and seed. Rerun that run with the current code or delete it."
+        )
+    row = {col: data.get(col) for col in RUN_COLUMNS}
+    for k in ("dataset", "model", "loss"):
+        row[k] = str(data[k]).lower()
+    try:
+        row["seed"] = int(data["seed"])
+    except (TypeError, ValueError) as exc:
+        raise SeqrecError(f"'{path}': seed {data['seed']!r} is not an integer.") from exc
+    for col in RUN_COLUMNS:
+        if "/" in col:
+            row[col] = float(data[col]) if data.get(col) is not None else math.nan
+    fp = data.get("data_fingerprint")
+    row["data_fingerprint"] = None if fp is None else str(fp)
+    row["run_dir"] = str(path.parent)
+    return row
+
+
+def read_per_user(run_dir: str | os.PathLike) -> pd.DataFrame:
+    """Per-user test metrics of one run.
+
+    Reads: ``<run_dir>/per_user_test.csv`` (``user_id`` read as str, ``rank``, the six metrics).
+
+    Returns:
+        DataFrame indexed by ``user_id`` (str) with the metric columns present in ``METRICS``.
+
+    Raises:
+        SeqrecError: the file is missing or unreadable, lacks ``user_id``, or repeats a user.
+    """
+    path = Path(run_dir) / "per_user_test.csv"
+    df = _read_csv(path, dtype={"user_id": str})
+    if "user_id" not in df.columns:
+        raise SeqrecError(f"'{path}' has no user_id column; it was written by an old or broken run.")
+    if df["user_id"].duplicated().any():
+        user = df.loc[df["user_id"].duplicated(), "user_id"].iloc[0]
+        raise SeqrecError(f"'{path}' lists user '{user}' twice; each user must appear once.")
+    return df.set_index("user_id")[[m for m in METRICS if m in df.columns]]
+
+
+def read_epochs(run_dir: str | os.PathLike) -> pd.DataFrame:
+    """Per-epoch log of one run.
+
+    Reads: ``<run_dir>/epochs.csv`` (epoch, train_loss, valid/…, test/ndcg@10, epoch_seconds,
+    eval_seconds, train_seconds_cum).
+
+    Raises:
+        SeqrecError: the file is missing/unreadable or lacks a column the RQ2 plot needs.
+    """
+    path = Path(run_dir) / "epochs.csv"
+    df = _read_csv(path)
+    needed = ("epoch", "test/ndcg@10", "epoch_seconds", "train_seconds_cum")
+    missing = [c for c in needed if c not in df.columns]
+    if missing:
+        raise SeqrecError(
+            f"'{path}' lacks the column(s) {', '.join(missing)} needed for the RQ2 curves; "
+            "rerun that run with the current code."
+        )
+    return df.sort_values("epoch").reset_index(drop=True)
+
+
+def _read_csv(path: Path, **kwargs) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path, **kwargs)
+    except FileNotFoundError as exc:
+        raise SeqrecError(
+            f"'{path}' is missing, but its run has a metrics.json. The run folder is incomplete; "
+            "rerun that run or delete its folder."
+        ) from exc
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise SeqrecError(f"Cannot read '{path}': {exc}. Rerun that run or delete its folder.") from exc
+
+
+def check_same_data(runs: pd.DataFrame, by=("dataset", "model")) -> None:
+    """Raise SeqrecError when two runs of one ``by`` group carry different ``data_fingerprint``.
+
+    Runs without a fingerprint are not compared (nothing to compare with).
+    """
+    for _, group in runs.groupby(list(by), sort=False):
+        known = group[group["data_fingerprint"].notna()]
+        if known["data_fingerprint"].nunique() > 1:
+            a = known.iloc[0]
+            b = known[known["data_fingerprint"] != a.data_fingerprint].iloc[0]
+            raise SeqrecError(
+                f"Runs '{a.run_dir}' and '{b.run_dir}' were trained on different data "
+                f"(data_fingerprint {a.data_fingerprint} vs {b.data_fingerprint}) although both are "
+                f"{a.dataset}/{a.model}. Their numbers cannot be compared or averaged; rerun the "
+                "stale one on the current data or pass a --runs folder that holds one version only."
+            )
+
+
+def write_atomic(path: str | os.PathLike, data: str | bytes) -> Path:
+    """Write ``data`` to ``path`` via a temp file in the same folder and ``os.replace``.
+
+    A crash leaves either the old file or the new one, never half a file. Creates parent folders.
+    Returns the path written.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode("utf-8") if isinstance(data, str) else data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

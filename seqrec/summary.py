@@ -1,0 +1,26 @@
+"""The rich summary printed at the end of a run."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from seqrec.evaluation import METRICS
+
+
+def print_summary(metrics: dict, console: Console | None = None) -> None:
+    """Print valid/test HR@k and NDCG@k and the run's timings as a rich table."""
+    console = console or Console()
+    title = f"{metrics['model']} + {metrics['loss']} on {metrics['dataset']} (seed {metrics['seed']})"
+    table = Table(title=title)
+    table.add_column("split")
+    for name in METRICS:
+        table.add_column(name.upper(), justify="right")
+    for split in ("valid", "test"):
+        table.add_row(split, *(f"{metrics[f'{split}/{name}']:.4f}" for name in METRICS))
+    console.print(table)
+    console.print(
+        f"best epoch {metrics['best_epoch']} of {metrics['epochs_run']} · "
+        f"{metrics['seconds_per_epoch']:.2f} s/epoch training · {metrics['total_seconds']:.1f} s total · "
+        f"results in {metrics['output_dir']}"
+    )

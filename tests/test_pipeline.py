@@ -1,0 +1,104 @@
+"""End to end through ``seqrec.pipeline.run`` — the function ``train.py`` calls — on a LastFM slice."""
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import torch
+from hydra.utils import instantiate
+
+from conftest import ROOT, compose_config
+from seqrec.errors import SeqrecError
+from seqrec.evaluation import METRICS
+from seqrec.pipeline import run
+
+pytestmark = pytest.mark.realdata
+
+
+def small_run(tmp_path, data_dir, *overrides):
+    cfg = compose_config([
+        f"data_dir={data_dir}", f"output_dir={tmp_path}", "dataset.max_users=150",
+        "trainer.max_epochs=2", "trainer.progress=false", "device=cpu", *overrides,
+    ])
+    return cfg, run(cfg)
+
+
+def test_two_epochs_write_every_output(tmp_path, lastfm_data_dir):
+    cfg, metrics = small_run(tmp_path, lastfm_data_dir)
+    written = json.loads((tmp_path / "metrics.json").read_text())
+    assert written == metrics
+    for split in ("valid", "test"):
+        for name in METRICS:
+            assert 0.0 <= written[f"{split}/{name}"] <= 1.0
+    assert (written["dataset"], written["model"], written["loss"], written["seed"]) == ("lastfm", "sasrec", "cce", 42)
+    assert written["epochs_run"] == 2 and written["best_epoch"] in (1, 2) and written["seconds_per_epoch"] > 0
+
+    epochs = pd.read_csv(tmp_path / "epochs.csv")
+    assert list(epochs["epoch"]) == [1, 2]
+    assert {"train_loss", "valid/ndcg@20", "test/ndcg@10", "epoch_seconds", "train_seconds_cum"} <= set(epochs.columns)
+
+    per_user = pd.read_csv(tmp_path / "per_user_test.csv", dtype={"user_id": str})
+    assert len(per_user) == written["n_users"] == 150
+    assert per_user["user_id"].is_unique
+    assert per_user["ndcg@10"].mean() == pytest.approx(written["test/ndcg@10"])
+
+    # the checkpoint reproduces the test metrics of the selected state
+    ckpt = torch.load(tmp_path / "best.pt", weights_only=False)
+    assert ckpt["epoch"] == written["best_epoch"]
+    assert set(ckpt) >= {"model", "optimizer", "epoch", "best_metric", "config"}
+    config_text = (tmp_path / "config.yaml").read_text()
+    assert "max_users: 150" in config_text and "${" not in config_text  # resolved
+
+
+def test_same_seed_same_numbers_other_seed_other_numbers(tmp_path, lastfm_data_dir):
+    _, a = small_run(tmp_path / "a", lastfm_data_dir, "loss=bce", "model=gru4rec", "trainer.max_epochs=1")
+    _, b = small_run(tmp_path / "b", lastfm_data_dir, "loss=bce", "model=gru4rec", "trainer.max_epochs=1")
+    _, c = small_run(tmp_path / "c", lastfm_data_dir, "loss=bce", "model=gru4rec", "trainer.max_epochs=1", "seed=7")
+    assert all(a[f"test/{m}"] == b[f"test/{m}"] for m in METRICS)
+    assert (tmp_path / "a" / "epochs.csv").read_text().split("\n")[1].split(",")[1] == \
+        (tmp_path / "b" / "epochs.csv").read_text().split("\n")[1].split(",")[1]  # same train loss
+    assert pd.read_csv(tmp_path / "a" / "epochs.csv")["train_loss"][0] != pd.read_csv(tmp_path / "c" / "epochs.csv")["train_loss"][0]
+
+
+@pytest.mark.parametrize("model,loss", [("gru4rec", "ce"), ("sasrec", "bce")])
+def test_other_models_and_losses_run(tmp_path, lastfm_data_dir, model, loss):
+    _, metrics = small_run(tmp_path, lastfm_data_dir, f"model={model}", f"loss={loss}", "trainer.max_epochs=1")
+    assert (metrics["model"], metrics["loss"]) == (model, loss)
+
+
+def test_missing_data_file_is_a_clear_error_and_no_result(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEQREC_SHARED_DATA", str(tmp_path / "nowhere"))
+    cfg = compose_config([
+        f"data_dir={tmp_path / 'data'}", f"output_dir={tmp_path / 'out'}", "dataset.path=s3rec/Missing.txt",
+        "dataset.url=http://127.0.0.1:9/Missing.txt", "trainer.progress=false",
+    ])
+    with pytest.raises(SeqrecError, match="Missing.txt"):
+        run(cfg)
+    assert not (tmp_path / "out" / "metrics.json").exists()
+
+
+def test_unknown_monitor_is_a_clear_error(tmp_path, lastfm_data_dir):
+    with pytest.raises(SeqrecError, match="trainer.monitor"):
+        small_run(tmp_path, lastfm_data_dir, "trainer.monitor=valid/mrr")
+
+
+@pytest.mark.slow
+def test_train_py_entry_point_and_exit_codes(tmp_path, lastfm_data_dir):
+    base = [sys.executable, str(ROOT / "train.py"), f"data_dir={lastfm_data_dir}", f"hydra.run.dir={tmp_path / 'run'}",
+            "dataset.max_users=80", "trainer.max_epochs=1", "device=cpu"]
+    ok = subprocess.run(base, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert ok.returncode == 0, ok.stderr
+    assert "NDCG@10" in ok.stdout and (tmp_path / "run" / "metrics.json").exists()
+
+    bad_option = subprocess.run(base + ["model=sasrecc"], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert bad_option.returncode != 0 and "sasrecc" in bad_option.stderr and "sasrec" in bad_option.stderr
+
+    bad_data = subprocess.run(base[:2] + [f"data_dir={tmp_path / 'empty'}", "dataset.path=s3rec/Nope.txt",
+                                          "dataset.url=http://127.0.0.1:9/Nope.txt", f"hydra.run.dir={tmp_path / 'bad'}"],
+                              capture_output=True, text=True, cwd=tmp_path, timeout=300,
+                              env={"SEQREC_SHARED_DATA": str(tmp_path / "none"), "PATH": ""})
+    assert bad_data.returncode == 1
+    assert "Nope.txt" in bad_data.stderr and "Traceback" not in bad_data.stderr
+    assert not (tmp_path / "bad" / "metrics.json").exists()
