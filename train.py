@@ -17,7 +17,7 @@ def main(cfg: DictConfig) -> float:
     with report_errors():
         metrics = run(cfg)
     # returned for sweepers that optimise a value
-    return metrics["valid/ndcg@20"]
+    return metrics.get("valid/ndcg@20")  # None for stage=pretrain
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import platform
 import random
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,10 +20,12 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from seqrec.data import LeaveOneOut, load_dataset
+from seqrec.data import LeaveOneOut, SequenceData, load_dataset
 from seqrec.errors import ConfigError
-from seqrec.outputs import RunWriter, per_user_frame
+from seqrec.outputs import RunWriter, per_user_frame, write_json
+from seqrec.pretrain import PretrainStage
 from seqrec.summary import print_summary
+from seqrec.trainer import Trainer
 
 log = logging.getLogger(__name__)
 
@@ -59,24 +62,30 @@ def git_commit() -> str | None:
         return None
 
 
-def run(cfg: DictConfig) -> dict:
-    """Train and evaluate one dataset × model × loss × optimizer configuration.
+@dataclass
+class Experiment:
+    """Everything one run trains and evaluates, built from the config (see :func:`build`)."""
 
-    Args:
-        cfg: composed config (``conf/config.yaml``); ``cfg.output_dir`` is where files go.
+    data: SequenceData
+    split: LeaveOneOut
+    model: torch.nn.Module
+    loss: object
+    optimizer: torch.optim.Optimizer
+    trainer: Trainer
+    device: torch.device
+    # S3-Rec's pre-training stage (models whose config has a `pretrain` sub-config), else None
+    pretraining: PretrainStage | None = None
 
-    Returns:
-        The contents of ``metrics.json``: ``valid/<metric>`` and ``test/<metric>`` for
-        HR@5/10/20 and NDCG@5/10/20, plus run facts (best epoch, seconds per epoch, …).
+
+def build(cfg: DictConfig) -> Experiment:
+    """Seed, pick the device, load and split the data, and instantiate model, loss, optimizer
+    and trainer from their config groups (dataset-derived sizes passed at build time).
+
+    Used by :func:`run` and by the benchmarks, so both measure the same objects.
 
     Raises:
-        SeqrecError: bad data or configuration (message says what to fix).
+        SeqrecError: bad data or configuration.
     """
-    wall_start = time.perf_counter()
-    out_dir = Path(cfg.output_dir)
-    writer = RunWriter(out_dir)
-    writer.config(OmegaConf.to_yaml(cfg, resolve=True))
-
     seed_everything(cfg.seed)
     device = resolve_device(cfg.device)
     if cfg.get("num_threads"):
@@ -92,13 +101,45 @@ def run(cfg: DictConfig) -> dict:
         data.name, data.n_users, len(split.train_users), data.n_items, int(data.lengths.sum()),
     )
 
-    model = instantiate(cfg.model, n_items=data.n_items, max_len=cfg.dataset.max_len).to(device)
+    # a model with a pre-training stage (S3-Rec) also gets the dataset's attribute count
+    pretraining = PretrainStage.from_config(cfg, data, split, device) if "pretrain" in cfg.model else None
+    extra = {"n_attributes": pretraining.n_attributes} if pretraining is not None else {}
+    model = instantiate(cfg.model, n_items=data.n_items, max_len=cfg.dataset.max_len, **extra).to(device)
     loss = instantiate(cfg.loss)
     optimizer = instantiate(cfg.optimizer, params=model.parameters())
     # objects (the split is a dataclass) go in through the partial, so Hydra never converts them to config
     trainer = instantiate(cfg.trainer, _partial_=True)(
         model=model, loss=loss, optimizer=optimizer, split=split, seed=cfg.seed, device=device
     )
+    return Experiment(data, split, model, loss, optimizer, trainer, device, pretraining)
+
+
+def run(cfg: DictConfig) -> dict:
+    """Train and evaluate one dataset × model × loss × optimizer configuration.
+
+    Args:
+        cfg: composed config (``conf/config.yaml``); ``cfg.output_dir`` is where files go.
+
+    Returns:
+        The contents of ``metrics.json``: ``valid/<metric>`` and ``test/<metric>`` for
+        HR@5/10/20 and NDCG@5/10/20, plus run facts (best epoch, seconds per epoch, …).
+
+    Raises:
+        SeqrecError: bad data or configuration (message says what to fix).
+    """
+    wall_start = time.perf_counter()
+    stage = cfg.get("stage", "finetune")
+    if stage not in ("finetune", "pretrain"):
+        raise ConfigError(f"stage={stage} is not a stage; use stage=finetune (default) or stage=pretrain.")
+    out_dir = Path(cfg.output_dir)
+    writer = RunWriter(out_dir)
+    writer.config(OmegaConf.to_yaml(cfg, resolve=True))
+    exp = build(cfg)
+    data, model, loss, optimizer, trainer, device = exp.data, exp.model, exp.loss, exp.optimizer, exp.trainer, exp.device
+    if stage == "pretrain":
+        return run_pretraining(cfg, exp, wall_start)
+    # S3-Rec: reuse the matching pre-trained checkpoint, or pre-train first; then fine-tune it
+    pretrain_facts = exp.pretraining.load_into(model, cfg.trainer.progress) if exp.pretraining else {}
 
     result = trainer.fit(on_epoch_end=writer.epoch)
     writer.checkpoint({
@@ -123,6 +164,7 @@ def run(cfg: DictConfig) -> dict:
         "n_users": data.n_users,
         "n_items": data.n_items,
         "data_fingerprint": data.fingerprint,
+        **pretrain_facts,
         "monitor": trainer.monitor,
         "mask_history": trainer.mask_history,
         "device": str(device),
@@ -134,3 +176,24 @@ def run(cfg: DictConfig) -> dict:
     writer.finish(metrics, per_user_frame(result.test_ranks, data.user_tokens))
     print_summary(metrics)
     return metrics
+
+
+def run_pretraining(cfg: DictConfig, exp: Experiment, wall_start: float) -> dict:
+    """``stage=pretrain``: make sure the pre-trained checkpoint exists (pre-training or resuming
+    as needed), write ``pretrain.json`` (no ``metrics.json``: this is no finished run) and return it.
+
+    Raises:
+        ConfigError: the model has no pre-training stage.
+    """
+    if exp.pretraining is None:
+        raise ConfigError(f"stage=pretrain needs a model with a pre-training stage (model=s3rec); "
+                          f"{cfg.model._target_} has none.")
+    path = exp.pretraining.checkpoint(cfg.trainer.progress)
+    summary = {"dataset": exp.data.name, "model": getattr(exp.model, "name", type(exp.model).__name__.lower()),
+               **exp.pretraining.summary(path), "total_seconds": time.perf_counter() - wall_start,
+               "device": str(exp.device), "output_dir": str(cfg.output_dir)}
+    write_json(Path(cfg.output_dir) / "pretrain.json", summary)
+    losses = "  ".join(f"{k.split('/')[1]} {v:.4g}" for k, v in summary.items() if k.startswith("pretrain/"))
+    print(f"pre-trained {summary['model']} on {summary['dataset']}: epoch {summary['pretrain_epochs']} "
+          f"({losses})\ncheckpoint {path}")
+    return summary

@@ -2,6 +2,7 @@
 table (``[N+1, d]``, row 0 = padding) used as the tied prediction layer."""
 
 from seqrec.models.gru4rec import GRU4Rec
+from seqrec.models.s3rec import S3Rec
 from seqrec.models.sasrec import SASRec
 
-__all__ = ["GRU4Rec", "SASRec"]
+__all__ = ["GRU4Rec", "S3Rec", "SASRec"]

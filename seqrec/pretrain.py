@@ -1,0 +1,449 @@
+"""S3-Rec's pre-training stage (Zhou et al., CIKM 2020, Sec. 3), as in its public code
+(``run_pretrain.py``, ``datasets.PretrainDataset``, ``trainers.PretrainTrainer``).
+
+* **Samples** (:class:`PretrainData`): every prefix ``w[:i+1]`` of each user's training part
+  ``s[:-2]`` restricted to its last ``max_len`` items (the reference's
+  ``seq[-(max_len+2):-2]``), left-padded. Validation and test items never appear: neither in the
+  prefixes nor in the corpus that negative segments come from.
+* **Per batch, redrawn every epoch** from a generator seeded by (pre-training seed, epoch), all
+  with vectorised tensor ops: item masks (each real item with probability ``mask_p``, the last
+  item of every prefix always; padding never; the mask token is ``N + 1``), one MIP negative
+  per position drawn uniformly from the items *not* in the prefix (exact: a draw over each row's
+  free items; the user's own validation and test items are excluded too, so nothing about them
+  is learned, not even as a negative — the reference only excludes the prefix), and for SP a
+  segment of length ``k ~ U{1..n//2}`` at a uniform start of the prefix (``n`` = its length)
+  and a negative segment of the same length at a uniform start of the corpus (the training
+  parts of all users, concatenated in user order; the reference uses the full sequences),
+  shown in place of the segment with the rest of the prefix masked. Prefixes of length 1 have
+  no segment and are left out of SP (the reference feeds them unmasked and gets the constant
+  loss ``log 2``).
+* **Loop** (:func:`pretrain`): Adam (lr 1e-3), batches of 100 prefixes, the weighted sum
+  ``0.2·AAP + 1·MIP + 1·MAP + 0.5·SP`` (losses from :meth:`S3Rec.pretrain_losses`), a tqdm bar
+  with each objective's running mean, a checkpoint every ``save_every`` epochs and after the last.
+* **Checkpoints** (:class:`PretrainStage`): ``<dir>/<dataset>-<key>/epoch-<E>.pt`` where
+  ``key`` hashes everything that changes what pre-training computes: the processed data's
+  fingerprint, the attributes, the model's sizes and the pre-training recipe (not the number of
+  epochs, which is in the file name, and not the fine-tuning seed, loss or trainer). All
+  fine-tunings of a dataset (three losses, a seed sweep) share one pre-training; a later run
+  that asks for more epochs resumes from the latest saved epoch. Every epoch draws its
+  randomness from (seed, epoch) alone, so a resumed pre-training computes the same epochs as an
+  uninterrupted one (bit-for-bit on CPU). Files are written atomically and a lock file keeps two
+  processes from pre-training into the same folder at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import math
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from tqdm.auto import tqdm
+
+from seqrec.data.attributes import ItemAttributes, load_attributes
+from seqrec.data.preprocess import SequenceData
+from seqrec.data.split import LeaveOneOut
+from seqrec.errors import ConfigError, SeqrecError
+from seqrec.models.s3rec import PretrainConfig
+from seqrec.outputs import atomic_write, write_json
+from seqrec.trainer import epoch_batches
+
+log = logging.getLogger(__name__)
+
+# Bump when the sampling or the losses change what an epoch computes: old checkpoints are then
+# not reused (they stay on disk under their old key).
+PRETRAIN_VERSION = "1"
+OBJECTIVES = ("aap", "mip", "map", "sp")
+_CHECKPOINT_RE = re.compile(r"^epoch-(\d+)\.pt$")
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of one pre-training epoch's randomness (batches, masks, negatives, dropout)."""
+    return seed * 1_000_003 + epoch
+
+
+# -- samples -------------------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)  # tensors: no field-wise ==
+class PretrainData:
+    """Pre-training prefixes as index ranges into the CSR items, plus what batches need.
+
+    Attributes:
+        items: ``[n_interactions]`` the CSR items of :class:`LeaveOneOut` (oldest first per user).
+        lo, hi: ``[P]`` prefix ``p`` is ``items[lo[p]:hi[p]]`` (1 <= length <= max_len).
+        corpus: ``[T]`` the training parts ``s[:-2]`` of all users, concatenated (SP negatives).
+        held_out: ``[P, 2]`` the validation and test item of each prefix's user (never drawn).
+        attributes: ``[N + 1, A + 1]`` bool multi-hot (row = item, column = attribute id).
+        n_items: N; the mask token is ``N + 1``. max_len: L.
+    """
+
+    items: torch.Tensor
+    lo: torch.Tensor
+    hi: torch.Tensor
+    corpus: torch.Tensor
+    held_out: torch.Tensor
+    attributes: torch.Tensor
+    n_items: int
+    max_len: int
+
+    @classmethod
+    def build(cls, split: LeaveOneOut, attributes: ItemAttributes | torch.Tensor) -> PretrainData:
+        """Every prefix of every user's (last ``max_len`` items of the) training part.
+
+        Args:
+            split: the leave-one-out split (its ``items``/``offsets`` CSR and ``max_len``).
+            attributes: the dataset's :class:`ItemAttributes` or a ``[N + 1, A + 1]`` multi-hot.
+        """
+        items, offsets, device = split.items, split.offsets, split.items.device
+        n_users = len(offsets) - 1
+        starts, train_ends = offsets[:-1], offsets[1:] - 2  # [U]; s[:-2] = items[start:train_end]
+        window = torch.maximum(starts, train_ends - split.max_len)  # [U] the reference's seq[-(L+2):-2]
+        counts = train_ends - window  # [U] prefixes per user (>= 1: every user has >= 3 items)
+        user = torch.repeat_interleave(torch.arange(n_users, device=device), counts)  # [P]
+        first_row = torch.cumsum(counts, 0) - counts  # [U]
+        lo = window[user]  # [P]
+        hi = lo + 1 + torch.arange(len(user), device=device) - first_row[user]  # [P]
+        lengths = offsets[1:] - starts  # [U]
+        user_of = torch.repeat_interleave(torch.arange(n_users, device=device), lengths)
+        corpus = items[torch.arange(len(items), device=device) < train_ends[user_of]]  # [T]
+        if isinstance(attributes, ItemAttributes):
+            attributes = attributes.multi_hot(split.n_items + 1)
+        if attributes.shape[0] != split.n_items + 1:
+            raise ValueError(f"attributes has {attributes.shape[0]} rows, expected n_items + 1 = "
+                             f"{split.n_items + 1}")
+        held_out = torch.stack([items[train_ends], items[train_ends + 1]], 1)[user]  # [P, 2]
+        return cls(items=items, lo=lo, hi=hi, corpus=corpus, held_out=held_out,
+                   attributes=attributes.to(device),
+                   n_items=split.n_items, max_len=split.max_len)
+
+    def __len__(self) -> int:
+        return len(self.lo)
+
+    @property
+    def lengths(self) -> torch.Tensor:
+        """``[P]`` prefix lengths."""
+        return self.hi - self.lo
+
+    def windows(self, rows: torch.Tensor, width: int) -> torch.Tensor:
+        """Left-padded prefixes ``[B, width]`` of ``rows [B]`` (width >= their lengths)."""
+        positions = self.hi[rows, None] - width + torch.arange(width, device=rows.device)  # [B, W]
+        return torch.where(positions >= self.lo[rows, None], self.items[positions.clamp(min=0)], 0)
+
+    def batch(self, rows: torch.Tensor, generator: torch.Generator, mask_p: float,
+              trim: bool = True) -> dict[str, torch.Tensor]:
+        """One batch of S3-Rec inputs for prefixes ``rows [B]``, with fresh random draws.
+
+        Args:
+            rows: prefix indices (on this data's device).
+            generator: source of the masks, negatives and segments (on this data's device).
+            mask_p: probability of masking each real item (the last one always is).
+            trim: drop the batch's common left padding (width = its longest prefix).
+
+        Returns:
+            The inputs of :meth:`S3Rec.pretrain_losses` (``[B, W]`` int64 unless noted): ``items``,
+            ``masked``, ``negatives``, ``attributes`` (``[B, W, A+1]`` bool), ``segment_masked``,
+            ``pos_segment``, ``neg_segment``, ``segment_valid`` (``[B]`` bool).
+        """
+        device, mask_id = rows.device, self.n_items + 1
+        n = self.lengths[rows]  # [B]
+        B, W = len(rows), int(n.max()) if trim else self.max_len
+        items = self.windows(rows, W)  # [B, W]
+        real = items != 0
+
+        # MIP/MAP/AAP: mask each real item with probability mask_p, and always the last one.
+        masked_at = real & (torch.rand((B, W), generator=generator, device=device) < mask_p)
+        masked_at[:, -1] = True  # the last column is every prefix's last item
+        masked = items.masked_fill(masked_at, mask_id)
+
+        # One negative per position, uniform over the items neither in the prefix nor held out
+        # for the user: the r-th free item, r uniform.
+        taken = torch.zeros(B, self.n_items + 1, dtype=torch.bool, device=device)
+        taken.scatter_(1, items, True)
+        taken.scatter_(1, self.held_out[rows], True)
+        taken[:, 0] = True  # padding
+        free = (~taken).cumsum(1)  # [B, N+1] number of free items <= each id
+        n_free = free[:, -1:]  # [B, 1]
+        if bool((n_free == 0).any()):
+            raise SeqrecError("a pre-training prefix holds every item of the catalogue, so no "
+                              "MIP negative exists; the dataset is too small for S3-Rec.")
+        draw = torch.rand((B, W), generator=generator, device=device, dtype=torch.float64)
+        r = torch.minimum((draw * n_free).long(), n_free - 1)  # [B, W] in 0..n_free-1
+        negatives = torch.searchsorted(free, r + 1)  # [B, W] first id with r+1 free ids <= it
+
+        # SP: a segment of length k ~ U{1..n//2} at a uniform start; the negative segment is the
+        # same span of the corpus at a uniform start. Prefixes with n < 2 have none.
+        u = torch.rand((3, B), generator=generator, device=device, dtype=torch.float64)
+        half = (n // 2).clamp(min=1)
+        k = 1 + torch.minimum((u[0] * half).long(), half - 1)  # [B]
+        start = torch.minimum((u[1] * (n - k + 1)).long(), n - k)  # [B] index within the prefix
+        T = len(self.corpus)
+        neg_start = torch.minimum((u[2] * (T - k + 1)).long(), T - k)  # [B]
+        index = torch.arange(W, device=device) - (W - n)[:, None]  # [B, W] position in the prefix
+        valid = n >= 2
+        in_seg = valid[:, None] & (index >= start[:, None]) & (index < (start + k)[:, None])
+        outside = real & ~in_seg
+        neg_items = self.corpus[(neg_start[:, None] + index - start[:, None]).clamp(0, T - 1)]
+        return {
+            "items": items,
+            "masked": masked,
+            "negatives": negatives,
+            "attributes": self.attributes[items],  # [B, W, A+1]
+            "segment_masked": items.masked_fill(in_seg, mask_id),
+            "pos_segment": items.masked_fill(outside, mask_id),
+            "neg_segment": torch.where(in_seg, neg_items, items.masked_fill(outside, mask_id)),
+            "segment_valid": valid,
+        }
+
+
+# -- the loop ------------------------------------------------------------------------------------
+def pretrain_epoch(model: torch.nn.Module, data: PretrainData, optimizer: torch.optim.Optimizer,
+                   config: PretrainConfig, epoch: int, progress: bool = True) -> dict[str, float]:
+    """One pass over all prefixes; returns each objective's mean per-sequence loss and the
+    weighted total (``"loss"``). All randomness comes from :func:`epoch_seed`."""
+    model.train()
+    device = data.items.device
+    seed = epoch_seed(config.seed, epoch)
+    torch.manual_seed(seed)  # dropout (callers fork the global RNG, see PretrainStage)
+    order = torch.Generator().manual_seed(seed)
+    draws = torch.Generator(device=device).manual_seed(seed + 1)
+    batches = epoch_batches(data.lengths.cpu(), config.batch_size, order, config.bucket_by_length)
+    weights = config.weights
+    totals = torch.zeros(len(OBJECTIVES), device=device)
+    bar = tqdm(batches, desc=f"pre-train epoch {epoch}", leave=False, disable=not progress or None)
+    for step, rows in enumerate(bar, start=1):
+        batch = data.batch(rows.to(device), draws, config.mask_p, trim=config.bucket_by_length)
+        losses = model.pretrain_losses(batch)
+        loss = sum(weights[name] * losses[name] for name in OBJECTIVES)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        totals += torch.stack([losses[name].detach() for name in OBJECTIVES])
+        if progress and (step % 20 == 0 or step == len(batches)):
+            bar.set_postfix({name: f"{v:.3g}" for name, v in zip(OBJECTIVES, (totals / step).tolist())},
+                            refresh=False)
+    means = dict(zip(OBJECTIVES, (totals / max(len(batches), 1)).tolist()))
+    means["loss"] = sum(weights[name] * means[name] for name in OBJECTIVES)
+    if not all(math.isfinite(value) for value in means.values()):
+        raise SeqrecError(f"the pre-training loss became {means} in epoch {epoch}: training "
+                          "diverged. Lower model.pretrain.lr.")
+    return means
+
+
+def pretrain(model: torch.nn.Module, data: PretrainData, config: PretrainConfig,
+             optimizer: torch.optim.Optimizer | None = None, start_epoch: int = 0,
+             epochs: int | None = None, save: Callable[[int, list[dict]], None] | None = None,
+             progress: bool = True) -> list[dict]:
+    """Pre-train ``model`` (an :class:`~seqrec.models.S3Rec`) from epoch ``start_epoch + 1`` to
+    ``epochs`` (default ``config.epochs``).
+
+    Args:
+        model: the model, on ``data``'s device.
+        data: the prefixes.
+        config: the recipe.
+        optimizer: Adam over ``model.parameters()`` (a fresh one with ``config.lr`` if None).
+        start_epoch: epochs already done (resuming).
+        epochs: last epoch.
+        save: called as ``save(epoch, rows)`` every ``config.save_every`` epochs and after the
+            last one (``rows``: the rows of the epochs run so far, see Returns).
+        progress: tqdm bars (epochs, and batches with each objective's running mean).
+
+    Returns:
+        One row per epoch run: ``epoch``, ``aap``, ``mip``, ``map``, ``sp``, ``loss``, ``seconds``.
+    """
+    epochs = config.epochs if epochs is None else epochs
+    optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=config.lr)
+    history = []
+    bar = tqdm(range(start_epoch + 1, epochs + 1), desc="pre-training", disable=not progress or None)
+    for epoch in bar:
+        began = time.perf_counter()
+        row = {"epoch": epoch, **pretrain_epoch(model, data, optimizer, config, epoch, progress)}
+        if data.items.device.type == "cuda":
+            torch.cuda.synchronize(data.items.device)
+        row["seconds"] = time.perf_counter() - began
+        history.append(row)
+        bar.set_postfix({name: f"{row[name]:.3g}" for name in OBJECTIVES})
+        log.info("pre-train epoch %d  %s  %.1fs", epoch,
+                 "  ".join(f"{name} {row[name]:.4g}" for name in OBJECTIVES), row["seconds"])
+        if save is not None and (epoch % config.save_every == 0 or epoch == epochs):
+            save(epoch, history)
+    bar.close()
+    return history
+
+
+# -- checkpoints and the pipeline's entry ------------------------------------------------------------
+@dataclass
+class PretrainStage:
+    """Where S3-Rec's pre-trained checkpoints for one configuration live, and how to make them.
+
+    Build it with :meth:`from_config`; :meth:`checkpoint` returns the epoch-``E`` checkpoint,
+    pre-training (or resuming) first when it is missing; :meth:`load_into` puts it into the
+    model to fine-tune.
+
+    Attributes:
+        config: the recipe (``model.pretrain``). folder: the content-addressed folder.
+        key: what the folder name hashes (also saved as ``key.json`` next to the checkpoints).
+        make_model: builds a fresh model (called under the pre-training seed).
+        data: the prefixes, or None when the dataset has no attributes (fine-tuning from
+            scratch only).
+        n_attributes: A of the dataset (0 without attributes).
+    """
+
+    config: PretrainConfig
+    folder: Path
+    key: dict
+    make_model: Callable[[], torch.nn.Module]
+    data: PretrainData | None
+    n_attributes: int
+    facts: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, cfg: DictConfig, data: SequenceData, split: LeaveOneOut,
+                    device: torch.device, required: bool | None = None) -> PretrainStage:
+        """The stage of ``cfg`` (``cfg.model`` must have a ``pretrain`` sub-config).
+
+        Args:
+            required: attributes must exist (default: ``cfg.model.pretrained`` or
+                ``stage=pretrain``).
+
+        Raises:
+            DataError: the dataset has no attributes although they are required.
+            ConfigError: a bad ``model.pretrain`` option.
+        """
+        model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
+        try:
+            config = PretrainConfig.from_mapping(model_cfg.pop("pretrain"))
+        except (ValueError, TypeError) as err:
+            raise ConfigError(str(err)) from err
+        pretrained = bool(model_cfg.pop("pretrained", True))
+        if required is None:
+            required = pretrained or cfg.get("stage", "finetune") == "pretrain"
+        attributes = load_attributes(cfg.dataset, Path(cfg.data_dir), data.item_tokens, required=required)
+        n_attributes = attributes.n_attributes if attributes is not None else 0
+        sizes = {"n_items": data.n_items, "max_len": int(cfg.dataset.max_len), "n_attributes": n_attributes}
+        key = {
+            "version": PRETRAIN_VERSION,
+            "dataset": data.name,
+            "data_fingerprint": data.fingerprint,
+            "attributes_fingerprint": attributes.fingerprint if attributes is not None else None,
+            "model": {**model_cfg, **sizes},
+            "pretrain": config.recipe(),
+        }
+        digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+        folder = Path(config.dir) / f"{data.name}-{digest}"
+        pretrain_data = PretrainData.build(split, attributes) if attributes is not None else None
+
+        def make_model() -> torch.nn.Module:
+            from hydra.utils import instantiate  # only needed here
+
+            return instantiate(cfg.model, **sizes).to(device)
+
+        return cls(config=config, folder=folder, key=key, make_model=make_model,
+                   data=pretrain_data, n_attributes=n_attributes)
+
+    def path(self, epoch: int) -> Path:
+        return self.folder / f"epoch-{epoch}.pt"
+
+    def saved_epochs(self) -> list[int]:
+        """Epochs with a checkpoint in :attr:`folder`, ascending."""
+        if not self.folder.is_dir():
+            return []
+        found = (_CHECKPOINT_RE.match(p.name) for p in self.folder.iterdir())
+        return sorted(int(m.group(1)) for m in found if m)
+
+    def checkpoint(self, progress: bool = True) -> Path:
+        """The epoch-``config.epochs`` checkpoint, pre-training first when it is missing
+        (resuming from the latest saved epoch below it). Global RNG state is left untouched.
+
+        Raises:
+            DataError: no attributes (see :meth:`from_config`).
+        """
+        target = self.path(self.config.epochs)
+        if target.is_file():
+            self.facts.setdefault("pretrain_epochs_run", 0)
+            return target
+        if self.data is None:
+            raise SeqrecError("pre-training needs item attributes, but this dataset has none; "
+                              "use model.pretrained=false or provide dataset.attributes_path.")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with _locked(self.folder / ".lock"):
+            if target.is_file():  # another process finished it while we waited
+                self.facts.setdefault("pretrain_epochs_run", 0)
+                return target
+            write_json(self.folder / "key.json", self.key)
+            self._train(progress)
+        return target
+
+    def _train(self, progress: bool) -> None:
+        device = self.data.items.device
+        devices = [device.index or 0] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(self.config.seed)
+            model = self.make_model()
+            optimizer = torch.optim.Adam(model.parameters(), lr=self.config.lr)
+            done = [e for e in self.saved_epochs() if e < self.config.epochs]
+            history: list[dict] = []
+            if done:
+                state = torch.load(self.path(done[-1]), map_location=device, weights_only=True)
+                model.load_state_dict(state["model"])
+                optimizer.load_state_dict(state["optimizer"])
+                history = state["history"]
+                log.info("resuming pre-training from %s", self.path(done[-1]))
+            start = done[-1] if done else 0
+            log.info("pre-training %s for epochs %d..%d into %s (%d prefixes)", type(model).__name__,
+                     start + 1, self.config.epochs, self.folder, len(self.data))
+
+            def save(epoch: int, rows: list[dict]) -> None:
+                payload = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                           "epoch": epoch, "history": history + rows, "key": self.key}
+                atomic_write(self.path(epoch), lambda tmp: torch.save(payload, tmp))
+
+            rows = pretrain(model, self.data, self.config, optimizer, start_epoch=start,
+                            save=save, progress=progress)
+            self.facts["pretrain_epochs_run"] = len(rows)
+            self.facts["pretrain_seconds_per_epoch"] = sum(r["seconds"] for r in rows) / max(len(rows), 1)
+
+    def load_into(self, model: torch.nn.Module, progress: bool = True) -> dict:
+        """Load the pre-trained weights into ``model`` when ``model.pretrained`` (pre-training
+        first if needed); return the facts for ``metrics.json``."""
+        if not getattr(model, "pretrained", True):
+            return {"pretrained": False, "pretrain_checkpoint": None, "pretrain_epochs": 0}
+        path = self.checkpoint(progress)
+        state = torch.load(path, map_location=next(model.parameters()).device, weights_only=True)
+        model.load_state_dict(state["model"])
+        return {"pretrained": True, "pretrain_checkpoint": str(path),
+                "pretrain_epochs": int(state["epoch"]), **self.facts}
+
+    def summary(self, path: Path) -> dict:
+        """What ``stage=pretrain`` reports: the checkpoint, its epoch and final losses."""
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        last = state["history"][-1] if state["history"] else {}
+        return {"pretrain_checkpoint": str(path), "pretrain_epochs": int(state["epoch"]),
+                "pretrain_folder": str(self.folder), "saved_epochs": self.saved_epochs(),
+                **{f"pretrain/{k}": last[k] for k in (*OBJECTIVES, "loss") if k in last},
+                **self.facts}
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    """Hold an exclusive lock on ``path`` (waits, with a log line, while another process has it)."""
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("waiting for another process that is pre-training into %s", path.parent)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+__all__ = ["PretrainData", "PretrainStage", "pretrain", "pretrain_epoch", "epoch_seed"]

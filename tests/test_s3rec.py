@@ -1,0 +1,327 @@
+"""S3-Rec: pre-training samples, the four objectives, checkpoints, and pre-train + fine-tune runs."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from conftest import compose_config
+from seqrec.data import LeaveOneOut, SequenceData
+from seqrec.data.attributes import load_attributes
+from seqrec.errors import DataError, SeqrecError
+from seqrec.models import S3Rec, SASRec
+from seqrec.models.s3rec import PretrainConfig
+from seqrec.pretrain import OBJECTIVES, PretrainData, PretrainStage, pretrain
+
+N_TRAIN_ITEMS, N_ATTRIBUTES, MAX_LEN = 12, 5, 6
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models: one thread is fastest, and steady on a busy machine (no OpenMP spinning)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def tiny():
+    """7 users over items 1..12 in their training parts; each user's validation and test items
+    are ids 13.. used nowhere else, so a leak is visible as an id > 12."""
+    rng = np.random.default_rng(0)
+    lengths = [3, 4, 5, 8, 10, 12, 6]  # with validation and test item
+    held = iter(range(N_TRAIN_ITEMS + 1, N_TRAIN_ITEMS + 1 + 2 * len(lengths)))
+    seqs = [list(rng.integers(1, N_TRAIN_ITEMS + 1, n - 2)) + [next(held), next(held)] for n in lengths]
+    n_items = N_TRAIN_ITEMS + 2 * len(lengths)
+    data = SequenceData(
+        name="tiny", items=np.concatenate(seqs).astype(np.int64),
+        offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64), n_items=n_items,
+        user_tokens=np.array([f"u{i}" for i in range(len(lengths))]),
+        item_tokens=np.array(["[PAD]"] + [str(i) for i in range(1, n_items + 1)]), fingerprint="tiny",
+    )
+    split = LeaveOneOut.build(data, max_len=MAX_LEN)
+    attributes = torch.zeros(n_items + 1, N_ATTRIBUTES + 1, dtype=torch.bool)
+    attributes[torch.arange(1, n_items + 1), 1 + torch.arange(n_items) % N_ATTRIBUTES] = True
+    attributes[torch.arange(1, n_items + 1), 1 + (torch.arange(n_items) * 3 + 1) % N_ATTRIBUTES] = True
+    return data, split, PretrainData.build(split, attributes), seqs
+
+
+def make_model(n_items, **kwargs):
+    torch.manual_seed(0)
+    kwargs = {"hidden_size": 16, "num_heads": 2, "dropout": 0.0, **kwargs}
+    return S3Rec(n_items, max_len=MAX_LEN, n_attributes=N_ATTRIBUTES, **kwargs)
+
+
+def all_rows(pdata):
+    return torch.arange(len(pdata))
+
+
+# -- samples ------------------------------------------------------------------------------------
+def test_prefixes_are_every_prefix_of_the_last_max_len_training_items(tiny):
+    _, _, pdata, seqs = tiny
+    expected = []
+    for seq in seqs:  # the reference's PretrainDataset.split_sequence
+        window = seq[-(MAX_LEN + 2):-2]
+        expected += [[0] * (MAX_LEN - i - 1) + window[: i + 1] for i in range(len(window))]
+    assert pdata.windows(all_rows(pdata), MAX_LEN).tolist() == expected
+
+
+def test_samples_never_contain_a_validation_or_test_item(tiny):
+    _, _, pdata, seqs = tiny
+    held = pdata.held_out  # [P, 2]
+    for seed in range(20):  # every epoch redraws masks, negatives and segments
+        batch = pdata.batch(all_rows(pdata), torch.Generator().manual_seed(seed), mask_p=0.5)
+        for name in ("items", "masked", "segment_masked", "pos_segment", "neg_segment"):
+            ids = batch[name]
+            assert ((ids <= N_TRAIN_ITEMS) | (ids == pdata.n_items + 1)).all(), name  # no held-out id at all
+        own = (batch["negatives"][:, :, None] == held[:, None, :]).any(-1)  # [P, W]
+        assert not own.any()  # nor the user's own validation/test item as a MIP negative
+
+
+def test_masking_never_masks_padding_and_uses_a_dedicated_token(tiny):
+    _, _, pdata, _ = tiny
+    mask_id = pdata.n_items + 1
+    assert mask_id not in (0, *range(1, pdata.n_items + 1))
+    masked_share, real_count = 0.0, 0
+    for seed in range(50):
+        batch = pdata.batch(all_rows(pdata), torch.Generator().manual_seed(seed), mask_p=0.2, trim=False)
+        items, masked = batch["items"], batch["masked"]
+        is_mask = masked == mask_id
+        assert (masked[items == 0] == 0).all()  # padding stays padding
+        assert (masked[~is_mask] == items[~is_mask]).all()  # only masks replace items
+        assert is_mask[:, -1].all()  # the last item of every prefix is always masked
+        real = (items != 0)[:, :-1]
+        masked_share += float(is_mask[:, :-1][real].sum())
+        real_count += int(real.sum())
+        # negatives of masked positions are real items not in the prefix
+        neg = batch["negatives"][is_mask]
+        assert ((neg >= 1) & (neg <= pdata.n_items)).all()
+        rows = is_mask.nonzero()[:, 0]
+        assert not (items[rows] == neg[:, None]).any()
+    assert masked_share / real_count == pytest.approx(0.2, abs=0.05)
+
+
+def test_segments_are_a_contiguous_span_and_a_corpus_slice(tiny):
+    _, _, pdata, _ = tiny
+    mask_id = pdata.n_items + 1
+    corpus = pdata.corpus.tolist()
+    batch = pdata.batch(all_rows(pdata), torch.Generator().manual_seed(3), mask_p=0.2)
+    for p in range(len(pdata)):
+        items = batch["items"][p]
+        n = int((items != 0).sum())
+        if not batch["segment_valid"][p]:
+            assert n < 2
+            continue
+        span = (batch["segment_masked"][p] == mask_id).nonzero().flatten()
+        k = len(span)
+        assert 1 <= k <= n // 2 and (span.diff() == 1).all()
+        pos, neg = batch["pos_segment"][p], batch["neg_segment"][p]
+        assert (pos[span] == items[span]).all()
+        for seq in (pos, neg):
+            rest = torch.ones_like(items, dtype=torch.bool)
+            rest[span] = False
+            assert (seq[rest & (items != 0)] == mask_id).all() and (seq[items == 0] == 0).all()
+        values = neg[span].tolist()
+        assert any(corpus[i:i + k] == values for i in range(len(corpus) - k + 1))
+
+
+# -- the objectives -----------------------------------------------------------------------------
+@pytest.mark.parametrize("objective", OBJECTIVES)
+def test_each_objective_is_finite_decreases_and_trains_the_encoder(tiny, objective):
+    _, _, pdata, _ = tiny
+    model = make_model(pdata.n_items)
+    batch = pdata.batch(all_rows(pdata), torch.Generator().manual_seed(0), mask_p=0.3)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    values = []
+    for step in range(8):
+        loss = model.pretrain_losses(batch)[objective]
+        assert torch.isfinite(loss)
+        optimizer.zero_grad()
+        loss.backward()
+        if step == 0:
+            encoder_grad = sum(float(p.grad.abs().sum()) for p in model.blocks.parameters() if p.grad is not None)
+            assert encoder_grad > 0
+        optimizer.step()
+        values.append(loss.item())
+    assert values[-1] < values[0]
+
+
+def test_pretraining_is_bidirectional_and_fine_tuning_causal(tiny):
+    _, _, pdata, _ = tiny
+    model = make_model(pdata.n_items).eval()
+    seq = torch.tensor([[0, 3, 5, 7, 2, 9]])
+    changed = seq.clone()
+    changed[0, -1] = 11
+    with torch.no_grad():
+        # real positions only (a padding query attends to everything: its output is unused)
+        assert torch.allclose(model(seq)[:, 1:-1], model(changed)[:, 1:-1])  # causal
+        assert not torch.allclose(model.encode_bidirectional(seq)[:, 1:-1],
+                                  model.encode_bidirectional(changed)[:, 1:-1])
+
+
+def test_mask_token_is_not_a_row_of_the_item_table(tiny):
+    _, _, pdata, _ = tiny
+    model = make_model(pdata.n_items).eval()
+    assert model.item_emb.weight.shape[0] == pdata.n_items + 1  # padding + N items: the classes
+    seq = torch.tensor([[0, 3, model.mask_id]])
+    with torch.no_grad():
+        x = model.embed(seq)
+        ref = model.emb_norm(model.mask_emb + model.pos_emb.weight[-1])
+    assert torch.allclose(x[0, -1], ref, atol=1e-6)
+
+
+def test_not_pretrained_s3rec_is_sasrec():
+    torch.manual_seed(7)
+    sasrec = SASRec(30, max_len=MAX_LEN, hidden_size=16)
+    after_sasrec = torch.rand(3)
+    torch.manual_seed(7)
+    s3rec = S3Rec(30, max_len=MAX_LEN, n_attributes=4, hidden_size=16, pretrained=False)
+    assert torch.equal(torch.rand(3), after_sasrec)  # same global random stream afterwards
+    s3_state = s3rec.state_dict()
+    for name, value in sasrec.state_dict().items():
+        assert torch.equal(value, s3_state[name]), name
+
+
+# -- checkpoints --------------------------------------------------------------------------------
+def tiny_stage(tiny, tmp_path, **recipe):
+    data, split, pdata, _ = tiny
+    config = PretrainConfig.from_mapping({"epochs": 2, "batch_size": 4, "save_every": 1,
+                                          "dir": str(tmp_path), **recipe})
+    key = {"data": data.fingerprint, "recipe": config.recipe()}
+    return PretrainStage(config=config, folder=tmp_path / "tiny-test", key=key,
+                         make_model=lambda: make_model(data.n_items, dropout=0.3, pretrain=config),
+                         data=pdata, n_attributes=N_ATTRIBUTES)
+
+
+def test_checkpoint_round_trips_and_resuming_matches_one_run(tiny, tmp_path):
+    _, _, pdata, _ = tiny
+    stage = tiny_stage(tiny, tmp_path / "a")
+    path = stage.checkpoint(progress=False)
+    assert path.name == "epoch-2.pt" and stage.saved_epochs() == [1, 2]
+
+    trained = stage.make_model()
+    trained.load_state_dict(torch.load(path, weights_only=False)["model"])
+    fresh = make_model(pdata.n_items, dropout=0.3)
+    facts = tiny_stage(tiny, tmp_path / "a").load_into(fresh, progress=False)
+    assert facts["pretrain_checkpoint"] == str(path) and facts["pretrain_epochs"] == 2
+    assert facts["pretrain_epochs_run"] == 0  # reused, not trained again
+    batch = pdata.batch(all_rows(pdata), torch.Generator().manual_seed(1), mask_p=0.2)
+    with torch.no_grad():
+        seq = pdata.windows(all_rows(pdata), MAX_LEN)
+        assert torch.equal(trained.eval()(seq), fresh.eval()(seq))
+        assert all(torch.equal(a, b) for a, b in zip(trained.pretrain_losses(batch).values(),
+                                                       fresh.pretrain_losses(batch).values()))
+
+    # 1 epoch, then resume to 2: the same weights as 2 epochs in one go
+    short = tiny_stage(tiny, tmp_path / "b", epochs=1)
+    short.checkpoint(progress=False)
+    resumed = tiny_stage(tiny, tmp_path / "b")
+    resumed.checkpoint(progress=False)
+    assert resumed.facts["pretrain_epochs_run"] == 1
+    one_go = torch.load(path, weights_only=False)["model"]
+    two_steps = torch.load(resumed.path(2), weights_only=False)["model"]
+    assert all(torch.equal(one_go[k], two_steps[k]) for k in one_go)
+
+
+def test_pretrain_history_and_global_rng_untouched(tiny, tmp_path):
+    stage = tiny_stage(tiny, tmp_path, epochs=1)
+    torch.manual_seed(5)
+    before = torch.random.get_rng_state()
+    stage.checkpoint(progress=False)
+    assert torch.equal(torch.random.get_rng_state(), before)
+    history = torch.load(stage.path(1), weights_only=False)["history"]
+    assert [row["epoch"] for row in history] == [1] and set(OBJECTIVES) <= set(history[0])
+
+
+def test_pretrain_loop_lowers_the_weighted_loss(tiny):
+    _, _, pdata, _ = tiny
+    model = make_model(pdata.n_items)
+    rows = pretrain(model, pdata, PretrainConfig(epochs=4, batch_size=8, lr=5e-3), progress=False)
+    assert rows[-1]["loss"] < rows[0]["loss"]
+
+
+# -- attributes ---------------------------------------------------------------------------------
+def test_json_attributes_dedupe_and_match_item_tokens(tmp_path):
+    (tmp_path / "a.json").write_text(json.dumps({"1": [2, 2, 5], "3": [1], "99": [7]}))
+    attrs = load_attributes({"name": "t", "format": "s3rec", "path": "x.txt", "attributes_path": "a.json"},
+                            tmp_path, np.array(["[PAD]", "1", "2", "3"]))
+    assert attrs.n_attributes == 7  # the file's largest id, as in S3-Rec's code
+    table = attrs.multi_hot(5)
+    assert table.shape == (5, 8)
+    assert table[1].nonzero().flatten().tolist() == [2, 5] and not table[2].any() and table[3, 1]
+    assert not table[0].any() and not table[4].any()  # padding and mask rows
+
+
+def test_item_file_token_seq_attributes(tmp_path):
+    (tmp_path / "m.item").write_text("item_id:token\tmovie_title:token_seq\tclass:token_seq\n"
+                                     "10\tToy Story\tAnimation Comedy\n20\tHeat\tAction\n30\tX\t\n")
+    cfg = {"name": "m", "format": "atomic", "path": "m.inter", "item_path": "m.item",
+           "item_attribute_col": "class"}
+    attrs = load_attributes(cfg, tmp_path, np.array(["[PAD]", "20", "10", "30"]))
+    assert attrs.n_attributes == 3
+    table = attrs.multi_hot()
+    assert table[1].nonzero().flatten().tolist() == [3]  # Action
+    assert table[2].nonzero().flatten().tolist() == [1, 2]  # Animation, Comedy
+    assert not table[3].any()
+
+
+def test_dataset_without_attributes_is_a_clear_error(tmp_path):
+    cfg = {"name": "mine", "format": "csv", "path": "log.csv"}
+    with pytest.raises(DataError, match="model.pretrained=false"):
+        load_attributes(cfg, tmp_path, np.array(["[PAD]", "a"]))
+    assert load_attributes(cfg, tmp_path, np.array(["[PAD]", "a"]), required=False) is None
+
+
+# -- pre-train + fine-tune through the pipeline ---------------------------------------------------
+@pytest.mark.realdata
+def test_pretrain_then_finetune_on_a_lastfm_slice(tmp_path, lastfm_data_dir):
+    from seqrec.pipeline import run
+
+    s3rec = ("model=s3rec", "model.pretrain.epochs=1", f"model.pretrain.dir={tmp_path / 'pre'}")
+
+    def small(out, *overrides, model=s3rec):
+        return compose_config([
+            f"data_dir={lastfm_data_dir}", f"output_dir={tmp_path / out}", "dataset.max_users=20",
+            *model, "trainer.max_epochs=1", "trainer.progress=false", "device=cpu", *overrides,
+        ])
+
+    first = run(small("cce"))
+    assert first["model"] == "s3rec" and first["pretrain_epochs"] == 1 and first["pretrain_epochs_run"] == 1
+    checkpoint = first["pretrain_checkpoint"]
+    assert checkpoint.endswith("epoch-1.pt") and (tmp_path / "cce" / "metrics.json").exists()
+    assert 0.0 <= first["test/ndcg@10"] <= 1.0
+
+    second = run(small("bce", "loss=bce", "seed=3"))  # another loss and seed reuse the pre-training
+    assert second["pretrain_checkpoint"] == checkpoint and second["pretrain_epochs_run"] == 0
+
+    summary = run(small("pre", "stage=pretrain"))
+    assert summary["pretrain_checkpoint"] == checkpoint
+    assert (tmp_path / "pre" / "pretrain.json").exists() and not (tmp_path / "pre" / "metrics.json").exists()
+
+    scratch = run(small("scratch", "model.pretrained=false"))
+    assert scratch["pretrained"] is False and scratch["pretrain_checkpoint"] is None
+    sasrec = run(small("sasrec", model=["model=sasrec"]))  # from scratch, S3-Rec fine-tunes exactly like SASRec
+    assert all(scratch[k] == sasrec[k] for k in sasrec if k.startswith(("valid/", "test/")))
+
+
+@pytest.mark.realdata
+def test_pretrain_stage_needs_a_pretraining_model(tmp_path, lastfm_data_dir):
+    from seqrec.pipeline import run
+
+    cfg = compose_config([f"data_dir={lastfm_data_dir}", f"output_dir={tmp_path}", "dataset.max_users=20",
+                          "stage=pretrain", "device=cpu", "trainer.progress=false"])
+    with pytest.raises(SeqrecError, match="model=s3rec"):
+        run(cfg)
+
+
+def test_config_defaults_follow_the_paper():
+    for dataset, epochs in [("beauty", 150), ("toys", 150), ("lastfm", 150), ("sports", 100), ("yelp", 100)]:
+        cfg = compose_config(["model=s3rec", f"dataset={dataset}"])
+        pre = OmegaConf.to_container(cfg.model.pretrain, resolve=True)
+        assert pre["epochs"] == epochs
+        assert (pre["batch_size"], pre["lr"], pre["mask_p"]) == (100, 1e-3, 0.2)
+        assert (pre["aap_weight"], pre["mip_weight"], pre["map_weight"], pre["sp_weight"]) == (0.2, 1.0, 1.0, 0.5)
+        assert cfg.model.pretrained is True and cfg.stage == "finetune"
