@@ -1,0 +1,27 @@
+"""Analyses of trained models: unlike :mod:`seqrec.report`, which reads only run files, these load a
+run's ``best.pt`` and evaluate it again.
+
+``timestamps``: RQ3 of Li et al. (AAAI 2023), NDCG@10 at every input position (Fig. 1c, Fig. 3);
+``python -m seqrec.analysis.timestamps --runs <root>``.
+
+Names are imported lazily so that ``python -m seqrec.analysis.timestamps`` does not import the
+module twice (runpy warns about that).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "load_run": "timestamps", "per_position_metrics": "timestamps",
+    "position_ranks": "timestamps", "position_targets": "timestamps",
+    "rq3_figure": "timestamps", "rq3_runs": "timestamps",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'seqrec.analysis' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"seqrec.analysis.{_EXPORTS[name]}"), name)
