@@ -93,6 +93,8 @@ class Trainer:
         log_test_every_epoch: also compute test NDCG@10 each epoch, for the efficiency curves
             only (never used for selection).
         precision: ``fp32`` or ``bf16`` (autocast on the forward pass; losses stay in fp32).
+        compile: wrap the model's training forward pass in ``torch.compile`` (dynamic shapes,
+            since bucketed batches vary in width).
         seed: seeds the batch order and negative sampling generators.
         device: torch device of model and data.
         progress: show tqdm progress bars (auto-disabled when not a terminal).
@@ -114,6 +116,7 @@ class Trainer:
         mask_history: bool = True,
         log_test_every_epoch: bool = True,
         precision: str = "fp32",
+        compile: bool = False,
         seed: int = 42,
         device: str | torch.device = "cpu",
         progress: bool = True,
@@ -132,6 +135,7 @@ class Trainer:
         self.log_test_every_epoch = log_test_every_epoch
         self.device = torch.device(device)
         self.precision = precision
+        self.forward = torch.compile(model, dynamic=True) if compile else model
         self.progress = progress
         self.order_gen = torch.Generator().manual_seed(seed)
         self.neg_gen = torch.Generator(device=self.device).manual_seed(seed + 1)
@@ -161,14 +165,14 @@ class Trainer:
             return torch.ones_like(self.train_lengths)
         return self.train_lengths
 
-    def train_epoch(self, epoch: int) -> float:
-        """One pass over all training sequences; returns the mean batch loss."""
+    def train_epoch(self, epoch: int, max_batches: int | None = None) -> float:
+        """One pass over all training sequences (or its first ``max_batches`` batches, for
+        benchmarks); returns the epoch's mean loss per position."""
         self.model.train()
         split, width = self.split, self.split.train_input.shape[1]
         batches = epoch_batches(
             self.train_lengths, self.batch_size, self.order_gen, self.bucket_by_length, self.pool_batches
         )
-        total = torch.zeros((), device=self.device)
         # Bucketed batches hold very different numbers of target positions (short users
         # together, long users together). A per-batch mean would then weight a position of a
         # short-sequence batch many times more than one of a long-sequence batch, unlike random
@@ -177,6 +181,9 @@ class Trainer:
         # weight, so the epoch's gradient matches that of random batches in expectation.
         positions = self._loss_positions()  # [U_tr] positions each user adds to the loss
         mean_positions = float(positions.sum()) / max(len(batches), 1)
+        if max_batches is not None:
+            batches = batches[:max_batches]
+        total = torch.zeros((), device=self.device)
         for idx in tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=not self.progress or None):
             keep = width
             if self.bucket_by_length:
@@ -191,7 +198,7 @@ class Trainer:
                     split.train_users[idx], (keep, self.loss.num_negatives), self.neg_gen
                 )  # [B, W, K]
             with self._autocast():
-                hidden = self.model(inputs)  # [B, W, d]
+                hidden = self.forward(inputs)  # [B, W, d]
             loss = self.loss(hidden.float(), targets, self.model.item_emb.weight, targets != 0, negatives)
             if self.bucket_by_length:
                 loss = loss * weight

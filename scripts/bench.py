@@ -1,0 +1,232 @@
+"""``make bench``: training and evaluation speed of every model × loss, and what each optimisation buys.
+
+For each dataset × model × loss it measures, in a fresh subprocess (so peak memory does not mix):
+seconds per training epoch, seconds for one full-ranking evaluation of the validation split, and
+peak resident memory. The optimisations are then switched off one at a time *in the same run*:
+
+- ``bucketing off``: random batches padded to 50 instead of length-bucketed, trimmed batches;
+- ``chunked``: the softmax losses computed over item chunks (``loss.chunk_size``) instead of all
+  logits at once (a memory bound, not a speed-up);
+- ``naive logits``: CCE computing ``[B, L, N]`` logits for every position, padding included,
+  instead of ``[P, N]`` for the P real positions only.
+
+Objects are built exactly as ``train.py`` builds them (``seqrec.pipeline.build``).
+
+    python scripts/bench.py                                   # LastFM and Beauty on CPU
+    python scripts/bench.py --datasets beauty sports --device cuda --out outputs/bench-gpu
+    python scripts/bench.py --datasets lastfm --models sasrec --losses cce --variants base bucketing_off
+
+Writes ``<out>/bench.csv`` and ``<out>/bench.md`` and prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+# variant → Hydra overrides (the loss for naive logits is swapped in by the worker)
+VARIANTS = {
+    "base": [],
+    "bucketing_off": ["trainer.bucket_by_length=false"],
+    "chunked": ["loss.chunk_size=2048"],
+    "naive_logits": [],
+}
+SOFTMAX_LOSSES = ("ce", "cce")
+
+
+def naive_cce(hidden, targets, item_emb, mask=None, negatives=None):
+    """CCE the straightforward way: logits ``[B, L, N]`` for every position, then masked."""
+    import torch.nn.functional as F
+
+    mask = targets != 0 if mask is None else mask
+    logits = hidden @ item_emb[1:].T  # [B, L, N]
+    per_pos = F.cross_entropy(logits.flatten(0, 1), (targets - 1).clamp(min=0).flatten(), reduction="none")
+    return (per_pos * mask.flatten()).sum() / mask.sum()
+
+
+def worker(args: argparse.Namespace) -> dict:
+    """Build one configuration, time ``--epochs`` training epochs and one validation pass."""
+    import torch
+    from hydra import compose, initialize_config_dir
+
+    from seqrec.pipeline import build
+
+    overrides = [
+        f"dataset={args.dataset}", f"model={args.model}", f"loss={args.loss}", f"device={args.device}",
+        "trainer.progress=false", f"data_dir={args.data_dir}", *VARIANTS[args.variant], *args.override,
+    ]
+    if args.threads:
+        overrides.append(f"num_threads={args.threads}")
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=overrides)
+    exp = build(cfg)
+    trainer = exp.trainer
+    if args.variant == "naive_logits":
+        naive_cce.num_negatives = 0
+        trainer.loss = naive_cce
+
+    def sync():
+        if exp.device.type == "cuda":
+            torch.cuda.synchronize()
+
+    trainer.train_epoch(0, max_batches=args.warmup)  # allocator, threads, kernels warm
+    trainer.evaluate("valid")
+    if exp.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    n_batches = -(-len(exp.split.train_users) // trainer.batch_size)
+    epoch_seconds = []
+    for epoch in range(1, args.epochs + 1):
+        sync()
+        start = time.perf_counter()
+        trainer.train_epoch(epoch, max_batches=args.max_batches)
+        sync()
+        seconds = time.perf_counter() - start
+        if args.max_batches and args.max_batches < n_batches:  # extrapolate a partial epoch
+            seconds *= n_batches / args.max_batches
+        epoch_seconds.append(seconds)
+    sync()
+    start = time.perf_counter()
+    trainer.evaluate("valid")
+    sync()
+    eval_seconds = time.perf_counter() - start
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    if exp.device.type == "cuda":
+        peak_mb = torch.cuda.max_memory_allocated() / 2**20
+    return {
+        "epoch_seconds": sum(epoch_seconds) / len(epoch_seconds),
+        "eval_seconds": eval_seconds,
+        "peak_mb": peak_mb,
+        "batches": n_batches,
+        "threads": torch.get_num_threads(),
+    }
+
+
+def run_worker(args: argparse.Namespace, dataset: str, model: str, loss: str, variant: str) -> dict:
+    cmd = [
+        sys.executable, __file__, "--worker", "--dataset", dataset, "--model", model, "--loss", loss,
+        "--variant", variant, "--device", args.device, "--epochs", str(args.epochs),
+        "--warmup", str(args.warmup), "--data-dir", str(args.data_dir),
+    ]
+    if args.max_batches:
+        cmd += ["--max-batches", str(args.max_batches)]
+    if args.threads:
+        cmd += ["--threads", str(args.threads)]
+    for item in args.override:
+        cmd += ["--override", item]
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    if done.returncode != 0:
+        raise SystemExit(f"benchmark worker failed for {dataset}/{model}/{loss}/{variant}:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def summarise(rows: list[dict]):
+    """Per dataset × model × loss: base timings and the ratio of each variant to the base."""
+    import pandas as pd
+
+    frame = pd.DataFrame(rows)
+    base = frame[frame.variant == "base"].set_index(["dataset", "model", "loss"])
+    table = base[["epoch_seconds", "eval_seconds", "peak_mb", "batches"]].copy()
+    table["eval_share"] = table.eval_seconds / table.epoch_seconds
+    for variant in VARIANTS:
+        if variant == "base":
+            continue
+        other = frame[frame.variant == variant].set_index(["dataset", "model", "loss"])
+        if len(other):
+            table[f"{variant}_x"] = other.epoch_seconds / table.epoch_seconds
+            table[f"{variant}_peak_mb"] = other.peak_mb
+    return frame, table.reset_index()
+
+
+def to_markdown(table, device: str) -> str:
+    header = {
+        "epoch_seconds": "s/epoch", "eval_seconds": "eval s", "eval_share": "eval / epoch",
+        "peak_mb": "peak MB", "batches": "batches",
+        "bucketing_off_x": "bucketing off ×", "chunked_x": "chunked ×", "naive_logits_x": "naive logits ×",
+        "bucketing_off_peak_mb": "peak MB (bucketing off)", "chunked_peak_mb": "peak MB (chunked)",
+        "naive_logits_peak_mb": "peak MB (naive)",
+    }
+    cols = ["dataset", "model", "loss"] + [c for c in header if c in table.columns]
+    lines = [
+        f"Benchmark on {device}. `×` columns: seconds per epoch of the variant ÷ all optimisations on "
+        "(> 1 means the optimisation is that many times faster).",
+        "",
+        "| " + " | ".join(header.get(c, c) for c in cols) + " |",
+        "|" + "---|" * len(cols),
+    ]
+    for _, row in table.iterrows():
+        cells = []
+        for c in cols:
+            value = row[c]
+            if isinstance(value, float):
+                cells.append("" if value != value else (f"{value:.2f}" if c.endswith("_x") or "share" in c else f"{value:.2f}"))
+            else:
+                cells.append(str(value))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--datasets", nargs="+", default=["lastfm", "beauty"])
+    parser.add_argument("--models", nargs="+", default=["gru4rec", "sasrec"])
+    parser.add_argument("--losses", nargs="+", default=["bce", "ce", "cce"])
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--epochs", type=int, default=1, help="timed training epochs per configuration")
+    parser.add_argument("--max-batches", type=int, default=None, help="time only this many batches, extrapolated")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed warm-up batches")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--data-dir", type=Path, default=ROOT / "data")
+    parser.add_argument("--out", type=Path, default=ROOT / "outputs" / "bench")
+    parser.add_argument("--override", action="append", default=[], help="extra Hydra override, repeatable")
+    # worker mode (internal)
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--dataset", help=argparse.SUPPRESS)
+    parser.add_argument("--model", help=argparse.SUPPRESS)
+    parser.add_argument("--loss", help=argparse.SUPPRESS)
+    parser.add_argument("--variant", default="base", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.worker:
+        print(json.dumps(worker(args)))
+        return 0
+
+    from rich.console import Console
+    from rich.progress import track
+
+    from seqrec.outputs import write_csv, write_text
+
+    jobs = []
+    for dataset in args.datasets:
+        for model in args.models:
+            for loss in args.losses:
+                for variant in args.variants:
+                    if variant in ("chunked",) and loss not in SOFTMAX_LOSSES:
+                        continue
+                    if variant == "naive_logits" and loss != "cce":
+                        continue
+                    jobs.append((dataset, model, loss, variant))
+    rows = []
+    for dataset, model, loss, variant in track(jobs, description="benchmarking", console=Console(stderr=True)):
+        result = run_worker(args, dataset, model, loss, variant)
+        rows.append(dict(dataset=dataset, model=model, loss=loss, variant=variant, **result))
+    frame, table = summarise(rows)
+    markdown = to_markdown(table, args.device)
+    write_csv(args.out / "bench_raw.csv", frame)
+    write_csv(args.out / "bench.csv", table)
+    write_text(args.out / "bench.md", markdown)
+    print(markdown)
+    print(f"wrote {args.out / 'bench.csv'}, {args.out / 'bench.md'}, {args.out / 'bench_raw.csv'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
