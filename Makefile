@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install data demo train test test-fast clean
+.PHONY: help install data demo train test test-fast clean bench bench-gpu
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -40,3 +40,61 @@ test-fast: install ## the test suite without the slow end-to-end subprocess runs
 clean: ## remove caches and results (keeps data/ and .venv)
 	rm -rf outputs/runs outputs/multirun .pytest_cache data/processed
 	find . -name __pycache__ -prune -exec rm -rf {} +
+
+bench: install data ## CPU benchmark: s/epoch, eval s, peak RSS of each model × loss and each optimisation's speed-up (outputs/bench/)
+	$(BIN)/python scripts/bench.py $(ARGS)
+
+bench-gpu: install data ## the same on one CUDA GPU for Beauty and Sports + an early-stopped SASRec+CCE on Sports (< 8 min on an H200)
+	PYTHON=$(BIN)/python scripts/gpu_bench.sh
+
+# ---- Table 2, figures and report (experiment=table2; see README "Reproducing the paper") ----
+# RUNS: where `make table2` writes and `make report` / `make plots` read (a folder of run folders).
+RUNS ?= outputs/table2
+SMOKE_DIR := outputs/table2-smoke
+# seeds per dataset × model × loss (42, 43, …); JOBS=n runs n at once with hydra-joblib-launcher
+SEEDS ?= 1
+JOBS ?=
+# models of the smoke sweep (S3-Rec pre-trains for 1 epoch there, into <smoke runs>/pretrained)
+SMOKE_MODELS ?= gru4rec,sasrec,s3rec
+RUNS_GIVEN := $(filter command line environment,$(origin RUNS))
+# table2-smoke writes into RUNS when it is given, else into outputs/table2-smoke
+SMOKE_RUNS := $(if $(RUNS_GIVEN),$(RUNS),$(SMOKE_DIR))
+LAUNCHER := $(if $(JOBS),hydra/launcher=local hydra.launcher.n_jobs=$(JOBS))
+has_runs = $(shell find '$(1)' -name metrics.json -print -quit 2>/dev/null)
+# report/plots read RUNS; without RUNS given and before the full sweep has finished a run, the smoke
+# runs (so `make table2-smoke && make report && make plots` works on a fresh clone). Expanded when
+# the recipe runs, i.e. after a table2-smoke in the same make call.
+READ_RUNS = $(if $(RUNS_GIVEN)$(call has_runs,$(RUNS)),$(RUNS),$(if $(call has_runs,$(SMOKE_DIR)),$(SMOKE_DIR),$(RUNS)))
+
+.PHONY: install-sweep table2 table2-smoke report plots
+
+# `make report` / `make plots` on a folder without finished runs: say what to run instead of a traceback.
+define require_runs
+	@if [ -z "$(call has_runs,$(READ_RUNS))" ]; then \
+	  echo "No finished run under '$(RUNS)' (no metrics.json). Train first: 'make table2' (the full sweep" \
+	       "into $(RUNS)), or the 2-epoch LastFM smoke 'make table2-smoke$(if $(RUNS_GIVEN), RUNS=$(RUNS))', or pass" \
+	       "RUNS=<a folder of finished runs>."; \
+	  exit 1; fi
+	@$(if $(filter-out $(RUNS),$(READ_RUNS)),echo "No finished run in $(RUNS) yet: using the smoke runs in $(READ_RUNS).")
+endef
+
+install-sweep: install ## add the parallel/Slurm launchers (hydra-joblib-launcher, hydra-submitit-launcher)
+	$(BIN)/pip install --quiet -e '.[sweep]'
+
+table2: install data ## full Table 2 sweep: 5 datasets × 3 models × 3 losses (SEEDS=3, JOBS=4, ARGS="dataset=lastfm")
+	$(BIN)/python train.py -m experiment=table2 seeds=$(SEEDS) hydra.sweep.dir=$(RUNS) $(LAUNCHER) $(ARGS)
+
+# One torch thread per run: LastFM is small, and it keeps the smoke fast on shared CPUs. The 1-epoch
+# S3-Rec pre-training goes next to the smoke runs, not into the shared store (outputs/pretrained).
+table2-smoke: install ## the table2 sweep on LastFM with 2 epochs (CPU, a few minutes) into outputs/table2-smoke
+	SEQREC_PRETRAIN_DIR=$(SMOKE_RUNS)/pretrained $(BIN)/python train.py -m experiment=table2 dataset=lastfm \
+	  model=$(SMOKE_MODELS) seeds=$(SEEDS) trainer.max_epochs=2 dataset.pretrain_epochs=1 trainer.progress=false \
+	  num_threads=1 hydra.sweep.dir=$(SMOKE_RUNS) $(LAUNCHER) $(ARGS)
+
+report: install ## Table 2 vs the paper, t-tests, RQ2 curves from RUNS (default outputs/table2) into RUNS/report
+	$(require_runs)
+	$(BIN)/python -m seqrec.report --runs $(READ_RUNS)
+
+plots: install ## RQ2 curves and RQ3 per-position NDCG@10 (rq3_<dataset>.csv, rq3.png) for RUNS
+	$(require_runs)
+	$(BIN)/python -m seqrec.analysis --runs $(READ_RUNS)
