@@ -197,9 +197,9 @@ class Trainer:
                 negatives = split.sample_negatives(
                     split.train_users[idx], (keep, self.loss.num_negatives), self.neg_gen
                 )  # [B, W, K]
-            with self._autocast():
+            with self._autocast():  # bf16: matmuls in bf16, log-softmax and loss in fp32
                 hidden = self.forward(inputs)  # [B, W, d]
-            loss = self.loss(hidden.float(), targets, self.model.item_emb.weight, targets != 0, negatives)
+                loss = self.loss(hidden.float(), targets, self.model.item_emb.weight, targets != 0, negatives)
             if self.bucket_by_length:
                 loss = loss * weight
             total += loss.detach()  # the epoch's mean is then the mean over positions

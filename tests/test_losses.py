@@ -99,3 +99,33 @@ def test_cce_gradients_reach_item_table_but_not_padding_row():
 def test_chunked_softmax_losses_match_unchunked(loss):
     full = type(loss)()(HIDDEN, TARGETS, ITEM_EMB)
     assert torch.allclose(loss(HIDDEN, TARGETS, ITEM_EMB), full, atol=1e-6)
+
+
+@pytest.mark.parametrize("chunk_size", ["auto", None, 1, 5])
+def test_chunk_size_never_changes_value_or_gradients(chunk_size):
+    def value_and_grads(chunk):
+        emb = ITEM_EMB.clone().requires_grad_()
+        h = HIDDEN.clone().requires_grad_()
+        value = CCE(chunk_size=chunk)(h, TARGETS, emb)
+        value.backward()
+        return value, h.grad, emb.grad
+
+    ref = value_and_grads(None)
+    for a, b in zip(value_and_grads(chunk_size), ref):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_bf16_autocast_keeps_the_loss_close_and_in_fp32():
+    with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+        low = CCE()(HIDDEN, TARGETS, ITEM_EMB)
+    assert low.dtype == torch.float32
+    assert low.item() == pytest.approx(CCE()(HIDDEN, TARGETS, ITEM_EMB).item(), rel=2e-2)
+
+
+def test_bad_chunk_size_is_a_config_error():
+    from seqrec.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="loss.chunk_size"):
+        CCE(chunk_size="big")
+    with pytest.raises(ConfigError, match="loss.chunk_size"):
+        CE(chunk_size=0)
