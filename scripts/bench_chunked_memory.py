@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         "extra = peak minus the peak before the step (torch, item table and model already allocated); "
         "estimate = 3 x item table (grad, two Adam moments) + logit buffers: 3 x P x N x 4 B unchunked, "
-        "P x chunk x 4 B chunked."
+        "chunk x N x 4 B + a second item-table-sized gradient buffer chunked."
     )
     return 0
 
@@ -72,7 +72,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seq-len", type=int, default=50, help="padded sequence length L")
     parser.add_argument("--real", type=int, default=10, help="non-padding positions per sequence")
     parser.add_argument("--dim", type=int, default=64)
-    parser.add_argument("--chunk", type=int, default=65536, help="items per chunk for the chunked variant")
+    parser.add_argument("--chunk", type=int, default=64, help="positions per block for the chunked variant")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument(
         "--max-gb", type=float, default=12.0, help="do not run a variant whose estimated extra memory exceeds this"
@@ -89,13 +89,14 @@ def _estimated_extra_bytes(n_rows: int, n_items: int, dim: int, chunk: int | Non
     """Memory a step adds on top of the item table: its grad and Adam moments, plus logit buffers.
 
     The unchunked loss keeps about three P x N float32 buffers alive at its peak (logits,
-    log-softmax saved for backward, its gradient); the chunked one works on a single P x chunk
-    block in place.
+    log-softmax saved for backward, its gradient); the chunked one works on a single chunk x N
+    block of positions in place and keeps the [N, d] weight gradient it computes in the forward
+    pass until backward.
     """
     table = (n_items + 1) * dim * 4
     if chunk is None:
         return 3 * table + 3 * n_rows * n_items * 4
-    return 3 * table + n_rows * min(chunk, n_items) * 4
+    return 4 * table + min(chunk, n_rows) * n_items * 4
 
 
 def _run_worker(argv: list[str], variant: str) -> dict:

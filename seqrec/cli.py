@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import sys
 
 from omegaconf.errors import MissingMandatoryValue
 from rich.console import Console

@@ -9,36 +9,18 @@ by the raw user id, for paired t-tests), and last ``metrics.json``. A directory 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 import torch
 
+from seqrec.atomic import atomic_write, write_bytes
 from seqrec.evaluation import metrics_from_ranks
-
-
-def atomic_write(path: Path, write) -> None:
-    """Write ``path`` through ``write(tmp_path)`` into a temporary file, then rename it in place.
-
-    A crash or a concurrent writer never leaves a partial ``path`` behind.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_text(path: Path, text: str) -> None:
     """Atomically write ``text`` (UTF-8) to ``path``."""
-    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    write_bytes(path, text)
 
 
 def write_json(path: Path, obj: dict) -> None:
@@ -48,7 +30,7 @@ def write_json(path: Path, obj: dict) -> None:
 
 def write_csv(path: Path, frame: pd.DataFrame) -> None:
     """Atomically write ``frame`` as CSV without the index."""
-    atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
+    write_bytes(path, frame.to_csv(index=False))
 
 
 def per_user_frame(ranks: torch.Tensor, user_tokens) -> pd.DataFrame:
@@ -84,7 +66,7 @@ class RunWriter:
 
     def checkpoint(self, payload: dict) -> None:
         """``best.pt``: ``{model, optimizer, epoch, best_metric, config}``."""
-        atomic_write(self.out_dir / "best.pt", lambda tmp: torch.save(payload, tmp))
+        atomic_write(self.out_dir / "best.pt", lambda handle: torch.save(payload, handle))
 
     def finish(self, metrics: dict, per_user: pd.DataFrame) -> None:
         """Per-user test metrics, then ``metrics.json`` last: its presence marks a finished run."""

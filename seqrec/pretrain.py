@@ -54,7 +54,8 @@ from seqrec.data.preprocess import SequenceData
 from seqrec.data.split import LeaveOneOut
 from seqrec.errors import ConfigError, SeqrecError
 from seqrec.models.s3rec import PretrainConfig
-from seqrec.outputs import atomic_write, write_json
+from seqrec.atomic import atomic_write
+from seqrec.outputs import write_json
 from seqrec.trainer import epoch_batches
 
 log = logging.getLogger(__name__)
@@ -403,7 +404,7 @@ class PretrainStage:
             def save(epoch: int, rows: list[dict]) -> None:
                 payload = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                            "epoch": epoch, "history": history + rows, "key": self.key}
-                atomic_write(self.path(epoch), lambda tmp: torch.save(payload, tmp))
+                atomic_write(self.path(epoch), lambda handle: torch.save(payload, handle))
 
             rows = pretrain(model, self.data, self.config, optimizer, start_epoch=start,
                             save=save, progress=progress)

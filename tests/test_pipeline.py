@@ -7,7 +7,6 @@ import sys
 import pandas as pd
 import pytest
 import torch
-from hydra.utils import instantiate
 
 from conftest import ROOT, compose_config
 from seqrec.errors import SeqrecError

@@ -12,8 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from seqrec.atomic import atomic_write
 from seqrec.data.fetch import ensure_file, refuse_shared
 from seqrec.data.preprocess import SequenceData, preprocess
 from seqrec.data.readers import Interactions, read_atomic, read_csv, read_s3rec
@@ -86,21 +85,10 @@ class CorruptCacheError(Exception):
 
 def save_cache(data: SequenceData, path: Path) -> None:
     """Write ``data`` to ``path`` (.npz, no pickles) atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, version=np.array(CACHE_VERSION), name=np.array(data.name),
-                     fingerprint=np.array(data.fingerprint), n_items=np.array(data.n_items),
-                     items=data.items, offsets=data.offsets, user_tokens=data.user_tokens,
-                     item_tokens=data.item_tokens)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; make it an ordinary file
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda handle: np.savez(
+        handle, version=np.array(CACHE_VERSION), name=np.array(data.name),
+        fingerprint=np.array(data.fingerprint), n_items=np.array(data.n_items), items=data.items,
+        offsets=data.offsets, user_tokens=data.user_tokens, item_tokens=data.item_tokens))
 
 
 def load_cache(path: Path, key: str) -> SequenceData:

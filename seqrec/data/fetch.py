@@ -16,7 +16,6 @@ import logging
 import os
 import shutil
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 import zipfile
@@ -24,6 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
+from seqrec.atomic import atomic_write
 from seqrec.data.spec import DatasetSpec
 from seqrec.errors import DataError
 
@@ -125,18 +125,8 @@ def refuse_shared(data_dir: Path) -> None:
 
 
 def _atomic_write(target: Path, stream: IO[bytes]) -> None:
-    """Copy ``stream`` to a temp file next to ``target``, then rename it into place."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            shutil.copyfileobj(stream, out, length=1 << 20)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; make it an ordinary file
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Copy ``stream`` into ``target`` atomically (all of it or nothing)."""
+    atomic_write(target, lambda handle: shutil.copyfileobj(stream, handle, length=1 << 20))
 
 
 def _download(url: str, dest: Path, timeout: float, wanted: Path) -> None:

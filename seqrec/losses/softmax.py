@@ -97,7 +97,7 @@ class CCE:
         return softmax_cross_entropy(hidden[mask], targets[mask], item_emb, self.chunk_size)
 
 
-class CE:
+class CE(CCE):
     """Cross-entropy on the last timestamp only (Eq. 23), over the full catalogue.
 
     Uses the last column of the left-padded batch, i.e. the most recent training target of each
@@ -108,12 +108,7 @@ class CE:
     """
 
     name = "ce"
-    num_negatives = 0
     last_position_only = True  # one loss term per sequence (the trainer weights batches by it)
-
-    def __init__(self, chunk_size: int | str | None = "auto"):
-        resolve_chunk_size(chunk_size, 1, torch.device("cpu"))  # fail early on a bad value
-        self.chunk_size = chunk_size
 
     def __call__(
         self,

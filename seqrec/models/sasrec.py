@@ -11,7 +11,6 @@ Statement"), so the model returns hidden states and exposes ``item_emb``.
 
 from __future__ import annotations
 
-import math
 
 import torch
 import torch.nn.functional as F

@@ -11,11 +11,11 @@ import json
 import logging
 import math
 import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
+from seqrec.atomic import write_bytes
 from seqrec.errors import SeqrecError
 
 log = logging.getLogger(__name__)
@@ -205,21 +205,5 @@ def check_same_data(runs: pd.DataFrame, by=("dataset", "model")) -> None:
 
 
 def write_atomic(path: str | os.PathLike, data: str | bytes) -> Path:
-    """Write ``data`` to ``path`` via a temp file in the same folder and ``os.replace``.
-
-    A crash leaves either the old file or the new one, never half a file. Creates parent folders.
-    Returns the path written.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode("utf-8") if isinstance(data, str) else data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Write ``data`` to ``path`` atomically (:func:`seqrec.atomic.write_bytes`); returns the path."""
+    return write_bytes(path, data)
