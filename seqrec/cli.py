@@ -6,13 +6,15 @@ import contextlib
 
 from omegaconf.errors import MissingMandatoryValue
 from rich.console import Console
+from rich.markup import escape
 
 from seqrec.errors import SeqrecError
 
 
 @contextlib.contextmanager
 def report_errors():
-    """Turn a :class:`SeqrecError` into its message on stderr and ``SystemExit(1)``."""
+    """Turn a :class:`SeqrecError` (or a missing ``???`` option) into its message on stderr and
+    ``SystemExit(1)``; Ctrl-C into a one-line note and ``SystemExit(130)``."""
     try:
         yield
     except SeqrecError as err:
@@ -21,8 +23,12 @@ def report_errors():
         key = getattr(err, "full_key", None) or "a required option"
         _fail(f"{key} has no value (it is '???' in its config file). Set it on the command line, "
               f"e.g. `python train.py ... {key}=<value>`.")
+    except KeyboardInterrupt:
+        Console(stderr=True).print("interrupted: this run wrote no metrics.json, so it does not count as a result.")
+        raise SystemExit(130) from None
 
 
 def _fail(message: str) -> None:
-    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    # escape: a message may contain [brackets] (paths, JSON examples) that rich would read as markup
+    Console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise SystemExit(1)

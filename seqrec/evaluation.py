@@ -11,7 +11,8 @@ of *other* items whose score is **greater than or equal** to the target's score.
 scores everything equally thus ranks the target last, never first.
 
 ``HR@k = 1[rank <= k]`` and ``NDCG@k = 1[rank <= k] / log2(rank + 1)`` (one relevant item, so
-IDCG = 1), per user, then averaged over users.
+IDCG = 1), per user, then averaged over users. A masked target gets the rank
+:data:`MASKED_RANK` (2**31 - 1), a miss at every cut-off whatever the catalogue size.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from typing import Callable
 import torch
 
 KS = (5, 10, 20)
+# rank of a target that is masked as history (a repeat): beyond every cut-off, also for tiny catalogues
+MASKED_RANK = 2**31 - 1
 METRICS = tuple(f"{m}@{k}" for m in ("hr", "ndcg") for k in KS)
 
 
@@ -32,17 +35,16 @@ def target_ranks(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         targets: ``[B]`` item ids in 1..N.
 
     Returns:
-        ``[B]`` int64 ranks in 1..N, or ``N + 1`` where the target itself is masked (a miss).
+        ``[B]`` int64 ranks in 1..N, or :data:`MASKED_RANK` where the target itself is masked.
 
     Raises:
         ValueError: if any score is NaN (the model diverged).
     """
     if torch.isnan(scores).any():
         raise ValueError("evaluation scores contain NaN: the model diverged (try a lower learning rate)")
-    n_items = scores.shape[1]
     target_scores = scores.gather(1, (targets - 1).unsqueeze(1))  # [B, 1]
     ranks = (scores >= target_scores).sum(dim=1)  # [B]; counts the target itself, so = 1 + others
-    return torch.where(torch.isneginf(target_scores.squeeze(1)), n_items + 1, ranks)
+    return torch.where(torch.isneginf(target_scores.squeeze(1)), MASKED_RANK, ranks)
 
 
 def metrics_from_ranks(ranks: torch.Tensor, ks: tuple[int, ...] = KS) -> dict[str, torch.Tensor]:

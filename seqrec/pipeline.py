@@ -7,6 +7,7 @@ dataset-derived sizes (``n_items``, ``max_len``) are passed at build time.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import platform
 import random
@@ -17,11 +18,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from hydra.utils import instantiate
+from hydra.errors import InstantiationException
+from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from seqrec.data import LeaveOneOut, SequenceData, load_dataset
-from seqrec.errors import ConfigError
+from seqrec.errors import ConfigError, SeqrecError
 from seqrec.outputs import RunWriter, per_user_frame, write_json
 from seqrec.pretrain import PretrainStage
 from seqrec.summary import print_summary
@@ -77,6 +79,31 @@ class Experiment:
     pretraining: PretrainStage | None = None
 
 
+def build_object(node: DictConfig, group: str, **kwargs):
+    """``hydra.utils.instantiate(node, **kwargs)`` with errors a user can act on.
+
+    Raises:
+        SeqrecError: the constructor's own :class:`SeqrecError`, or a :class:`ConfigError`
+            naming the config group, the bad value and the options the class takes.
+    """
+    try:
+        return instantiate(node, **kwargs)
+    except InstantiationException as err:
+        cause = err.__cause__
+        if isinstance(cause, SeqrecError):
+            raise cause from None
+        target = node.get("_target_", "?")
+        try:
+            params = [p for p in inspect.signature(get_object(target)).parameters if p not in kwargs]
+        except Exception:  # noqa: BLE001 - only for the hint
+            params = []
+        options = f" Its options are: {', '.join(params)}." if params else ""
+        raise ConfigError(
+            f"could not build {group} ({target}) from its config: {cause or err}. Check the "
+            f"{group}.* values on the command line and in conf/{group}/.{options}"
+        ) from None
+
+
 def build(cfg: DictConfig) -> Experiment:
     """Seed, pick the device, load and split the data, and instantiate model, loss, optimizer
     and trainer from their config groups (dataset-derived sizes passed at build time).
@@ -86,8 +113,11 @@ def build(cfg: DictConfig) -> Experiment:
     Raises:
         SeqrecError: bad data or configuration.
     """
+    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int):
+        raise ConfigError(f"seed={cfg.seed!r} must be a whole number (e.g. seed=42).")
     seed_everything(cfg.seed)
     device = resolve_device(cfg.device)
+    loss = build_object(cfg.loss, "loss")  # cheap: a bad loss option fails before the data loads
     if cfg.get("num_threads"):
         torch.set_num_threads(int(cfg.num_threads))
     if device.type == "cuda":
@@ -104,13 +134,15 @@ def build(cfg: DictConfig) -> Experiment:
     # a model with a pre-training stage (S3-Rec) also gets the dataset's attribute count
     pretraining = PretrainStage.from_config(cfg, data, split, device) if "pretrain" in cfg.model else None
     extra = {"n_attributes": pretraining.n_attributes} if pretraining is not None else {}
-    model = instantiate(cfg.model, n_items=data.n_items, max_len=cfg.dataset.max_len, **extra).to(device)
-    loss = instantiate(cfg.loss)
-    optimizer = instantiate(cfg.optimizer, params=model.parameters())
+    model = build_object(cfg.model, "model", n_items=data.n_items, max_len=cfg.dataset.max_len, **extra).to(device)
+    optimizer = build_object(cfg.optimizer, "optimizer", params=model.parameters())
     # objects (the split is a dataclass) go in through the partial, so Hydra never converts them to config
-    trainer = instantiate(cfg.trainer, _partial_=True)(
-        model=model, loss=loss, optimizer=optimizer, split=split, seed=cfg.seed, device=device
-    )
+    make_trainer = build_object(cfg.trainer, "trainer", _partial_=True)
+    try:
+        trainer = make_trainer(model=model, loss=loss, optimizer=optimizer, split=split, seed=cfg.seed, device=device)
+    except TypeError as err:  # e.g. an unknown key added with +trainer.foo=...
+        raise ConfigError(f"trainer: {err}. Valid trainer options are: "
+                          f"{', '.join(inspect.signature(Trainer).parameters)}.") from None
     return Experiment(data, split, model, loss, optimizer, trainer, device, pretraining)
 
 
@@ -132,9 +164,9 @@ def run(cfg: DictConfig) -> dict:
     if stage not in ("finetune", "pretrain"):
         raise ConfigError(f"stage={stage} is not a stage; use stage=finetune (default) or stage=pretrain.")
     out_dir = Path(cfg.output_dir)
+    exp = build(cfg)  # bad data or options fail here, before anything is written
     writer = RunWriter(out_dir)
     writer.config(OmegaConf.to_yaml(cfg, resolve=True))
-    exp = build(cfg)
     data, model, loss, optimizer, trainer, device = exp.data, exp.model, exp.loss, exp.optimizer, exp.trainer, exp.device
     if stage == "pretrain":
         return run_pretraining(cfg, exp, wall_start)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from seqrec.evaluation import METRICS
@@ -21,6 +22,7 @@ def print_summary(metrics: dict, console: Console | None = None) -> None:
     console.print(table)
     console.print(
         f"best epoch {metrics['best_epoch']} of {metrics['epochs_run']} · "
-        f"{metrics['seconds_per_epoch']:.2f} s/epoch training · {metrics['total_seconds']:.1f} s total · "
-        f"results in {metrics['output_dir']}"
+        f"{metrics['seconds_per_epoch']:.2f} s/epoch training · {metrics['total_seconds']:.1f} s total"
     )
+    # the folder on a line of its own, never wrapped, so it can be copied
+    console.print(f"results in {escape(metrics['output_dir'])}", soft_wrap=True, highlight=False)

@@ -128,6 +128,11 @@ class Trainer:
             )
         if precision not in ("fp32", "bf16"):
             raise SeqrecError(f"trainer.precision={precision!r} is not supported; use fp32 or bf16.")
+        for name, value in (("trainer.max_epochs", max_epochs), ("trainer.batch_size", batch_size),
+                            ("trainer.patience", patience), ("trainer.pool_batches", pool_batches),
+                            ("eval.batch_size", eval_batch_size)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise SeqrecError(f"{name}={value!r} must be a whole number >= 1 (e.g. {name}=10).")
         self.model, self.loss, self.optimizer, self.split = model, loss, optimizer, split
         self.max_epochs, self.batch_size, self.patience, self.monitor = max_epochs, batch_size, patience, monitor
         self.bucket_by_length, self.pool_batches = bucket_by_length, pool_batches

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+
 from hydra import compose, initialize_config_dir
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -35,7 +36,7 @@ from seqrec.analysis.timestamps import (
 from seqrec.data.preprocess import SequenceData
 from seqrec.data.split import LeaveOneOut
 from seqrec.errors import SeqrecError
-from seqrec.evaluation import evaluate_ranks
+from seqrec.evaluation import MASKED_RANK, evaluate_ranks
 from seqrec.models import GRU4Rec, SASRec
 from seqrec.sweep import seed_list, threads_per_job
 
@@ -88,8 +89,8 @@ def test_ranks_at_every_position_by_hand(max_scores):
     masked = position_ranks(PredictNext(), split, mask_history=True, max_scores=max_scores)
     # user 0, position 4: target 7 scores 0 like every item but 4 (score 1); pessimistic rank =
     # all 10 items minus the 3 masked history items 1, 2, 3 → 7. User 2, position 1: the target 3
-    # is in the history s[:3] = 2 3 2, so it is masked: a miss (N + 1).
-    assert masked.tolist() == [[0, 1, 1, 7, 1], [0, 0, 0, 1, 1], [11, 1, 1, 1, 1]]
+    # is in the history s[:3] = 2 3 2, so it is masked: a miss (MASKED_RANK).
+    assert masked.tolist() == [[0, 1, 1, 7, 1], [0, 0, 0, 1, 1], [MASKED_RANK, 1, 1, 1, 1]]
     unmasked = position_ranks(PredictNext(), split, mask_history=False, max_scores=max_scores)
     assert unmasked.tolist() == [[0, 1, 1, 10, 1], [0, 0, 0, 1, 1], [1, 1, 1, 1, 1]]
 

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from seqrec.evaluation import mean_metrics, metrics_from_ranks, target_ranks
+from seqrec.evaluation import MASKED_RANK, mean_metrics, metrics_from_ranks, target_ranks
 
 
 def test_ranks_by_hand():
@@ -24,9 +24,10 @@ def test_history_masking_and_masked_target_is_a_miss():
     scores[0, 0] = float("-inf")  # item 1 in history: target item 2 moves up to rank 1
     scores[1, 1] = float("-inf")  # the target itself is in history: a miss
     ranks = target_ranks(scores, torch.tensor([2, 2]))
-    assert ranks.tolist() == [1, 4]  # N + 1 for the masked target
-    m = metrics_from_ranks(ranks, ks=(1, 3))
-    assert m["hr@1"].tolist() == [1.0, 0.0] and m["hr@3"].tolist() == [1.0, 0.0]
+    assert ranks.tolist() == [1, MASKED_RANK]
+    m = metrics_from_ranks(ranks, ks=(1, 3, 20))  # a miss even at a cut-off above N = 3
+    assert m["hr@1"].tolist() == [1.0, 0.0] and m["hr@20"].tolist() == [1.0, 0.0]
+    assert m["ndcg@20"].tolist() == [1.0, 0.0]
 
 
 def test_hr_and_ndcg_values():

@@ -101,3 +101,26 @@ def test_train_py_entry_point_and_exit_codes(tmp_path, lastfm_data_dir):
     assert bad_data.returncode == 1
     assert "Nope.txt" in bad_data.stderr and "Traceback" not in bad_data.stderr
     assert not (tmp_path / "bad" / "metrics.json").exists()
+
+
+@pytest.mark.parametrize("override,message", [
+    ("seed=abc", "seed='abc' must be a whole number"),
+    ("loss.chunk_size=-3", "loss.chunk_size=-3 is not valid"),
+    ("trainer.max_epochs=0", "trainer.max_epochs=0 must be a whole number >= 1"),
+    ("trainer.batch_size=0", "trainer.batch_size=0 must be a whole number >= 1"),
+    ("+trainer.max_epoch=2", "unexpected keyword argument 'max_epoch'.*Valid trainer options are:.*max_epochs"),
+    ("optimizer.lr=-1", "could not build optimizer.*Invalid learning rate"),
+])
+def test_bad_options_are_clear_errors_and_leave_no_files(tmp_path, lastfm_data_dir, override, message):
+    with pytest.raises(SeqrecError, match=message):
+        small_run(tmp_path / "out", lastfm_data_dir, override)
+    assert not (tmp_path / "out" / "config.yaml").exists() and not (tmp_path / "out" / "metrics.json").exists()
+
+
+def test_error_messages_keep_square_brackets(capsys):
+    from seqrec.cli import report_errors
+
+    with pytest.raises(SystemExit) as exit_info, report_errors():
+        raise SeqrecError('the file /tmp/[b]dir/x.json must look like {"1": [3, 4]}')
+    assert exit_info.value.code == 1
+    assert '/tmp/[b]dir/x.json must look like {"1": [3, 4]}' in capsys.readouterr().err.replace("\n", "")

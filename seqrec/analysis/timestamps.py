@@ -110,7 +110,7 @@ def position_ranks(model: torch.nn.Module, split: LeaveOneOut, mask_history: boo
         max_scores: memory bound in floats.
 
     Returns:
-        ``[U, L]`` int64 ranks (1..N, or N+1 for a masked target), 0 where there is no target.
+        ``[U, L]`` int64 ranks (1..N, or ``MASKED_RANK`` for a masked target), 0 where there is no target.
     """
     was_training = model.training
     model.eval()

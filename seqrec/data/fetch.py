@@ -82,6 +82,9 @@ def ensure_file(data_dir: Path, rel_path: str, url: str | None = None,
         log.info("copied %s -> %s", shared, target)
         return target
     if not url:
+        if Path(rel_path).is_absolute():
+            raise DataError(f"{target} does not exist. Check dataset.path (it should name your "
+                            "interaction log).")
         raise DataError(
             f"{target} is missing, it is in no shared data folder and the dataset config has no "
             f"url to download it from. Copy the file to {target}, or set SEQREC_SHARED_DATA to "

@@ -9,7 +9,7 @@ counted warning.
 
 from __future__ import annotations
 
-import warnings
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +17,8 @@ import pandas as pd
 
 from seqrec.data.readers import Interactions
 from seqrec.errors import DataError
+
+log = logging.getLogger(__name__)
 
 PAD_TOKEN = "[PAD]"
 
@@ -91,9 +93,8 @@ def preprocess(inter: Interactions, name: str, kcore: int = 5, min_user_interact
     after filtering. Users are re-indexed 0..U-1 the same way. Equal timestamps keep file order.
     ``max_users`` keeps the first users only (applied last; items are not re-indexed).
 
-    Warns:
-        UserWarning: once, with the number of users dropped for having fewer than
-            ``min_user_interactions`` interactions.
+    Logs one warning with the number of users dropped for having fewer than
+    ``min_user_interactions`` interactions.
 
     Raises:
         DataError: nothing is left after a step (the message names the step and the option
@@ -111,20 +112,22 @@ def preprocess(inter: Interactions, name: str, kcore: int = 5, min_user_interact
     if not keep.any():
         raise DataError(
             f"{where}: the {kcore}-core filter removed every interaction (no set of users and "
-            f"items has >= {kcore} interactions each). Lower dataset.kcore (kcore=0 disables it)."
+            f"items has >= {kcore} interactions each). Lower dataset.kcore (0 or 1 = no filtering)."
         )
 
     counts = np.bincount(user_codes[keep], minlength=user_codes.max() + 1)
     short = (counts > 0) & (counts < min_user_interactions)
     if short.any():
-        warnings.warn(f"dataset '{name}': dropped {int(short.sum())} users with fewer than "
-                      f"{min_user_interactions} interactions", UserWarning, stacklevel=2)
+        log.warning("dataset '%s': dropped %d users with fewer than %d interactions (leave-one-out "
+                    "needs a training, a validation and a test item)", name, int(short.sum()),
+                    min_user_interactions)
         keep &= ~short[user_codes]
     if not keep.any():
         raise DataError(
             f"{where}: every user has fewer than {min_user_interactions} interactions after the "
-            f"k-core filter (kcore={kcore}). Lower dataset.min_user_interactions (leave-one-out "
-            "needs at least 3) or dataset.kcore."
+            f"k-core filter (kcore={kcore}), and leave-one-out needs at least 3 per user (a "
+            "training, a validation and a test item). Use a log with longer user histories, or "
+            "lower dataset.kcore (0 or 1 = no filtering) if the filter removed them."
         )
 
     rows = np.flatnonzero(keep)  # increasing: file order of the filtered data

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from omegaconf import OmegaConf
+
 from seqrec.errors import DataError
 
 FORMATS = ("s3rec", "atomic", "csv")
@@ -55,6 +57,12 @@ class DatasetSpec:
         """
         name = cfg.get("name")
         where = f"dataset config '{name}' (conf/dataset/{name}.yaml)" if name else "dataset config"
+        if OmegaConf.is_config(cfg) and OmegaConf.is_missing(cfg, "path"):
+            raise DataError(
+                f"{where} needs the path of your interaction log: add dataset.path=/path/to/log.csv "
+                "to the command line (and dataset.user_col / item_col / time_col if your columns "
+                "have other names)."
+            )
         for key in ("name", "format", "path"):
             if not cfg.get(key):
                 raise DataError(
@@ -79,7 +87,8 @@ class DatasetSpec:
             values["time_col"] = None if cfg["time_col"] is None else str(cfg["time_col"])
         values["sep"] = str(cfg.get("sep") or ("," if fmt == "csv" else "\t"))
         values["kcore"] = _int_option(cfg, "kcore", 0 if fmt == "s3rec" else 5, 0, where)
-        values["min_user_interactions"] = _int_option(cfg, "min_user_interactions", 3, 1, where)
+        # leave-one-out needs a training, a validation and a test item per user
+        values["min_user_interactions"] = _int_option(cfg, "min_user_interactions", 3, 3, where)
         values["max_len"] = _int_option(cfg, "max_len", 50, 1, where)
         if cfg.get("max_users") is not None:
             values["max_users"] = _int_option(cfg, "max_users", None, 1, where)
