@@ -28,22 +28,25 @@ METRICS = tuple(f"{m}@{k}" for m in ("hr", "ndcg") for k in KS)
 
 
 def target_ranks(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Pessimistic 1-based rank of each target among all items.
+    """Pessimistic 1-based rank of each target among all items. Overwrites ``scores``.
 
     Args:
         scores: ``[B, N]`` float scores, column c = item c + 1; masked items hold ``-inf``.
+            Used as scratch space (the count runs in place, one pass, no ``[B, N]`` copy).
         targets: ``[B]`` item ids in 1..N.
 
     Returns:
-        ``[B]`` int64 ranks in 1..N, or :data:`MASKED_RANK` where the target itself is masked.
+        ``[B]`` int64 ranks in 1..N (1 + the number of other items scoring >= the target), or
+        :data:`MASKED_RANK` where the target itself is masked. Exact for N < 2**24.
 
     Raises:
-        ValueError: if any score is NaN (the model diverged).
+        ValueError: if a target's score is NaN (the model diverged).
     """
-    if torch.isnan(scores).any():
-        raise ValueError("evaluation scores contain NaN: the model diverged (try a lower learning rate)")
     target_scores = scores.gather(1, (targets - 1).unsqueeze(1))  # [B, 1]
-    ranks = (scores >= target_scores).sum(dim=1)  # [B]; counts the target itself, so = 1 + others
+    if torch.isnan(target_scores).any():
+        raise ValueError("evaluation scores contain NaN: the model diverged (try a lower learning rate)")
+    # s - t >= 0 exactly when s >= t (IEEE subtraction keeps the sign); the target counts itself
+    ranks = scores.sub_(target_scores).ge_(0).sum(dim=1).long()  # [B]
     return torch.where(torch.isneginf(target_scores.squeeze(1)), MASKED_RANK, ranks)
 
 
