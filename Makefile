@@ -26,7 +26,8 @@ install: $(STAMP) ## create .venv and install seqrec with its dependencies
 data: $(STAMP) ## put the five benchmark datasets and ml-100k into data/ (copy from ../shared/data or download)
 	$(BIN)/python -m seqrec.data.fetch --all
 
-demo: install data ## set up everything and train SASRec + CCE on LastFM to early stopping (the main job)
+demo: install ## set up everything and train SASRec + CCE on LastFM to early stopping (the main job)
+	$(BIN)/python -m seqrec.data.fetch lastfm
 	$(BIN)/python train.py $(ARGS)
 
 train: demo ## same as demo; pass overrides with ARGS="model=gru4rec loss=bce dataset=beauty"

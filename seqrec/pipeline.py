@@ -176,7 +176,7 @@ def run(cfg: DictConfig) -> dict:
     result = trainer.fit(on_epoch_end=writer.epoch)
     writer.checkpoint({
         "model": result.best_state or model.state_dict(),
-        "optimizer": optimizer.state_dict(),
+        "optimizer": result.best_optimizer_state or optimizer.state_dict(),
         "epoch": result.best_epoch,
         "best_metric": {trainer.monitor: result.metrics[trainer.monitor]},
         "config": OmegaConf.to_container(cfg, resolve=True),

@@ -71,6 +71,7 @@ class FitResult:
     eval_seconds_per_epoch: float
     history: list[dict] = field(default_factory=list)
     best_state: dict | None = None
+    best_optimizer_state: dict | None = None
 
 
 class Trainer:
@@ -230,7 +231,7 @@ class Trainer:
         Returns:
             :class:`FitResult` with ``valid/...`` and ``test/...`` metrics of the best state.
         """
-        best_score, best_epoch, best_state = -math.inf, 0, None
+        best_score, best_epoch, best_state, best_optimizer_state = -math.inf, 0, None, None
         train_seconds, eval_seconds, history = 0.0, 0.0, []
         epochs = tqdm(range(1, self.max_epochs + 1), desc="training", disable=not self.progress or None)
         for epoch in epochs:
@@ -257,6 +258,7 @@ class Trainer:
             if score > best_score:
                 best_score, best_epoch = score, epoch
                 best_state = copy.deepcopy(self.model.state_dict())
+                best_optimizer_state = copy.deepcopy(self.optimizer.state_dict())
             log.info(
                 "epoch %d  loss %.4f  %s %.4f  (best %.4f @ %d)  %.2fs train %.2fs eval",
                 epoch, train_loss, self.monitor, score, best_score, best_epoch, epoch_seconds, row["eval_seconds"],
@@ -284,4 +286,5 @@ class Trainer:
             eval_seconds_per_epoch=eval_seconds / max(n, 1),
             history=history,
             best_state=best_state,
+            best_optimizer_state=best_optimizer_state,
         )
