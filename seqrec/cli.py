@@ -12,12 +12,21 @@ from seqrec.errors import SeqrecError
 
 
 @contextlib.contextmanager
-def report_errors():
+def report_errors(keep_going: bool = False):
     """Turn a :class:`SeqrecError` (or a missing ``???`` option) into its message on stderr and
-    ``SystemExit(1)``; Ctrl-C into a one-line note and ``SystemExit(130)``."""
+    ``SystemExit(1)``; Ctrl-C into a one-line note and ``SystemExit(130)``.
+
+    Args:
+        keep_going: in a sweep, print the message and re-raise the error as an ordinary
+            exception instead, so Hydra marks this job failed, runs the others, and exits
+            non-zero at the end.
+    """
     try:
         yield
     except SeqrecError as err:
+        if keep_going:
+            _print(str(err))
+            raise
         _fail(str(err))
     except MissingMandatoryValue as err:
         key = getattr(err, "full_key", None) or "a required option"
@@ -28,7 +37,11 @@ def report_errors():
         raise SystemExit(130) from None
 
 
-def _fail(message: str) -> None:
+def _print(message: str) -> None:
     # escape: a message may contain [brackets] (paths, JSON examples) that rich would read as markup
     Console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
+def _fail(message: str) -> None:
+    _print(message)
     raise SystemExit(1)
