@@ -10,34 +10,22 @@ NDCG@10 of the trained models, see :mod:`seqrec.analysis.timestamps`) into ``--o
 
 from __future__ import annotations
 
-import argparse
-import logging
 import sys
 
-from seqrec.analysis.timestamps import add_arguments, run_rq3
-from seqrec.errors import SeqrecError
+from seqrec.analysis.timestamps import cli, run_rq3
 from seqrec.report.curves import rq2_figures, write_rq2
 from seqrec.report.runs import collect_runs
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m seqrec.analysis",
-        description="RQ2 training curves and RQ3 per-position accuracy from finished runs.")
-    add_arguments(p)
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+def all_figures(args) -> list:
+    """RQ2 PNGs and the RQ3 CSV/PNG for ``args.runs``; returns the paths written."""
     out = args.out if args.out is not None else args.runs / "report"
-    try:
-        paths = write_rq2(rq2_figures(collect_runs(args.runs)), out)
-        paths += run_rq3(args)
-    except SeqrecError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(f"wrote {len(paths)} files:")
-    for path in paths:
-        print(f"  {path}")
-    return 0
+    return write_rq2(rq2_figures(collect_runs(args.runs)), out) + run_rq3(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return cli(argv, "python -m seqrec.analysis",
+               "RQ2 training curves and RQ3 per-position accuracy from finished runs.", all_figures)
 
 
 if __name__ == "__main__":

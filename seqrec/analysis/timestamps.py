@@ -362,16 +362,15 @@ def run_rq3(args: argparse.Namespace) -> list[Path]:
     return write_rq3(frame, out)
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m seqrec.analysis.timestamps",
-        description="RQ3: NDCG@10 at every input position of the trained models under --runs "
-                    "(rq3_<dataset>.csv and rq3.png).")
+def cli(argv: list[str] | None, prog: str, description: str, produce) -> int:
+    """Shared command line of the analysis entry points: parse, run ``produce(args) -> paths``,
+    list the files written; a :class:`SeqrecError` → one paragraph on stderr, exit status 1."""
+    p = argparse.ArgumentParser(prog=prog, description=description)
     add_arguments(p)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        paths = run_rq3(args)
+        paths = produce(args)
     except SeqrecError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -379,6 +378,12 @@ def main(argv: list[str] | None = None) -> int:
     for path in paths:
         print(f"  {path}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return cli(argv, "python -m seqrec.analysis.timestamps",
+               "RQ3: NDCG@10 at every input position of the trained models under --runs "
+               "(rq3_<dataset>.csv and rq3.png).", run_rq3)
 
 
 if __name__ == "__main__":
