@@ -20,6 +20,9 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 _REDUCTIONS = ("mean", "sum")
+# below this a target's softmax probability has lost relative precision (float32 normal range
+# ends at 1.2e-38): its loss is computed from the exact log-sum-exp
+_TINY = 1e-30
 
 
 def chunked_cross_entropy(
@@ -37,7 +40,7 @@ def chunked_cross_entropy(
     ``hidden`` and ``weight`` equal ``F.cross_entropy(hidden @ weight.T, target)`` up to float
     rounding (the sums are taken in a different order).
 
-    Memory: extra memory is one ``chunk_size x N`` float32 block of logits (worked on in place)
+    Memory: extra memory is two ``chunk_size x N`` float32 blocks (logits and their softmax)
     plus the gradients ``[P, d]`` and ``[N, d]`` that any loss over the full catalogue produces;
     they are computed in the forward pass and kept until ``backward``. The unchunked loss
     (``chunk_size=None``) keeps about three ``P x N`` buffers alive (logits, log-softmax, its
@@ -96,23 +99,27 @@ class _FusedCrossEntropy(torch.autograd.Function):
                 h = hidden[start : start + chunk_size].to(compute_dtype)  # [c, d]
                 t = target[start : start + chunk_size]  # [c]
                 logits = (h @ w.T).to(acc_dtype)  # [c, N]
-                target_logit = logits.gather(1, t.unsqueeze(1)).squeeze(1)  # [c]
-                # In place, one [c, N] buffer and one exp pass: logits -> exp(logits - max) ->
-                # softmax -> d loss / d logits (unscaled).
-                row_max = logits.amax(dim=1)  # [c]
-                g = logits.sub_(row_max.unsqueeze(1)).exp_()
-                total = g.sum(dim=1)  # [c]
-                loss += (row_max + total.log() - target_logit).sum()  # log-sum-exp - target logit
+                # softmax is one fused kernel (about twice as fast on a CPU as max, subtract, exp,
+                # sum and divide one by one). The loss of a row is -log p[target]; only where p
+                # underflows (loss > ~69) is it taken from an exact log-sum-exp instead.
+                g = torch.softmax(logits, dim=1)  # [c, N]
+                p_target = g.gather(1, t.unsqueeze(1)).squeeze(1)  # [c]
+                row_loss = -p_target.log()
+                tiny = p_target < _TINY
+                if bool(tiny.any()):
+                    exact = torch.logsumexp(logits[tiny], dim=1) - logits[tiny].gather(1, t[tiny].unsqueeze(1)).squeeze(1)
+                    row_loss[tiny] = exact
+                del logits
+                loss += row_loss.sum()
                 if not (need_hidden or need_weight):
                     continue
-                g.div_(total.unsqueeze(1))
-                g.scatter_add_(1, t.unsqueeze(1), torch.full_like(total, -1.0).unsqueeze(1))
+                g.scatter_add_(1, t.unsqueeze(1), torch.full_like(p_target, -1.0).unsqueeze(1))  # p - onehot
                 g = g.to(compute_dtype)
                 if need_hidden:
                     grad_hidden[start : start + chunk_size] = g @ w  # [c, d]
                 if need_weight:
                     grad_weight.addmm_(g.T, h) if g.dtype == grad_weight.dtype else grad_weight.add_(g.T @ h)  # [N, d]
-                del logits, g
+                del g
         ctx.save_for_backward(grad_hidden, grad_weight)
         ctx.scale = 1.0 if sum_reduction else 1.0 / max(n_rows, 1)
         ctx.dtypes = (hidden.dtype, weight.dtype)
