@@ -3,7 +3,11 @@
 #   1. the `make bench` table for Beauty and Sports on CUDA (2 timed epochs per configuration);
 #   2. one early-stopped SASRec + CCE run on Sports, fp32 and bf16, beside the paper's seconds per
 #      epoch (RTX 3090: BCE 11.21, CCE 12.24, CE 12.62 s/epoch).
-# Needs the data in data/ (`make data`, or carry data/ to the machine). Writes outputs/bench-gpu/.
+# Needs the data in data/ (`make data`, or carry data/ to the machine) and seqrec's dependencies
+# in $PYTHON (a machine with torch but without hydra-core/omegaconf: install their pure-Python
+# wheels first, `pip wheel --no-deps hydra-core==1.3.2 omegaconf==2.3.0 antlr4-python3-runtime==4.9.3`).
+# Writes outputs/bench-gpu/. The first epoch of a run includes CUDA/cuBLAS warm-up; the bench
+# table excludes it (warm-up batches), the early-stopped runs average it in.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
