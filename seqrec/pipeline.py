@@ -104,6 +104,19 @@ def build_object(node: DictConfig, group: str, **kwargs):
         ) from None
 
 
+def build_model(cfg: DictConfig, data: SequenceData, split: LeaveOneOut,
+                device: torch.device) -> tuple[torch.nn.Module, PretrainStage | None]:
+    """The model of ``cfg`` on ``device`` (dataset sizes passed at build time) and, for a model
+    with a pre-training stage (S3-Rec, which also gets the dataset's attribute count), that stage.
+
+    Also used to rebuild a finished run's model (``seqrec.analysis``).
+    """
+    pretraining = PretrainStage.from_config(cfg, data, split, device) if "pretrain" in cfg.model else None
+    extra = {"n_attributes": pretraining.n_attributes} if pretraining is not None else {}
+    model = build_object(cfg.model, "model", n_items=data.n_items, max_len=cfg.dataset.max_len, **extra)
+    return model.to(device), pretraining
+
+
 def build(cfg: DictConfig) -> Experiment:
     """Seed, pick the device, load and split the data, and instantiate model, loss, optimizer
     and trainer from their config groups (dataset-derived sizes passed at build time).
@@ -131,10 +144,7 @@ def build(cfg: DictConfig) -> Experiment:
         data.name, data.n_users, len(split.train_users), data.n_items, int(data.lengths.sum()),
     )
 
-    # a model with a pre-training stage (S3-Rec) also gets the dataset's attribute count
-    pretraining = PretrainStage.from_config(cfg, data, split, device) if "pretrain" in cfg.model else None
-    extra = {"n_attributes": pretraining.n_attributes} if pretraining is not None else {}
-    model = build_object(cfg.model, "model", n_items=data.n_items, max_len=cfg.dataset.max_len, **extra).to(device)
+    model, pretraining = build_model(cfg, data, split, device)
     optimizer = build_object(cfg.optimizer, "optimizer", params=model.parameters())
     # objects (the split is a dataclass) go in through the partial, so Hydra never converts them to config
     make_trainer = build_object(cfg.trainer, "trainer", _partial_=True)

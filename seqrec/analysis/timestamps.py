@@ -35,7 +35,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from hydra.utils import instantiate
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from omegaconf import DictConfig, OmegaConf
@@ -178,18 +177,6 @@ class LoadedRun:
     model: torch.nn.Module
 
 
-def build_model(cfg: DictConfig, data, split: LeaveOneOut, device) -> torch.nn.Module:
-    """The model of ``cfg``, built as ``seqrec.pipeline.build`` builds it (dataset sizes passed at
-    build time; a model with a pre-training stage, S3-Rec, also gets the attribute count), without
-    the optimizer and trainer an old run's config may no longer describe."""
-    extra = {}
-    if "pretrain" in cfg.model:
-        from seqrec.pretrain import PretrainStage
-
-        extra["n_attributes"] = PretrainStage.from_config(cfg, data, split, device).n_attributes
-    return instantiate(cfg.model, n_items=data.n_items, max_len=cfg.dataset.max_len, **extra)
-
-
 def load_run(run_dir: str | os.PathLike, data_dir: str | os.PathLike | None = None,
              device: str | torch.device = "cpu") -> LoadedRun:
     """Rebuild the data and the best model of a finished run.
@@ -226,7 +213,9 @@ def load_run(run_dir: str | os.PathLike, data_dir: str | os.PathLike | None = No
             f"the data in '{data_dir}' now gives {data.fingerprint} (its source file or preprocessing "
             "changed). Pass --data-dir the data it was trained on, or retrain the run.")
     split = LeaveOneOut.build(data, max_len=cfg.dataset.max_len).to(device)
-    model = build_model(cfg, data, split, device)
+    from seqrec.pipeline import build_model  # the training stack, only needed here
+
+    model, _ = build_model(cfg, data, split, device)
     try:
         model.load_state_dict(ckpt["model"])
     except (KeyError, RuntimeError) as exc:
