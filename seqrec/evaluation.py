@@ -25,6 +25,29 @@ KS = (5, 10, 20)
 # rank of a target that is masked as history (a repeat): beyond every cut-off, also for tiny catalogues
 MASKED_RANK = 2**31 - 1
 METRICS = tuple(f"{m}@{k}" for m in ("hr", "ndcg") for k in KS)
+# eval.batch_size=auto: users per batch so one [B, N] float32 score matrix stays within this many
+# floats (CPU 256 MB, GPU 1 GB), and never more than MAX_AUTO_EVAL_BATCH users
+CPU_SCORE_FLOATS = 2**26
+GPU_SCORE_FLOATS = 2**28
+MAX_AUTO_EVAL_BATCH = 1024
+
+
+def resolve_eval_batch_size(batch_size: int | str, n_items: int, device: torch.device) -> int:
+    """Users scored at once: an int as given, or ``"auto"`` bounded by the score matrix's memory.
+
+    ``auto`` = ``min(1024, max(1, budget // N))`` with a budget of 2**26 floats (256 MB) on a CPU
+    and 2**28 (1 GB) on a GPU: 1,024 users for the benchmark catalogues (N <= 65k), 64 users
+    for a CPU catalogue of 1M items, where a fixed 1,024 would need a 4 GB score matrix.
+
+    Raises:
+        ValueError: anything but ``"auto"`` or an int >= 1.
+    """
+    if batch_size == "auto":
+        budget = GPU_SCORE_FLOATS if device.type == "cuda" else CPU_SCORE_FLOATS
+        return int(min(MAX_AUTO_EVAL_BATCH, max(1, budget // max(n_items, 1))))
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"eval.batch_size={batch_size!r} must be auto or a whole number >= 1 (e.g. eval.batch_size=256).")
+    return batch_size
 
 
 def target_ranks(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -67,7 +90,7 @@ def evaluate_ranks(
     inputs: torch.Tensor,
     targets: torch.Tensor,
     history: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None,
-    batch_size: int = 1024,
+    batch_size: int | str = "auto",
     trim: bool = True,
     autocast: Callable | None = None,
 ) -> torch.Tensor:
@@ -79,7 +102,8 @@ def evaluate_ranks(
         targets: ``[U]`` target item ids.
         history: maps user indices ``[B]`` to ``(rows [M], items [M])`` pairs to mask, or None
             for no masking (RecBole-style evaluation).
-        batch_size: users scored at once (memory ≈ batch_size × N floats).
+        batch_size: users scored at once (memory ≈ batch_size × N floats), or ``"auto"``
+            (:func:`resolve_eval_batch_size`).
         trim: process users in length order and drop each batch's common left padding
             (identical results, less work on short sequences).
         autocast: optional context-manager factory for mixed precision.
@@ -95,6 +119,7 @@ def evaluate_ranks(
     order = torch.argsort(lengths, stable=True) if trim else torch.arange(n_users, device=device)
     ranks = torch.empty(n_users, dtype=torch.long, device=device)
     item_table = model.item_emb.weight[1:]  # [N, d]
+    batch_size = resolve_eval_batch_size(batch_size, item_table.shape[0], device)
     for users in order.split(batch_size):
         seq = inputs[users]  # [B, L]
         if trim:

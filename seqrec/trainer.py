@@ -20,7 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 from seqrec.errors import SeqrecError
-from seqrec.evaluation import METRICS, evaluate_ranks, mean_metrics
+from seqrec.evaluation import METRICS, evaluate_ranks, mean_metrics, resolve_eval_batch_size
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,8 @@ class Trainer:
         monitor: validation metric for early stopping and model selection (``valid/ndcg@20``).
         bucket_by_length: length-bucketed batches with trimmed left padding (same math per row).
         pool_batches: see :func:`epoch_batches`.
-        eval_batch_size: users per full-ranking batch.
+        eval_batch_size: users per full-ranking batch, or ``"auto"`` (bounded by memory, see
+            :func:`seqrec.evaluation.resolve_eval_batch_size`).
         mask_history: mask the user's past items when ranking (paper: True).
         log_test_every_epoch: also compute test NDCG@10 each epoch, for the efficiency curves
             only (never used for selection).
@@ -113,7 +114,7 @@ class Trainer:
         monitor: str = "valid/ndcg@20",
         bucket_by_length: bool = True,
         pool_batches: int = 64,
-        eval_batch_size: int = 1024,
+        eval_batch_size: int | str = "auto",
         mask_history: bool = True,
         log_test_every_epoch: bool = True,
         precision: str = "fp32",
@@ -130,13 +131,16 @@ class Trainer:
         if precision not in ("fp32", "bf16"):
             raise SeqrecError(f"trainer.precision={precision!r} is not supported; use fp32 or bf16.")
         for name, value in (("trainer.max_epochs", max_epochs), ("trainer.batch_size", batch_size),
-                            ("trainer.patience", patience), ("trainer.pool_batches", pool_batches),
-                            ("eval.batch_size", eval_batch_size)):
+                            ("trainer.patience", patience), ("trainer.pool_batches", pool_batches)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise SeqrecError(f"{name}={value!r} must be a whole number >= 1 (e.g. {name}=10).")
         self.model, self.loss, self.optimizer, self.split = model, loss, optimizer, split
         self.max_epochs, self.batch_size, self.patience, self.monitor = max_epochs, batch_size, patience, monitor
         self.bucket_by_length, self.pool_batches = bucket_by_length, pool_batches
+        try:
+            resolve_eval_batch_size(eval_batch_size, 1, torch.device("cpu"))  # fail early on a bad value
+        except ValueError as err:
+            raise SeqrecError(str(err)) from None
         self.eval_batch_size, self.mask_history = eval_batch_size, mask_history
         self.log_test_every_epoch = log_test_every_epoch
         self.device = torch.device(device)

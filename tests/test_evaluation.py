@@ -49,3 +49,31 @@ def test_hr_and_ndcg_values():
 def test_nan_scores_are_an_error():
     with pytest.raises(ValueError, match="NaN"):
         target_ranks(torch.tensor([[float("nan"), 1.0]]), torch.tensor([1]))
+
+
+def test_auto_eval_batch_bounds_the_score_matrix():
+    from seqrec.evaluation import resolve_eval_batch_size
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert resolve_eval_batch_size("auto", 12_101, cpu) == 1024  # Beauty: the cap
+    assert resolve_eval_batch_size("auto", 1_000_000, cpu) == 2**26 // 1_000_000 == 67  # 268 MB, not 4 GB
+    assert resolve_eval_batch_size("auto", 1_000_000, cuda) == 2**28 // 1_000_000 == 268
+    assert resolve_eval_batch_size("auto", 10**9, cpu) == 1  # never zero
+    assert resolve_eval_batch_size(7, 10**9, cpu) == 7  # an int is used as given
+    for bad in (0, -3, "big", 2.5, True):
+        with pytest.raises(ValueError, match="eval.batch_size"):
+            resolve_eval_batch_size(bad, 100, cpu)
+
+
+def test_eval_batch_size_does_not_change_ranks():
+    from seqrec.evaluation import evaluate_ranks
+    from seqrec.models.sasrec import SASRec
+
+    torch.manual_seed(0)
+    model = SASRec(n_items=30, max_len=6, hidden_size=8, num_blocks=1, num_heads=1)
+    inputs = torch.randint(1, 31, (11, 6))
+    inputs[:4, :3] = 0  # some left padding, so trimming and ordering matter
+    targets = torch.randint(1, 31, (11,))
+    ranks = [evaluate_ranks(model, inputs, targets, None, batch_size=b) for b in ("auto", 1, 3, 64)]
+    for other in ranks[1:]:
+        assert torch.equal(ranks[0], other)
