@@ -134,6 +134,24 @@ def test_every_dataset_config_is_valid():
     assert DatasetSpec.from_mapping(configs["ml100k"]).sep == "\t"
 
 
+@pytest.mark.parametrize("fmt, given, sep", [
+    ("atomic", None, "\t"), ("csv", None, ","),  # custom.yaml leaves sep to the format
+    ("csv", "\\t", "\t"), ("atomic", "tab", "\t"),  # `dataset.sep='\t'` reaches us as backslash-t
+    ("csv", "::", "::"), ("csv", "|", "|"),
+])
+def test_separator_defaults_by_format_and_tab_escape(fmt, given, sep):
+    from conftest import compose_config
+
+    overrides = ["dataset=custom", "dataset.path=/x/log", f"dataset.format={fmt}"]
+    cfg = compose_config(overrides + ([f"dataset.sep='{given}'"] if given else []))
+    assert DatasetSpec.from_mapping(cfg.dataset).sep == sep
+
+
+def test_separator_with_a_line_break_is_refused():
+    with pytest.raises(DataError, match="option 'sep' is '\\\\n'; a field separator cannot"):
+        DatasetSpec.from_mapping({"name": "x", "format": "csv", "path": "x", "sep": "\n"})
+
+
 def test_unknown_format_lists_the_valid_ones():
     with pytest.raises(DataError, match="unknown format 'parquet'.*s3rec, atomic, csv"):
         DatasetSpec.from_mapping({"name": "x", "format": "parquet", "path": "x.pq"})

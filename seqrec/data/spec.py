@@ -85,7 +85,7 @@ class DatasetSpec:
                 values[key] = str(cfg[key])
         if "time_col" in cfg:
             values["time_col"] = None if cfg["time_col"] is None else str(cfg["time_col"])
-        values["sep"] = str(cfg.get("sep") or ("," if fmt == "csv" else "\t"))
+        values["sep"] = _separator(cfg.get("sep"), fmt, where)
         values["kcore"] = _int_option(cfg, "kcore", 0 if fmt == "s3rec" else 5, 0, where)
         # leave-one-out needs a training, a validation and a test item per user
         values["min_user_interactions"] = _int_option(cfg, "min_user_interactions", 3, 3, where)
@@ -103,6 +103,27 @@ class DatasetSpec:
             settings.update(user_col=self.user_col, item_col=self.item_col,
                             time_col=self.time_col, sep=self.sep)
         return settings
+
+
+# What a shell and Hydra pass for a tab: `dataset.sep='\t'` arrives as backslash + "t".
+_SEP_ESCAPES = {"\\t": "\t", "tab": "\t", "TAB": "\t"}
+
+
+def _separator(value: Any, fmt: str, where: str) -> str:
+    """The field separator: empty/None = "," for csv and a tab otherwise; "\\t" or "tab" = tab.
+
+    Raises:
+        DataError: the separator contains a line break or a double quote.
+    """
+    if value is None or str(value) == "":
+        return "," if fmt == "csv" else "\t"
+    sep = _SEP_ESCAPES.get(str(value), str(value))
+    if "\n" in sep or "\r" in sep or '"' in sep:
+        raise DataError(
+            f"{where}: option 'sep' is {sep!r}; a field separator cannot contain a line break or "
+            "a double quote. Use e.g. dataset.sep=',' or dataset.sep='\\t' (tab)."
+        )
+    return sep
 
 
 def _int_option(cfg: Mapping[str, Any], key: str, default: int | None, minimum: int,
