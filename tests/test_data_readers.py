@@ -3,6 +3,10 @@ every error naming its file and line."""
 
 from __future__ import annotations
 
+import bz2
+import gzip
+import lzma
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -131,3 +135,62 @@ def test_empty_item_is_an_error(tmp_path):
 def test_empty_file_is_an_error(tmp_path):
     with pytest.raises(DataError, match="is empty"):
         read_csv(write(tmp_path, "empty.csv", "\n\n"))
+
+
+# --- file encodings and containers ------------------------------------------------------------
+
+LOG = "user_id,item_id,timestamp\nu,007,2\nu,7,1\n"
+
+
+@pytest.mark.parametrize("name, compress", [
+    ("log.csv.gz", gzip.compress), ("log.csv.bz2", bz2.compress), ("log.xz", lzma.compress),
+    ("log.csv", gzip.compress),  # recognised by content, not by name
+])
+def test_compressed_files_are_read(tmp_path, name, compress):
+    path = tmp_path / name
+    path.write_bytes(compress(LOG.encode()))
+    inter = read_csv(path)
+    assert inter.items.tolist() == ["007", "7"] and inter.times.tolist() == [2, 1]
+
+
+def test_utf16_with_bom_is_read(tmp_path):
+    path = tmp_path / "excel.txt"
+    path.write_bytes(LOG.replace(",", "\t").replace("\n", "\r\n").encode("utf-16"))
+    inter = read_csv(path, sep="\t")
+    assert inter.users.tolist() == ["u", "u"] and inter.items.tolist() == ["007", "7"]
+
+
+def test_truncated_gzip_is_named(tmp_path):
+    path = tmp_path / "log.csv.gz"
+    path.write_bytes(gzip.compress(LOG.encode() * 50)[:30])
+    with pytest.raises(DataError, match=f"{path} is a truncated or corrupt gzip file"):
+        read_csv(path)
+
+
+def test_zip_archive_lists_its_members(tmp_path):
+    path = tmp_path / "ml.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("ml/ratings.csv", LOG)
+    with pytest.raises(DataError, match=r"ml.zip is a zip archive holding ml/ratings.csv.*Unzip"):
+        read_csv(path)
+
+
+def test_binary_file_is_not_reported_as_an_encoding_problem(tmp_path):
+    path = tmp_path / "log.parquet"
+    path.write_bytes(b"PAR1\x15\x04\n\x00\x00\x1c")
+    with pytest.raises(DataError, match="line 2: the file contains NUL bytes, so it is no text"):
+        read_csv(path)
+
+
+def test_latin1_file_names_line_and_iconv(tmp_path):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("user_id,item_id,timestamp\nu,a,1\nJos\xe9,b,2\n".encode("latin-1"))
+    with pytest.raises(DataError, match="line 3: the file is not valid UTF-8.*iconv -f latin1"):
+        read_csv(path)
+
+
+def test_directory_is_named_with_its_files(tmp_path):
+    (tmp_path / "ratings.csv").write_text(LOG)
+    with pytest.raises(DataError, match=f"{tmp_path} is a directory .it holds ratings.csv.; "
+                                        f"dataset.path must name the interaction file"):
+        read_csv(tmp_path)
