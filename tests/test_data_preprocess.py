@@ -238,6 +238,35 @@ def test_offline_error_names_file_url_and_remedies(tmp_path, monkeypatch):
     assert str(tmp_path / "data" / "s3rec" / "X.txt") in message
 
 
+def test_directory_as_dataset_path_is_a_clear_error(tmp_path):
+    folder = tmp_path / "ml-1m"
+    folder.mkdir()
+    (folder / "ratings.dat").write_text("1::2::5::3\n")
+    cfg = {**TINY, "path": str(folder)}
+    with pytest.raises(DataError, match=f"{folder} is a directory .it holds ratings.dat.; "
+                                        f"dataset.path must name the interaction file itself, "
+                                        f"e.g. dataset.path={folder / 'ratings.dat'}"):
+        load_dataset(cfg, tmp_path / "data")
+
+
+def test_missing_absolute_path_creates_no_folders(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEQREC_SHARED_DATA", str(tmp_path / "none"))
+    missing = tmp_path / "typo" / "deeper" / "log.csv"
+    with pytest.raises(DataError, match=f"{missing} does not exist. Check dataset.path"):
+        load_dataset({**TINY, "path": str(missing)}, tmp_path / "data")
+    assert not (tmp_path / "typo").exists() and not (tmp_path / "data").exists()
+
+
+def test_path_relative_to_the_working_directory_gets_the_absolute_path(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEQREC_SHARED_DATA", str(tmp_path / "none"))
+    monkeypatch.chdir(tmp_path)
+    log(tmp_path, [("a", "x", 1)], "mine.csv")
+    with pytest.raises(DataError, match=f"but {tmp_path / 'mine.csv'} does: dataset.path is "
+                                        f"relative to the data directory .*dataset.path="
+                                        f"{tmp_path / 'mine.csv'}"):
+        load_dataset({**TINY, "path": "mine.csv"}, Path("data"))
+
+
 def test_refuses_to_write_into_the_shared_folder(shared):
     with pytest.raises(DataError, match="never writes to"):
         load_dataset(TINY, shared)
