@@ -126,6 +126,51 @@ def test_unparseable_timestamp_names_file_line_and_value(tmp_path):
     assert str(path) in str(err.value)
 
 
+def test_date_strings_like_yelp_sort_chronologically(tmp_path):
+    text = ("user_id,business_id,date\n"
+            "u,a,2016-07-12 23:36:20\nu,b,2014-3-1 10:00\nu,c,2016-07-12 23:36:19\n"
+            "u,d,1510-03-01\n")  # not padded; before 1677 (out of nanosecond range)
+    times = read_csv(write(tmp_path, "yelp.csv", text), item_col="business_id",
+                     time_col="date").times
+    assert np.argsort(times, kind="stable").tolist() == [3, 1, 2, 0]
+
+
+def test_utc_offsets_are_compared_in_utc(tmp_path):
+    text = "user_id,item_id,timestamp\nu,a,2021-01-01T01:00:00+02:00\nu,b,2021-01-01T00:00:00Z\n"
+    times = read_csv(write(tmp_path, "tz.csv", text)).times
+    assert times[1] - times[0] == 1_000_000_000 * 3600  # a is 23:00 UTC the day before
+
+
+def test_time_zone_on_some_date_times_only_is_an_error(tmp_path):
+    text = ("user_id,item_id,when\nu,a,2021-01-01 00:30:00\n"
+            "u,b,2021-01-01T01:00:00+02:00\nu,c,2021-01-01 02:00\n")
+    path = write(tmp_path, "tz.csv", text)
+    with pytest.raises(DataError, match=r"line 2: date-time '2021-01-01 00:30:00' has no time "
+                                        r"zone, but line 3 .* has one.*every value in 'when'"):
+        read_csv(path, time_col="when")
+
+
+@pytest.mark.parametrize("value", ["", "  "])
+def test_empty_timestamp_says_empty(tmp_path, value):
+    path = write(tmp_path, "t.csv", f"user_id,item_id,ts\nu,a,1\nu,b,{value}\nu,c,\n")
+    with pytest.raises(DataError, match=r"line 3: the 'ts' field is empty .2 row.s. have no time"):
+        read_csv(path, time_col="ts")
+
+
+def test_slash_dates_are_refused_as_ambiguous(tmp_path):
+    path = write(tmp_path, "t.csv", "user_id,item_id,timestamp\nu,a,03/01/2014\n")
+    with pytest.raises(DataError, match="line 2: timestamp '03/01/2014' is not a date-time.*"
+                                        "03/01/2014 is ambiguous"):
+        read_csv(path)
+
+
+def test_float_negative_and_scientific_timestamps_order_exactly(tmp_path):
+    text = ("user_id,item_id,timestamp\nu,a,978300760.0\nu,b,-5\nu,c,9.783007605e8\n"
+            "u,d,978300759.5\n")
+    times = read_csv(write(tmp_path, "f.csv", text)).times
+    assert np.argsort(times, kind="stable").tolist() == [1, 3, 0, 2]
+
+
 def test_empty_item_is_an_error(tmp_path):
     path = write(tmp_path, "e.csv", "user_id,item_id,timestamp\nu,a,1\nu, ,2\n")
     with pytest.raises(DataError, match="line 3: the 'item_id' field is empty"):

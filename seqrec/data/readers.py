@@ -30,6 +30,8 @@ from seqrec.errors import DataError
 
 _INT_RE = r"[+-]?\d+"
 _DECIMAL_RE = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
+# A date-time that ends in a time zone: a clock time, then Z or a UTC offset (+02, +0200, +02:00).
+_TZ_RE = r"\d:\d\d(?::\d\d(?:[.,]\d+)?)?\s*(?:[Zz]|UTC|[+-]\d\d(?::?\d\d)?)$"
 
 
 @dataclass(frozen=True)
@@ -239,7 +241,7 @@ def _read_delimited(path: Path, user_col: str, item_col: str, time_col: str | No
             row = int(np.flatnonzero(empty)[0])
             raise DataError(f"{path}, line {numbers[row]}: the '{col}' field is empty. Every row "
                             "needs a user and an item; fill it in or delete the row.")
-    times = None if time_col is None else parse_times(columns[time_col], numbers, path)
+    times = None if time_col is None else parse_times(columns[time_col], numbers, path, time_col)
     return Interactions(users=columns[user_col].astype(str), items=columns[item_col].astype(str),
                         times=times, item_ids=None, lines=numbers, path=path)
 
@@ -284,19 +286,29 @@ def _split_fields(raw: pd.Series, numbers: np.ndarray, n_fields: int, sep: str, 
             for j in range(n_fields)]
 
 
-def parse_times(values: np.ndarray, lines: np.ndarray, path: Path) -> np.ndarray:
+def parse_times(values: np.ndarray, lines: np.ndarray, path: Path,
+                column: str = "timestamp") -> np.ndarray:
     """Turn timestamp strings into an exact int64 sort key ``[M]``.
 
     Integers are kept as they are; decimals are scaled by 10^(most fraction digits) when that
     fits in int64, else ranked exactly with :class:`decimal.Decimal`; other strings are parsed as
-    date-times (nanoseconds since 1970).
+    ISO date-times (nanoseconds since 1970; microseconds when a date lies outside 1677-2262).
+    Date-times with a UTC offset are compared in UTC, as are bare dates (midnight).
 
     Raises:
-        DataError: a value cannot be parsed (file, line and value named).
+        DataError: a value is empty or cannot be parsed, or some date-times have a time zone
+            and others none (file, line, column and value named).
     """
     series = pd.Series(values, dtype=object)
     if len(series) == 0:
         return np.zeros(0, dtype=np.int64)
+    empty = (series == "").to_numpy(dtype=bool)
+    if empty.any():
+        raise DataError(
+            f"{path}, line {lines[int(np.flatnonzero(empty)[0])]}: the '{column}' field is empty "
+            f"({int(empty.sum())} row(s) have no time). Fill it in or delete those rows, or set "
+            "time_col: null to use the file order."
+        )
     is_int = series.str.fullmatch(_INT_RE).to_numpy(dtype=bool)
     if is_int.all():
         try:
@@ -306,13 +318,28 @@ def parse_times(values: np.ndarray, lines: np.ndarray, path: Path) -> np.ndarray
     is_number = is_int | series.str.fullmatch(_DECIMAL_RE).to_numpy(dtype=bool)
     if is_number.any():
         if not is_number.all():
-            _bad_time(path, lines, series, int(np.flatnonzero(~is_number)[0]), "a number")
+            _bad_time(path, lines, series, int(np.flatnonzero(~is_number)[0]), "a number",
+                      column)
         return _decimal_key(series)
     parsed = pd.to_datetime(series, errors="coerce", format="ISO8601", utc=True)
     if parsed.isna().any():
         _bad_time(path, lines, series, int(np.flatnonzero(parsed.isna().to_numpy())[0]),
-                  "a date-time")
-    return parsed.dt.tz_convert(None).dt.as_unit("ns").astype("int64").to_numpy()
+                  "a date-time", column)
+    # A clock time without a zone beside one with a zone is ambiguous (a bare date is UTC midnight).
+    aware = series.str.contains(_TZ_RE).to_numpy(dtype=bool)
+    naive = ~aware & series.str.contains(r"\d:\d\d").to_numpy(dtype=bool)
+    if aware.any() and naive.any():
+        naive_row, aware_row = int(np.flatnonzero(naive)[0]), int(np.flatnonzero(aware)[0])
+        raise DataError(
+            f"{path}, line {lines[naive_row]}: date-time {series[naive_row]!r} has no time zone, "
+            f"but line {lines[aware_row]} ({series[aware_row]!r}) has one, so their order is a "
+            f"guess. Give every value in '{column}' a UTC offset (e.g. +00:00 or Z) or none."
+        )
+    utc = parsed.dt.tz_convert(None)
+    try:
+        return utc.dt.as_unit("ns").astype("int64").to_numpy()
+    except pd.errors.OutOfBoundsDatetime:  # before 1677 or after 2262: microseconds are exact
+        return utc.dt.as_unit("us").astype("int64").to_numpy()
 
 
 def _decimal_key(series: pd.Series) -> np.ndarray:
@@ -340,10 +367,12 @@ def _decimal_rank(series: pd.Series) -> np.ndarray:
     return np.unique(exact, return_inverse=True)[1].astype(np.int64).reshape(-1)
 
 
-def _bad_time(path: Path, lines: np.ndarray, series: pd.Series, row: int, kind: str) -> None:
+def _bad_time(path: Path, lines: np.ndarray, series: pd.Series, row: int, kind: str,
+              column: str) -> None:
     raise DataError(
-        f"{path}, line {lines[row]}: timestamp {series[row]!r} is not {kind} like the other "
-        "rows. Timestamps must all be integers, all decimals or all ISO date-times; fix the "
+        f"{path}, line {lines[row]}: {column} {series[row]!r} is not {kind} like the other "
+        "rows. Timestamps must all be integers, all decimals or all ISO date-times (like "
+        "2014-03-01 10:00:00, year first: 03/01/2014 is ambiguous); fix the "
         "value, or set time_col: null to use the file order."
     )
 
