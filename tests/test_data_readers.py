@@ -177,6 +177,55 @@ def test_empty_item_is_an_error(tmp_path):
         read_csv(path)
 
 
+# --- header problems: the message says the likely cause ---------------------------------------
+
+@pytest.mark.parametrize("name, text, sep, needle", [
+    # MovieLens-1M ratings.dat and Amazon ratings-only CSVs have no header row
+    ("ratings.dat", "1::1193::5::978300760\n1::661::3::978302109\n", "::",
+     "line looks like data, not a header.*sed -i '1i user_id::item_id::rating::timestamp'"),
+    ("ratings_Beauty.csv", "A39HTATAQ9V7YF,0205616461,5.0,1369699200\n", ",",
+     "has no header row.*user_id,item_id,rating,timestamp"),
+    # a TSV or .inter file read with the comma default, a ;-separated export
+    ("x.inter", "user_id:token\titem_id:token\ttimestamp:float\nu\ti\t1\n", ",",
+     r"is one field with sep=','; the file seems to be separated by '\\t': set dataset.sep='\\t'"),
+    ("x.csv", "user_id;item_id;timestamp\nu;i;1\n", ",", "set dataset.sep=';'"),
+    # other spellings of the names
+    ("x.csv", "UserID,ItemID,Timestamp\nu,i,1\n", ",",
+     "closest: dataset.user_col=UserID dataset.item_col=ItemID dataset.time_col=Timestamp"),
+])
+def test_missing_columns_say_the_likely_cause(tmp_path, name, text, sep, needle):
+    path = write(tmp_path, name, text)
+    with pytest.raises(DataError, match=needle) as err:
+        read_csv(path, sep=sep)
+    assert str(err.value).startswith(f"{path}: column(s) ")
+
+
+def test_json_lines_get_a_conversion_recipe(tmp_path):
+    text = '{"reviewerID": "A1", "asin": "0001", "reviewText": "a, b", "unixReviewTime": 5}\n'
+    path = write(tmp_path, "Beauty_5.json", text)
+    with pytest.raises(DataError, match=r"line 1: the file looks like JSON.*pd.read_json"):
+        read_csv(path, user_col="reviewerID", item_col="asin", time_col="unixReviewTime")
+
+
+def test_header_only_file_says_no_data_rows(tmp_path):
+    path = write(tmp_path, "h.csv", "user_id,item_id,timestamp\r\n\r\n")
+    with pytest.raises(DataError, match="has a header .line 1. but no data rows"):
+        read_csv(path)
+
+
+def test_repeated_column_name_is_an_error(tmp_path):
+    path = write(tmp_path, "d.csv", "user_id,item_id,user_id,timestamp\nu,i,v,1\n")
+    with pytest.raises(DataError, match="names column 'user_id' more than once"):
+        read_csv(path)
+
+
+def test_extra_columns_and_typed_token_seq_are_ignored(tmp_path):
+    text = ("user_id:token\titem_id:token\trating:float\ttimestamp:float\tgenre:token_seq\n"
+            "u\t1\t4.0\t978300760.0\tAction Comedy\nu\t2\t3.0\t978300759.0\t\n")
+    inter = read_atomic(write(tmp_path, "ml.inter", text))
+    assert inter.items.tolist() == ["1", "2"] and inter.times[1] < inter.times[0]
+
+
 def test_empty_file_is_an_error(tmp_path):
     with pytest.raises(DataError, match="is empty"):
         read_csv(write(tmp_path, "empty.csv", "\n\n"))

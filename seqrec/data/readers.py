@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import bz2
 import csv
+import difflib
 import gzip
 import lzma
 import re
@@ -221,17 +222,35 @@ def _read_delimited(path: Path, user_col: str, item_col: str, time_col: str | No
                         f"({user_col}, {item_col}, ...) and one row per interaction.")
     header = [_column_name(name) for name in _split_line(raw[0], sep, quoted)]
     header_line = int(numbers[0])
+    first_line = raw[0]
     raw, numbers = raw[1:].reset_index(drop=True), numbers[1:]
 
     wanted = [user_col, item_col] + ([time_col] if time_col is not None else [])
     missing = [col for col in wanted if _column_name(col) not in header]
+    if missing and first_line.lstrip().startswith(("{", "[")):
+        raise DataError(
+            f"{path}, line {header_line}: the file looks like JSON (as Amazon and Yelp review "
+            "dumps are), which seqrec does not read. Convert it to CSV first, e.g. `python -c "
+            f"\"import pandas as pd; pd.read_json('{path}', lines=True).to_csv('{path}.csv', "
+            "index=False)\"`, and pass the .csv file with the names of its user, item and time "
+            "columns."
+        )
     if missing:
         raise DataError(
             f"{path}: column(s) {', '.join(missing)} not found; the header (line "
-            f"{header_line}) has {', '.join(header)}. Set user_col / "
-            "item_col / time_col in the dataset config to these names (time_col: null = file "
-            f"order), or check the separator (sep={sep!r})."
+            f"{header_line}) has {', '.join(header)}. "
+            + _header_hint(path, first_line, header, [(o, c) for o, c in zip(
+                ("user_col", "item_col", "time_col"), wanted) if c in missing], sep)
         )
+    repeated = [col for col in wanted if header.count(_column_name(col)) > 1]
+    if repeated:
+        raise DataError(
+            f"{path}: the header (line {header_line}) names column '{repeated[0]}' more than "
+            "once, so it is unclear which one to read. Rename or delete the duplicate column."
+        )
+    if len(raw) == 0:
+        raise DataError(f"{path} has a header (line {header_line}) but no data rows: it needs one "
+                        "row per interaction. Check that it is the right file.")
     fields = _split_fields(raw, numbers, len(header), sep, quoted, path)
     columns = {col: fields[header.index(_column_name(col))] for col in wanted}
 
@@ -244,6 +263,38 @@ def _read_delimited(path: Path, user_col: str, item_col: str, time_col: str | No
     times = None if time_col is None else parse_times(columns[time_col], numbers, path, time_col)
     return Interactions(users=columns[user_col].astype(str), items=columns[item_col].astype(str),
                         times=times, item_ids=None, lines=numbers, path=path)
+
+
+_SEPARATORS = {"\t": "'\\t'", ",": "','", ";": "';'", "|": "'|'", "::": "'::'", " ": "' '"}
+
+
+def _header_hint(path: Path, line: str, header: list[str], missing: list[tuple[str, str]],
+                 sep: str) -> str:
+    """How to fix a header without the wanted columns: the likely cause first."""
+    if len(header) == 1:
+        found = [shown for other, shown in _SEPARATORS.items() if other != sep and other in line]
+        if found:
+            return (f"Line {line!r} is one field with sep={sep!r}; the file seems to be "
+                    f"separated by {found[0]}: set dataset.sep={found[0]}.")
+    if any(re.fullmatch(_DECIMAL_RE, name) for name in header):
+        guess = {2: ["user_id", "item_id"], 3: ["user_id", "item_id", "timestamp"]}.get(
+            len(header), ["user_id", "item_id", "rating", "timestamp"])
+        names = sep.join(guess[: len(header)] + [f"col{k}" for k in range(5, len(header) + 1)])
+        return ("That line looks like data, not a header: the file has no header row (like "
+                "MovieLens ratings.dat or Amazon's ratings-only CSVs). Add one naming the columns "
+                f"as the first line, e.g. `sed -i '1i {names}' {path}`, then set user_col / "
+                "item_col / time_col to those names.")
+    close = []
+    lower = {name.lower().replace("_", ""): name for name in header}
+    for option, col in missing:
+        match = lower.get(_column_name(col).lower().replace("_", ""))
+        match = match or next(iter(difflib.get_close_matches(_column_name(col), header, 1)), None)
+        if match:
+            close.append(f"dataset.{option}={match}")
+    guess = f" (closest: {' '.join(close)})" if close else ""
+    return ("Set dataset.user_col / item_col / time_col to names from the header"
+            f"{guess}; time_col=null means the file order is the time order. Or check the "
+            f"separator (sep={sep!r}).")
 
 
 def _column_name(name: str) -> str:
