@@ -81,6 +81,27 @@ def test_csv_with_own_columns_separator_and_quotes(tmp_path):
     assert inter.times.tolist() == [3, 1]
 
 
+def test_quoted_fields_spanning_lines_like_amazon_review_texts(tmp_path):
+    text = ('reviewerID,asin,reviewText,unixReviewTime\n'
+            'A1,B01,"Great.\r\n\r\nWould buy, again ""really""",1369699200\n'
+            'A1,B02,ok,1369699100\n'
+            'A2,B01,"multi\nline",1369699300\n'
+            'A2,B03,12" vinyl,1369699400\n')  # a quote inside an unquoted field is literal
+    inter = read_csv(write(tmp_path, "reviews.csv", text), user_col="reviewerID",
+                     item_col="asin", time_col="unixReviewTime")
+    assert inter.users.tolist() == ["A1", "A1", "A2", "A2"]
+    assert inter.items.tolist() == ["B01", "B02", "B01", "B03"]
+    assert inter.times.tolist() == [1369699200, 1369699100, 1369699300, 1369699400]
+    assert inter.lines.tolist() == [2, 5, 6, 8]  # where each record starts
+
+
+def test_unclosed_quote_names_its_line(tmp_path):
+    text = 'user_id,item_id,timestamp,note\nu,a,1,"x"\nu,b,2,"open\nu,c,3,y\n'
+    path = write(tmp_path, "q.csv", text)
+    with pytest.raises(DataError, match=r"line 3: broken quoting .*must end with one"):
+        read_csv(path)
+
+
 def test_decimal_timestamps_keep_their_exact_order(tmp_path):
     # float64 gives these three the same value; their true order is 2nd < 3rd < 1st.
     text = ("user_id,item_id,timestamp\n"

@@ -16,6 +16,7 @@ import bz2
 import csv
 import difflib
 import gzip
+import io
 import lzma
 import re
 import zipfile
@@ -121,7 +122,8 @@ def read_atomic(path: Path, user_col: str = "user_id", item_col: str = "item_id"
 
 def read_csv(path: Path, user_col: str = "user_id", item_col: str = "item_id",
              time_col: str | None = "timestamp", sep: str = ",") -> Interactions:
-    """Read a delimited log with a header row naming the columns (double quotes allowed).
+    """Read a delimited log with a header row naming the columns (double quotes allowed; a
+    quoted field may span lines, as review texts do).
 
     Tokens are stripped of surrounding spaces and kept as strings. ``time_col`` None keeps the
     file order as the chronological order. Integer timestamps become int64 exactly, decimal ones
@@ -129,9 +131,11 @@ def read_csv(path: Path, user_col: str = "user_id", item_col: str = "item_id",
     ISO date-times nanoseconds since 1970.
 
     Raises:
-        DataError: a named column is missing (the message lists the columns found), a row has a
-            wrong number of fields, a user/item field is empty, or a timestamp cannot be parsed
-            (file, line and value named).
+        DataError: a named column is missing or named twice (the message lists the columns
+            found and the likely cause), there are no data rows, a row has a wrong number of
+            fields, a quote is not closed, a user/item field is empty, or a timestamp is empty
+            or cannot be parsed (file, line and value named); or the file is not readable text
+            (see ``_read_text``).
     """
     return _read_delimited(path, user_col, item_col, time_col, sep, quoted=True)
 
@@ -215,6 +219,8 @@ def _read_delimited(path: Path, user_col: str, item_col: str, time_col: str | No
     path = Path(path)
     raw = pd.Series(_read_text(path).split("\n"), dtype=object)
     numbers = np.arange(1, len(raw) + 1, dtype=np.int64)
+    if quoted and len(sep) == 1 and (raw.str.count('"') % 2 == 1).any():
+        raw, numbers = _join_quoted_lines(raw.tolist(), sep, path)
     keep = raw.str.strip().to_numpy() != ""
     raw, numbers = raw[keep].reset_index(drop=True), numbers[keep]
     if len(raw) == 0:
@@ -300,6 +306,34 @@ def _header_hint(path: Path, line: str, header: list[str], missing: list[tuple[s
 def _column_name(name: str) -> str:
     """``user_id:token`` -> ``user_id`` (RecBole's typed header); stray spaces removed."""
     return name.strip().split(":", 1)[0].strip()
+
+
+def _join_quoted_lines(lines: list[str], sep: str, path: Path) -> tuple[pd.Series, np.ndarray]:
+    """Join the lines of each CSV record whose quoted field spans line breaks (review texts).
+
+    Returns:
+        ``[R]`` record texts (line breaks inside quotes kept) and ``[R]`` int64 1-based number of
+        the line each record starts on.
+
+    Raises:
+        DataError: a quoted field is never closed or is followed by text (line named).
+    """
+    # Only files with an odd number of quotes on some line come here: the csv module reads them
+    # record by record, which is exact but slower than the vectorised split.
+    reader = csv.reader(io.StringIO("\n".join(lines)), delimiter=sep, strict=True)
+    records, starts, end = [], [], 0
+    try:
+        for _ in reader:
+            start, end = end + 1, reader.line_num
+            records.append("\n".join(lines[start - 1:end]))
+            starts.append(start)
+    except csv.Error as err:
+        raise DataError(
+            f"{path}, line {end + 1}: broken quoting ({err}). A field that starts with a double "
+            "quote must end with one (it may span lines), and a quote inside it is written "
+            'twice (""); fix the quotes from this line on.'
+        ) from err
+    return pd.Series(records, dtype=object), np.array(starts, dtype=np.int64)
 
 
 def _split_line(line: str, sep: str, quoted: bool) -> list[str]:
