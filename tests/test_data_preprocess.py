@@ -152,6 +152,13 @@ def test_separator_with_a_line_break_is_refused():
         DatasetSpec.from_mapping({"name": "x", "format": "csv", "path": "x", "sep": "\n"})
 
 
+def test_user_and_item_column_must_differ():
+    cfg = {"name": "x", "format": "csv", "path": "x", "item_col": "user_id"}
+    with pytest.raises(DataError, match="options 'user_col' and 'item_col' both name column "
+                                        "'user_id'.*dataset.item_col="):
+        DatasetSpec.from_mapping(cfg)
+
+
 def test_unknown_format_lists_the_valid_ones():
     with pytest.raises(DataError, match="unknown format 'parquet'.*s3rec, atomic, csv"):
         DatasetSpec.from_mapping({"name": "x", "format": "parquet", "path": "x.pq"})

@@ -53,7 +53,8 @@ class DatasetSpec:
 
         Raises:
             DataError: a required key (``name``, ``format``, ``path``) is missing, ``format`` is
-                not one of :data:`FORMATS`, or a number option has a wrong type or range.
+                not one of :data:`FORMATS`, a number option has a wrong type or range, the
+                separator is unusable, or two of user/item/time column name the same column.
         """
         name = cfg.get("name")
         where = f"dataset config '{name}' (conf/dataset/{name}.yaml)" if name else "dataset config"
@@ -92,7 +93,18 @@ class DatasetSpec:
         values["max_len"] = _int_option(cfg, "max_len", 50, 1, where)
         if cfg.get("max_users") is not None:
             values["max_users"] = _int_option(cfg, "max_users", None, 1, where)
-        return cls(**values)
+        spec = cls(**values)
+        columns = {"user_col": spec.user_col, "item_col": spec.item_col, "time_col": spec.time_col}
+        named = [(key, col) for key, col in columns.items() if col is not None]
+        for key, col in named:
+            others = [other for other, name in named if name == col and other != key]
+            if fmt != "s3rec" and others:
+                raise DataError(
+                    f"{where}: options '{key}' and '{others[0]}' both name column '{col}'; the "
+                    "user, item and time columns must be different columns of the file. Set "
+                    f"dataset.{others[0]}=<its column> (dataset.time_col=null: file order)."
+                )
+        return spec
 
     def preprocessing_settings(self) -> dict[str, Any]:
         """The options that change the processed data (they enter the cache key)."""
