@@ -245,6 +245,15 @@ def test_offline_error_names_file_url_and_remedies(tmp_path, monkeypatch):
     assert str(tmp_path / "data" / "s3rec" / "X.txt") in message
 
 
+def test_no_user_with_a_training_pair_is_an_error_and_not_cached(shared, tmp_path):
+    log(shared, [("a", "x", 1), ("a", "y", 2), ("a", "z", 3), ("b", "x", 1), ("b", "y", 2),
+                 ("b", "z", 3)], "three.csv")
+    with pytest.raises(DataError, match=r"three.csv.: all 2 users left have at most 3 "
+                                        "interactions.*no training pair"):
+        load_dataset({**TINY, "path": "three.csv"}, tmp_path / "data")
+    assert not list((tmp_path / "data").glob("processed/*"))
+
+
 def test_directory_as_dataset_path_is_a_clear_error(tmp_path):
     folder = tmp_path / "ml-1m"
     folder.mkdir()

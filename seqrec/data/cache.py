@@ -24,6 +24,7 @@ from seqrec.data.fetch import ensure_file, refuse_shared
 from seqrec.data.preprocess import SequenceData, preprocess
 from seqrec.data.readers import Interactions, read_atomic, read_csv, read_s3rec
 from seqrec.data.spec import DatasetSpec
+from seqrec.errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,8 @@ def load_dataset(cfg: Mapping[str, Any] | DatasetSpec, data_dir: Path) -> Sequen
 
     Raises:
         DataError: a bad config option, a missing/unfetchable/malformed source file, or a
-            dataset that is empty after preprocessing.
+            dataset that is empty after preprocessing or has no user with the 4 interactions a
+            training pair needs.
     """
     spec = cfg if isinstance(cfg, DatasetSpec) else DatasetSpec.from_mapping(cfg)
     data_dir = Path(data_dir)
@@ -55,6 +57,14 @@ def load_dataset(cfg: Mapping[str, Any] | DatasetSpec, data_dir: Path) -> Sequen
     data = preprocess(read_source(spec, source), spec.name, kcore=spec.kcore,
                       min_user_interactions=spec.min_user_interactions,
                       max_users=spec.max_users, fingerprint=key)
+    if (data.lengths <= 3).all():  # checked before caching, so a cached dataset always passes
+        raise DataError(
+            f"dataset '{spec.name}' ({source}): all {data.n_users} users left have at most 3 "
+            "interactions; leave-one-out keeps the last two for validation and test, which "
+            "leaves no training pair (that needs 4 interactions in one history). Use a log with "
+            f"longer histories, or lower dataset.kcore (now {spec.kcore}) if the filter "
+            "shortened them."
+        )
     save_cache(data, cache)
     return data
 
