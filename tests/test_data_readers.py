@@ -192,6 +192,12 @@ def test_float_negative_and_scientific_timestamps_order_exactly(tmp_path):
     assert np.argsort(times, kind="stable").tolist() == [1, 3, 0, 2]
 
 
+def test_rows_of_separators_only_are_skipped_like_blank_lines(tmp_path):
+    text = "user_id,item_id,timestamp\r\nu,a,1\r\n,,\r\nu,b,2\r\n, ,\r\n,,\r\n"  # Excel
+    inter = read_csv(write(tmp_path, "x.csv", text))
+    assert inter.items.tolist() == ["a", "b"] and inter.lines.tolist() == [2, 4]
+
+
 def test_empty_item_is_an_error(tmp_path):
     path = write(tmp_path, "e.csv", "user_id,item_id,timestamp\nu,a,1\nu, ,2\n")
     with pytest.raises(DataError, match="line 3: the 'item_id' field is empty"):

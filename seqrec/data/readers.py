@@ -221,7 +221,8 @@ def _read_delimited(path: Path, user_col: str, item_col: str, time_col: str | No
     numbers = np.arange(1, len(raw) + 1, dtype=np.int64)
     if quoted and len(sep) == 1 and (raw.str.count('"') % 2 == 1).any():
         raw, numbers = _join_quoted_lines(raw.tolist(), sep, path)
-    keep = raw.str.strip().to_numpy() != ""
+    # blank lines, and rows of separators only (the ',,,' rows spreadsheets export) are skipped
+    keep = raw.str.replace(sep, "", regex=False).str.strip().to_numpy() != ""
     raw, numbers = raw[keep].reset_index(drop=True), numbers[keep]
     if len(raw) == 0:
         raise DataError(f"{path} is empty: it needs a header row naming the columns "
