@@ -29,7 +29,7 @@ from seqrec.errors import DataError
 log = logging.getLogger(__name__)
 
 # Bump when readers or preprocessing change what they produce: old caches are then ignored.
-CACHE_VERSION = "1"
+CACHE_VERSION = "2"  # 2: date-times with and without a zone are refused
 
 
 def load_dataset(cfg: Mapping[str, Any] | DatasetSpec, data_dir: Path) -> SequenceData:
@@ -51,13 +51,19 @@ def load_dataset(cfg: Mapping[str, Any] | DatasetSpec, data_dir: Path) -> Sequen
     cache = data_dir / "processed" / f"{spec.name}-{key}.npz"
     if cache.is_file():
         try:
-            return load_cache(cache, key)
+            return _trainable(load_cache(cache, key), spec, source)
         except CorruptCacheError as err:
             log.warning("rebuilding %s: %s", cache, err)
     data = preprocess(read_source(spec, source), spec.name, kcore=spec.kcore,
                       min_user_interactions=spec.min_user_interactions,
                       max_users=spec.max_users, fingerprint=key)
-    if (data.lengths <= 3).all():  # checked before caching, so a cached dataset always passes
+    save_cache(_trainable(data, spec, source), cache)
+    return data
+
+
+def _trainable(data: SequenceData, spec: DatasetSpec, source: Path) -> SequenceData:
+    """``data`` if some user has a training pair (4+ interactions), else :class:`DataError`."""
+    if (data.lengths <= 3).all():
         raise DataError(
             f"dataset '{spec.name}' ({source}): all {data.n_users} users left have at most 3 "
             "interactions; leave-one-out keeps the last two for validation and test, which "
@@ -65,7 +71,6 @@ def load_dataset(cfg: Mapping[str, Any] | DatasetSpec, data_dir: Path) -> Sequen
             f"longer histories, or lower dataset.kcore (now {spec.kcore}) if the filter "
             "shortened them."
         )
-    save_cache(data, cache)
     return data
 
 
