@@ -197,7 +197,10 @@ def _normalise_newlines(text: str) -> str:
 
 def directory_message(path: Path) -> str:
     """The error text for a directory given where an interaction file is expected."""
-    names = sorted(p.name for p in path.iterdir() if p.is_file())[:10]
+    try:
+        names = sorted(p.name for p in path.iterdir() if p.is_file())[:10]
+    except OSError:  # e.g. no permission to list it
+        names = []
     held = f" (it holds {', '.join(names)})" if names else " (it holds no files)"
     return (f"{path} is a directory{held}; dataset.path must name the interaction file itself, "
             f"e.g. dataset.path={path / (names[0] if names else 'ratings.csv')}.")
