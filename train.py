@@ -4,6 +4,7 @@ See ``conf/config.yaml`` for every option and README.md for the sweeps (``-m``).
 """
 
 import sys
+from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -17,7 +18,9 @@ from seqrec.pipeline import run
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float:
     # in a sweep (-m) a failing run must not stop the others
-    with report_errors(keep_going=HydraConfig.get().mode == RunMode.MULTIRUN):
+    hydra_cfg = HydraConfig.get()
+    with report_errors(keep_going=hydra_cfg.mode == RunMode.MULTIRUN,
+                       run_dir=Path(hydra_cfg.runtime.output_dir)):
         metrics = run(cfg)
     # returned for sweepers that optimise a value
     return metrics.get("valid/ndcg@20")  # None for stage=pretrain

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import shutil
+from pathlib import Path
 
 from omegaconf.errors import MissingMandatoryValue
 from rich.console import Console
@@ -11,8 +13,12 @@ from rich.markup import escape
 from seqrec.errors import SeqrecError
 
 
+# What Hydra writes into a run folder before the run starts (``hydra.job.chdir: false``).
+_HYDRA_FILES = {".hydra": {"config.yaml", "hydra.yaml", "overrides.yaml"}, "train.log": None}
+
+
 @contextlib.contextmanager
-def report_errors(keep_going: bool = False):
+def report_errors(keep_going: bool = False, run_dir: Path | None = None):
     """Turn a :class:`SeqrecError` (or a missing ``???`` option) into its message on stderr and
     ``SystemExit(1)``; Ctrl-C into a one-line note and ``SystemExit(130)``.
 
@@ -20,6 +26,9 @@ def report_errors(keep_going: bool = False):
         keep_going: in a sweep, print the message and re-raise the error as an ordinary
             exception instead, so Hydra marks this job failed, runs the others, and exits
             non-zero at the end.
+        run_dir: the run folder Hydra made; on an error it is removed when it holds nothing but
+            Hydra's own files (``.hydra/``, ``train.log``), so a failed run leaves no folder
+            that looks like a run.
     """
     try:
         yield
@@ -27,8 +36,10 @@ def report_errors(keep_going: bool = False):
         if keep_going:
             _print(str(err))
             raise
+        remove_unused_run_dir(run_dir)
         _fail(str(err))
     except MissingMandatoryValue as err:
+        remove_unused_run_dir(run_dir)
         key = getattr(err, "full_key", None) or "a required option"
         _fail(f"{key} has no value (it is '???' in its config file). Set it on the command line, "
               f"e.g. `python train.py ... {key}=<value>`.")
@@ -45,3 +56,30 @@ def _print(message: str) -> None:
 def _fail(message: str) -> None:
     _print(message)
     raise SystemExit(1)
+
+
+def remove_unused_run_dir(run_dir: Path | None) -> None:
+    """Delete ``run_dir`` if it holds only Hydra's files, then its empty parents up to the working
+    directory. Anything else in it (a result, a user's file) keeps the whole folder."""
+    if run_dir is None or not Path(run_dir).is_dir():
+        return
+    run_dir, cwd = Path(run_dir).resolve(), Path.cwd().resolve()
+    if run_dir == cwd or run_dir in cwd.parents:
+        return
+    for entry in run_dir.iterdir():
+        if entry.name not in _HYDRA_FILES:
+            return
+        allowed = _HYDRA_FILES[entry.name]
+        if allowed is None and not entry.is_file():
+            return
+        if allowed is not None and (not entry.is_dir() or any(
+                f.name not in allowed or not f.is_file() for f in entry.iterdir())):
+            return
+    try:
+        shutil.rmtree(run_dir)
+        for parent in run_dir.parents:
+            if parent == cwd or cwd not in parent.parents:
+                break
+            parent.rmdir()  # OSError once a parent holds anything else
+    except OSError:
+        pass

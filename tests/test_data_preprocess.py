@@ -134,6 +134,31 @@ def test_every_dataset_config_is_valid():
     assert DatasetSpec.from_mapping(configs["ml100k"]).sep == "\t"
 
 
+@pytest.mark.parametrize("fmt, given, sep", [
+    ("atomic", None, "\t"), ("csv", None, ","),  # custom.yaml leaves sep to the format
+    ("csv", "\\t", "\t"), ("atomic", "tab", "\t"),  # `dataset.sep='\t'` reaches us as backslash-t
+    ("csv", "::", "::"), ("csv", "|", "|"),
+])
+def test_separator_defaults_by_format_and_tab_escape(fmt, given, sep):
+    from conftest import compose_config
+
+    overrides = ["dataset=custom", "dataset.path=/x/log", f"dataset.format={fmt}"]
+    cfg = compose_config(overrides + ([f"dataset.sep='{given}'"] if given else []))
+    assert DatasetSpec.from_mapping(cfg.dataset).sep == sep
+
+
+def test_separator_with_a_line_break_is_refused():
+    with pytest.raises(DataError, match="option 'sep' is '\\\\n'; a field separator cannot"):
+        DatasetSpec.from_mapping({"name": "x", "format": "csv", "path": "x", "sep": "\n"})
+
+
+def test_user_and_item_column_must_differ():
+    cfg = {"name": "x", "format": "csv", "path": "x", "item_col": "user_id"}
+    with pytest.raises(DataError, match="options 'user_col' and 'item_col' both name column "
+                                        "'user_id'.*dataset.item_col="):
+        DatasetSpec.from_mapping(cfg)
+
+
 def test_unknown_format_lists_the_valid_ones():
     with pytest.raises(DataError, match="unknown format 'parquet'.*s3rec, atomic, csv"):
         DatasetSpec.from_mapping({"name": "x", "format": "parquet", "path": "x.pq"})
@@ -218,6 +243,44 @@ def test_offline_error_names_file_url_and_remedies(tmp_path, monkeypatch):
     message = str(err.value)
     assert "X.txt" in message and url in message and "SEQREC_SHARED_DATA" in message
     assert str(tmp_path / "data" / "s3rec" / "X.txt") in message
+
+
+def test_no_user_with_a_training_pair_is_an_error_and_not_cached(shared, tmp_path):
+    log(shared, [("a", "x", 1), ("a", "y", 2), ("a", "z", 3), ("b", "x", 1), ("b", "y", 2),
+                 ("b", "z", 3)], "three.csv")
+    with pytest.raises(DataError, match=r"three.csv.: all 2 users left have at most 3 "
+                                        "interactions.*no training pair"):
+        load_dataset({**TINY, "path": "three.csv"}, tmp_path / "data")
+    assert not list((tmp_path / "data").glob("processed/*"))
+
+
+def test_directory_as_dataset_path_is_a_clear_error(tmp_path):
+    folder = tmp_path / "ml-1m"
+    folder.mkdir()
+    (folder / "ratings.dat").write_text("1::2::5::3\n")
+    cfg = {**TINY, "path": str(folder)}
+    with pytest.raises(DataError, match=f"{folder} is a directory .it holds ratings.dat.; "
+                                        f"dataset.path must name the interaction file itself, "
+                                        f"e.g. dataset.path={folder / 'ratings.dat'}"):
+        load_dataset(cfg, tmp_path / "data")
+
+
+def test_missing_absolute_path_creates_no_folders(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEQREC_SHARED_DATA", str(tmp_path / "none"))
+    missing = tmp_path / "typo" / "deeper" / "log.csv"
+    with pytest.raises(DataError, match=f"{missing} does not exist. Check dataset.path"):
+        load_dataset({**TINY, "path": str(missing)}, tmp_path / "data")
+    assert not (tmp_path / "typo").exists() and not (tmp_path / "data").exists()
+
+
+def test_path_relative_to_the_working_directory_gets_the_absolute_path(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEQREC_SHARED_DATA", str(tmp_path / "none"))
+    monkeypatch.chdir(tmp_path)
+    log(tmp_path, [("a", "x", 1)], "mine.csv")
+    with pytest.raises(DataError, match=f"but {tmp_path / 'mine.csv'} does: dataset.path is "
+                                        f"relative to the data directory .*dataset.path="
+                                        f"{tmp_path / 'mine.csv'}"):
+        load_dataset({**TINY, "path": "mine.csv"}, Path("data"))
 
 
 def test_refuses_to_write_into_the_shared_folder(shared):

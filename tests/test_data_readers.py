@@ -3,6 +3,10 @@ every error naming its file and line."""
 
 from __future__ import annotations
 
+import bz2
+import gzip
+import lzma
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -77,6 +81,27 @@ def test_csv_with_own_columns_separator_and_quotes(tmp_path):
     assert inter.times.tolist() == [3, 1]
 
 
+def test_quoted_fields_spanning_lines_like_amazon_review_texts(tmp_path):
+    text = ('reviewerID,asin,reviewText,unixReviewTime\n'
+            'A1,B01,"Great.\r\n\r\nWould buy, again ""really""",1369699200\n'
+            'A1,B02,ok,1369699100\n'
+            'A2,B01,"multi\nline",1369699300\n'
+            'A2,B03,12" vinyl,1369699400\n')  # a quote inside an unquoted field is literal
+    inter = read_csv(write(tmp_path, "reviews.csv", text), user_col="reviewerID",
+                     item_col="asin", time_col="unixReviewTime")
+    assert inter.users.tolist() == ["A1", "A1", "A2", "A2"]
+    assert inter.items.tolist() == ["B01", "B02", "B01", "B03"]
+    assert inter.times.tolist() == [1369699200, 1369699100, 1369699300, 1369699400]
+    assert inter.lines.tolist() == [2, 5, 6, 8]  # where each record starts
+
+
+def test_unclosed_quote_names_its_line(tmp_path):
+    text = 'user_id,item_id,timestamp,note\nu,a,1,"x"\nu,b,2,"open\nu,c,3,y\n'
+    path = write(tmp_path, "q.csv", text)
+    with pytest.raises(DataError, match=r"line 3: broken quoting .*must end with one"):
+        read_csv(path)
+
+
 def test_decimal_timestamps_keep_their_exact_order(tmp_path):
     # float64 gives these three the same value; their true order is 2nd < 3rd < 1st.
     text = ("user_id,item_id,timestamp\n"
@@ -122,12 +147,171 @@ def test_unparseable_timestamp_names_file_line_and_value(tmp_path):
     assert str(path) in str(err.value)
 
 
+def test_date_strings_like_yelp_sort_chronologically(tmp_path):
+    text = ("user_id,business_id,date\n"
+            "u,a,2016-07-12 23:36:20\nu,b,2014-3-1 10:00\nu,c,2016-07-12 23:36:19\n"
+            "u,d,1510-03-01\n")  # not padded; before 1677 (out of nanosecond range)
+    times = read_csv(write(tmp_path, "yelp.csv", text), item_col="business_id",
+                     time_col="date").times
+    assert np.argsort(times, kind="stable").tolist() == [3, 1, 2, 0]
+
+
+def test_utc_offsets_are_compared_in_utc(tmp_path):
+    text = "user_id,item_id,timestamp\nu,a,2021-01-01T01:00:00+02:00\nu,b,2021-01-01T00:00:00Z\n"
+    times = read_csv(write(tmp_path, "tz.csv", text)).times
+    assert times[1] - times[0] == 1_000_000_000 * 3600  # a is 23:00 UTC the day before
+
+
+def test_time_zone_on_some_date_times_only_is_an_error(tmp_path):
+    text = ("user_id,item_id,when\nu,a,2021-01-01 00:30:00\n"
+            "u,b,2021-01-01T01:00:00+02:00\nu,c,2021-01-01 02:00\n")
+    path = write(tmp_path, "tz.csv", text)
+    with pytest.raises(DataError, match=r"line 2: date-time '2021-01-01 00:30:00' has no time "
+                                        r"zone, but line 3 .* has one.*every value in 'when'"):
+        read_csv(path, time_col="when")
+
+
+@pytest.mark.parametrize("value", ["", "  "])
+def test_empty_timestamp_says_empty(tmp_path, value):
+    path = write(tmp_path, "t.csv", f"user_id,item_id,ts\nu,a,1\nu,b,{value}\nu,c,\n")
+    with pytest.raises(DataError, match=r"line 3: the 'ts' field is empty .2 row.s. have no time"):
+        read_csv(path, time_col="ts")
+
+
+def test_slash_dates_are_refused_as_ambiguous(tmp_path):
+    path = write(tmp_path, "t.csv", "user_id,item_id,timestamp\nu,a,03/01/2014\n")
+    with pytest.raises(DataError, match="line 2: timestamp '03/01/2014' is not a date-time.*"
+                                        "03/01/2014 is ambiguous"):
+        read_csv(path)
+
+
+def test_float_negative_and_scientific_timestamps_order_exactly(tmp_path):
+    text = ("user_id,item_id,timestamp\nu,a,978300760.0\nu,b,-5\nu,c,9.783007605e8\n"
+            "u,d,978300759.5\n")
+    times = read_csv(write(tmp_path, "f.csv", text)).times
+    assert np.argsort(times, kind="stable").tolist() == [1, 3, 0, 2]
+
+
+def test_rows_of_separators_only_are_skipped_like_blank_lines(tmp_path):
+    text = "user_id,item_id,timestamp\r\nu,a,1\r\n,,\r\nu,b,2\r\n, ,\r\n,,\r\n"  # Excel
+    inter = read_csv(write(tmp_path, "x.csv", text))
+    assert inter.items.tolist() == ["a", "b"] and inter.lines.tolist() == [2, 4]
+
+
 def test_empty_item_is_an_error(tmp_path):
     path = write(tmp_path, "e.csv", "user_id,item_id,timestamp\nu,a,1\nu, ,2\n")
     with pytest.raises(DataError, match="line 3: the 'item_id' field is empty"):
         read_csv(path)
 
 
+# --- header problems: the message says the likely cause ---------------------------------------
+
+@pytest.mark.parametrize("name, text, sep, needle", [
+    # MovieLens-1M ratings.dat and Amazon ratings-only CSVs have no header row
+    ("ratings.dat", "1::1193::5::978300760\n1::661::3::978302109\n", "::",
+     "line looks like data, not a header.*sed -i '1i user_id::item_id::rating::timestamp'"),
+    ("ratings_Beauty.csv", "A39HTATAQ9V7YF,0205616461,5.0,1369699200\n", ",",
+     "has no header row.*user_id,item_id,rating,timestamp"),
+    # a TSV or .inter file read with the comma default, a ;-separated export
+    ("x.inter", "user_id:token\titem_id:token\ttimestamp:float\nu\ti\t1\n", ",",
+     r"is one field with sep=','; the file seems to be separated by '\\t': set dataset.sep='\\t'"),
+    ("x.csv", "user_id;item_id;timestamp\nu;i;1\n", ",", "set dataset.sep=';'"),
+    # other spellings of the names
+    ("x.csv", "UserID,ItemID,Timestamp\nu,i,1\n", ",",
+     "closest: dataset.user_col=UserID dataset.item_col=ItemID dataset.time_col=Timestamp"),
+])
+def test_missing_columns_say_the_likely_cause(tmp_path, name, text, sep, needle):
+    path = write(tmp_path, name, text)
+    with pytest.raises(DataError, match=needle) as err:
+        read_csv(path, sep=sep)
+    assert str(err.value).startswith(f"{path}: column(s) ")
+
+
+def test_json_lines_get_a_conversion_recipe(tmp_path):
+    text = '{"reviewerID": "A1", "asin": "0001", "reviewText": "a, b", "unixReviewTime": 5}\n'
+    path = write(tmp_path, "Beauty_5.json", text)
+    with pytest.raises(DataError, match=r"line 1: the file looks like JSON.*pd.read_json"):
+        read_csv(path, user_col="reviewerID", item_col="asin", time_col="unixReviewTime")
+
+
+def test_header_only_file_says_no_data_rows(tmp_path):
+    path = write(tmp_path, "h.csv", "user_id,item_id,timestamp\r\n\r\n")
+    with pytest.raises(DataError, match="has a header .line 1. but no data rows"):
+        read_csv(path)
+
+
+def test_repeated_column_name_is_an_error(tmp_path):
+    path = write(tmp_path, "d.csv", "user_id,item_id,user_id,timestamp\nu,i,v,1\n")
+    with pytest.raises(DataError, match="names column 'user_id' more than once"):
+        read_csv(path)
+
+
+def test_extra_columns_and_typed_token_seq_are_ignored(tmp_path):
+    text = ("user_id:token\titem_id:token\trating:float\ttimestamp:float\tgenre:token_seq\n"
+            "u\t1\t4.0\t978300760.0\tAction Comedy\nu\t2\t3.0\t978300759.0\t\n")
+    inter = read_atomic(write(tmp_path, "ml.inter", text))
+    assert inter.items.tolist() == ["1", "2"] and inter.times[1] < inter.times[0]
+
+
 def test_empty_file_is_an_error(tmp_path):
     with pytest.raises(DataError, match="is empty"):
         read_csv(write(tmp_path, "empty.csv", "\n\n"))
+
+
+# --- file encodings and containers ------------------------------------------------------------
+
+LOG = "user_id,item_id,timestamp\nu,007,2\nu,7,1\n"
+
+
+@pytest.mark.parametrize("name, compress", [
+    ("log.csv.gz", gzip.compress), ("log.csv.bz2", bz2.compress), ("log.xz", lzma.compress),
+    ("log.csv", gzip.compress),  # recognised by content, not by name
+])
+def test_compressed_files_are_read(tmp_path, name, compress):
+    path = tmp_path / name
+    path.write_bytes(compress(LOG.encode()))
+    inter = read_csv(path)
+    assert inter.items.tolist() == ["007", "7"] and inter.times.tolist() == [2, 1]
+
+
+def test_utf16_with_bom_is_read(tmp_path):
+    path = tmp_path / "excel.txt"
+    path.write_bytes(LOG.replace(",", "\t").replace("\n", "\r\n").encode("utf-16"))
+    inter = read_csv(path, sep="\t")
+    assert inter.users.tolist() == ["u", "u"] and inter.items.tolist() == ["007", "7"]
+
+
+def test_truncated_gzip_is_named(tmp_path):
+    path = tmp_path / "log.csv.gz"
+    path.write_bytes(gzip.compress(LOG.encode() * 50)[:30])
+    with pytest.raises(DataError, match=f"{path} is a truncated or corrupt gzip file"):
+        read_csv(path)
+
+
+def test_zip_archive_lists_its_members(tmp_path):
+    path = tmp_path / "ml.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("ml/ratings.csv", LOG)
+    with pytest.raises(DataError, match=r"ml.zip is a zip archive holding ml/ratings.csv.*Unzip"):
+        read_csv(path)
+
+
+def test_binary_file_is_not_reported_as_an_encoding_problem(tmp_path):
+    path = tmp_path / "log.parquet"
+    path.write_bytes(b"PAR1\x15\x04\n\x00\x00\x1c")
+    with pytest.raises(DataError, match="line 2: the file contains NUL bytes, so it is no text"):
+        read_csv(path)
+
+
+def test_latin1_file_names_line_and_iconv(tmp_path):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("user_id,item_id,timestamp\nu,a,1\nJos\xe9,b,2\n".encode("latin-1"))
+    with pytest.raises(DataError, match="line 3: the file is not valid UTF-8.*iconv -f latin1"):
+        read_csv(path)
+
+
+def test_directory_is_named_with_its_files(tmp_path):
+    (tmp_path / "ratings.csv").write_text(LOG)
+    with pytest.raises(DataError, match=f"{tmp_path} is a directory .it holds ratings.csv.; "
+                                        f"dataset.path must name the interaction file"):
+        read_csv(tmp_path)

@@ -24,11 +24,12 @@ from seqrec.data.fetch import ensure_file, refuse_shared
 from seqrec.data.preprocess import SequenceData, preprocess
 from seqrec.data.readers import Interactions, read_atomic, read_csv, read_s3rec
 from seqrec.data.spec import DatasetSpec
+from seqrec.errors import DataError
 
 log = logging.getLogger(__name__)
 
 # Bump when readers or preprocessing change what they produce: old caches are then ignored.
-CACHE_VERSION = "1"
+CACHE_VERSION = "2"  # 2: date-times with and without a zone are refused
 
 
 def load_dataset(cfg: Mapping[str, Any] | DatasetSpec, data_dir: Path) -> SequenceData:
@@ -39,7 +40,8 @@ def load_dataset(cfg: Mapping[str, Any] | DatasetSpec, data_dir: Path) -> Sequen
 
     Raises:
         DataError: a bad config option, a missing/unfetchable/malformed source file, or a
-            dataset that is empty after preprocessing.
+            dataset that is empty after preprocessing or has no user with the 4 interactions a
+            training pair needs.
     """
     spec = cfg if isinstance(cfg, DatasetSpec) else DatasetSpec.from_mapping(cfg)
     data_dir = Path(data_dir)
@@ -49,13 +51,26 @@ def load_dataset(cfg: Mapping[str, Any] | DatasetSpec, data_dir: Path) -> Sequen
     cache = data_dir / "processed" / f"{spec.name}-{key}.npz"
     if cache.is_file():
         try:
-            return load_cache(cache, key)
+            return _trainable(load_cache(cache, key), spec, source)
         except CorruptCacheError as err:
             log.warning("rebuilding %s: %s", cache, err)
     data = preprocess(read_source(spec, source), spec.name, kcore=spec.kcore,
                       min_user_interactions=spec.min_user_interactions,
                       max_users=spec.max_users, fingerprint=key)
-    save_cache(data, cache)
+    save_cache(_trainable(data, spec, source), cache)
+    return data
+
+
+def _trainable(data: SequenceData, spec: DatasetSpec, source: Path) -> SequenceData:
+    """``data`` if some user has a training pair (4+ interactions), else :class:`DataError`."""
+    if (data.lengths <= 3).all():
+        raise DataError(
+            f"dataset '{spec.name}' ({source}): all {data.n_users} users left have at most 3 "
+            "interactions; leave-one-out keeps the last two for validation and test, which "
+            "leaves no training pair (that needs 4 interactions in one history). Use a log with "
+            f"longer histories, or lower dataset.kcore (now {spec.kcore}) if the filter "
+            "shortened them."
+        )
     return data
 
 

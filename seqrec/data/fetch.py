@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from seqrec.atomic import atomic_write
+from seqrec.data.readers import directory_message
 from seqrec.data.spec import DatasetSpec
 from seqrec.errors import DataError
 
@@ -68,13 +69,17 @@ def ensure_file(data_dir: Path, rel_path: str, url: str | None = None,
 
     Raises:
         DataError: the file is in no shared folder and cannot be downloaded (offline, bad URL,
-            member not in the archive), or ``data_dir`` lies inside a shared folder.
+            member not in the archive), the path is a directory, or ``data_dir`` lies inside a
+            shared folder.
     """
+    rel_path = os.path.expanduser(rel_path)  # "~/log.csv" (Hydra overrides get no shell expansion)
     target = Path(data_dir) / rel_path
     if target.is_file():
         return target
+    if target.is_dir():
+        raise DataError(directory_message(target))
     refuse_shared(Path(data_dir))
-    target.parent.mkdir(parents=True, exist_ok=True)
+    # no mkdir here: a missing file must leave no empty folders behind (writes create them)
     shared = find_shared(rel_path)
     if shared is not None:
         with open(shared, "rb") as src:
@@ -82,6 +87,11 @@ def ensure_file(data_dir: Path, rel_path: str, url: str | None = None,
         log.info("copied %s -> %s", shared, target)
         return target
     if not url:
+        here = Path(rel_path).resolve()
+        if not Path(rel_path).is_absolute() and here.is_file():
+            raise DataError(f"{target} does not exist, but {here} does: dataset.path is relative "
+                            f"to the data directory ({data_dir}), not to the working directory. "
+                            f"Give the absolute path: dataset.path={here}")
         if Path(rel_path).is_absolute():
             raise DataError(f"{target} does not exist. Check dataset.path (it should name your "
                             "interaction log).")

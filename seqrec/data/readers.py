@@ -12,8 +12,15 @@ the file and the 1-based line.
 
 from __future__ import annotations
 
+import bz2
 import csv
+import difflib
+import gzip
+import io
+import lzma
 import re
+import zipfile
+import zlib
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -25,6 +32,8 @@ from seqrec.errors import DataError
 
 _INT_RE = r"[+-]?\d+"
 _DECIMAL_RE = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
+# A date-time that ends in a time zone: a clock time, then Z or a UTC offset (+02, +0200, +02:00).
+_TZ_RE = r"\d:\d\d(?::\d\d(?:[.,]\d+)?)?\s*(?:[Zz]|UTC|[+-]\d\d(?::?\d\d)?)$"
 
 
 @dataclass(frozen=True)
@@ -113,7 +122,8 @@ def read_atomic(path: Path, user_col: str = "user_id", item_col: str = "item_id"
 
 def read_csv(path: Path, user_col: str = "user_id", item_col: str = "item_id",
              time_col: str | None = "timestamp", sep: str = ",") -> Interactions:
-    """Read a delimited log with a header row naming the columns (double quotes allowed).
+    """Read a delimited log with a header row naming the columns (double quotes allowed; a
+    quoted field may span lines, as review texts do).
 
     Tokens are stripped of surrounding spaces and kept as strings. ``time_col`` None keeps the
     file order as the chronological order. Integer timestamps become int64 exactly, decimal ones
@@ -121,27 +131,90 @@ def read_csv(path: Path, user_col: str = "user_id", item_col: str = "item_id",
     ISO date-times nanoseconds since 1970.
 
     Raises:
-        DataError: a named column is missing (the message lists the columns found), a row has a
-            wrong number of fields, a user/item field is empty, or a timestamp cannot be parsed
-            (file, line and value named).
+        DataError: a named column is missing or named twice (the message lists the columns
+            found and the likely cause), there are no data rows, a row has a wrong number of
+            fields, a quote is not closed, a user/item field is empty, or a timestamp is empty
+            or cannot be parsed (file, line and value named); or the file is not readable text
+            (see ``_read_text``).
     """
     return _read_delimited(path, user_col, item_col, time_col, sep, quoted=True)
 
 
+# Compressed files are recognised by their first bytes, whatever their name ends with.
+_COMPRESSIONS = ((b"\x1f\x8b", "gzip", gzip.decompress), (b"BZh", "bzip2", bz2.decompress),
+                 (b"\xfd7zXZ\x00", "xz", lzma.decompress))
+
+
 def _read_text(path: Path) -> str:
-    """The file as text: UTF-8 with an optional BOM; CRLF and CR line ends become LF."""
+    """The file as text: UTF-8 with an optional BOM, or UTF-16 with its BOM; gzip, bzip2 and xz
+    files are decompressed first. CRLF and CR line ends become LF.
+
+    Raises:
+        DataError: the file cannot be read, is a zip archive, a corrupt compressed file, binary
+            (NUL bytes), or not valid UTF-8 (the message names the line and the fix).
+    """
     try:
         data = path.read_bytes()
+    except IsADirectoryError as err:
+        raise DataError(directory_message(path)) from err
     except OSError as err:
         raise DataError(f"cannot read {path}: {err.strerror}. Check that the file exists and is "
                         "readable, or run `make data` to fetch it.") from err
+    for magic, name, decompress in _COMPRESSIONS:
+        if data.startswith(magic):
+            try:
+                data = decompress(data)
+            except (OSError, EOFError, ValueError, zlib.error, lzma.LZMAError) as err:
+                raise DataError(f"{path} is a truncated or corrupt {name} file ({err}). Download "
+                                f"or compress it again, or give the uncompressed file.") from err
+            break
+    if data.startswith(b"PK\x03\x04"):
+        raise DataError(_zip_message(path))
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 with BOM (Excel's "Unicode text")
+        try:
+            return _normalise_newlines(data.decode("utf-16"))
+        except UnicodeDecodeError as err:
+            raise DataError(f"{path}: the file starts like UTF-16 but is not valid UTF-16 "
+                            f"({err.reason}). Save it as UTF-8.") from err
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        line = data[:nul].count(b"\n") + 1
+        raise DataError(f"{path}, line {line}: the file contains NUL bytes, so it is no text file "
+                        "(a binary format such as parquet, npz or a spreadsheet?). Export the "
+                        "interactions as a CSV or tab-separated text file.")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         line = data[: err.start].count(b"\n") + 1
         raise DataError(f"{path}, line {line}: the file is not valid UTF-8 ({err.reason}). Save "
                         "it as UTF-8 (e.g. `iconv -f latin1 -t utf-8`).") from err
+    return _normalise_newlines(text)
+
+
+def _normalise_newlines(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def directory_message(path: Path) -> str:
+    """The error text for a directory given where an interaction file is expected."""
+    try:
+        names = sorted(p.name for p in path.iterdir() if p.is_file())[:10]
+    except OSError:  # e.g. no permission to list it
+        names = []
+    held = f" (it holds {', '.join(names)})" if names else " (it holds no files)"
+    return (f"{path} is a directory{held}; dataset.path must name the interaction file itself, "
+            f"e.g. dataset.path={path / (names[0] if names else 'ratings.csv')}.")
+
+
+def _zip_message(path: Path) -> str:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = [n for n in archive.namelist() if not n.endswith("/")]
+    except (zipfile.BadZipFile, OSError):
+        names = []
+    held = f" holding {', '.join(names[:10])}" if names else ""
+    return (f"{path} is a zip archive{held} (an .xlsx workbook is one too). Unzip it and set "
+            "dataset.path to the interaction file inside (export a spreadsheet as CSV first).")
 
 
 def _read_delimited(path: Path, user_col: str, item_col: str, time_col: str | None, sep: str,
@@ -149,24 +222,45 @@ def _read_delimited(path: Path, user_col: str, item_col: str, time_col: str | No
     path = Path(path)
     raw = pd.Series(_read_text(path).split("\n"), dtype=object)
     numbers = np.arange(1, len(raw) + 1, dtype=np.int64)
-    keep = raw.str.strip().to_numpy() != ""
+    if quoted and len(sep) == 1 and (raw.str.count('"') % 2 == 1).any():
+        raw, numbers = _join_quoted_lines(raw.tolist(), sep, path)
+    # blank lines, and rows of separators only (the ',,,' rows spreadsheets export) are skipped
+    keep = raw.str.replace(sep, "", regex=False).str.strip().to_numpy() != ""
     raw, numbers = raw[keep].reset_index(drop=True), numbers[keep]
     if len(raw) == 0:
         raise DataError(f"{path} is empty: it needs a header row naming the columns "
                         f"({user_col}, {item_col}, ...) and one row per interaction.")
     header = [_column_name(name) for name in _split_line(raw[0], sep, quoted)]
     header_line = int(numbers[0])
+    first_line = raw[0]
     raw, numbers = raw[1:].reset_index(drop=True), numbers[1:]
 
     wanted = [user_col, item_col] + ([time_col] if time_col is not None else [])
     missing = [col for col in wanted if _column_name(col) not in header]
+    if missing and first_line.lstrip().startswith(("{", "[")):
+        raise DataError(
+            f"{path}, line {header_line}: the file looks like JSON (as Amazon and Yelp review "
+            "dumps are), which seqrec does not read. Convert it to CSV first, e.g. `python -c "
+            f"\"import pandas as pd; pd.read_json('{path}', lines=True).to_csv('{path}.csv', "
+            "index=False)\"`, and pass the .csv file with the names of its user, item and time "
+            "columns."
+        )
     if missing:
         raise DataError(
             f"{path}: column(s) {', '.join(missing)} not found; the header (line "
-            f"{header_line}) has {', '.join(header)}. Set user_col / "
-            "item_col / time_col in the dataset config to these names (time_col: null = file "
-            f"order), or check the separator (sep={sep!r})."
+            f"{header_line}) has {', '.join(header)}. "
+            + _header_hint(path, first_line, header, [(o, c) for o, c in zip(
+                ("user_col", "item_col", "time_col"), wanted) if c in missing], sep)
         )
+    repeated = [col for col in wanted if header.count(_column_name(col)) > 1]
+    if repeated:
+        raise DataError(
+            f"{path}: the header (line {header_line}) names column '{repeated[0]}' more than "
+            "once, so it is unclear which one to read. Rename or delete the duplicate column."
+        )
+    if len(raw) == 0:
+        raise DataError(f"{path} has a header (line {header_line}) but no data rows: it needs one "
+                        "row per interaction. Check that it is the right file.")
     fields = _split_fields(raw, numbers, len(header), sep, quoted, path)
     columns = {col: fields[header.index(_column_name(col))] for col in wanted}
 
@@ -176,14 +270,74 @@ def _read_delimited(path: Path, user_col: str, item_col: str, time_col: str | No
             row = int(np.flatnonzero(empty)[0])
             raise DataError(f"{path}, line {numbers[row]}: the '{col}' field is empty. Every row "
                             "needs a user and an item; fill it in or delete the row.")
-    times = None if time_col is None else parse_times(columns[time_col], numbers, path)
+    times = None if time_col is None else parse_times(columns[time_col], numbers, path, time_col)
     return Interactions(users=columns[user_col].astype(str), items=columns[item_col].astype(str),
                         times=times, item_ids=None, lines=numbers, path=path)
+
+
+_SEPARATORS = {"\t": "'\\t'", ",": "','", ";": "';'", "|": "'|'", "::": "'::'", " ": "' '"}
+
+
+def _header_hint(path: Path, line: str, header: list[str], missing: list[tuple[str, str]],
+                 sep: str) -> str:
+    """How to fix a header without the wanted columns: the likely cause first."""
+    if len(header) == 1:
+        found = [shown for other, shown in _SEPARATORS.items() if other != sep and other in line]
+        if found:
+            return (f"Line {line!r} is one field with sep={sep!r}; the file seems to be "
+                    f"separated by {found[0]}: set dataset.sep={found[0]}.")
+    if any(re.fullmatch(_DECIMAL_RE, name) for name in header):
+        guess = {2: ["user_id", "item_id"], 3: ["user_id", "item_id", "timestamp"]}.get(
+            len(header), ["user_id", "item_id", "rating", "timestamp"])
+        names = sep.join(guess[: len(header)] + [f"col{k}" for k in range(5, len(header) + 1)])
+        return ("That line looks like data, not a header: the file has no header row (like "
+                "MovieLens ratings.dat or Amazon's ratings-only CSVs). Add one naming the columns "
+                f"as the first line, e.g. `sed -i '1i {names}' {path}`, then set user_col / "
+                "item_col / time_col to those names.")
+    close = []
+    lower = {name.lower().replace("_", ""): name for name in header}
+    for option, col in missing:
+        match = lower.get(_column_name(col).lower().replace("_", ""))
+        match = match or next(iter(difflib.get_close_matches(_column_name(col), header, 1)), None)
+        if match:
+            close.append(f"dataset.{option}={match}")
+    guess = f" (closest: {' '.join(close)})" if close else ""
+    return ("Set dataset.user_col / item_col / time_col to names from the header"
+            f"{guess}; time_col=null means the file order is the time order. Or check the "
+            f"separator (sep={sep!r}).")
 
 
 def _column_name(name: str) -> str:
     """``user_id:token`` -> ``user_id`` (RecBole's typed header); stray spaces removed."""
     return name.strip().split(":", 1)[0].strip()
+
+
+def _join_quoted_lines(lines: list[str], sep: str, path: Path) -> tuple[pd.Series, np.ndarray]:
+    """Join the lines of each CSV record whose quoted field spans line breaks (review texts).
+
+    Returns:
+        ``[R]`` record texts (line breaks inside quotes kept) and ``[R]`` int64 1-based number of
+        the line each record starts on.
+
+    Raises:
+        DataError: a quoted field is never closed or is followed by text (line named).
+    """
+    # Only files with an odd number of quotes on some line come here: the csv module reads them
+    # record by record, which is exact but slower than the vectorised split.
+    reader = csv.reader(io.StringIO("\n".join(lines)), delimiter=sep, strict=True)
+    records, starts, end = [], [], 0
+    try:
+        for _ in reader:
+            start, end = end + 1, reader.line_num
+            records.append("\n".join(lines[start - 1:end]))
+            starts.append(start)
+    except csv.Error as err:
+        raise DataError(
+            f"{path}, line {end + 1}: broken quoting ({err}). A field that starts with a double "
+            "quote must end with one (it may span lines), and a quote inside it is written "
+            'twice (""); fix the quotes from this line on.'
+        ) from err
+    return pd.Series(records, dtype=object), np.array(starts, dtype=np.int64)
 
 
 def _split_line(line: str, sep: str, quoted: bool) -> list[str]:
@@ -221,19 +375,29 @@ def _split_fields(raw: pd.Series, numbers: np.ndarray, n_fields: int, sep: str, 
             for j in range(n_fields)]
 
 
-def parse_times(values: np.ndarray, lines: np.ndarray, path: Path) -> np.ndarray:
+def parse_times(values: np.ndarray, lines: np.ndarray, path: Path,
+                column: str = "timestamp") -> np.ndarray:
     """Turn timestamp strings into an exact int64 sort key ``[M]``.
 
     Integers are kept as they are; decimals are scaled by 10^(most fraction digits) when that
     fits in int64, else ranked exactly with :class:`decimal.Decimal`; other strings are parsed as
-    date-times (nanoseconds since 1970).
+    ISO date-times (nanoseconds since 1970; microseconds when a date lies outside 1677-2262).
+    Date-times with a UTC offset are compared in UTC, as are bare dates (midnight).
 
     Raises:
-        DataError: a value cannot be parsed (file, line and value named).
+        DataError: a value is empty or cannot be parsed, or some date-times have a time zone
+            and others none (file, line, column and value named).
     """
     series = pd.Series(values, dtype=object)
     if len(series) == 0:
         return np.zeros(0, dtype=np.int64)
+    empty = (series == "").to_numpy(dtype=bool)
+    if empty.any():
+        raise DataError(
+            f"{path}, line {lines[int(np.flatnonzero(empty)[0])]}: the '{column}' field is empty "
+            f"({int(empty.sum())} row(s) have no time). Fill it in or delete those rows, or set "
+            "time_col: null to use the file order."
+        )
     is_int = series.str.fullmatch(_INT_RE).to_numpy(dtype=bool)
     if is_int.all():
         try:
@@ -243,13 +407,28 @@ def parse_times(values: np.ndarray, lines: np.ndarray, path: Path) -> np.ndarray
     is_number = is_int | series.str.fullmatch(_DECIMAL_RE).to_numpy(dtype=bool)
     if is_number.any():
         if not is_number.all():
-            _bad_time(path, lines, series, int(np.flatnonzero(~is_number)[0]), "a number")
+            _bad_time(path, lines, series, int(np.flatnonzero(~is_number)[0]), "a number",
+                      column)
         return _decimal_key(series)
     parsed = pd.to_datetime(series, errors="coerce", format="ISO8601", utc=True)
     if parsed.isna().any():
         _bad_time(path, lines, series, int(np.flatnonzero(parsed.isna().to_numpy())[0]),
-                  "a date-time")
-    return parsed.dt.tz_convert(None).dt.as_unit("ns").astype("int64").to_numpy()
+                  "a date-time", column)
+    # A clock time without a zone beside one with a zone is ambiguous (a bare date is UTC midnight).
+    aware = series.str.contains(_TZ_RE).to_numpy(dtype=bool)
+    naive = ~aware & series.str.contains(r"\d:\d\d").to_numpy(dtype=bool)
+    if aware.any() and naive.any():
+        naive_row, aware_row = int(np.flatnonzero(naive)[0]), int(np.flatnonzero(aware)[0])
+        raise DataError(
+            f"{path}, line {lines[naive_row]}: date-time {series[naive_row]!r} has no time zone, "
+            f"but line {lines[aware_row]} ({series[aware_row]!r}) has one, so their order is a "
+            f"guess. Give every value in '{column}' a UTC offset (e.g. +00:00 or Z) or none."
+        )
+    utc = parsed.dt.tz_convert(None)
+    try:
+        return utc.dt.as_unit("ns").astype("int64").to_numpy()
+    except pd.errors.OutOfBoundsDatetime:  # before 1677 or after 2262: microseconds are exact
+        return utc.dt.as_unit("us").astype("int64").to_numpy()
 
 
 def _decimal_key(series: pd.Series) -> np.ndarray:
@@ -277,10 +456,12 @@ def _decimal_rank(series: pd.Series) -> np.ndarray:
     return np.unique(exact, return_inverse=True)[1].astype(np.int64).reshape(-1)
 
 
-def _bad_time(path: Path, lines: np.ndarray, series: pd.Series, row: int, kind: str) -> None:
+def _bad_time(path: Path, lines: np.ndarray, series: pd.Series, row: int, kind: str,
+              column: str) -> None:
     raise DataError(
-        f"{path}, line {lines[row]}: timestamp {series[row]!r} is not {kind} like the other "
-        "rows. Timestamps must all be integers, all decimals or all ISO date-times; fix the "
+        f"{path}, line {lines[row]}: {column} {series[row]!r} is not {kind} like the other "
+        "rows. Timestamps must all be integers, all decimals or all ISO date-times (like "
+        "2014-03-01 10:00:00, year first: 03/01/2014 is ambiguous); fix the "
         "value, or set time_col: null to use the file order."
     )
 

@@ -53,7 +53,8 @@ class DatasetSpec:
 
         Raises:
             DataError: a required key (``name``, ``format``, ``path``) is missing, ``format`` is
-                not one of :data:`FORMATS`, or a number option has a wrong type or range.
+                not one of :data:`FORMATS`, a number option has a wrong type or range, the
+                separator is unusable, or two of user/item/time column name the same column.
         """
         name = cfg.get("name")
         where = f"dataset config '{name}' (conf/dataset/{name}.yaml)" if name else "dataset config"
@@ -85,14 +86,25 @@ class DatasetSpec:
                 values[key] = str(cfg[key])
         if "time_col" in cfg:
             values["time_col"] = None if cfg["time_col"] is None else str(cfg["time_col"])
-        values["sep"] = str(cfg.get("sep") or ("," if fmt == "csv" else "\t"))
+        values["sep"] = _separator(cfg.get("sep"), fmt, where)
         values["kcore"] = _int_option(cfg, "kcore", 0 if fmt == "s3rec" else 5, 0, where)
         # leave-one-out needs a training, a validation and a test item per user
         values["min_user_interactions"] = _int_option(cfg, "min_user_interactions", 3, 3, where)
         values["max_len"] = _int_option(cfg, "max_len", 50, 1, where)
         if cfg.get("max_users") is not None:
             values["max_users"] = _int_option(cfg, "max_users", None, 1, where)
-        return cls(**values)
+        spec = cls(**values)
+        columns = {"user_col": spec.user_col, "item_col": spec.item_col, "time_col": spec.time_col}
+        named = [(key, col) for key, col in columns.items() if col is not None]
+        for key, col in named:
+            others = [other for other, name in named if name == col and other != key]
+            if fmt != "s3rec" and others:
+                raise DataError(
+                    f"{where}: options '{key}' and '{others[0]}' both name column '{col}'; the "
+                    "user, item and time columns must be different columns of the file. Set "
+                    f"dataset.{others[0]}=<its column> (dataset.time_col=null: file order)."
+                )
+        return spec
 
     def preprocessing_settings(self) -> dict[str, Any]:
         """The options that change the processed data (they enter the cache key)."""
@@ -103,6 +115,27 @@ class DatasetSpec:
             settings.update(user_col=self.user_col, item_col=self.item_col,
                             time_col=self.time_col, sep=self.sep)
         return settings
+
+
+# What a shell and Hydra pass for a tab: `dataset.sep='\t'` arrives as backslash + "t".
+_SEP_ESCAPES = {"\\t": "\t", "tab": "\t", "TAB": "\t"}
+
+
+def _separator(value: Any, fmt: str, where: str) -> str:
+    """The field separator: empty/None = "," for csv and a tab otherwise; "\\t" or "tab" = tab.
+
+    Raises:
+        DataError: the separator contains a line break or a double quote.
+    """
+    if value is None or str(value) == "":
+        return "," if fmt == "csv" else "\t"
+    sep = _SEP_ESCAPES.get(str(value), str(value))
+    if "\n" in sep or "\r" in sep or '"' in sep:
+        raise DataError(
+            f"{where}: option 'sep' is {sep!r}; a field separator cannot contain a line break or "
+            "a double quote. Use e.g. dataset.sep=',' or dataset.sep='\\t' (tab)."
+        )
+    return sep
 
 
 def _int_option(cfg: Mapping[str, Any], key: str, default: int | None, minimum: int,
