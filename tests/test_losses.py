@@ -129,3 +129,19 @@ def test_bad_chunk_size_is_a_config_error():
         CCE(chunk_size="big")
     with pytest.raises(ConfigError, match="loss.chunk_size"):
         CE(chunk_size=0)
+
+
+def test_auto_chunk_size_by_device_and_catalogue():
+    from seqrec.errors import ConfigError
+    from seqrec.losses.softmax import resolve_chunk_size
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert resolve_chunk_size("auto", 12_101, cpu) == 2**20 // 12_101 == 86  # Beauty: ~4 MB of logits
+    assert resolve_chunk_size("auto", 3_646, cpu) == 287  # LastFM
+    assert resolve_chunk_size("auto", 1_000_000, cpu) == 32  # never thinner than 32 rows
+    assert resolve_chunk_size("auto", 10, cpu) == 4096  # tiny catalogue: capped
+    assert resolve_chunk_size("auto", 1_000_000, cuda) == 2**27 // 1_000_000 == 134
+    assert resolve_chunk_size(None, 100, cpu) is None and resolve_chunk_size(7, 100, cpu) == 7
+    for bad in ("big", 0, -3):
+        with pytest.raises(ConfigError, match="loss.chunk_size"):
+            resolve_chunk_size(bad, 100, cpu)
