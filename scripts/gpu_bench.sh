@@ -17,7 +17,7 @@ $PY -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'no CUDA
 $PY -c "import torch; print(torch.__version__, torch.cuda.get_device_name())" | tee "$OUT/device.txt"
 $PY -m seqrec.data.fetch beauty sports
 
-$PY scripts/bench.py --device cuda --datasets beauty sports --epochs 2 --warmup 5 --out "$OUT"
+$PY scripts/bench.py --device cuda --datasets beauty sports --epochs 2 --repeats 1 --warmup 5 --out "$OUT"
 
 for precision in fp32 bf16; do
   $PY train.py dataset=sports model=sasrec loss=cce device=cuda trainer.progress=false \
