@@ -96,3 +96,16 @@ def test_a_run_folder_with_other_files_is_kept(tmp_path, monkeypatch):
     assert (tmp_path / "outputs" / "keep.txt").exists()
     remove_unused_run_dir(tmp_path)  # the working directory itself is never removed
     assert tmp_path.exists()
+
+
+def test_unknown_dataset_key_is_named_with_the_closest_option():
+    # `dataset.user_column=u` makes Hydra suggest `+dataset.user_column=u`, which would add a key
+    # nothing reads: the run would silently use the default column
+    from seqrec.data.spec import DatasetSpec
+    from seqrec.errors import DataError
+
+    cfg = {"name": "custom", "format": "csv", "path": "log.csv", "user_column": "u", "pretrain_epochs": 5}
+    with pytest.raises(DataError, match=r"unknown option dataset\.user_column \(did you mean dataset\.user_col\?"):
+        DatasetSpec.from_mapping(cfg)
+    del cfg["user_column"]
+    assert DatasetSpec.from_mapping(cfg).user_col == "user_id"  # pretrain_epochs is a known key

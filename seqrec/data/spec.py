@@ -7,8 +7,9 @@ see the same checked values and defaults.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from omegaconf import OmegaConf
@@ -52,7 +53,8 @@ class DatasetSpec:
         """Read and check a dataset config mapping.
 
         Raises:
-            DataError: a required key (``name``, ``format``, ``path``) is missing, ``format`` is
+            DataError: an unknown key (e.g. ``+dataset.user_column=...``, a typo Hydra lets through
+                with ``+``), a required key (``name``, ``format``, ``path``) is missing, ``format`` is
                 not one of :data:`FORMATS`, a number option has a wrong type or range, the
                 separator is unusable, or two of user/item/time column name the same column.
         """
@@ -71,6 +73,16 @@ class DatasetSpec:
                     f"({'|'.join(FORMATS)}) and 'path' (the source file, relative to the data "
                     "directory); copy one of conf/dataset/*.yaml as a template."
                 )
+        unknown = sorted(set(map(str, cfg.keys())) - _KNOWN_KEYS)
+        if unknown:
+            key = unknown[0]
+            close = difflib.get_close_matches(key, sorted(_KNOWN_KEYS), n=1)
+            hint = f"did you mean dataset.{close[0]}? " if close else ""
+            raise DataError(
+                f"{where}: unknown option dataset.{key} ({hint}a key added with '+' is not read "
+                f"by seqrec and would be silently ignored). Valid dataset options are: "
+                f"{', '.join(sorted(_KNOWN_KEYS))}."
+            )
         fmt = str(cfg["format"])
         if fmt not in FORMATS:
             raise DataError(
@@ -116,6 +128,9 @@ class DatasetSpec:
                             time_col=self.time_col, sep=self.sep)
         return settings
 
+
+# every key a dataset config may hold: the spec's fields and the S3-Rec pre-training length
+_KNOWN_KEYS = frozenset(f.name for f in fields(DatasetSpec)) | {"pretrain_epochs"}
 
 # What a shell and Hydra pass for a tab: `dataset.sep='\t'` arrives as backslash + "t".
 _SEP_ESCAPES = {"\\t": "\t", "tab": "\t", "TAB": "\t"}
