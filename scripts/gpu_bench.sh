@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# GPU benchmark (`make bench-gpu`), sized for < 8 minutes on one H200:
+# GPU benchmark (`make bench-gpu`), sized for < 8 minutes on one H200 (estimated: it has not yet
+# run on a GPU):
 #   1. the `make bench` table for Beauty and Sports on CUDA (2 timed epochs per configuration);
 #   2. one early-stopped SASRec + CCE run on Sports, fp32 and bf16, beside the paper's seconds per
 #      epoch (RTX 3090: BCE 11.21, CCE 12.24, CE 12.62 s/epoch).
