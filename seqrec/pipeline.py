@@ -7,6 +7,7 @@ dataset-derived sizes (``n_items``, ``max_len``) are passed at build time.
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import logging
 import platform
@@ -156,6 +157,39 @@ def build(cfg: DictConfig) -> Experiment:
     return Experiment(data, split, model, loss, optimizer, trainer, device, pretraining)
 
 
+# the top-level keys of conf/config.yaml, its groups, and `seeds` of experiment=table2
+TOP_LEVEL_KEYS = frozenset({
+    "dataset", "model", "loss", "optimizer", "trainer", "eval", "experiment", "seed", "seeds", "stage",
+    "device", "num_threads", "data_dir", "output_dir",
+})
+
+
+def check_top_level_keys(cfg: DictConfig) -> None:
+    """Refuse a top-level key nothing reads, e.g. ``+max_epochs=5`` (meant: ``trainer.max_epochs``).
+
+    Hydra answers ``max_epochs=5`` with "use +max_epochs=5", which would add a key that is silently
+    ignored. Group options (``+trainer.x``) are checked where they are used.
+
+    Raises:
+        ConfigError: naming the key, the option it most likely meant, and the valid keys.
+    """
+    unknown = sorted(set(map(str, cfg.keys())) - TOP_LEVEL_KEYS)
+    if not unknown:
+        return
+    key = unknown[0]
+    candidates = {name: name for name in TOP_LEVEL_KEYS}
+    for group in ("trainer", "eval", "model", "loss", "optimizer", "dataset"):
+        for option in (cfg.get(group) or {}):
+            candidates.setdefault(str(option), f"{group}.{option}")
+    close = difflib.get_close_matches(key, list(candidates), n=1)
+    hint = f"Did you mean {candidates[close[0]]}=...? " if close else ""
+    raise ConfigError(
+        f"unknown top-level option '{key}': nothing in seqrec reads it, so it would be silently "
+        f"ignored. {hint}Top-level options are {', '.join(sorted(TOP_LEVEL_KEYS))}; the others live "
+        "in their group, e.g. trainer.max_epochs=5 or dataset.kcore=10."
+    )
+
+
 def run(cfg: DictConfig) -> dict:
     """Train and evaluate one dataset × model × loss × optimizer configuration.
 
@@ -170,6 +204,7 @@ def run(cfg: DictConfig) -> dict:
         SeqrecError: bad data or configuration (message says what to fix).
     """
     wall_start = time.perf_counter()
+    check_top_level_keys(cfg)
     stage = cfg.get("stage", "finetune")
     if stage not in ("finetune", "pretrain"):
         raise ConfigError(f"stage={stage} is not a stage; use stage=finetune (default) or stage=pretrain.")

@@ -109,6 +109,8 @@ def test_train_py_entry_point_and_exit_codes(tmp_path, lastfm_data_dir):
     ("trainer.max_epochs=0", "trainer.max_epochs=0 must be a whole number >= 1"),
     ("trainer.batch_size=0", "trainer.batch_size=0 must be a whole number >= 1"),
     ("eval.batch_size=many", "eval.batch_size='many' must be auto or a whole number >= 1"),
+    ("+max_epochs=5", "unknown top-level option 'max_epochs'.*Did you mean trainer.max_epochs=...?"),
+    ("+dataset.user_column=u", "unknown option dataset.user_column \\(did you mean dataset.user_col\\?"),
     ("+trainer.max_epoch=2", "unexpected keyword argument 'max_epoch'.*Valid trainer options are:.*max_epochs"),
     ("optimizer.lr=-1", "could not build optimizer.*Invalid learning rate"),
 ])
