@@ -1,0 +1,113 @@
+"""Timestamps of interaction logs as an exact int64 sort key (used by :mod:`seqrec.data.readers`).
+
+Integers, decimals (``978300760.0``, ``9.78e8``, negative) and ISO date-times (with or without a
+UTC offset, never mixed) become int64 keys whose order is the exact chronological order: never
+float64, which cannot tell 1609459200.1234567891 from 1609459200.1234567892. A bad value is a
+:class:`~seqrec.errors.DataError` naming the file and the 1-based line.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from seqrec.errors import DataError
+
+_INT_RE = r"[+-]?\d+"
+_DECIMAL_RE = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
+# A date-time that ends in a time zone: a clock time, then Z or a UTC offset (+02, +0200, +02:00).
+_TZ_RE = r"\d:\d\d(?::\d\d(?:[.,]\d+)?)?\s*(?:[Zz]|UTC|[+-]\d\d(?::?\d\d)?)$"
+
+
+def parse_times(values: np.ndarray, lines: np.ndarray, path: Path,
+                column: str = "timestamp") -> np.ndarray:
+    """Turn timestamp strings into an exact int64 sort key ``[M]``.
+
+    Integers are kept as they are; decimals are scaled by 10^(most fraction digits) when that
+    fits in int64, else ranked exactly with :class:`decimal.Decimal`; other strings are parsed as
+    ISO date-times (nanoseconds since 1970; microseconds when a date lies outside 1677-2262).
+    Date-times with a UTC offset are compared in UTC, as are bare dates (midnight).
+
+    Raises:
+        DataError: a value is empty or cannot be parsed, or some date-times have a time zone
+            and others none (file, line, column and value named).
+    """
+    series = pd.Series(values, dtype=object)
+    if len(series) == 0:
+        return np.zeros(0, dtype=np.int64)
+    empty = (series == "").to_numpy(dtype=bool)
+    if empty.any():
+        raise DataError(
+            f"{path}, line {lines[int(np.flatnonzero(empty)[0])]}: the '{column}' field is empty "
+            f"({int(empty.sum())} row(s) have no time). Fill it in or delete those rows, or set "
+            "time_col: null to use the file order."
+        )
+    is_int = series.str.fullmatch(_INT_RE).to_numpy(dtype=bool)
+    if is_int.all():
+        try:
+            return series.to_numpy(dtype=str).astype(np.int64)
+        except OverflowError:
+            return _decimal_rank(series)
+    is_number = is_int | series.str.fullmatch(_DECIMAL_RE).to_numpy(dtype=bool)
+    if is_number.any():
+        if not is_number.all():
+            _bad_time(path, lines, series, int(np.flatnonzero(~is_number)[0]), "a number",
+                      column)
+        return _decimal_key(series)
+    parsed = pd.to_datetime(series, errors="coerce", format="ISO8601", utc=True)
+    if parsed.isna().any():
+        _bad_time(path, lines, series, int(np.flatnonzero(parsed.isna().to_numpy())[0]),
+                  "a date-time", column)
+    # A clock time without a zone beside one with a zone is ambiguous (a bare date is UTC midnight).
+    aware = series.str.contains(_TZ_RE).to_numpy(dtype=bool)
+    naive = ~aware & series.str.contains(r"\d:\d\d").to_numpy(dtype=bool)
+    if aware.any() and naive.any():
+        naive_row, aware_row = int(np.flatnonzero(naive)[0]), int(np.flatnonzero(aware)[0])
+        raise DataError(
+            f"{path}, line {lines[naive_row]}: date-time {series[naive_row]!r} has no time zone, "
+            f"but line {lines[aware_row]} ({series[aware_row]!r}) has one, so their order is a "
+            f"guess. Give every value in '{column}' a UTC offset (e.g. +00:00 or Z) or none."
+        )
+    utc = parsed.dt.tz_convert(None)
+    try:
+        return utc.dt.as_unit("ns").astype("int64").to_numpy()
+    except pd.errors.OutOfBoundsDatetime:  # before 1677 or after 2262: microseconds are exact
+        return utc.dt.as_unit("us").astype("int64").to_numpy()
+
+
+def _decimal_key(series: pd.Series) -> np.ndarray:
+    """Exact int64 key of decimal strings: sign * (integer part * 10^d + fraction digits)."""
+    if series.str.contains("[eE]").any():
+        return _decimal_rank(series)
+    sign = np.where(series.str.startswith("-").to_numpy(dtype=bool), -1, 1)
+    parts = series.str.lstrip("+-").str.split(".", n=1, expand=True, regex=False)
+    whole = parts[0].replace("", "0")
+    frac = parts[1].fillna("") if parts.shape[1] > 1 else pd.Series([""] * len(series))
+    digits = int(frac.str.len().max())
+    whole_digits = int(whole.str.lstrip("0").str.len().max())
+    if whole_digits + digits > 18:  # 10^18 < int64 max: every such key fits
+        return _decimal_rank(series)
+    frac = frac.str.ljust(digits, "0").replace("", "0")
+    whole_int = whole.to_numpy(dtype=str).astype(np.int64)
+    frac_int = frac.to_numpy(dtype=str).astype(np.int64)
+    return sign * (whole_int * 10**digits + frac_int)
+
+
+def _decimal_rank(series: pd.Series) -> np.ndarray:
+    """Fallback for numbers too long for int64: their exact rank among the distinct values."""
+    # One Decimal per row: only for values beyond int64 precision, which real logs rarely have.
+    exact = np.array([Decimal(v) for v in series], dtype=object)
+    return np.unique(exact, return_inverse=True)[1].astype(np.int64).reshape(-1)
+
+
+def _bad_time(path: Path, lines: np.ndarray, series: pd.Series, row: int, kind: str,
+              column: str) -> None:
+    raise DataError(
+        f"{path}, line {lines[row]}: {column} {series[row]!r} is not {kind} like the other "
+        "rows. Timestamps must all be integers, all decimals or all ISO date-times (like "
+        "2014-03-01 10:00:00, year first: 03/01/2014 is ambiguous); fix the "
+        "value, or set time_col: null to use the file order."
+    )
