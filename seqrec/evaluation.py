@@ -36,7 +36,7 @@ def resolve_eval_batch_size(batch_size: int | str, n_items: int, device: torch.d
     """Users scored at once: an int as given, or ``"auto"`` bounded by the score matrix's memory.
 
     ``auto`` = ``min(1024, max(1, budget // N))`` with a budget of 2**26 floats (256 MB) on a CPU
-    and 2**28 (1 GB) on a GPU: 1,024 users for the benchmark catalogues (N <= 65k), 64 users
+    and 2**28 (1 GB) on a GPU: 1,024 users for the benchmark catalogues (N <= 65k), 67 users
     for a CPU catalogue of 1M items, where a fixed 1,024 would need a 4 GB score matrix.
 
     Raises:

@@ -28,7 +28,7 @@ def resolve_chunk_size(chunk_size: int | str | None, n_items: int, device: torch
     """Positions per logits block: ``"auto"`` picks by device and catalogue size N.
 
     CPU: ``CPU_BLOCK_FLOATS / N`` positions (2**20 floats, clamped to 32..4096 rows), so a block
-    of logits stays in a core's cache — about twice as fast as all logits at once. CUDA: ``GPU_BLOCK_FLOATS / N`` (usually
+    of logits stays in cache — about twice as fast as all logits at once. CUDA: ``GPU_BLOCK_FLOATS / N`` (usually
     the whole batch in one block). An int is used as given; ``None`` means no chunking.
 
     Raises:
