@@ -25,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from seqrec.data import LeaveOneOut, SequenceData, load_dataset
 from seqrec.errors import ConfigError, SeqrecError
+from seqrec.models.s3rec_checkpoint import load_published
 from seqrec.outputs import RunWriter, per_user_frame, write_json
 from seqrec.pretrain import PretrainStage
 from seqrec.summary import print_summary
@@ -215,8 +216,12 @@ def run(cfg: DictConfig) -> dict:
     data, model, loss, optimizer, trainer, device = exp.data, exp.model, exp.loss, exp.optimizer, exp.trainer, exp.device
     if stage == "pretrain":
         return run_pretraining(cfg, exp, wall_start)
-    # S3-Rec: reuse the matching pre-trained checkpoint, or pre-train first; then fine-tune it
-    pretrain_facts = exp.pretraining.load_into(model, cfg.trainer.progress) if exp.pretraining else {}
+    # S3-Rec: a published pre-trained model, or the matching own checkpoint (pre-training first
+    # if needed); then fine-tune it
+    if cfg.model.get("pretrained_from"):
+        pretrain_facts = load_published(model, cfg.model.pretrained_from, data.item_tokens, data.name)
+    else:
+        pretrain_facts = exp.pretraining.load_into(model, cfg.trainer.progress) if exp.pretraining else {}
 
     result = trainer.fit(on_epoch_end=writer.epoch)
     writer.checkpoint({
@@ -265,6 +270,10 @@ def run_pretraining(cfg: DictConfig, exp: Experiment, wall_start: float) -> dict
     if exp.pretraining is None:
         raise ConfigError(f"stage=pretrain needs a model with a pre-training stage (model=s3rec); "
                           f"{cfg.model._target_} has none.")
+    if cfg.model.get("pretrained_from"):
+        raise ConfigError(f"stage=pretrain with model.pretrained_from={cfg.model.pretrained_from}: the "
+                          "published model is already pre-trained, and stage=pretrain only runs "
+                          "seqrec's own pre-training; drop one of the two.")
     path = exp.pretraining.checkpoint(cfg.trainer.progress)
     summary = {"dataset": exp.data.name, "model": getattr(exp.model, "name", type(exp.model).__name__.lower()),
                **exp.pretraining.summary(path), "total_seconds": time.perf_counter() - wall_start,
