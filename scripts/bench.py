@@ -21,9 +21,8 @@ Objects are built exactly as ``train.py`` builds them (``seqrec.pipeline.build``
 
 Seconds per epoch are the fastest of ``--epochs`` timed epochs (2) in each worker and of
 ``--repeats`` interleaved rounds over the variants (2), each in a fresh process. On a shared
-machine noise only adds time, so the minimum is the best estimate of the code's own speed; on the
-2-vCPU VM this was developed on, whole processes ran at either ~6.6 or ~9.4 s per Beauty
-SASRec + CCE epoch with 2 threads (1 thread: a steady 11.1-11.9 s), hence several rounds.
+machine noise only adds time, so the minimum is the best estimate of the code's own speed (the
+README's "Speed" paragraph says how noisy the machine it was measured on is), hence several rounds.
 
 Writes ``<out>/bench.csv`` and ``<out>/bench.md`` and prints the table.
 """

@@ -14,23 +14,18 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from seqrec.atomic import atomic_write, write_bytes
+from seqrec.atomic import atomic_write
 from seqrec.evaluation import metrics_from_ranks
-
-
-def write_text(path: Path, text: str) -> None:
-    """Atomically write ``text`` (UTF-8) to ``path``."""
-    write_bytes(path, text)
 
 
 def write_json(path: Path, obj: dict) -> None:
     """Atomically write ``obj`` as indented JSON."""
-    write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+    atomic_write(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
 def write_csv(path: Path, frame: pd.DataFrame) -> None:
     """Atomically write ``frame`` as CSV without the index."""
-    write_bytes(path, frame.to_csv(index=False))
+    atomic_write(path, frame.to_csv(index=False))
 
 
 def per_user_frame(ranks: torch.Tensor, user_tokens) -> pd.DataFrame:
@@ -57,7 +52,7 @@ class RunWriter:
         (self.out_dir / "metrics.json").unlink(missing_ok=True)
 
     def config(self, yaml_text: str) -> None:
-        write_text(self.out_dir / "config.yaml", yaml_text)
+        atomic_write(self.out_dir / "config.yaml", yaml_text)
 
     def epoch(self, row: dict) -> None:
         """Append one epoch's row to ``epochs.csv`` (rewritten atomically, it is small)."""
