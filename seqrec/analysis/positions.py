@@ -45,16 +45,8 @@ from seqrec.errors import SeqrecError
 from seqrec.evaluation import metrics_from_ranks, target_ranks
 from seqrec.models.scoring import item_rows, score_items
 from seqrec.atomic import atomic_write
-from seqrec.report.paper import (
-    DATASET_NAMES,
-    DATASET_ORDER,
-    LOSS_ORDER,
-    LOSS_STYLE,
-    MODEL_NAMES,
-    MODEL_ORDER,
-    loss_name,
-    ordered,
-)
+from seqrec.report.paper import DATASET_NAMES, DATASET_ORDER, LOSS_ORDER, LOSS_STYLE, MODEL_NAMES, MODEL_ORDER
+from seqrec.report.paper import loss_name, ordered
 from seqrec.report.runs import collect_runs, resolve_runs
 
 log = logging.getLogger(__name__)
