@@ -188,24 +188,18 @@ def to_markdown(table, device: str) -> str:
         "bucketing_off_peak_mb": "peak MB (bucketing off)", "unchunked_peak_mb": "peak MB (unchunked)",
         "naive_logits_peak_mb": "peak MB (naive)", "bf16_x": "bf16 ×", "bf16_peak_mb": "peak MB (bf16)",
     }
+    import pandas as pd
+
+    from seqrec.report.markdown import markdown_table
+
     cols = ["dataset", "model", "loss"] + [c for c in header if c in table.columns]
-    lines = [
-        f"Benchmark on {device}. `×` columns: seconds per epoch of the variant ÷ all optimisations on "
-        "(> 1 means the optimisation is that many times faster).",
-        "",
-        "| " + " | ".join(header.get(c, c) for c in cols) + " |",
-        "|" + "---|" * len(cols),
-    ]
-    for _, row in table.iterrows():
-        cells = []
-        for c in cols:
-            value = row[c]
-            if isinstance(value, float):
-                cells.append("" if value != value else (f"{value:.2f}" if c.endswith("_x") or "share" in c else f"{value:.2f}"))
-            else:
-                cells.append(str(value))
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    shown = table[cols].copy()
+    for c in cols[3:]:
+        if pd.api.types.is_float_dtype(shown[c]):
+            shown[c] = shown[c].map(lambda v: "" if v != v else f"{v:.2f}")
+    return (f"Benchmark on {device}. `×` columns: seconds per epoch of the variant ÷ all optimisations on "
+            "(> 1 means the optimisation is that many times faster).\n\n"
+            f"{markdown_table(shown.rename(columns=header), left=3)}\n")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -210,6 +210,11 @@ def test_significance_matches_formula(tmp_path):
     assert row.t == pytest.approx(t) and row.n_users == 6
     assert row.mean_proposed == pytest.approx(np.mean(cce)) and row.marker == ""  # p = 0.02 > .001
     assert set(sig["baseline"]) == {"bce"}  # no CE run
+    from seqrec.report.stats import significance_markdown
+
+    line = next(r for r in md_rows(significance_markdown(sig)) if r[2] == "NDCG@10")
+    assert line[:8] == ["lastfm", "sasrec", "NDCG@10", "CCE", "BCE", "6", "1/1", f"{np.mean(cce):.4f}"]
+    assert line[9] == f"{t:.3f}"
 
 
 def test_seeds_averaged_per_user_before_pairing(tmp_path):

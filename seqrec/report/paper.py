@@ -22,6 +22,7 @@ import pandas as pd
 from rich.table import Table
 
 from seqrec.errors import SeqrecError
+from seqrec.report.markdown import markdown_table
 
 # The paper's comparison: CCE against BCE and CE (the report's defaults).
 PROPOSED = "cce"
@@ -156,15 +157,12 @@ def to_markdown(table) -> str:
     """Table 2 as a markdown table (bold ``**x**``, underline ``<u>x</u>``, ↓, ``\\*\\*\\*``)."""
     models = _models(table)
     head = ["Dataset", "Metric", *(f"{MODEL_NAMES.get(m, m)} {h}" for m in models for h in _headings(table))]
-    lines = [f"Table 2 (RQ1). {_legend(table)}", "",
-             "| " + " | ".join(head) + " |",
-             "|" + "|".join(["---"] * 2 + ["---:"] * (len(head) - 2)) + "|"]
-    previous = None
+    rows, previous = [], None
     for dataset, metric, by_model in _blocks(table):
         name = DATASET_NAMES.get(dataset, dataset) if dataset != previous else ""
         previous = dataset
-        lines.append("| " + " | ".join([name, metric.upper(), *_line_cells(table, by_model, models, _MD)]) + " |")
-    return "\n".join(lines) + "\n"
+        rows.append([name, metric.upper(), *_line_cells(table, by_model, models, _MD)])
+    return f"Table 2 (RQ1). {_legend(table)}\n\n{markdown_table(pd.DataFrame(rows, columns=head), left=2)}\n"
 
 
 def _tex_escape(s: str) -> str:
@@ -217,13 +215,7 @@ def vs_paper_markdown(table) -> str:
     vs = table.vs_paper
     losses = ordered(vs["loss"], LOSS_ORDER)
     head = ["Dataset", "Model", "Metric", *(f"{loss_name(loss)} {h}" for loss in losses for h in ("ours", "paper", "Δ"))]
-    lines = [
-        "Ours vs the paper's Table 2 (test metrics). ours: mean over seeds (± std when seeds > 1); "
-        "Δ = ours / paper − 1; blank: not run by us / not in the paper.",
-        "",
-        "| " + " | ".join(head) + " |",
-        "|" + "|".join(["---"] * 3 + ["---:"] * (len(head) - 3)) + "|",
-    ]
+    rows = []
     # groupby(sort=False) keeps first-appearance order, which table2._sort made the paper's order
     for (dataset, model, metric), g in vs.groupby(["dataset", "model", "metric"], sort=False):
         by_loss = {r.loss: r for r in g.itertuples()}
@@ -239,8 +231,10 @@ def vs_paper_markdown(table) -> str:
             paper = "" if pd.isna(r.paper) else f"{r.paper:.4f}"
             diff = "" if pd.isna(r.rel_diff_pct) else f"{r.rel_diff_pct:+.1f}%"
             cells += [ours, paper, diff]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+        rows.append(cells)
+    return ("Ours vs the paper's Table 2 (test metrics). ours: mean over seeds (± std when seeds > 1); "
+            "Δ = ours / paper − 1; blank: not run by us / not in the paper.\n\n"
+            f"{markdown_table(pd.DataFrame(rows, columns=head), left=3)}\n")
 
 
 def to_rich(table) -> Table:

@@ -25,6 +25,7 @@ from scipy import stats
 from seqrec.errors import SeqrecError
 from seqrec.evaluation import METRICS
 from seqrec.report.paper import BASELINES, DATASET_ORDER, MARKER, MARKER_MD, MODEL_ORDER, PROPOSED, loss_name, ordered
+from seqrec.report.markdown import markdown_table
 from seqrec.report.runs import check_same_data, read_per_user
 
 ALPHA = 1e-3  # the paper's significance level
@@ -146,23 +147,16 @@ def _check_same_users(dir_a: str, users_a: pd.Index, dir_b: str, users_b: pd.Ind
 def significance_markdown(sig: pd.DataFrame) -> str:
     """Markdown table of ``significance_table`` output (one row per dataset × model × metric ×
     baseline), with a one-line legend."""
-    lines = [
-        "Paired two-sided t-test on per-user test metrics, the proposed loss vs each baseline (users "
-        f"paired by user_id, seeds averaged per user first). t > 0: proposed better. {MARKER_MD}: p < {ALPHA:g}.",
-        "",
-        "| Dataset | Model | Metric | Proposed | Baseline | n users | seeds (proposed/base) | Proposed | Baseline | t | p | |",
-        "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---|",
-    ]
-    if sig.empty:
-        lines.append("| (no dataset × model has both a run of the proposed loss and of a baseline) |"
-                     + " |" * 11)
-    for r in sig.itertuples():
-        lines.append(
-            f"| {r.dataset} | {r.model} | {r.metric.upper()} | {loss_name(r.proposed)} | {loss_name(r.baseline)} | "
-            f"{r.n_users} | {r.n_seeds_proposed}/{r.n_seeds_baseline} | {r.mean_proposed:.4f} | "
-            f"{r.mean_baseline:.4f} | {r.t:.3f} | {r.p:.3g} | {MARKER_MD if r.marker else ''} |"
-        )
-    return "\n".join(lines) + "\n"
+    legend = ("Paired two-sided t-test on per-user test metrics, the proposed loss vs each baseline (users "
+              f"paired by user_id, seeds averaged per user first). t > 0: proposed better. {MARKER_MD}: p < {ALPHA:g}.")
+    head = ["Dataset", "Model", "Metric", "Proposed", "Baseline", "n users", "seeds (proposed/base)",
+            "mean proposed", "mean baseline", "t", "p", ""]
+    rows = [[r.dataset, r.model, r.metric.upper(), loss_name(r.proposed), loss_name(r.baseline), r.n_users,
+             f"{r.n_seeds_proposed}/{r.n_seeds_baseline}", f"{r.mean_proposed:.4f}", f"{r.mean_baseline:.4f}",
+             f"{r.t:.3f}", f"{r.p:.3g}", MARKER_MD if r.marker else ""] for r in sig.itertuples()]
+    if not rows:
+        rows = [["(no dataset × model has both a run of the proposed loss and of a baseline)"] + [""] * 11]
+    return f"{legend}\n\n{markdown_table(pd.DataFrame(rows, columns=head), left=5)}\n"
 
 
 def significance_csv(sig: pd.DataFrame) -> str:
