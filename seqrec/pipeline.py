@@ -250,7 +250,7 @@ def run(cfg: DictConfig, overrides: list[str] | None = None) -> dict:
     metrics = {
         "dataset": data.name,
         "model": getattr(model, "name", type(model).__name__.lower()),
-        "loss": getattr(loss, "name", type(loss).__name__.lower()),
+        "loss": loss.name,
         "seed": int(cfg.seed),
         **result.metrics,
         **masked,
