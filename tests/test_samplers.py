@@ -56,3 +56,8 @@ def test_losses_declare_positions_negatives_and_sampler():
 
     with pytest.raises(ValueError, match="positions"):
         Bad()
+
+
+def test_a_sampler_name_instead_of_a_sampler_says_how_to_choose_one():
+    with pytest.raises(ValueError, match="loss/sampler=<name>"):
+        BCE(sampler="uniform")  # what `loss.sampler=uniform` on the command line would pass
