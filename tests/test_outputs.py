@@ -87,3 +87,28 @@ def test_disk_full_during_training_names_the_folder_and_how_to_resume(tmp_path, 
     with pytest.raises(OutputError, match=rf"epochs.csv into the run folder .*resume={tmp_path}"):
         run(cfg)
     assert not (tmp_path / "metrics.json").exists()
+
+
+def test_benchmark_file_cut_short_is_refused_naming_it(tmp_path, monkeypatch, shared_data):
+    from seqrec.data.fetch import fetch_dataset
+    from seqrec.errors import DataError
+
+    full = (shared_data / "s3rec" / "LastFM.txt").read_bytes()
+    cut = full[: len(full) // 2 + 7]  # mid-line, about half the users
+    fake_shared = tmp_path / "shared"
+    (fake_shared / "s3rec").mkdir(parents=True)
+    (fake_shared / "s3rec" / "LastFM.txt").write_bytes(cut)
+    monkeypatch.setenv("SEQREC_SHARED_DATA", str(fake_shared))
+    cfg = compose_config(["dataset=lastfm"]).dataset
+    data_dir = tmp_path / "data"
+    with pytest.raises(DataError, match=r"LastFM.txt \(1\d\d,\d\d\d bytes\) is not the published benchmark file.*deleted"):
+        fetch_dataset(cfg, data_dir, extras=False)
+    assert not (data_dir / "s3rec" / "LastFM.txt").exists()  # the bad copy is not kept
+
+    # a copy in the data folder that was cut short later is refused on use, with the fix
+    (data_dir / "s3rec").mkdir(parents=True, exist_ok=True)
+    (data_dir / "s3rec" / "LastFM.txt").write_bytes(cut)
+    with pytest.raises(DataError, match=r"rm .*LastFM.txt.*make data"):
+        fetch_dataset(cfg, data_dir, extras=False)
+    (data_dir / "s3rec" / "LastFM.txt").write_bytes(full)
+    assert fetch_dataset(cfg, data_dir, extras=False) == [data_dir / "s3rec" / "LastFM.txt"]
