@@ -12,27 +12,29 @@ from hydra.core.config_store import ConfigStore
 from conftest import compose_config
 from seqrec.losses import Loss
 from seqrec.models.scoring import item_rows
-from seqrec.pipeline import run
+from seqrec.pipeline import build, run
 from seqrec.report.__main__ import main as report_main
 
 pytestmark = pytest.mark.realdata
 
 
 class ToyLoss(Loss):
-    """BPR at every position: ``-log σ(h·e_pos - h·e_neg)`` with one sampled negative."""
+    """BPR at every position with a learned scale: ``-log σ(s · (h·e_pos - h·e_neg))``, one sampled
+    negative, ``s`` a parameter of the loss (starts at 1)."""
 
     name = "toy"
     positions = "all"
 
     def __init__(self, num_negatives: int = 1, sampler=None):
         super().__init__(num_negatives=num_negatives, sampler=sampler)
+        self.scale = torch.nn.Parameter(torch.ones(()))
 
     def forward(self, hidden, targets, table, negatives=None):
         mask = targets != 0  # [B, L]
         h = hidden[mask]  # [P, d]
         pos = (h * table[item_rows(targets[mask])]).sum(-1)  # [P]
         neg = (h * table[item_rows(negatives.items[mask][:, 0])]).sum(-1)  # [P]
-        return -F.logsigmoid(pos - neg).mean()
+        return -F.logsigmoid(self.scale * (pos - neg)).mean()
 
 
 def test_toy_loss_formula():
@@ -55,6 +57,11 @@ def test_a_new_loss_reaches_table2_and_the_ttests(tmp_path, lastfm_data_dir, cap
         cfg = compose_config([
             f"loss={loss}", f"data_dir={lastfm_data_dir}", f"output_dir={tmp_path / 'runs' / loss}",
             "dataset.max_users=150", "trainer.max_epochs=1", "trainer.progress=false", "device=cpu"])
+        if loss == "toy":  # the loss's own parameter is trained with the model's
+            exp = build(cfg)
+            assert any(p is exp.loss.scale for group in exp.optimizer.param_groups for p in group["params"])
+            exp.trainer.train_epoch(1, max_batches=1)
+            assert exp.loss.scale.item() != 1.0
         assert run(cfg)["loss"] == loss
     assert report_main(["--runs", str(tmp_path / "runs"), "--proposed", "toy", "--baselines", "cce",
                         "--no-plots", "--no-paper"]) == 0

@@ -1,4 +1,4 @@
-"""The sampler contract: the uniform sampler on a hand-written split, bound and seeded."""
+"""The loss and sampler contracts: the uniform sampler on a hand-written split, what losses declare, and how the trainer uses it."""
 
 from __future__ import annotations
 
@@ -61,3 +61,40 @@ def test_losses_declare_positions_negatives_and_sampler():
 def test_a_sampler_name_instead_of_a_sampler_says_how_to_choose_one():
     with pytest.raises(ValueError, match="loss/sampler=<name>"):
         BCE(sampler="uniform")  # what `loss.sampler=uniform` on the command line would pass
+
+
+class LastOfV(Loss):
+    """Mean over the rows of sum(h) at the last position: one term per sequence."""
+
+    name, positions = "last_stub", "last"
+
+    def forward(self, hidden, targets, table, negatives=None):
+        keep = targets[:, -1] != 0
+        return hidden[:, -1][keep].sum(-1).mean()
+
+
+def test_a_last_position_loss_weighs_bucketed_batches_by_rows():
+    """With positions = "last" every sequence is one term: each batch's gradient on v divided by
+    its number of rows (not of positions) is the same for every batch."""
+    from test_trainer_loop import StubModel, tiny_split
+
+    from seqrec.trainer import Trainer
+
+    split = tiny_split()
+    model = StubModel()
+    grads = []
+
+    class Record(torch.optim.Optimizer):
+        def __init__(self, params):
+            super().__init__(params, {})
+
+        def step(self, closure=None):
+            grads.append(float(model.v.grad[0]))
+
+    trainer = Trainer(model, LastOfV(), Record([model.v]), split, batch_size=3, pool_batches=2,
+                      progress=False, bucket_by_length=True)
+    trainer.train_epoch(1)
+    rows = torch.tensor([len(b) for b in trainer._start_epoch(1)], dtype=torch.float64)
+    assert len(set(rows.tolist())) > 1  # batches of unequal size, else the test proves nothing
+    ratio = torch.tensor(grads, dtype=torch.float64) / rows
+    assert torch.allclose(ratio, torch.full_like(ratio, float(1 / rows.mean())), rtol=1e-6)
