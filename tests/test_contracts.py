@@ -73,28 +73,19 @@ class LastOfV(Loss):
         return hidden[:, -1][keep].sum(-1).mean()
 
 
-def test_a_last_position_loss_weighs_bucketed_batches_by_rows():
-    """With positions = "last" every sequence is one term: each batch's gradient on v divided by
-    its number of rows (not of positions) is the same for every batch."""
-    from test_trainer_loop import StubModel, tiny_split
+def test_a_loss_declares_how_many_terms_each_sequence_adds():
+    """The trainer weighs bucketed batches by loss terms per sequence (test_trainer_loop checks
+    the weighting): its length for an "all" loss, 1 for a "last" loss such as CE."""
+    from test_trainer_loop import MeanOfV, StubModel, tiny_split
 
     from seqrec.trainer import Trainer
 
     split = tiny_split()
-    model = StubModel()
-    grads = []
 
-    class Record(torch.optim.Optimizer):
-        def __init__(self, params):
-            super().__init__(params, {})
+    def terms(loss):
+        model = StubModel()
+        return Trainer(model, loss, torch.optim.SGD(model.parameters(), lr=0.1), split, progress=False)._loss_positions()
 
-        def step(self, closure=None):
-            grads.append(float(model.v.grad[0]))
-
-    trainer = Trainer(model, LastOfV(), Record([model.v]), split, batch_size=3, pool_batches=2,
-                      progress=False, bucket_by_length=True)
-    trainer.train_epoch(1)
-    rows = torch.tensor([len(b) for b in trainer._start_epoch(1)], dtype=torch.float64)
-    assert len(set(rows.tolist())) > 1  # batches of unequal size, else the test proves nothing
-    ratio = torch.tensor(grads, dtype=torch.float64) / rows
-    assert torch.allclose(ratio, torch.full_like(ratio, float(1 / rows.mean())), rtol=1e-6)
+    lengths = (split.train_target != 0).sum(1)
+    assert torch.equal(terms(MeanOfV()), lengths) and len(set(lengths.tolist())) > 1
+    assert torch.equal(terms(LastOfV()), torch.ones_like(lengths))
