@@ -228,9 +228,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variant", default="base", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
-    if args.worker:
-        print(json.dumps(worker(args)))
-        return 0
+    if args.worker:  # a user error (e.g. missing data) is one paragraph, which the parent shows
+        from seqrec.cli import run_main
+
+        return run_main(lambda: print(json.dumps(worker(args))))
 
     from rich.console import Console
     from rich.progress import track
