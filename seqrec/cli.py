@@ -7,6 +7,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
@@ -116,7 +117,9 @@ class OutputFolderCheck(Callback):
     instead of a traceback from inside Hydra."""
 
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
+        HydraConfig.instance().set_config(config)  # ${hydra:runtime.choices.*} in the folder name
         check_writable(config.hydra.run.dir)
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        HydraConfig.instance().set_config(config)
         check_writable(config.hydra.sweep.dir)
