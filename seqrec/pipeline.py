@@ -22,9 +22,10 @@ from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from seqrec.data import LeaveOneOut, SequenceData, load_dataset
-from seqrec.errors import ConfigError, RunInterrupted, SeqrecError
 from seqrec import resume
+from seqrec.errors import ConfigError, RunInterrupted, SeqrecError
 from seqrec.evaluation import MASKED_RANK
+from seqrec.losses import Loss
 from seqrec.outputs import RunWriter, per_user_frame, write_json
 from seqrec.pretrain import PretrainStage
 from seqrec.seeding import seed_everything
@@ -69,7 +70,7 @@ class Experiment:
     data: SequenceData
     split: LeaveOneOut
     model: torch.nn.Module
-    loss: object
+    loss: Loss
     optimizer: torch.optim.Optimizer
     trainer: Trainer
     device: torch.device
@@ -143,7 +144,11 @@ def build(cfg: DictConfig) -> Experiment:
     )
 
     model, pretraining = build_model(cfg, data, split, device)
-    optimizer = build_object(cfg.optimizer, "optimizer", params=model.parameters())
+    loss = loss.to(device)
+    if loss.sampler is not None:
+        loss.sampler.bind(split)
+    # a loss may have parameters of its own: they are trained with the model's
+    optimizer = build_object(cfg.optimizer, "optimizer", params=[*model.parameters(), *loss.parameters()])
     # objects (the split is a dataclass) go in through the partial, so Hydra never converts them to config
     make_trainer = build_object(cfg.trainer, "trainer", _partial_=True)
     try:
@@ -245,7 +250,7 @@ def run(cfg: DictConfig, overrides: list[str] | None = None) -> dict:
     metrics = {
         "dataset": data.name,
         "model": getattr(model, "name", type(model).__name__.lower()),
-        "loss": getattr(loss, "name", type(loss).__name__.lower()),
+        "loss": loss.name,
         "seed": int(cfg.seed),
         **result.metrics,
         **masked,
