@@ -119,9 +119,11 @@ class RunWriter(Checkpoints):
         self._write("epochs.csv", lambda path: write_csv(path, pd.DataFrame(self.epochs)))
 
     def save_best(self, state: dict) -> None:
-        """``best.pt``: ``{model, optimizer, epoch, best_metric, config}`` of the selected epoch."""
+        """``best.pt``: ``{model, loss, optimizer, epoch, best_metric, config}`` of the selected epoch
+        (``loss``: the loss's own parameters, empty for most losses)."""
         loop = state["loop"]
-        payload = {"model": state["model"], "optimizer": state["optimizer"], "epoch": loop["best_epoch"],
+        payload = {"model": state["model"], "loss": state.get("loss", {}), "optimizer": state["optimizer"],
+                   "epoch": loop["best_epoch"],
                    "best_metric": {state["monitor"]: loop["best_score"]}, "config": self.run_config}
         self._write("best.pt", lambda path: atomic_write(path, lambda handle: torch.save(payload, handle)))
 

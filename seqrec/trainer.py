@@ -238,10 +238,12 @@ class Trainer:
 
     # -- state -----------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        """``{model, optimizer, scaler, monitor, loop}``: all a resumed run needs (``last.pt``); ``loop``
-        is :class:`LoopState` as a dict (history rows, best score/epoch, generator states)."""
+        """``{model, loss, optimizer, scaler, monitor, loop}``: all a resumed run needs (``last.pt``);
+        ``loss`` holds a loss's own parameters and buffers (empty for most losses); ``loop`` is
+        :class:`LoopState` as a dict (history rows, best score/epoch, generator states)."""
         return {
             "model": self.model.state_dict(),
+            "loss": self.loss.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "monitor": self.monitor,
@@ -251,6 +253,7 @@ class Trainer:
     def load_state_dict(self, state: dict) -> None:
         """Continue from a :meth:`state_dict` (e.g. ``last.pt`` of an interrupted run)."""
         self.model.load_state_dict(state["model"])
+        self.loss.load_state_dict(state.get("loss", {}))
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scaler is not None and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
@@ -333,6 +336,7 @@ class Trainer:
         best = checkpoints.load_best()
         if best is not None:
             self.model.load_state_dict(best["model"])
+            self.loss.load_state_dict(best.get("loss", {}))
         valid_ranks = self.evaluate("valid")
         metrics = mean_metrics(valid_ranks, prefix="valid/")
         test_ranks = self.evaluate("test")
