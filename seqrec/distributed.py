@@ -34,6 +34,7 @@ import torch.distributed as dist
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from seqrec.checkpoints import Checkpoints
 from seqrec.errors import ConfigError, SeqrecError
 
 log = logging.getLogger(__name__)
@@ -355,12 +356,13 @@ def share_run_dir(cfg: DictConfig) -> DictConfig:
     return cfg
 
 
-class NoWriter:
+class NoWriter(Checkpoints):
     """What a non-zero rank has instead of :class:`seqrec.outputs.RunWriter` (the trainer's
     checkpoints): writes nothing and has no best state (the trainer then takes rank 0's best
     weights by :func:`broadcast_module`)."""
 
     def __init__(self):
+        super().__init__()
         self.facts: dict = {}
 
     def config(self, yaml_text: str) -> None:
@@ -371,12 +373,6 @@ class NoWriter:
 
     def save_best(self, state: dict) -> None:
         pass
-
-    def save_last(self, state: dict) -> None:
-        pass
-
-    def load_best(self) -> None:
-        return None
 
     def finish(self, metrics: dict, per_user) -> None:
         pass
