@@ -299,15 +299,13 @@ def gather_rng(state: dict) -> dict:
 
 
 def rank_rng(state: dict) -> dict | None:
-    """This rank's generator states from :func:`gather_rng`'s dict, or None when the run was
-    saved by fewer processes (the rank keeps its freshly seeded generators)."""
-    ranks = state.get("ranks")
-    if ranks is None:
-        return state if rank() == 0 else None
-    if len(ranks) != world_size():
-        log.warning("resuming inside an epoch saved by %d processes with %d: the rest of the epoch draws "
-                    "other negatives and dropout than the uninterrupted run", len(ranks), world_size())
-    return ranks[rank()] if rank() < len(ranks) else None
+    """This rank's generator states from :func:`gather_rng`'s dict (or a one-process dict), or
+    None when the run was saved by fewer processes (the rank keeps its freshly seeded generators)."""
+    saved = state.get("ranks") or [state]
+    if len(saved) != world_size() and is_main():
+        log.warning("resuming inside an epoch saved by %d process(es) with %d: the rest of the epoch draws "
+                    "other negatives and dropout than the uninterrupted run", len(saved), world_size())
+    return saved[rank()] if rank() < len(saved) else None
 
 
 # -- evaluation --------------------------------------------------------------------------------

@@ -55,6 +55,9 @@ class Trainer:
     (:func:`seqrec.seeding.derive_seed`), so a run resumed from :meth:`state_dict` computes
     exactly the epochs an uninterrupted one would, also from the middle of an epoch.
 
+    Under ``torchrun`` each process trains its share of every global batch of ``batch_size`` rows
+    in DDP and evaluates a share of the users (:mod:`seqrec.distributed`; lines marked ``DDP``).
+
     Args:
         model: the recommender (already on ``device``).
         loss: callable ``(hidden, targets, item_emb, mask, negatives) -> scalar`` with
@@ -145,7 +148,8 @@ class Trainer:
             torch.cuda.synchronize(self.device)
 
     def evaluate(self, which: str) -> torch.Tensor:
-        """Full-ranking ranks ``[U]`` of the ``which`` ('valid'|'test') targets for all users."""
+        """Full-ranking ranks ``[U]`` of the ``which`` ('valid'|'test') targets for all users
+        (under DDP each rank ranks a share of the users; every rank gets all ``U`` ranks)."""
         inputs = getattr(self.split, f"{which}_input")
         targets = getattr(self.split, f"{which}_target")
         autocast = self._autocast if self.precision != "fp32" else None
@@ -176,7 +180,8 @@ class Trainer:
             torch.cuda.set_rng_state(state["cuda"], self.device)
 
     def _start_epoch(self, epoch: int) -> list[torch.Tensor]:
-        """The epoch's batches; seeds dropout and negatives from ``(seed, epoch)``."""
+        """The epoch's batches (the same on every rank); seeds dropout and negatives from
+        ``(seed, epoch)`` (``(seed, epoch, rank)`` on DDP ranks > 0)."""
         rank = ddp.seed_parts()  # DDP: (seed, epoch, rank) on ranks > 0; rank 0 = one process
         torch.manual_seed(derive_seed("train/dropout", self.seed, epoch, *rank))  # CPU and every CUDA device
         self.neg_gen.manual_seed(derive_seed("train/negatives", self.seed, epoch, *rank))

@@ -75,6 +75,9 @@ def test_one_process_is_a_no_op():
     assert ddp.gather(t)[0] is t and ddp.broadcast_object({"a": 1}) == {"a": 1} and ddp.all_mean(t) is t
     ranks = ddp.sharded_ranks(lambda users: users * 10, torch.tensor([3, 1, 2]))
     assert ranks.tolist() == [0, 10, 20]
+    rng = {"torch": torch.get_rng_state()}
+    assert ddp.gather_rng(rng) is rng and ddp.rank_rng(rng) is rng and ddp.on_main(lambda: 5) == 5
+    assert ddp.rank_rng({**rng, "ranks": [rng, {"torch": None}]}) is rng  # rank 0's of a 2-process run
 
 
 def test_slurm_steps_become_torchrun_variables():
