@@ -1,6 +1,7 @@
 """The files a run leaves in its output directory, all written atomically.
 
-``config.yaml`` (resolved config), ``epochs.csv`` (one row per epoch, appended as training goes),
+``config.yaml`` (resolved config), ``ids.npz`` (raw item and user ids, for recommendations from
+the run folder alone), ``epochs.csv`` (one row per epoch, appended as training goes),
 ``best.pt`` (checkpoint of the selected state), ``per_user_test.csv`` (per-user test metrics keyed
 by the raw user id, for paired t-tests), and last ``metrics.json``. A directory without
 ``metrics.json`` is not a finished run: tables and plots only read directories that have it.
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -58,6 +60,12 @@ class RunWriter:
 
     def config(self, yaml_text: str) -> None:
         write_text(self.out_dir / "config.yaml", yaml_text)
+
+    def ids(self, item_tokens: np.ndarray, user_tokens: np.ndarray) -> None:
+        """``ids.npz``: ``item_tokens [N + 1]`` (raw id of item index i; ``[0]`` is padding) and
+        ``user_tokens [U]`` (raw id of user index u), as strings; no pickles."""
+        atomic_write(self.out_dir / "ids.npz", lambda handle: np.savez(
+            handle, item_tokens=np.asarray(item_tokens, dtype=str), user_tokens=np.asarray(user_tokens, dtype=str)))
 
     def epoch(self, row: dict) -> None:
         """Append one epoch's row to ``epochs.csv`` (rewritten atomically, it is small)."""

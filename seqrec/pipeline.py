@@ -212,6 +212,7 @@ def run(cfg: DictConfig) -> dict:
     exp = build(cfg)  # bad data or options fail here, before anything is written
     writer = RunWriter(out_dir)
     writer.config(OmegaConf.to_yaml(cfg, resolve=True))
+    writer.ids(exp.data.item_tokens, exp.data.user_tokens)  # raw ids for seqrec.recommend
     data, model, loss, optimizer, trainer, device = exp.data, exp.model, exp.loss, exp.optimizer, exp.trainer, exp.device
     if stage == "pretrain":
         return run_pretraining(cfg, exp, wall_start)
