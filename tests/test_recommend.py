@@ -46,12 +46,13 @@ def reference_top_k(row: list[float], k: int) -> list[int]:
     return [c for c in order[:k] if row[c] != float("-inf")]
 
 
-@pytest.mark.parametrize("k", [1, 3, 7, 40])
-def test_top_k_breaks_ties_by_column_like_a_sort(k):
+@pytest.mark.parametrize("chunk_floats", [2**22, 40, 100])
+@pytest.mark.parametrize("k", [1, 3, 7, 39, 40])
+def test_top_k_breaks_ties_by_column_like_a_sort(k, chunk_floats):
     gen = torch.Generator().manual_seed(0)
     scores = torch.randint(0, 4, (30, 40), generator=gen).float()  # many ties at every cut-off
     scores[scores == 0] = float("-inf")
-    values, cols = top_k(scores.clone(), k)
+    values, cols = top_k(scores.clone(), k, chunk_floats)
     for r in range(len(scores)):
         expected = reference_top_k(scores[r].tolist(), k)
         assert cols[r, :len(expected)].tolist() == expected

@@ -72,7 +72,8 @@ def rebuild_model(cfg: DictConfig, state: Mapping[str, torch.Tensor], device: to
     """The run's model with its ``best.pt`` weights, without touching any data.
 
     Sizes come from the checkpoint: ``n_items`` from the item table ``[N + 1, d]``, S3-Rec's
-    ``n_attributes`` from its attribute table. (To be replaced by the shared run loader once it
+    ``n_attributes`` from its attribute table. The model is built on the meta device and takes
+    the checkpoint's tensors as they are (``assign=True``). (To be replaced by the shared run loader once it
     is merged; kept small for that.)
 
     Raises:
@@ -83,9 +84,12 @@ def rebuild_model(cfg: DictConfig, state: Mapping[str, torch.Tensor], device: to
     sizes = {"n_items": int(state["item_emb.weight"].shape[0]) - 1, "max_len": int(cfg.dataset.max_len)}
     if "attr_emb.weight" in state:
         sizes["n_attributes"] = int(state["attr_emb.weight"].shape[0]) - 1
-    model = build_object(cfg.model, "model", **sizes)
+    with torch.device("meta"):  # no random init and no second copy of a large item table
+        model = build_object(cfg.model, "model", **sizes)
     try:
-        model.load_state_dict(state)
+        model.load_state_dict(state, assign=True)
+        if any(t.is_meta for t in model.state_dict().values()):  # a buffer best.pt does not hold
+            raise RuntimeError("parameters or buffers missing from the checkpoint")
     except RuntimeError as exc:
         raise SeqrecError(f"best.pt in '{run_dir}' does not fit the model of its config.yaml ({exc}). "
                           "The run was written by other code; rerun it.") from exc

@@ -55,31 +55,36 @@ def csr_rows(items: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor) -> t
     return rows, items[starts[rows] + within]
 
 
-def top_k(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+def top_k(scores: torch.Tensor, k: int, chunk_floats: int = 2**22) -> tuple[torch.Tensor, torch.Tensor]:
     """The ``k`` best columns of each row, ties broken by column (smaller first).
 
-    ``torch.topk`` returns an arbitrary subset of items that tie at the k-th score; rows where
-    such a tie crosses the cut-off take all items strictly above it plus the smallest columns of
-    those equal to it (extra memory ``~2.25 × [T, N]`` for the ``T`` rows concerned only).
+    ``torch.topk`` returns an arbitrary subset of the items that tie at the k-th score. A tie
+    crosses the cut-off exactly when the (k+1)-th best score equals the k-th, so one
+    ``topk(k + 1)`` finds those rows; they (only they) then take every item strictly above the
+    k-th score plus the smallest columns of those equal to it, a few rows at a time (about
+    ``chunk_floats`` per step), so even a model that scores everything alike stays within the
+    bound. No ``[B, N]`` temporary besides the scores themselves.
 
     Args:
         scores: ``[B, N]`` float scores without NaN (``-inf`` = excluded; it sorts last).
         k: 1 <= k <= N.
+        chunk_floats: memory step of the tie fix-up.
 
     Returns:
         ``(values [B, k], columns [B, k])``, each row by score descending, then column ascending.
     """
-    values, cols = torch.topk(scores, k, dim=1)  # [B, k], sorted descending
-    kth = values[:, -1:]  # [B, 1]
-    n_above = (scores > kth).sum(1)  # [B]
-    tied = (n_above + (scores == kth).sum(1) > k).nonzero().squeeze(1)  # [T] rows with a tie at the cut
-    if len(tied):
-        sub, threshold = scores[tied], kth[tied]  # [T, N], [T, 1]
+    n = scores.shape[1]
+    values, cols = torch.topk(scores, min(k + 1, n), dim=1)  # [B, k(+1)], sorted descending
+    tied = (values[:, k] == values[:, k - 1]).nonzero().squeeze(1) if k < n else cols[:0, 0]  # [T]
+    values, cols = values[:, :k].contiguous(), cols[:, :k].contiguous()
+    for rows in tied.split(max(1, chunk_floats // n)):
+        sub, threshold = scores[rows], values[rows, k - 1:]  # [t, N], [t, 1]
+        above = sub > threshold
+        need = k - above.sum(1, dtype=torch.int32, keepdim=True)  # [t, 1] places for items equal to the k-th
         equal = sub == threshold
-        need = (k - n_above[tied]).unsqueeze(1)  # [T, 1] places left for items equal to the k-th
-        keep = (sub > threshold) | (equal & (equal.cumsum(1, dtype=torch.int32) <= need))  # k per row
-        cols[tied] = keep.nonzero()[:, 1].view(len(tied), k)  # column order
-        values[tied] = sub.gather(1, cols[tied])
+        above |= equal & (equal.cumsum(1, dtype=torch.int32) <= need)  # now exactly k per row
+        cols[rows] = above.nonzero()[:, 1].view(len(rows), k)  # in column order
+        values[rows] = sub.gather(1, cols[rows])
     order = torch.argsort(cols, dim=1)  # by column, then (stable) by score: ties stay by column
     cols, values = cols.gather(1, order), values.gather(1, order)
     order = torch.argsort(values, dim=1, descending=True, stable=True)
@@ -140,6 +145,7 @@ def recommend_csr(model: torch.nn.Module, items: torch.Tensor, offsets: torch.Te
             b, seen = csr_rows(items, starts[rows], ends[rows])
             scores[b, seen - 1] = float("-inf")
         values, cols = top_k(scores, k)  # [B, k]
+        del scores  # before the next batch's scores exist: one [B, N] matrix at a time
         top_scores[rows] = values
         top_items[rows] = torch.where(torch.isneginf(values), 0, cols + 1)
         done += len(rows)
@@ -174,5 +180,6 @@ def score_csr(model: torch.nn.Module, items: torch.Tensor, offsets: torch.Tensor
         _check_finite(hidden)
         scores = score_items(model, hidden)  # [B, N]
         out[rows] = scores if columns is None else scores[:, columns - 1]
+        del scores
     model.train(was_training)
     return out
