@@ -54,9 +54,10 @@ def _read_run(run_dir: Path) -> tuple[DictConfig, dict, dict]:
                           "finished run (train.py prints it at the end: results in outputs/runs/...).")
     if missing:
         raise SeqrecError(
-            f"'{run_dir}' has no {' and no '.join(missing)}: it is not a finished run (train.py saves "
-            "best.pt after training and writes metrics.json last; a run still training or stopped "
-            "early has no metrics.json). Wait for it to finish, rerun it, or pass a finished run.")
+            f"'{run_dir}' has no {' and no '.join(missing)}: it is not a finished run (train.py writes "
+            "metrics.json last; a run still training or interrupted has none, and its best.pt may be "
+            f"from an early epoch). Wait for it to finish, continue it with `python train.py "
+            f"resume={run_dir}`, or pass a finished run.")
     try:
         cfg = OmegaConf.load(run_dir / "config.yaml")
         metrics = json.loads((run_dir / "metrics.json").read_text())
