@@ -147,6 +147,13 @@ def test_raw_ids_are_strings_and_numbers_match_them():
         run.score([[7]], items=["nope"])
 
 
+def test_a_diverged_model_is_a_clear_error():
+    model = Constant()
+    model.forward = lambda item_seq: torch.full((*item_seq.shape, 3), float("nan"))
+    with pytest.raises(SeqrecError, match="NaN hidden states: the checkpoint diverged"):
+        Recommender(model, TOKENS, max_len=5).recommend([["a"]], k=2)
+
+
 def test_k_out_of_range_is_an_error():
     run = Recommender(Constant(), TOKENS, max_len=5)
     for k in (0, 7, 2.5, True):

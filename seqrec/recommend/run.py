@@ -108,6 +108,7 @@ class Recommender:
         run_dir: the run folder (messages; ``metrics.json``'s data fingerprint).
         data_dir: where the run's dataset is (default: the run's ``data_dir``).
         batch_size: sequences scored at once, or ``"auto"`` (default: the run's ``eval.batch_size``).
+        fingerprint: the run's ``data_fingerprint``; known users' data must have it.
     """
 
     def __init__(self, model: torch.nn.Module, item_tokens: np.ndarray, max_len: int,
@@ -167,6 +168,13 @@ class Recommender:
         return ([ids[i] for i in np.flatnonzero(kept > 0)], torch.as_tensor(codes[known], device=self.device),
                 torch.as_tensor(offsets, device=self.device), empty)
 
+    def _scored(self, scorer, *args, **kwargs):
+        """``scorer(*args, **kwargs)`` with a diverged model (NaN) reported as a :class:`SeqrecError`."""
+        try:
+            return scorer(*args, **kwargs)
+        except ValueError as exc:
+            raise SeqrecError(f"run '{self.run_dir}': {exc}.") from exc
+
     def _check_k(self, k: int) -> int:
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= self.n_items:
             raise SeqrecError(f"k={k!r} must be a whole number from 1 to the run's catalogue size "
@@ -197,7 +205,7 @@ class Recommender:
         """
         k = self._check_k(k)
         ids, items, offsets, _ = self.encode(sequences)
-        scores, top = recommend_csr(self.model, items, offsets, k, self.max_len,
+        scores, top = self._scored(recommend_csr, self.model, items, offsets, k, self.max_len,
                                     exclude_history=not include_history, batch_size=self.batch_size)
         return self._frame("sequence_id", ids, scores, top)
 
@@ -224,7 +232,7 @@ class Recommender:
                                   f"the run's catalogue ({self.n_items} items, ids.npz).")
             columns = torch.as_tensor(codes, device=self.device)
         ids, seq_items, offsets, _ = self.encode(sequences)
-        scores = score_csr(self.model, seq_items, offsets, self.max_len, columns, self.batch_size)
+        scores = self._scored(score_csr, self.model, seq_items, offsets, self.max_len, columns, self.batch_size)
         names = self.item_tokens[1:] if columns is None else self.item_tokens[columns.cpu().numpy()]
         return pd.DataFrame(scores.cpu().numpy(), index=pd.Index(ids, dtype=object, name="sequence_id"),
                             columns=pd.Index(names, name="item_id"))
@@ -269,7 +277,7 @@ class Recommender:
         # the selected users' (cut) sequences as one CSR, in the given order
         _, flat = csr_rows(torch.as_tensor(data.items, device=self.device), starts, ends)
         sub_offsets = torch.cat([torch.zeros(1, dtype=torch.long, device=self.device), torch.cumsum(ends - starts, 0)])
-        scores, top = recommend_csr(self.model, flat, sub_offsets, k, self.max_len,
+        scores, top = self._scored(recommend_csr, self.model, flat, sub_offsets, k, self.max_len,
                                     exclude_history=not include_history, batch_size=self.batch_size)
         return self._frame("user_id", list(np.asarray(data.user_tokens, dtype=str)[index]), scores, top)
 
