@@ -287,3 +287,29 @@ def test_module_entry_point(trained_run, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "seqrec.recommend", "--run", str(tmp_path / "none")],
                          capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert bad.returncode == 1 and "is not a folder" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.realdata
+def test_s3rec_run_recommends_from_the_run_folder_alone(tmp_path, lastfm_data_dir):
+    """S3-Rec (fine-tuned from scratch here) is rebuilt from config.yaml and best.pt: new sequences
+    need no dataset and no attributes file, and its lists agree with its evaluation."""
+    from seqrec.pipeline import run
+
+    cfg = compose_config([f"data_dir={lastfm_data_dir}", f"output_dir={tmp_path / 'run'}", "model=s3rec",
+                          "model.pretrained=false", "dataset.max_users=60", "trainer.max_epochs=1",
+                          "trainer.progress=false", "device=cpu"])
+    run(cfg)
+    moved = tmp_path / "moved"
+    shutil.copytree(tmp_path / "run", moved)
+    recommender = seqrec.load_run(moved, data_dir=tmp_path / "no-data-here")
+    assert recommender.model.n_attributes > 0 and recommender.n_items == 3646
+    recs = recommender.recommend({"s": ["2", "15", "7"]}, k=recommender.n_items, include_history=True)
+    assert sorted(recs["item_id"]) == sorted(recommender.item_tokens[1:])  # every item once, nothing else
+    assert not (tmp_path / "no-data-here").exists()  # no data was read or fetched
+    with_data = seqrec.load_run(moved, data_dir=lastfm_data_dir)
+    recs = with_data.recommend_users(k=with_data.n_items, as_of="test")
+    data = with_data.dataset()
+    test_item = pd.Series([data.item_tokens[data.sequence(u)[-1]] for u in range(data.n_users)], index=data.user_tokens)
+    found = recs[recs["item_id"].to_numpy() == test_item[recs["user_id"]].to_numpy()].set_index("user_id")["rank"]
+    ranks = pd.read_csv(moved / "per_user_test.csv", dtype={"user_id": str}).set_index("user_id")["rank"]
+    assert (ranks[ranks != MASKED_RANK].sort_index() == found.sort_index()).all()

@@ -17,8 +17,6 @@ of the output table, so they can never be recommended.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 
 from seqrec.evaluation import resolve_eval_batch_size
@@ -103,8 +101,8 @@ def _check_finite(hidden: torch.Tensor) -> None:
 
 @torch.no_grad()
 def recommend_csr(model: torch.nn.Module, items: torch.Tensor, offsets: torch.Tensor, k: int,
-                  max_len: int, exclude_history: bool = True, batch_size: int | str = "auto",
-                  progress: Callable[[int], object] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                  max_len: int, exclude_history: bool = True,
+                  batch_size: int | str = "auto") -> tuple[torch.Tensor, torch.Tensor]:
     """Top-k items after each sequence.
 
     Args:
@@ -116,7 +114,6 @@ def recommend_csr(model: torch.nn.Module, items: torch.Tensor, offsets: torch.Te
         exclude_history: remove every item of the (whole, not only the windowed) sequence from
             its ranking, as evaluation does with ``eval.mask_history=true``.
         batch_size: sequences scored at once, or ``"auto"`` (bounded like ``eval.batch_size=auto``).
-        progress: called with the number of sequences done after each batch.
 
     Returns:
         ``(scores [S, k] float32, items [S, k] int64)``; a sequence whose history covers all but
@@ -135,7 +132,6 @@ def recommend_csr(model: torch.nn.Module, items: torch.Tensor, offsets: torch.Te
     top_scores = torch.full((len(lengths), k), float("-inf"), device=items.device)
     top_items = torch.zeros(len(lengths), k, dtype=torch.long, device=items.device)
     batch_size = resolve_eval_batch_size(batch_size, n_items, items.device)
-    done = 0
     for rows in batches(lengths, batch_size):
         width = min(max_len, max(int(lengths[rows].max()), 1))
         hidden = last_hidden(model, csr_windows(items, starts[rows], ends[rows], width))  # [B, d]
@@ -148,9 +144,6 @@ def recommend_csr(model: torch.nn.Module, items: torch.Tensor, offsets: torch.Te
         del scores  # before the next batch's scores exist: one [B, N] matrix at a time
         top_scores[rows] = values
         top_items[rows] = torch.where(torch.isneginf(values), 0, cols + 1)
-        done += len(rows)
-        if progress is not None:
-            progress(done)
     model.train(was_training)
     return top_scores, top_items
 
