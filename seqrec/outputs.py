@@ -22,7 +22,7 @@ import torch
 from seqrec.atomic import atomic_write, write_bytes
 from seqrec.errors import SeqrecError
 from seqrec.evaluation import metrics_from_ranks
-from seqrec.trainer import Checkpoints
+from seqrec.checkpoints import Checkpoints
 
 # what last.pt holds (bump when its layout changes)
 LAST_VERSION = 1

@@ -59,7 +59,7 @@ from seqrec.errors import ConfigError, SeqrecError
 from seqrec.models.s3rec import PretrainConfig
 from seqrec.atomic import atomic_write
 from seqrec.outputs import write_json
-from seqrec.trainer import epoch_batches
+from seqrec.batching import epoch_batches
 
 log = logging.getLogger(__name__)
 
