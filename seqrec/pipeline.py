@@ -248,6 +248,7 @@ def run(cfg: DictConfig, overrides: list[str] | None = None) -> dict:
         writer = RunWriter(out_dir, config, history=trainer.state.history) if main else ddp.NoWriter()
         pretrain_facts = start.state.get("facts", {})
     writer.facts = pretrain_facts
+    writer.ids(data.item_tokens, data.user_tokens)  # raw ids for seqrec.recommend
 
     with resume.stop_on_signals() as stop:
         try:
