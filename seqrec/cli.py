@@ -1,15 +1,27 @@
-"""How entry points report user errors: one paragraph on stderr, exit status 1, no traceback."""
+"""How every entry point reports user errors: one paragraph on stderr, exit status 1, no traceback.
+
+``train.py`` wraps its run in :func:`report_errors`; the other command lines (``python -m
+seqrec.report``, ``seqrec.analysis``, ``seqrec.data.fetch``) call :func:`run_main`, which goes
+through the same context manager and returns the exit status.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import shutil
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
 
 from omegaconf.errors import MissingMandatoryValue
 from rich.console import Console
 from rich.markup import escape
 
+from seqrec import distributed
 from seqrec.errors import RunInterrupted, SeqrecError
 
 
@@ -52,7 +64,20 @@ def report_errors(keep_going: bool = False, run_dir: Path | None = None):
         raise SystemExit(130) from None
 
 
+def run_main(body: Callable[[], object]) -> int:
+    """Run a command line's ``body()``; returns 0, or the exit status :func:`report_errors` gives
+    a user error (1, after printing its paragraph) or Ctrl-C (130)."""
+    try:
+        with report_errors():
+            body()
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
 def _print(message: str) -> None:
+    if not distributed.is_main():  # DDP: one message, from rank 0 (every rank exits alike)
+        return
     # escape: a message may contain [brackets] (paths, JSON examples) that rich would read as markup
     Console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
@@ -87,3 +112,34 @@ def remove_unused_run_dir(run_dir: Path | None) -> None:
             parent.rmdir()  # OSError once a parent holds anything else
     except OSError:
         pass
+
+
+def check_writable(folder: str | Path) -> None:
+    """Create ``folder`` and write a probe file there, or stop with one paragraph and exit 1.
+
+    Raises:
+        SystemExit: (1) the folder cannot be created or written (a file in the path, a read-only
+            or full disk, no permission).
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        _fail(f"cannot write into the output folder {folder}: {err.strerror or err}. Choose a writable "
+              "folder with hydra.run.dir=<folder> (sweeps: hydra.sweep.dir=<folder>), or free disk space.")
+
+
+class OutputFolderCheck(Callback):
+    """Hydra callback (``hydra.callbacks`` in ``conf/config.yaml``): checks that the run or sweep
+    folder can be written before Hydra creates it, so an unwritable output folder is one paragraph
+    instead of a traceback from inside Hydra."""
+
+    def on_run_start(self, config: DictConfig, **kwargs) -> None:
+        HydraConfig.instance().set_config(config)  # ${hydra:runtime.choices.*} in the folder name
+        check_writable(config.hydra.run.dir)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        HydraConfig.instance().set_config(config)
+        check_writable(config.hydra.sweep.dir)

@@ -1,6 +1,7 @@
 """The files a run leaves in its output directory, all written atomically.
 
-``config.yaml`` (resolved config), ``epochs.csv`` (one row per epoch, rewritten as training goes),
+``config.yaml`` (resolved config), ``ids.npz`` (raw item and user ids, for recommendations from
+the run folder alone), ``epochs.csv`` (one row per epoch, rewritten as training goes),
 ``best.pt`` (the selected state, written whenever the monitor improves), ``last.pt`` (everything
 a resumed run needs, written after every epoch and on SIGTERM/Ctrl-C), ``per_user_test.csv``
 (per-user test metrics keyed by the raw user id, for paired t-tests), and last ``metrics.json``.
@@ -12,15 +13,17 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
-from seqrec.atomic import atomic_write, write_bytes
+from seqrec.atomic import atomic_write
 from seqrec.errors import SeqrecError
 from seqrec.evaluation import metrics_from_ranks
-from seqrec.trainer import Checkpoints
+from seqrec.checkpoints import Checkpoints
 
 # what last.pt holds (bump when its layout changes)
 LAST_VERSION = 1
@@ -30,14 +33,30 @@ class OutputError(SeqrecError):
     """A run file could not be written (disk full, read-only folder, …)."""
 
 
+def _is_write_failure(err: BaseException) -> bool:
+    """An ``OSError``, or the ``RuntimeError`` torch's zip writer raises when a write fails
+    (a full disk shows up as "[enforce fail at inline_container.cc] unexpected pos …")."""
+    if isinstance(err, OSError):
+        return True
+    text = str(err)
+    return isinstance(err, RuntimeError) and ("inline_container" in text or "PytorchStreamWriter" in text)
+
+
 @contextlib.contextmanager
 def writing(folder: Path, what: str):
-    """Turn an ``OSError`` while writing ``what`` into ``folder`` into one :class:`OutputError`
-    paragraph naming the folder and the fix (the atomic writer leaves no partial file)."""
+    """Turn a failed write of ``what`` into ``folder`` (an ``OSError``, or torch's writer failing
+    on a full disk) into one :class:`OutputError` paragraph naming the folder, the free space and
+    the fix (the atomic writer leaves no partial file)."""
     try:
         yield
-    except OSError as err:
-        reason = err.strerror or str(err)
+    except (OSError, RuntimeError) as err:
+        if not _is_write_failure(err):
+            raise
+        reason = getattr(err, "strerror", None) or str(err).splitlines()[0]
+        try:
+            reason += f" ({shutil.disk_usage(folder).free:,} bytes free on that disk)"
+        except OSError:
+            pass
         raise OutputError(
             f"could not write {what} into the run folder {folder}: {reason}. Free disk space or make "
             "the folder writable, or send runs elsewhere with hydra.run.dir=<folder> (sweeps: "
@@ -46,19 +65,14 @@ def writing(folder: Path, what: str):
         ) from None
 
 
-def write_text(path: Path, text: str) -> None:
-    """Atomically write ``text`` (UTF-8) to ``path``."""
-    write_bytes(path, text)
-
-
 def write_json(path: Path, obj: dict) -> None:
     """Atomically write ``obj`` as indented JSON."""
-    write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+    atomic_write(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
 def write_csv(path: Path, frame: pd.DataFrame) -> None:
     """Atomically write ``frame`` as CSV without the index."""
-    write_bytes(path, frame.to_csv(index=False))
+    atomic_write(path, frame.to_csv(index=False))
 
 
 def per_user_frame(ranks: torch.Tensor, user_tokens) -> pd.DataFrame:
@@ -99,7 +113,13 @@ class RunWriter(Checkpoints):
             write(self.out_dir / name)
 
     def config(self, yaml_text: str) -> None:
-        self._write("config.yaml", lambda path: write_text(path, yaml_text))
+        self._write("config.yaml", lambda path: atomic_write(path, yaml_text))
+
+    def ids(self, item_tokens: np.ndarray, user_tokens: np.ndarray) -> None:
+        """``ids.npz``: ``item_tokens [N + 1]`` (raw id of item index i; ``[0]`` is padding) and
+        ``user_tokens [U]`` (raw id of user index u), as strings; no pickles."""
+        self._write("ids.npz", lambda path: atomic_write(path, lambda handle: np.savez(
+            handle, item_tokens=np.asarray(item_tokens, dtype=str), user_tokens=np.asarray(user_tokens, dtype=str))))
 
     def epoch(self, row: dict) -> None:
         """Append one epoch's row to ``epochs.csv`` (rewritten atomically, it is small)."""
@@ -107,9 +127,11 @@ class RunWriter(Checkpoints):
         self._write("epochs.csv", lambda path: write_csv(path, pd.DataFrame(self.epochs)))
 
     def save_best(self, state: dict) -> None:
-        """``best.pt``: ``{model, optimizer, epoch, best_metric, config}`` of the selected epoch."""
+        """``best.pt``: ``{model, loss, optimizer, epoch, best_metric, config}`` of the selected epoch
+        (``loss``: the loss's own parameters, empty for most losses)."""
         loop = state["loop"]
-        payload = {"model": state["model"], "optimizer": state["optimizer"], "epoch": loop["best_epoch"],
+        payload = {"model": state["model"], "loss": state.get("loss", {}), "optimizer": state["optimizer"],
+                   "epoch": loop["best_epoch"],
                    "best_metric": {state["monitor"]: loop["best_score"]}, "config": self.run_config}
         self._write("best.pt", lambda path: atomic_write(path, lambda handle: torch.save(payload, handle)))
 
