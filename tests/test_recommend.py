@@ -39,6 +39,9 @@ class Constant(nn.Module):
     def forward(self, item_seq: torch.Tensor) -> torch.Tensor:
         return torch.zeros(*item_seq.shape, self.item_emb.embedding_dim)
 
+    def output_table(self) -> torch.Tensor:
+        return self.item_emb.weight[1:]
+
 
 def reference_top_k(row: list[float], k: int) -> list[int]:
     """Columns by score descending, then column ascending, -inf dropped: the stated rule."""

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from seqrec.atomic import write_bytes
+from seqrec.atomic import atomic_write
 from seqrec.errors import DataError, SeqrecError
 
 CSV_SUFFIXES = {".csv": ",", ".tsv": "\t"}
@@ -162,6 +162,6 @@ def write_recommendations(frame: pd.DataFrame, path: str | Path) -> Path:
     """Write the long-format frame as CSV or JSON Lines (by suffix), atomically."""
     path = check_out_path(path)
     if path.suffix.lower() == ".csv":
-        return write_bytes(path, frame.to_csv(index=False))
+        return atomic_write(path, frame.to_csv(index=False))
     text = frame.to_json(orient="records", lines=True, force_ascii=False)
-    return write_bytes(path, text if text.endswith("\n") or not text else text + "\n")
+    return atomic_write(path, text if text.endswith("\n") or not text else text + "\n")

@@ -21,21 +21,7 @@ import torch
 
 from seqrec.evaluation import resolve_eval_batch_size
 
-try:  # the agreed model contract (issue #10); the fallback keeps working until it is merged
-    from seqrec.models.scoring import last_hidden, score_items
-except ImportError:  # pragma: no cover - depends on which branches are merged
-    def last_hidden(model: torch.nn.Module, inputs: torch.Tensor, autocast=None) -> torch.Tensor:
-        """Hidden state at the last position: ``inputs [B, L] -> [B, d]``."""
-        return model(inputs)[:, -1]
-
-    def score_items(model: torch.nn.Module, hidden: torch.Tensor) -> torch.Tensor:
-        """``hidden [B, d] -> [B, N]`` float32 scores, column c = item c + 1."""
-        return hidden.float() @ output_table(model).float().T
-
-
-def output_table(model: torch.nn.Module) -> torch.Tensor:
-    """The model's output item vectors ``[N, d]`` (row r = item r + 1; no padding, no mask token)."""
-    return model.output_table() if hasattr(model, "output_table") else model.item_emb.weight[1:]
+from seqrec.models.scoring import last_hidden, score_items
 
 
 def csr_windows(items: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor, width: int) -> torch.Tensor:
@@ -126,7 +112,7 @@ def recommend_csr(model: torch.nn.Module, items: torch.Tensor, offsets: torch.Te
     model.eval()
     starts, ends = offsets[:-1], offsets[1:]
     lengths = ends - starts  # [S]
-    n_items = output_table(model).shape[0]
+    n_items = model.output_table().shape[0]
     if not 1 <= k <= n_items:
         raise ValueError(f"k={k} must be between 1 and the catalogue size {n_items}")
     top_scores = torch.full((len(lengths), k), float("-inf"), device=items.device)
@@ -164,7 +150,7 @@ def score_csr(model: torch.nn.Module, items: torch.Tensor, offsets: torch.Tensor
     model.eval()
     starts, ends = offsets[:-1], offsets[1:]
     lengths = ends - starts
-    n_items = output_table(model).shape[0]
+    n_items = model.output_table().shape[0]
     batch = resolve_eval_batch_size(batch_size, n_items, items.device)
     out = torch.empty(len(lengths), n_items if columns is None else len(columns), device=items.device)
     for rows in batches(lengths, batch):
