@@ -309,3 +309,15 @@ def test_class_attributes_follow_the_contract():
         assert isinstance(loss, torch.nn.Module) and loss.num_negatives == 5 and loss.positions == "last"
     assert [c.name for c in (BPR, TOP1, BPRMax, TOP1Max, SampledSoftmax, GBCE)] == [
         "bpr", "top1", "bpr_max", "top1_max", "sampled_softmax", "gbce"]
+
+
+def test_both_ways_to_the_negative_scores_agree():
+    from seqrec.losses.negatives import negative_scores
+
+    h = torch.randn(5, 2, dtype=torch.float64)
+    table = torch.randn(N, 2, dtype=torch.float64)
+    items = torch.randint(1, N + 1, (5, 4))  # K·d = 8 > N = 6: full scores, then gather
+    gathered = torch.einsum("pd,pkd->pk", h, table[items - 1])
+    assert torch.allclose(negative_scores(h, table, items), gathered)
+    few = items[:, :2]  # K·d = 4 <= 6: gathered item vectors
+    assert torch.allclose(negative_scores(h, table, few), gathered[:, :2])

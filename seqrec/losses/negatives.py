@@ -2,8 +2,9 @@
 
 A loss of this family scores, at each selected position t, its positive item (the target) and
 K sampled negatives against the hidden state: ``s⁺_t = h_t · e_pos`` and ``s⁻_{t,k} = h_t · e_k``
-(``e`` = rows of the output table, item id i is row i - 1). Only the ``[P, K]`` scores are ever
-computed, never the ``[P, N]`` logits of the whole catalogue.
+(``e`` = rows of the output table, item id i is row i - 1), from the ``K`` gathered item
+vectors or, when K·d exceeds N, from the ``[P, N]`` scores of the catalogue (whichever is
+smaller, :func:`negative_scores`).
 
 Positions (the CCE paper's two families, Eq. 1-2): ``"all"`` scores every non-padding position
 (SASRec's BCE, Eq. 20; CCE, Eq. 26); ``"last"`` only the last position of each row (GRU4Rec's
@@ -125,7 +126,7 @@ class SampledNegativeLoss(nn.Module):
         h = hidden[mask]  # [P, d]
         pos_items, neg_items = targets[mask], items[mask]  # [P], [P, K]
         pos = (h * table[pos_items - 1]).sum(-1)  # [P]
-        neg = torch.einsum("pd,pkd->pk", h, table[neg_items - 1])  # [P, K]
+        neg = negative_scores(h, table, neg_items)  # [P, K]
         dtype = torch.promote_types(pos.dtype, torch.float32)  # bf16 under autocast -> float32
         log_q = None if negatives.log_q is None else negatives.log_q[mask].to(dtype)  # [P, K]
         return Scores(pos.to(dtype), neg.to(dtype), neg_items != pos_items.unsqueeze(1), log_q, table.shape[0])
@@ -150,6 +151,20 @@ class SampledNegativeLoss(nn.Module):
         if s.pos.numel() == 0:
             return hidden.sum() * 0.0 + table.sum() * 0.0
         return self.per_position(s).mean()
+
+
+def negative_scores(h: Tensor, table: Tensor, items: Tensor) -> Tensor:
+    """``[P, K]`` scores ``h_p · e_{items[p, k]}`` of ``h [P, d]`` against items ``[P, K]`` (ids 1..N).
+
+    Two ways to the same numbers; the one that moves fewer floats is taken. Gathering the K
+    item vectors of every position costs ``P·K·d`` floats; scoring all N items and picking K
+    costs ``P·N``. With K = 256 and d = 64 on LastFM (N = 3,646) the second is 4.5× smaller
+    (a 256-user batch: 190 MB instead of 840 MB); with 1M items the first is.
+    """
+    n_items, d = table.shape
+    if items.shape[1] * d > n_items:
+        return (h @ table.T).gather(1, items - 1)  # [P, N] -> [P, K]
+    return torch.einsum("pd,pkd->pk", h, table[items - 1])
 
 
 def masked_mean(values: Tensor, valid: Tensor) -> Tensor:
