@@ -41,25 +41,43 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-# variant → Hydra overrides (the loss for naive logits is swapped in by the worker)
+# variant → Hydra overrides; naive_logits swaps in the loss below by its _target_ (this file runs as
+# __main__ in the worker), so every variant is built by seqrec.pipeline.build from its config
 VARIANTS = {
     "base": [],
     "bucketing_off": ["trainer.bucket_by_length=false"],
     "unchunked": ["loss.chunk_size=null"],
-    "naive_logits": [],
+    "naive_logits": ["loss._target_=__main__.NaiveCCE"],
     "bf16": ["trainer.precision=bf16"],
 }
 SOFTMAX_LOSSES = ("ce", "cce")
 
 
-def naive_cce(hidden, targets, item_emb, mask=None, negatives=None):
-    """CCE the straightforward way: logits ``[B, L, N]`` for every position, then masked."""
+def _naive_cce_class():
+    """CCE the straightforward way (a :class:`seqrec.losses.CCE` with another forward): logits
+    ``[B, L, N]`` for every position, then masked. Defined lazily: the parent process never imports torch."""
     import torch.nn.functional as F
 
-    mask = targets != 0 if mask is None else mask
-    logits = hidden @ item_emb[1:].T  # [B, L, N]
-    per_pos = F.cross_entropy(logits.flatten(0, 1), (targets - 1).clamp(min=0).flatten(), reduction="none")
-    return (per_pos * mask.flatten()).sum() / mask.sum()
+    from seqrec.losses import CCE
+    from seqrec.models.scoring import item_rows
+
+    class NaiveCCE(CCE):
+        name = "cce"
+
+        def forward(self, hidden, targets, table, negatives=None):
+            mask = targets != 0  # [B, L]
+            logits = hidden @ table.T  # [B, L, N]
+            classes = item_rows(targets).clamp(min=0).flatten()  # padding positions: any class, masked below
+            per_pos = F.cross_entropy(logits.flatten(0, 1), classes, reduction="none")
+            return (per_pos * mask.flatten()).sum() / mask.sum()
+
+    return NaiveCCE
+
+
+def __getattr__(name):  # `loss._target_=__main__.NaiveCCE` resolves here in the worker
+    if name == "NaiveCCE":
+        return _naive_cce_class()
+    raise AttributeError(name)
 
 
 def worker(args: argparse.Namespace) -> dict:
@@ -79,9 +97,6 @@ def worker(args: argparse.Namespace) -> dict:
         cfg = compose(config_name="config", overrides=overrides)
     exp = build(cfg)
     trainer = exp.trainer
-    if args.variant == "naive_logits":
-        naive_cce.num_negatives = 0
-        trainer.loss = naive_cce
 
     def sync():
         if exp.device.type == "cuda":
@@ -227,7 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     from rich.console import Console
     from rich.progress import track
 
-    from seqrec.outputs import write_csv, write_text
+    from seqrec.atomic import atomic_write
+    from seqrec.outputs import write_csv
 
     jobs = []
     for dataset in args.datasets:
@@ -248,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     markdown = to_markdown(table, args.device)
     write_csv(args.out / "bench_raw.csv", frame)
     write_csv(args.out / "bench.csv", table)
-    write_text(args.out / "bench.md", markdown)
+    atomic_write(args.out / "bench.md", markdown)
     print(markdown)
     print(f"wrote {args.out / 'bench.csv'}, {args.out / 'bench.md'}, {args.out / 'bench_raw.csv'}")
     return 0

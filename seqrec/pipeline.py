@@ -25,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from seqrec.data import LeaveOneOut, SequenceData, load_dataset
 from seqrec.errors import ConfigError, SeqrecError
+from seqrec.losses import Loss
 from seqrec.outputs import RunWriter, per_user_frame, write_json
 from seqrec.pretrain import PretrainStage
 from seqrec.summary import print_summary
@@ -72,7 +73,7 @@ class Experiment:
     data: SequenceData
     split: LeaveOneOut
     model: torch.nn.Module
-    loss: object
+    loss: Loss
     optimizer: torch.optim.Optimizer
     trainer: Trainer
     device: torch.device
@@ -146,7 +147,11 @@ def build(cfg: DictConfig) -> Experiment:
     )
 
     model, pretraining = build_model(cfg, data, split, device)
-    optimizer = build_object(cfg.optimizer, "optimizer", params=model.parameters())
+    loss = loss.to(device)
+    if loss.sampler is not None:
+        loss.sampler.bind(split)
+    # a loss may have parameters of its own: they are trained with the model's
+    optimizer = build_object(cfg.optimizer, "optimizer", params=[*model.parameters(), *loss.parameters()])
     # objects (the split is a dataclass) go in through the partial, so Hydra never converts them to config
     make_trainer = build_object(cfg.trainer, "trainer", _partial_=True)
     try:

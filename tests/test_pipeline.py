@@ -127,3 +127,12 @@ def test_error_messages_keep_square_brackets(capsys):
         raise SeqrecError('the file /tmp/[b]dir/x.json must look like {"1": [3, 4]}')
     assert exit_info.value.code == 1
     assert '/tmp/[b]dir/x.json must look like {"1": [3, 4]}' in capsys.readouterr().err.replace("\n", "")
+
+
+@pytest.mark.parametrize("model", ["sasrec", "gru4rec"])
+def test_untied_output_table_runs_end_to_end(tmp_path, lastfm_data_dir, model):
+    cfg, metrics = small_run(tmp_path, lastfm_data_dir, f"model={model}", "model.tie_output=false",
+                             "loss=bce", "trainer.max_epochs=1")
+    state = torch.load(tmp_path / "best.pt", weights_only=False)["model"]
+    assert state["output_emb"].shape == (metrics["n_items"], state["item_emb.weight"].shape[1])
+    assert 0.0 <= metrics["test/ndcg@10"] <= 1.0
