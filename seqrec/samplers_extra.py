@@ -49,7 +49,8 @@ class PopularitySampler(Sampler):
     count first exceeds it (inverse CDF with ``torch.searchsorted``).
 
     Raises:
-        ValueError: (``bind``) the training parts are empty; (``sample``) called before ``bind``.
+        ValueError: (``bind``) the training parts are empty.
+        RuntimeError: (``sample``) called before ``bind``.
     """
 
     name = "popularity"
@@ -59,7 +60,8 @@ class PopularitySampler(Sampler):
         total = int(counts.sum())
         if total == 0:
             raise ValueError("the popularity sampler needs training interactions, but every training part is empty")
-        self.split, self.n_items, self.total = split, split.n_items, total
+        super().bind(split)
+        self.total = total
         self.cumulative = torch.cumsum(counts, 0)  # [N + 1] int64, exact
         self.log_probs = (counts.double() / total).log().float()  # [N + 1], -inf where never drawn
         self._on = {}  # device -> (cumulative, log_probs)
@@ -76,8 +78,7 @@ class PopularitySampler(Sampler):
         Returns:
             :class:`NegativeBatch` with ``items [B, L, k]`` and ``log_q [B, L, k]``.
         """
-        if not hasattr(self, "cumulative"):
-            raise ValueError("PopularitySampler.sample called before bind(split)")
+        self._bound()
         cumulative, _ = self._tables(generator.device)
         r = torch.randint(0, self.total, (*targets.shape, k), generator=generator, device=generator.device)
         items = torch.searchsorted(cumulative, r, right=True).to(targets.device)  # [B, L, k]
@@ -97,14 +98,10 @@ class InBatchSampler(Sampler):
     uniformly from the catalogue without x instead, ``q = 1 / (N - 1)``.
 
     Raises:
-        ValueError: (``sample``) called before ``bind``.
+        RuntimeError: (``sample``) called before ``bind``.
     """
 
     name = "in_batch"
-
-    def bind(self, split) -> InBatchSampler:
-        self.split, self.n_items = split, split.n_items
-        return self
 
     def sample(self, users: Tensor, targets: Tensor, k: int, generator: torch.Generator) -> NegativeBatch:
         """``k`` negatives per position of ``targets [B, L]`` from the batch's positives.
@@ -113,8 +110,7 @@ class InBatchSampler(Sampler):
             :class:`NegativeBatch` with ``items [B, L, k]`` (never equal to ``targets`` at a real
             position, never 0) and ``log_q [B, L, k]``.
         """
-        if not hasattr(self, "n_items"):
-            raise ValueError("InBatchSampler.sample called before bind(split)")
+        n_items = self._bound().n_items
         device = targets.device
         pool = targets[targets != 0].sort().values  # [M]
         m = pool.numel()
@@ -134,8 +130,8 @@ class InBatchSampler(Sampler):
             v = torch.rand((int(alone.sum()),), generator=generator, dtype=torch.float64,
                            device=generator.device).to(device)
             own = targets.unsqueeze(-1).expand_as(items)[alone]
-            n_other = self.n_items - (own != 0).long()
+            n_other = n_items - (own != 0).long()
             pick = torch.minimum((v * n_other).long(), n_other - 1) + 1  # 1..n_other
             items[alone] = pick + (pick >= own).long() * (own != 0).long()
-            log_q[alone] = -math.log(max(self.n_items - 1, 1))
+            log_q[alone] = -math.log(max(n_items - 1, 1))
         return NegativeBatch(items=items, log_q=log_q.float())

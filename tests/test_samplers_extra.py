@@ -61,7 +61,7 @@ def test_popularity_is_reproducible_from_the_seed():
 
 
 def test_popularity_needs_bind():
-    with pytest.raises(ValueError, match="bind"):
+    with pytest.raises(RuntimeError, match="bind"):
         PopularitySampler().sample(torch.tensor([0]), torch.tensor([[1]]), 1, gen(0))
 
 

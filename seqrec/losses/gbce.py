@@ -24,6 +24,7 @@ from torch import Tensor
 
 from seqrec.errors import ConfigError
 from seqrec.losses.negatives import SampledNegativeLoss, Scores
+from seqrec.samplers import Sampler
 
 
 def gbce_beta(num_negatives: int, n_items: int, t: float) -> float:
@@ -66,8 +67,9 @@ class GBCE(SampledNegativeLoss):
 
     name = "gbce"
 
-    def __init__(self, num_negatives: int = 256, positions: str = "all", t: float = 0.75):
-        super().__init__(num_negatives, positions)
+    def __init__(self, num_negatives: int = 256, positions: str = "all", t: float = 0.75,
+                 sampler: Sampler | None = None):
+        super().__init__(num_negatives, positions, sampler)
         if not 0.0 <= t <= 1.0:
             raise ConfigError(f"loss.t={t!r} is not valid: gBCE's calibration parameter must be in [0, 1] "
                               "(0 = plain BCE, 1 = fully calibrated; gSASRec uses 0.75).")

@@ -22,30 +22,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from seqrec.errors import ConfigError
-from seqrec.samplers import NegativeBatch
-
-POSITIONS = ("all", "last")
-
-
-def position_mask(targets: Tensor, positions: str) -> Tensor:
-    """``[B, L]`` bool: the positions a loss uses.
-
-    ``"all"``: every position with a target (``targets != 0``). ``"last"``: column L - 1 only,
-    where its target is non-zero (rows are left-padded, so that is each row's last real position).
-
-    Raises:
-        ValueError: ``positions`` not in ``("all", "last")``.
-    """
-    if positions == "all":
-        return targets != 0
-    if positions == "last":
-        mask = torch.zeros_like(targets, dtype=torch.bool)
-        mask[:, -1] = targets[:, -1] != 0
-        return mask
-    raise ValueError(f"positions must be 'all' or 'last', got {positions!r}")
+from seqrec.losses.base import Loss, check_positions, family_name, position_mask
+from seqrec.models.scoring import item_rows
+from seqrec.samplers import NegativeBatch, Sampler
 
 
 @dataclass
@@ -67,14 +49,6 @@ class Scores:
     n_items: int
 
 
-def check_positions(positions: str) -> str:
-    """``positions`` if valid, else :class:`ConfigError` naming ``loss.positions``."""
-    if positions not in POSITIONS:
-        raise ConfigError(f"loss.positions={positions!r} is not valid: use all (every non-padding position, "
-                          "like CCE/BCE) or last (the last position of each sequence, like CE).")
-    return positions
-
-
 def check_num_negatives(num_negatives: int, name: str) -> int:
     """``num_negatives`` if it is an int >= 1, else :class:`ConfigError` naming ``loss.num_negatives``."""
     if isinstance(num_negatives, bool) or not isinstance(num_negatives, int) or num_negatives < 1:
@@ -83,15 +57,17 @@ def check_num_negatives(num_negatives: int, name: str) -> int:
     return num_negatives
 
 
-class SampledNegativeLoss(nn.Module):
+class SampledNegativeLoss(Loss):
     """Base of the losses over one positive and K sampled negatives per position.
 
     Subclasses set ``name`` and implement :meth:`per_position` on the :class:`Scores`; this
     class selects the positions, computes the scores and averages the per-position losses.
+    An instance's ``name`` carries its family (:func:`family_name`: ``bpr``, ``bpr-last``).
 
     Args:
         num_negatives: K, negatives per position (>= 1).
         positions: ``"all"`` or ``"last"`` (see the module docstring).
+        sampler: draws the negatives (``loss/sampler=uniform|popularity|in_batch``; default uniform).
 
     Raises:
         ConfigError: a bad ``num_negatives`` or ``positions``.
@@ -99,10 +75,11 @@ class SampledNegativeLoss(nn.Module):
 
     name = "sampled"
 
-    def __init__(self, num_negatives: int = 1, positions: str = "all"):
-        super().__init__()
-        self.num_negatives = check_num_negatives(num_negatives, self.name)
+    def __init__(self, num_negatives: int = 1, positions: str = "all", sampler: Sampler | None = None):
+        check_num_negatives(num_negatives, self.name)
+        super().__init__(num_negatives=num_negatives, sampler=sampler)
         self.positions = check_positions(positions)
+        self.name = family_name(type(self).name, positions)
 
     def scores(self, hidden: Tensor, targets: Tensor, table: Tensor, negatives: NegativeBatch | None) -> Scores:
         """Scores of the positions selected by ``self.positions``.
@@ -125,7 +102,7 @@ class SampledNegativeLoss(nn.Module):
         mask = position_mask(targets, self.positions)  # [B, L]
         h = hidden[mask]  # [P, d]
         pos_items, neg_items = targets[mask], items[mask]  # [P], [P, K]
-        pos = (h * table[pos_items - 1]).sum(-1)  # [P]
+        pos = (h * table[item_rows(pos_items)]).sum(-1)  # [P]
         neg = negative_scores(h, table, neg_items)  # [P, K]
         dtype = torch.promote_types(pos.dtype, torch.float32)  # bf16 under autocast -> float32
         log_q = None if negatives.log_q is None else negatives.log_q[mask].to(dtype)  # [P, K]
@@ -163,8 +140,8 @@ def negative_scores(h: Tensor, table: Tensor, items: Tensor) -> Tensor:
     """
     n_items, d = table.shape
     if items.shape[1] * d > n_items:
-        return (h @ table.T).gather(1, items - 1)  # [P, N] -> [P, K]
-    return torch.einsum("pd,pkd->pk", h, table[items - 1])
+        return (h @ table.T).gather(1, item_rows(items))  # [P, N] -> [P, K]
+    return torch.einsum("pd,pkd->pk", h, table[item_rows(items)])
 
 
 def masked_mean(values: Tensor, valid: Tensor) -> Tensor:

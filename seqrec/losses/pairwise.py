@@ -23,6 +23,7 @@ from torch import Tensor
 
 from seqrec.errors import ConfigError
 from seqrec.losses.negatives import SampledNegativeLoss, Scores, masked_log_softmax, masked_mean
+from seqrec.samplers import Sampler
 
 
 def bpr_loss(pos: Tensor, neg: Tensor, valid: Tensor) -> Tensor:
@@ -127,8 +128,9 @@ class BPRMax(SampledNegativeLoss):
 
     name = "bpr_max"
 
-    def __init__(self, num_negatives: int = 64, positions: str = "all", bpreg: float = 1.0):
-        super().__init__(num_negatives, positions)
+    def __init__(self, num_negatives: int = 64, positions: str = "all", bpreg: float = 1.0,
+                 sampler: Sampler | None = None):
+        super().__init__(num_negatives, positions, sampler)
         if not bpreg >= 0:
             raise ConfigError(f"loss.bpreg={bpreg!r} is not valid: BPR-max's score regularisation weight must be "
                               ">= 0 (GRU4Rec uses 1.0; 0 switches it off).")

@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 
 from seqrec.losses.negatives import SampledNegativeLoss, Scores
+from seqrec.samplers import Sampler
 
 
 def sampled_softmax_loss(pos: Tensor, neg: Tensor, valid: Tensor, log_q: Tensor | None = None) -> Tensor:
@@ -57,8 +58,9 @@ class SampledSoftmax(SampledNegativeLoss):
 
     name = "sampled_softmax"
 
-    def __init__(self, num_negatives: int = 256, positions: str = "all", logq: bool = False):
-        super().__init__(num_negatives, positions)
+    def __init__(self, num_negatives: int = 256, positions: str = "all", logq: bool = False,
+                 sampler: Sampler | None = None):
+        super().__init__(num_negatives, positions, sampler)
         self.logq = bool(logq)
 
     def per_position(self, s: Scores) -> Tensor:
