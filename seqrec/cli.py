@@ -10,7 +10,7 @@ from omegaconf.errors import MissingMandatoryValue
 from rich.console import Console
 from rich.markup import escape
 
-from seqrec.errors import SeqrecError
+from seqrec.errors import RunInterrupted, SeqrecError
 
 
 # What Hydra writes into a run folder before the run starts (``hydra.job.chdir: false``).
@@ -20,7 +20,8 @@ _HYDRA_FILES = {".hydra": {"config.yaml", "hydra.yaml", "overrides.yaml"}, "trai
 @contextlib.contextmanager
 def report_errors(keep_going: bool = False, run_dir: Path | None = None):
     """Turn a :class:`SeqrecError` (or a missing ``???`` option) into its message on stderr and
-    ``SystemExit(1)``; Ctrl-C into a one-line note and ``SystemExit(130)``.
+    ``SystemExit(1)``; a run stopped by SIGTERM/Ctrl-C with its state saved into a one-line note
+    on how to resume and ``SystemExit(128 + signal)``; any other Ctrl-C into ``SystemExit(130)``.
 
     Args:
         keep_going: in a sweep, print the message and re-raise the error as an ordinary
@@ -32,6 +33,9 @@ def report_errors(keep_going: bool = False, run_dir: Path | None = None):
     """
     try:
         yield
+    except RunInterrupted as err:  # the whole sweep stops too: the job was asked to end
+        _print(str(err))
+        raise SystemExit(err.exit_code) from None
     except SeqrecError as err:
         if keep_going:
             _print(str(err))

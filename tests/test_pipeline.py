@@ -36,7 +36,8 @@ def test_two_epochs_write_every_output(tmp_path, lastfm_data_dir):
 
     epochs = pd.read_csv(tmp_path / "epochs.csv")
     assert list(epochs["epoch"]) == [1, 2]
-    assert {"train_loss", "valid/ndcg@20", "test/ndcg@10", "epoch_seconds", "train_seconds_cum"} <= set(epochs.columns)
+    assert {"train_loss", "valid/ndcg@20", "epoch_seconds", "train_seconds_cum"} <= set(epochs.columns)
+    assert "test/ndcg@10" not in epochs.columns  # test data is touched only by the selected state
 
     per_user = pd.read_csv(tmp_path / "per_user_test.csv", dtype={"user_id": str})
     assert len(per_user) == written["n_users"] == 150
