@@ -321,3 +321,36 @@ def test_both_ways_to_the_negative_scores_agree():
     assert torch.allclose(negative_scores(h, table, items), gathered)
     few = items[:, :2]  # K·d = 4 <= 6: gathered item vectors
     assert torch.allclose(negative_scores(h, table, few), gathered[:, :2])
+
+
+# -- Eq. 21, 22, 24, 25 through the BCE and CE modules: with d = 1 and h = 1 a score is its item's
+# table entry, so the table's gradient is the gradient w.r.t. the scores ------------------------
+def score_grads(loss, scores: list[float], target: int, negatives: list[int] | None = None) -> list[float]:
+    table = torch.tensor(scores, dtype=torch.float64).view(-1, 1).requires_grad_()
+    hidden = torch.ones(1, 1, 1, dtype=torch.float64)
+    batch = None if negatives is None else NegativeBatch(torch.tensor([[negatives]]))
+    loss(hidden, torch.tensor([[target]]), table, batch).backward()
+    return table.grad.view(-1).tolist()
+
+
+def test_eq21_eq22_bce_gradients():
+    from seqrec.losses import BCE
+
+    scores = [0.4, -1.1, 2.0, 0.3]  # items 1..4; positive 1, negative 3
+    grads = score_grads(BCE(num_negatives=1), scores, target=1, negatives=[3])
+    # (BCE computes in float32)
+    assert grads[0] == pytest.approx(-(1 - sig(0.4)), rel=1e-6)  # Eq. 21
+    # Eq. 22 prints (1 - σ(1 - r_neg)): "1 - r" is the negative class's logit -r, so 1 - σ(-r) = σ(r)
+    assert grads[2] == pytest.approx(1 - sig(-2.0), rel=1e-6)
+    assert grads[1] == grads[3] == 0.0
+
+
+def test_eq24_eq25_ce_gradients():
+    from seqrec.losses import CE
+
+    scores = [0.4, -1.1, 2.0, 0.3]
+    grads = score_grads(CE(chunk_size=None), scores, target=2)
+    p = softmax(scores)
+    assert grads[1] == pytest.approx(p[1] - 1, rel=1e-12)  # Eq. 24
+    for j in (0, 2, 3):
+        assert grads[j] == pytest.approx(p[j], rel=1e-12)  # Eq. 25
