@@ -137,3 +137,31 @@ def test_untied_output_table_runs_end_to_end(tmp_path, lastfm_data_dir, model):
     state = torch.load(tmp_path / "best.pt", weights_only=False)["model"]
     assert state["output_emb"].shape == (metrics["n_items"], state["item_emb.weight"].shape[1])
     assert 0.0 <= metrics["test/ndcg@10"] <= 1.0
+
+
+def test_log_with_every_row_twice_warns_with_the_masked_share(tmp_path, caplog):
+    """Every row twice: each test item repeats the validation item, masked as history, so HR is 0
+    by construction — the run says so with the share and the remedy, and records the share."""
+    rows = [f"u{u},i{(u * 7 + t) % 40},{t}" for u in range(30) for t in range(8)]
+    log = tmp_path / "log.csv"
+    log.write_text("user_id,item_id,timestamp\n" + "\n".join(r for r in rows for _ in (0, 1)) + "\n")
+    cfg = compose_config([f"data_dir={tmp_path / 'data'}", f"output_dir={tmp_path / 'run'}", "dataset=custom",
+                          f"dataset.path={log}", "dataset.kcore=0", "trainer.max_epochs=1",
+                          "trainer.progress=false", "device=cpu"])
+    with caplog.at_level("WARNING"):
+        metrics = run(cfg)
+    # …, x, x: the test item repeats the validation item; the validation item is new
+    assert metrics["test/masked_share"] == 1.0 and metrics["valid/masked_share"] == 0.0
+    assert metrics["test/hr@20"] == 0.0
+    warning = " ".join(r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+    assert "0.0% of the validation and 100.0% of the test targets" in warning
+    assert "deduplicate" in warning and "eval.mask_history=false" in warning
+
+    # the same log without the repeats: nothing masked, no warning
+    log.write_text("user_id,item_id,timestamp\n" + "\n".join(rows) + "\n")
+    caplog.clear()
+    cfg.output_dir = str(tmp_path / "run2")
+    with caplog.at_level("WARNING"):
+        clean = run(cfg)
+    assert clean["test/masked_share"] == 0.0
+    assert not [r for r in caplog.records if "targets are items" in r.getMessage()]

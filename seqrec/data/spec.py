@@ -47,6 +47,8 @@ class DatasetSpec:
     min_user_interactions: int = 3
     max_users: int | None = None
     max_len: int = 50
+    # hex sha256 of the published source file (the five benchmark files): checked on every use
+    sha256: str | None = None
 
     @classmethod
     def from_mapping(cls, cfg: Mapping[str, Any]) -> DatasetSpec:
@@ -93,7 +95,7 @@ class DatasetSpec:
         values: dict[str, Any] = {"name": str(name), "format": fmt, "path": str(cfg["path"])}
         for key in ("url", "archive_member", "attributes_path", "attributes_url", "item_path",
                     "item_url", "item_archive_member", "item_attribute_col", "user_col",
-                    "item_col"):
+                    "item_col", "sha256"):
             if cfg.get(key) is not None:
                 values[key] = str(cfg[key])
         if "time_col" in cfg:
