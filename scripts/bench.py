@@ -26,9 +26,8 @@ variant only.
 
 Seconds per epoch are the fastest of ``--epochs`` timed epochs (2) in each worker and of
 ``--repeats`` interleaved rounds over the variants (2), each in a fresh process. On a shared
-machine noise only adds time, so the minimum is the best estimate of the code's own speed; on the
-2-vCPU VM this was developed on, whole processes ran at either ~6.6 or ~9.4 s per Beauty
-SASRec + CCE epoch with 2 threads (1 thread: a steady 11.1-11.9 s), hence several rounds.
+machine noise only adds time, so the minimum is the best estimate of the code's own speed (the
+README's "Speed" paragraph says how noisy the machine it was measured on is), hence several rounds.
 
 Writes ``<out>/bench.csv`` and ``<out>/bench.md`` and prints the table.
 """
@@ -208,24 +207,18 @@ def to_markdown(table, device: str) -> str:
         "bucketing_off_peak_mb": "peak MB (bucketing off)", "unchunked_peak_mb": "peak MB (unchunked)",
         "naive_logits_peak_mb": "peak MB (naive)", "bf16_x": "bf16 ×", "bf16_peak_mb": "peak MB (bf16)",
     }
+    import pandas as pd
+
+    from seqrec.report.markdown import markdown_table
+
     cols = ["dataset", "model", "loss"] + [c for c in header if c in table.columns]
-    lines = [
-        f"Benchmark on {device}. `×` columns: seconds per epoch of the variant ÷ all optimisations on "
-        "(> 1 means the optimisation is that many times faster).",
-        "",
-        "| " + " | ".join(header.get(c, c) for c in cols) + " |",
-        "|" + "---|" * len(cols),
-    ]
-    for _, row in table.iterrows():
-        cells = []
-        for c in cols:
-            value = row[c]
-            if isinstance(value, float):
-                cells.append("" if value != value else (f"{value:.2f}" if c.endswith("_x") or "share" in c else f"{value:.2f}"))
-            else:
-                cells.append(str(value))
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    shown = table[cols].copy()
+    for c in cols[3:]:
+        if pd.api.types.is_float_dtype(shown[c]):
+            shown[c] = shown[c].map(lambda v: "" if v != v else f"{v:.2f}")
+    return (f"Benchmark on {device}. `×` columns: seconds per epoch of the variant ÷ all optimisations on "
+            "(> 1 means the optimisation is that many times faster).\n\n"
+            f"{markdown_table(shown.rename(columns=header), left=3)}\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -257,9 +250,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variant", default="base", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
-    if args.worker:
-        print(json.dumps(worker(args)))
-        return 0
+    if args.worker:  # a user error (e.g. missing data) is one paragraph, which the parent shows
+        from seqrec.cli import run_main
+
+        return run_main(lambda: print(json.dumps(worker(args))))
 
     from rich.console import Console
     from rich.progress import track

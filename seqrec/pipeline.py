@@ -22,8 +22,9 @@ from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from seqrec.data import LeaveOneOut, SequenceData, load_dataset
-from seqrec.errors import ConfigError, RunInterrupted, SeqrecError
+from seqrec import distributed as ddp
 from seqrec import resume
+from seqrec.errors import ConfigError, RunInterrupted, SeqrecError
 from seqrec.evaluation import MASKED_RANK
 from seqrec.losses import Loss
 from seqrec.outputs import RunWriter, per_user_frame, write_json
@@ -128,7 +129,7 @@ def build(cfg: DictConfig) -> Experiment:
     if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int):
         raise ConfigError(f"seed={cfg.seed!r} must be a whole number (e.g. seed=42).")
     seed_everything(cfg.seed)
-    device = resolve_device(cfg.device)
+    device = ddp.local_device(resolve_device(cfg.device))  # DDP: cuda:<LOCAL_RANK>
     loss = build_object(cfg.loss, "loss")  # cheap: a bad loss option fails before the data loads
     if cfg.get("num_threads"):
         torch.set_num_threads(int(cfg.num_threads))
@@ -217,27 +218,37 @@ def run(cfg: DictConfig, overrides: list[str] | None = None) -> dict:
     stage = cfg.get("stage", "finetune")
     if stage not in ("finetune", "pretrain"):
         raise ConfigError(f"stage={stage} is not a stage; use stage=finetune (default) or stage=pretrain.")
-    start = resume.prepare(cfg, overrides) if stage == "finetune" else resume.RunStart(cfg, Path(cfg.output_dir))
+    # DDP (torchrun): join the process group, use rank 0's run folder and rank 0's view of it
+    if ddp.init_from_env(cfg.device) and stage == "pretrain":
+        raise ConfigError("stage=pretrain runs in one process: start it with `python train.py stage=pretrain ...`, "
+                          "then fine-tune under torchrun (it loads the pre-trained checkpoint).")
+    cfg = ddp.share_run_dir(cfg)
+    start = ddp.on_main(lambda: resume.prepare(cfg, overrides)) if stage == "finetune" else \
+        resume.RunStart(cfg, Path(cfg.output_dir))
     cfg, out_dir = start.cfg, start.out_dir
     if start.finished is not None:
-        print(f"{out_dir} already holds a finished run (metrics.json); not retrained. Delete the folder "
-              "to train it again.")
+        if ddp.is_main():
+            print(f"{out_dir} already holds a finished run (metrics.json); not retrained. Delete the folder "
+                  "to train it again.")
         return start.finished
     exp = build(cfg)  # bad data or options fail here, before anything is written
     data, model, loss, trainer, device = exp.data, exp.model, exp.loss, exp.trainer, exp.device
     if stage == "pretrain":
         return run_pretraining(cfg, exp, wall_start)
     config = OmegaConf.to_container(cfg, resolve=True)
+    main = ddp.is_main()  # DDP: rank 0 alone writes; the others get rank 0's weights in fit()
     if start.state is None:
-        writer = RunWriter(out_dir, config)
+        writer = RunWriter(out_dir, config) if main else ddp.NoWriter()
         writer.config(OmegaConf.to_yaml(cfg, resolve=True))
         # S3-Rec: reuse the matching pre-trained checkpoint, or pre-train first; then fine-tune it
-        pretrain_facts = exp.pretraining.load_into(model, cfg.trainer.progress) if exp.pretraining else {}
+        pretrain_facts = ddp.on_main(lambda: exp.pretraining.load_into(model, cfg.trainer.progress)) \
+            if exp.pretraining else {}
     else:
         trainer.load_state_dict(start.state)  # the model's weights come from last.pt
-        writer = RunWriter(out_dir, config, history=trainer.state.history)
+        writer = RunWriter(out_dir, config, history=trainer.state.history) if main else ddp.NoWriter()
         pretrain_facts = start.state.get("facts", {})
     writer.facts = pretrain_facts
+    writer.ids(data.item_tokens, data.user_tokens)  # raw ids for seqrec.recommend
 
     with resume.stop_on_signals() as stop:
         try:
@@ -250,7 +261,7 @@ def run(cfg: DictConfig, overrides: list[str] | None = None) -> dict:
     metrics = {
         "dataset": data.name,
         "model": getattr(model, "name", type(model).__name__.lower()),
-        "loss": getattr(loss, "name", type(loss).__name__.lower()),
+        "loss": loss.name,
         "seed": int(cfg.seed),
         **result.metrics,
         **masked,
@@ -266,11 +277,14 @@ def run(cfg: DictConfig, overrides: list[str] | None = None) -> dict:
         "monitor": trainer.monitor,
         "mask_history": trainer.mask_history,
         "device": str(device),
+        "world_size": ddp.world_size(),
         "torch": torch.__version__,
         "python": platform.python_version(),
         "git_commit": git_commit(),
         "output_dir": str(out_dir),
     }
+    if not main:
+        return metrics
     warn_masked_targets(masked, trainer.mask_history)
     print_summary(metrics)  # printed first: the numbers are shown even when the disk is full
     writer.finish(metrics, per_user_frame(result.test_ranks, data.user_tokens))

@@ -40,9 +40,7 @@ class Sampler:
     """
 
     name = "sampler"
-
-    def __init__(self):
-        self.split = None
+    split = None  # the bound training data (set by bind)
 
     def bind(self, split) -> "Sampler":
         """Attach the training data (:class:`seqrec.data.LeaveOneOut`) before training; returns self."""

@@ -69,7 +69,8 @@ class Loss(nn.Module):
         sampler: draws the negatives when K > 0; default :class:`~seqrec.samplers.UniformSampler`.
 
     Raises:
-        ValueError: ``num_negatives`` < 0, or a subclass declares an unknown ``positions``.
+        ValueError: ``num_negatives`` < 0, ``sampler`` is not a :class:`~seqrec.samplers.Sampler`, or
+            a subclass declares an unknown ``positions``.
     """
 
     name: str = "loss"
@@ -81,6 +82,10 @@ class Loss(nn.Module):
             raise ValueError(f"{type(self).__name__}.positions must be one of {POSITIONS}, got {self.positions!r}.")
         if isinstance(num_negatives, bool) or not isinstance(num_negatives, int) or num_negatives < 0:
             raise ValueError(f"num_negatives must be a whole number >= 0, got {num_negatives!r}.")
+        if sampler is not None and not isinstance(sampler, Sampler):
+            raise ValueError(
+                f"sampler must be a seqrec.samplers.Sampler, got {sampler!r}. A sampler is a config group: "
+                f"choose it with loss/sampler=<name> (conf/loss/sampler/<name>.yaml), not loss.sampler=<name>")
         self.num_negatives = num_negatives
         self.sampler = (sampler if sampler is not None else UniformSampler()) if num_negatives else None
 

@@ -1,4 +1,4 @@
-"""The sampler contract: the uniform sampler on a hand-written split, bound and seeded."""
+"""The loss and sampler contracts: the uniform sampler on a hand-written split, what losses declare, and how the trainer uses it."""
 
 from __future__ import annotations
 
@@ -56,3 +56,36 @@ def test_losses_declare_positions_negatives_and_sampler():
 
     with pytest.raises(ValueError, match="positions"):
         Bad()
+
+
+def test_a_sampler_name_instead_of_a_sampler_says_how_to_choose_one():
+    with pytest.raises(ValueError, match="loss/sampler=<name>"):
+        BCE(sampler="uniform")  # what `loss.sampler=uniform` on the command line would pass
+
+
+class LastOfV(Loss):
+    """Mean over the rows of sum(h) at the last position: one term per sequence."""
+
+    name, positions = "last_stub", "last"
+
+    def forward(self, hidden, targets, table, negatives=None):
+        keep = targets[:, -1] != 0
+        return hidden[:, -1][keep].sum(-1).mean()
+
+
+def test_a_loss_declares_how_many_terms_each_sequence_adds():
+    """The trainer weighs bucketed batches by loss terms per sequence (test_trainer_loop checks
+    the weighting): its length for an "all" loss, 1 for a "last" loss such as CE."""
+    from test_trainer_loop import MeanOfV, StubModel, tiny_split
+
+    from seqrec.trainer import Trainer
+
+    split = tiny_split()
+
+    def terms(loss):
+        model = StubModel()
+        return Trainer(model, loss, torch.optim.SGD(model.parameters(), lr=0.1), split, progress=False)._loss_positions()
+
+    lengths = (split.train_target != 0).sum(1)
+    assert torch.equal(terms(MeanOfV()), lengths) and len(set(lengths.tolist())) > 1
+    assert torch.equal(terms(LastOfV()), torch.ones_like(lengths))
