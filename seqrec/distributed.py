@@ -366,6 +366,9 @@ class NoWriter(Checkpoints):
     def config(self, yaml_text: str) -> None:
         pass
 
+    def ids(self, item_tokens, user_tokens) -> None:
+        pass
+
     def epoch(self, row: dict) -> None:
         pass
 
