@@ -375,8 +375,5 @@ class NoWriter(Checkpoints):
     def save_best(self, state: dict) -> None:
         pass
 
-    def ids(self, item_tokens, user_tokens) -> None:
-        pass
-
     def finish(self, metrics: dict, per_user) -> None:
         pass
