@@ -27,6 +27,7 @@ from seqrec import resume
 from seqrec.errors import ConfigError, RunInterrupted, SeqrecError
 from seqrec.evaluation import MASKED_RANK
 from seqrec.losses import Loss
+from seqrec.models.s3rec_checkpoint import load_published
 from seqrec.outputs import RunWriter, per_user_frame, write_json
 from seqrec.pretrain import PretrainStage
 from seqrec.seeding import seed_everything
@@ -240,9 +241,14 @@ def run(cfg: DictConfig, overrides: list[str] | None = None) -> dict:
     if start.state is None:
         writer = RunWriter(out_dir, config) if main else ddp.NoWriter()
         writer.config(OmegaConf.to_yaml(cfg, resolve=True))
-        # S3-Rec: reuse the matching pre-trained checkpoint, or pre-train first; then fine-tune it
-        pretrain_facts = ddp.on_main(lambda: exp.pretraining.load_into(model, cfg.trainer.progress)) \
-            if exp.pretraining else {}
+        # S3-Rec: a published pre-trained model, or the matching own checkpoint (pre-training first
+        # if needed); then fine-tune it
+        if cfg.model.get("pretrained_from"):
+            pretrain_facts = ddp.on_main(lambda: load_published(
+                model, cfg.model.pretrained_from, data.item_tokens, data.name))
+        else:
+            pretrain_facts = ddp.on_main(lambda: exp.pretraining.load_into(model, cfg.trainer.progress)) \
+                if exp.pretraining else {}
     else:
         trainer.load_state_dict(start.state)  # the model's weights come from last.pt
         writer = RunWriter(out_dir, config, history=trainer.state.history) if main else ddp.NoWriter()
@@ -314,6 +320,10 @@ def run_pretraining(cfg: DictConfig, exp: Experiment, wall_start: float) -> dict
     if exp.pretraining is None:
         raise ConfigError(f"stage=pretrain needs a model with a pre-training stage (model=s3rec); "
                           f"{cfg.model._target_} has none.")
+    if cfg.model.get("pretrained_from"):
+        raise ConfigError(f"stage=pretrain with model.pretrained_from={cfg.model.pretrained_from}: the "
+                          "published model is already pre-trained, and stage=pretrain only runs "
+                          "seqrec's own pre-training; drop one of the two.")
     path = exp.pretraining.checkpoint(cfg.trainer.progress)
     summary = {"dataset": exp.data.name, "model": getattr(exp.model, "name", type(exp.model).__name__.lower()),
                **exp.pretraining.summary(path), "total_seconds": time.perf_counter() - wall_start,

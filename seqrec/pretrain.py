@@ -191,6 +191,7 @@ class PretrainStage:
         except (ValueError, TypeError) as err:
             raise ConfigError(str(err)) from err
         pretrained = bool(model_cfg.pop("pretrained", True))
+        model_cfg.pop("pretrained_from", None)  # a published file, not part of seqrec's recipe
         if required is None:
             required = pretrained or cfg.get("stage", "finetune") == "pretrain"
         attributes = load_attributes(cfg.dataset, Path(cfg.data_dir), data.item_tokens, required=required)

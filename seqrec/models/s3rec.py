@@ -133,6 +133,10 @@ class S3Rec(SASRec):
         hidden_size, num_blocks, num_heads, dropout, init_std: as :class:`SASRec`.
         pretrained: fine-tune from the pre-trained checkpoint (True) or from scratch (False);
             read by the pipeline, not by the network.
+        pretrained_from: path of a published S3-Rec pre-trained ``state_dict`` (the S3-Rec
+            authors' ``<Name>-epochs-150.pt``) to fine-tune from instead of seqrec's own
+            pre-training, which then does not run; loaded by the pipeline with
+            :func:`seqrec.models.s3rec_checkpoint.load_published`. Needs ``pretrained=True``.
         pretrain: the pre-training recipe (:class:`PretrainConfig` or its mapping), checked and
             kept as ``self.pretrain_config`` so the recipe travels with the model;
             :class:`seqrec.pretrain.PretrainStage` reads the same ``model.pretrain`` config.
@@ -156,12 +160,17 @@ class S3Rec(SASRec):
         init_std: float = 0.02,
         pretrained: bool = True,
         pretrain: Mapping | PretrainConfig | None = None,
+        pretrained_from: str | None = None,
     ):
         super().__init__(n_items, max_len=max_len, hidden_size=hidden_size, num_blocks=num_blocks,
                          num_heads=num_heads, dropout=dropout, init_std=init_std,
                          bidirectional=False)
         self.n_attributes = n_attributes
         self.pretrained = bool(pretrained)
+        if pretrained_from and not self.pretrained:
+            raise ValueError(f"model.pretrained_from={pretrained_from} loads pre-trained weights, but "
+                             "model.pretrained=false asks for none; drop one of the two")
+        self.pretrained_from = pretrained_from or None
         self.pretrain_config = PretrainConfig.from_mapping(pretrain)
         with torch.random.fork_rng(devices=[]):
             self.attr_emb = nn.Embedding(n_attributes + 1, hidden_size, padding_idx=0)
