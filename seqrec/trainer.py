@@ -14,15 +14,19 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Literal
 
 import torch
 from tqdm.auto import tqdm
 
+from seqrec.config.check import PositiveInt
 from seqrec.errors import SeqrecError
-from seqrec.evaluation import METRICS, evaluate_ranks, mean_metrics, resolve_eval_batch_size
+from seqrec.evaluation import METRICS, evaluate_ranks, mean_metrics
 
 log = logging.getLogger(__name__)
+
+# the validation metrics early stopping can monitor (``trainer.monitor``)
+Monitor = Literal[tuple(f"valid/{name}" for name in METRICS)]
 
 
 def epoch_batches(
@@ -108,39 +112,24 @@ class Trainer:
         loss: Callable,
         optimizer: torch.optim.Optimizer,
         split,
-        max_epochs: int = 150,
-        batch_size: int = 256,
-        patience: int = 10,
-        monitor: str = "valid/ndcg@20",
+        max_epochs: PositiveInt = 150,
+        batch_size: PositiveInt = 256,
+        patience: PositiveInt = 10,
+        monitor: Monitor = "valid/ndcg@20",
         bucket_by_length: bool = True,
-        pool_batches: int = 64,
-        eval_batch_size: int | str = "auto",
+        pool_batches: PositiveInt = 64,
+        eval_batch_size: PositiveInt | Literal["auto"] = "auto",
         mask_history: bool = True,
         log_test_every_epoch: bool = True,
-        precision: str = "fp32",
+        precision: Literal["fp32", "bf16"] = "fp32",
         compile: bool = False,
         seed: int = 42,
         device: str | torch.device = "cpu",
         progress: bool = True,
     ):
-        if monitor not in {f"valid/{m}" for m in METRICS}:
-            raise SeqrecError(
-                f"trainer.monitor={monitor!r} is not a validation metric; use one of "
-                f"{', '.join('valid/' + m for m in METRICS)}."
-            )
-        if precision not in ("fp32", "bf16"):
-            raise SeqrecError(f"trainer.precision={precision!r} is not supported; use fp32 or bf16.")
-        for name, value in (("trainer.max_epochs", max_epochs), ("trainer.batch_size", batch_size),
-                            ("trainer.patience", patience), ("trainer.pool_batches", pool_batches)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise SeqrecError(f"{name}={value!r} must be a whole number >= 1 (e.g. {name}=10).")
         self.model, self.loss, self.optimizer, self.split = model, loss, optimizer, split
         self.max_epochs, self.batch_size, self.patience, self.monitor = max_epochs, batch_size, patience, monitor
         self.bucket_by_length, self.pool_batches = bucket_by_length, pool_batches
-        try:
-            resolve_eval_batch_size(eval_batch_size, 1, torch.device("cpu"))  # fail early on a bad value
-        except ValueError as err:
-            raise SeqrecError(str(err)) from None
         self.eval_batch_size, self.mask_history = eval_batch_size, mask_history
         self.log_test_every_epoch = log_test_every_epoch
         self.device = torch.device(device)

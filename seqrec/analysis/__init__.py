@@ -14,7 +14,7 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "load_run": "timestamps", "per_position_metrics": "timestamps",
+    "per_position_metrics": "timestamps",
     "position_ranks": "timestamps", "position_targets": "timestamps",
     "rq3_figure": "timestamps", "rq3_runs": "timestamps",
 }
