@@ -104,6 +104,9 @@ class Trainer:
         seed: seeds the batch order and negative sampling generators.
         device: torch device of model and data.
         progress: show tqdm progress bars (auto-disabled when not a terminal).
+
+    The annotations are the ``trainer`` group's schema: :mod:`seqrec.config` checks every
+    option against them before anything is built, so the constructor does not check again.
     """
 
     def __init__(
