@@ -21,9 +21,9 @@ def main(cfg: DictConfig) -> float:
     hydra_cfg = HydraConfig.get()
     with report_errors(keep_going=hydra_cfg.mode == RunMode.MULTIRUN,
                        run_dir=Path(hydra_cfg.runtime.output_dir)):
-        metrics = run(cfg)
-    # returned for sweepers that optimise a value
-    return metrics.get("valid/ndcg@20")  # None for stage=pretrain
+        metrics = run(cfg, overrides=list(hydra_cfg.overrides.task))
+    # the monitored validation metric, for sweepers that optimise a value (None for stage=pretrain)
+    return metrics.get(metrics.get("monitor", ""))
 
 
 if __name__ == "__main__":

@@ -3,15 +3,68 @@
 A writer fills a temporary file in the target's folder, which is flushed to disk and renamed
 over the target (``os.replace`` is atomic on POSIX and Windows). A crash, a full disk or a
 concurrent writer therefore never leaves a half-written cache, checkpoint or result behind.
+
+A writer killed outright (``kill -9``, a node lost) cannot remove its temporary file. Temporary
+names carry the writer's host and process id (``.<name>.<host>-<pid>.<random>.tmp``), and every
+write first removes the temporary files of writers on this host that no longer run (and any of
+ours older than :data:`STALE_SECONDS`, e.g. from another host of a shared file system).
 """
 
 from __future__ import annotations
 
 import os
+import re
+import socket
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
+
+# a temporary file this old is stale whoever wrote it (no write takes a day)
+STALE_SECONDS = 24 * 3600
+_TMP_RE = re.compile(r"^\..+\.(?P<host>[^.]+)-(?P<pid>\d+)\.[^.]+\.tmp$")
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname())[:40] or "host"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_temp_files(folder: str | os.PathLike) -> list[Path]:
+    """Delete temporary files of dead writers in ``folder`` (see the module docstring).
+
+    Returns:
+        The removed paths. Files that vanish or cannot be removed meanwhile are skipped.
+    """
+    removed = []
+    host, now = _host(), time.time()
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _TMP_RE.match(entry.name)
+        if not match or not entry.is_file(follow_symlinks=False):
+            continue
+        try:
+            old = now - entry.stat().st_mtime > STALE_SECONDS
+            dead = match["host"] == host and not _alive(int(match["pid"]))
+            if old or dead:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except OSError:
+            continue
+    return removed
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> Path:
@@ -25,7 +78,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    remove_stale_temp_files(path.parent)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{_host()}-{os.getpid()}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
             write(handle)

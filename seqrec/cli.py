@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import tempfile
 from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
 
 from omegaconf.errors import MissingMandatoryValue
 from rich.console import Console
 from rich.markup import escape
 
-from seqrec.errors import SeqrecError
+from seqrec.errors import RunInterrupted, SeqrecError
 
 
 # What Hydra writes into a run folder before the run starts (``hydra.job.chdir: false``).
@@ -20,7 +25,8 @@ _HYDRA_FILES = {".hydra": {"config.yaml", "hydra.yaml", "overrides.yaml"}, "trai
 @contextlib.contextmanager
 def report_errors(keep_going: bool = False, run_dir: Path | None = None):
     """Turn a :class:`SeqrecError` (or a missing ``???`` option) into its message on stderr and
-    ``SystemExit(1)``; Ctrl-C into a one-line note and ``SystemExit(130)``.
+    ``SystemExit(1)``; a run stopped by SIGTERM/Ctrl-C with its state saved into a one-line note
+    on how to resume and ``SystemExit(128 + signal)``; any other Ctrl-C into ``SystemExit(130)``.
 
     Args:
         keep_going: in a sweep, print the message and re-raise the error as an ordinary
@@ -32,6 +38,9 @@ def report_errors(keep_going: bool = False, run_dir: Path | None = None):
     """
     try:
         yield
+    except RunInterrupted as err:  # the whole sweep stops too: the job was asked to end
+        _print(str(err))
+        raise SystemExit(err.exit_code) from None
     except SeqrecError as err:
         if keep_going:
             _print(str(err))
@@ -83,3 +92,34 @@ def remove_unused_run_dir(run_dir: Path | None) -> None:
             parent.rmdir()  # OSError once a parent holds anything else
     except OSError:
         pass
+
+
+def check_writable(folder: str | Path) -> None:
+    """Create ``folder`` and write a probe file there, or stop with one paragraph and exit 1.
+
+    Raises:
+        SystemExit: (1) the folder cannot be created or written (a file in the path, a read-only
+            or full disk, no permission).
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        _fail(f"cannot write into the output folder {folder}: {err.strerror or err}. Choose a writable "
+              "folder with hydra.run.dir=<folder> (sweeps: hydra.sweep.dir=<folder>), or free disk space.")
+
+
+class OutputFolderCheck(Callback):
+    """Hydra callback (``hydra.callbacks`` in ``conf/config.yaml``): checks that the run or sweep
+    folder can be written before Hydra creates it, so an unwritable output folder is one paragraph
+    instead of a traceback from inside Hydra."""
+
+    def on_run_start(self, config: DictConfig, **kwargs) -> None:
+        HydraConfig.instance().set_config(config)  # ${hydra:runtime.choices.*} in the folder name
+        check_writable(config.hydra.run.dir)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        HydraConfig.instance().set_config(config)
+        check_writable(config.hydra.sweep.dir)

@@ -19,3 +19,15 @@ class DataError(SeqrecError):
 
 class ConfigError(SeqrecError):
     """A configuration value is unknown or inconsistent."""
+
+
+class RunInterrupted(SeqrecError):
+    """A run stopped by SIGTERM or Ctrl-C after saving its state; ``exit_code`` is 128 + signal."""
+
+    def __init__(self, signal: int, run_dir):
+        self.exit_code = 128 + int(signal)
+        self.run_dir = run_dir
+        super().__init__(
+            f"stopped by signal {int(signal)}; the state after the last finished batch is saved in "
+            f"{run_dir}/last.pt. Continue with: python train.py resume={run_dir}"
+        )

@@ -8,7 +8,8 @@ paper's code. No sampled negatives, no user subsampling.
 
 Tie rule (pessimistic, stated so numbers are reproducible): the target's rank is 1 + the number
 of *other* items whose score is **greater than or equal** to the target's score. A model that
-scores everything equally thus ranks the target last, never first.
+scores everything equally thus ranks the target last, never first. An item scored NaN counts as
+scoring >= the target (it can only push the target down); a NaN target score is an error.
 
 ``HR@k = 1[rank <= k]`` and ``NDCG@k = 1[rank <= k] / log2(rank + 1)`` (one relevant item, so
 IDCG = 1), per user, then averaged over users. A masked target gets the rank
@@ -59,8 +60,10 @@ def target_ranks(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         targets: ``[B]`` item ids in 1..N.
 
     Returns:
-        ``[B]`` int64 ranks in 1..N (1 + the number of other items scoring >= the target), or
-        :data:`MASKED_RANK` where the target itself is masked. Exact for N < 2**24.
+        ``[B]`` int64 ranks in 1..N: 1 + the number of other items that do not score *below* the
+        target — items scoring greater than or equal, and items whose score is NaN (a NaN never
+        ranks an item below the target) — or :data:`MASKED_RANK` where the target itself is
+        masked. Exact for N < 2**24.
 
     Raises:
         ValueError: if a target's score is NaN (the model diverged).
@@ -68,8 +71,10 @@ def target_ranks(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     target_scores = scores.gather(1, (targets - 1).unsqueeze(1))  # [B, 1]
     if torch.isnan(target_scores).any():
         raise ValueError("evaluation scores contain NaN: the model diverged (try a lower learning rate)")
-    # s - t >= 0 exactly when s >= t (IEEE subtraction keeps the sign); the target counts itself
-    ranks = scores.sub_(target_scores).ge_(0).sum(dim=1).long()  # [B]
+    # s - t < 0 exactly when s < t (IEEE subtraction keeps the sign) and never when s is NaN, so
+    # N - #{s < t} counts the target, every item scoring >= it and every NaN-scored item
+    below = scores.sub_(target_scores).lt_(0).sum(dim=1).long()  # [B]
+    ranks = scores.shape[1] - below
     return torch.where(torch.isneginf(target_scores.squeeze(1)), MASKED_RANK, ranks)
 
 

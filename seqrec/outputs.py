@@ -1,13 +1,16 @@
 """The files a run leaves in its output directory, all written atomically.
 
-``config.yaml`` (resolved config), ``epochs.csv`` (one row per epoch, appended as training goes),
-``best.pt`` (checkpoint of the selected state), ``per_user_test.csv`` (per-user test metrics keyed
-by the raw user id, for paired t-tests), and last ``metrics.json``. A directory without
-``metrics.json`` is not a finished run: tables and plots only read directories that have it.
+``config.yaml`` (resolved config), ``epochs.csv`` (one row per epoch, rewritten as training goes),
+``best.pt`` (the selected state, written whenever the monitor improves), ``last.pt`` (everything
+a resumed run needs, written after every epoch and on SIGTERM/Ctrl-C), ``per_user_test.csv``
+(per-user test metrics keyed by the raw user id, for paired t-tests), and last ``metrics.json``.
+A directory without ``metrics.json`` is not a finished run: tables and plots only read
+directories that have it, and ``resume`` continues it from ``last.pt``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -15,7 +18,32 @@ import pandas as pd
 import torch
 
 from seqrec.atomic import atomic_write, write_bytes
+from seqrec.errors import SeqrecError
 from seqrec.evaluation import metrics_from_ranks
+from seqrec.trainer import Checkpoints
+
+# what last.pt holds (bump when its layout changes)
+LAST_VERSION = 1
+
+
+class OutputError(SeqrecError):
+    """A run file could not be written (disk full, read-only folder, …)."""
+
+
+@contextlib.contextmanager
+def writing(folder: Path, what: str):
+    """Turn an ``OSError`` while writing ``what`` into ``folder`` into one :class:`OutputError`
+    paragraph naming the folder and the fix (the atomic writer leaves no partial file)."""
+    try:
+        yield
+    except OSError as err:
+        reason = err.strerror or str(err)
+        raise OutputError(
+            f"could not write {what} into the run folder {folder}: {reason}. Free disk space or make "
+            "the folder writable, or send runs elsewhere with hydra.run.dir=<folder> (sweeps: "
+            "hydra.sweep.dir=<folder>). A run that already saved last.pt continues with "
+            f"`python train.py resume={folder}`."
+        ) from None
 
 
 def write_text(path: Path, text: str) -> None:
@@ -46,29 +74,61 @@ def per_user_frame(ranks: torch.Tensor, user_tokens) -> pd.DataFrame:
     return frame
 
 
-class RunWriter:
-    """Writes one run's files into ``out_dir`` as the run progresses."""
+class RunWriter(Checkpoints):
+    """Writes one run's files into ``out_dir`` as the run progresses; the trainer's checkpoints.
 
-    def __init__(self, out_dir: Path):
+    Args:
+        out_dir: the run folder (created).
+        config: the resolved config as a plain dict (saved in ``best.pt`` and ``last.pt``).
+        history: epoch rows already written (a resumed run), so ``epochs.csv`` continues.
+
+    Raises:
+        OutputError: a file cannot be written (every method).
+    """
+
+    def __init__(self, out_dir: Path, config: dict | None = None, history: list[dict] | None = None):
         self.out_dir = Path(out_dir)
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        self.epochs: list[dict] = []
-        # A re-run into the same folder must not look finished before it is.
-        (self.out_dir / "metrics.json").unlink(missing_ok=True)
+        self.run_config = config or {}
+        self.epochs: list[dict] = list(history or [])
+        self.facts: dict = {}  # e.g. S3-Rec's pre-training facts, kept in last.pt for metrics.json
+        # the model's data-derived constructor arguments (n_items, …), kept in best.pt so that
+        # seqrec.pipeline.load_trained rebuilds the model without re-deriving them
+        self.model_kwargs: dict = {}
+        with writing(self.out_dir, "the run folder"):
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+
+    def _write(self, name: str, write) -> None:
+        with writing(self.out_dir, name):
+            write(self.out_dir / name)
 
     def config(self, yaml_text: str) -> None:
-        write_text(self.out_dir / "config.yaml", yaml_text)
+        self._write("config.yaml", lambda path: write_text(path, yaml_text))
 
     def epoch(self, row: dict) -> None:
         """Append one epoch's row to ``epochs.csv`` (rewritten atomically, it is small)."""
         self.epochs.append(row)
-        write_csv(self.out_dir / "epochs.csv", pd.DataFrame(self.epochs))
+        self._write("epochs.csv", lambda path: write_csv(path, pd.DataFrame(self.epochs)))
 
-    def checkpoint(self, payload: dict) -> None:
-        """``best.pt``: ``{model, optimizer, epoch, best_metric, config}``."""
-        atomic_write(self.out_dir / "best.pt", lambda handle: torch.save(payload, handle))
+    def save_best(self, state: dict) -> None:
+        """``best.pt``: ``{model, optimizer, epoch, best_metric, config, model_kwargs}`` of the
+        selected epoch."""
+        loop = state["loop"]
+        payload = {"model": state["model"], "optimizer": state["optimizer"], "epoch": loop["best_epoch"],
+                   "best_metric": {state["monitor"]: loop["best_score"]}, "config": self.run_config,
+                   "model_kwargs": self.model_kwargs}
+        self._write("best.pt", lambda path: atomic_write(path, lambda handle: torch.save(payload, handle)))
+
+    def save_last(self, state: dict) -> None:
+        """``last.pt``: the trainer's state dict (model, optimizer, loop state with generator
+        states and log rows) plus the config, the run's facts and a format version."""
+        payload = {**state, "config": self.run_config, "facts": self.facts, "version": LAST_VERSION}
+        self._write("last.pt", lambda path: atomic_write(path, lambda handle: torch.save(payload, handle)))
+
+    def load_best(self) -> dict | None:
+        path = self.out_dir / "best.pt"
+        return torch.load(path, map_location="cpu", weights_only=True) if path.is_file() else None
 
     def finish(self, metrics: dict, per_user: pd.DataFrame) -> None:
         """Per-user test metrics, then ``metrics.json`` last: its presence marks a finished run."""
-        write_csv(self.out_dir / "per_user_test.csv", per_user)
-        write_json(self.out_dir / "metrics.json", metrics)
+        self._write("per_user_test.csv", lambda path: write_csv(path, per_user))
+        self._write("metrics.json", lambda path: write_json(path, metrics))

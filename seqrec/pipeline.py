@@ -10,34 +10,31 @@ from __future__ import annotations
 import json
 import logging
 import platform
-import random
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from seqrec import resume
 from seqrec.config.check import plain
 from seqrec.config.schema import CheckedConfig, build_object, check_model, validate_config
 from seqrec.data import DatasetSpec, LeaveOneOut, SequenceData, load_dataset
 from seqrec.data.attributes import load_attributes
-from seqrec.errors import ConfigError, SeqrecError
+from seqrec.errors import ConfigError, RunInterrupted, SeqrecError
+from seqrec.evaluation import MASKED_RANK
 from seqrec.outputs import RunWriter, per_user_frame, write_json
 from seqrec.pretrain import PretrainStage
+from seqrec.seeding import seed_everything
 from seqrec.summary import print_summary
-from seqrec.trainer import Trainer
+from seqrec.trainer import Interrupted, Trainer
+
+# warn when a larger share of valid or test targets are masked repeats of the user's history
+MASKED_WARN_SHARE = 0.05
 
 log = logging.getLogger(__name__)
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (CPU and CUDA) global generators."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -139,11 +136,28 @@ def build(cfg: DictConfig) -> Experiment:
     return Experiment(data, split, model, loss, optimizer, trainer, device, options, model_kwargs, pretraining)
 
 
-def run(cfg: DictConfig) -> dict:
+def start_from_pretraining(exp: Experiment, progress: bool) -> dict:
+    """S3-Rec's stage control before fine-tuning: load the matching pre-trained checkpoint
+    (pre-training first when it is missing), or nothing for ``model.pretrained=false``; return the
+    facts for ``metrics.json`` (none for a model without a pre-training stage)."""
+    if exp.pretraining is not None:
+        return exp.pretraining.load_into(exp.model, progress)
+    if exp.options.pretraining is not None:  # model.pretrained=false: from scratch
+        return {"pretrained": False, "pretrain_checkpoint": None, "pretrain_epochs": 0}
+    return {}
+
+
+def run(cfg: DictConfig, overrides: list[str] | None = None) -> dict:
     """Train and evaluate one dataset × model × loss × optimizer configuration.
+
+    A folder that already holds a finished run (``metrics.json``) is not retrained; an unfinished
+    one with ``last.pt`` is continued (``resume=<folder>``, or a sweep re-run into fixed folders,
+    see :mod:`seqrec.resume`). SIGTERM and Ctrl-C save ``last.pt`` after the running batch.
 
     Args:
         cfg: composed config (``conf/config.yaml``); ``cfg.output_dir`` is where files go.
+        overrides: the command-line overrides (for ``resume=``: only these are checked against
+            the saved config).
 
     Returns:
         The contents of ``metrics.json``: ``valid/<metric>`` and ``test/<metric>`` for
@@ -151,38 +165,47 @@ def run(cfg: DictConfig) -> dict:
 
     Raises:
         SeqrecError: bad data or configuration (message says what to fix).
+        RunInterrupted: stopped by SIGTERM/Ctrl-C; ``last.pt`` is saved.
     """
     wall_start = time.perf_counter()
-    exp = build(cfg)  # bad data or options fail here, before anything is written
-    out_dir = Path(cfg.output_dir)
-    writer = RunWriter(out_dir)
-    writer.config(OmegaConf.to_yaml(cfg, resolve=True))
-    data, model, loss, optimizer, trainer, device = exp.data, exp.model, exp.loss, exp.optimizer, exp.trainer, exp.device
-    if exp.options.run.stage == "pretrain":
+    stage = validate_config(cfg).run.stage  # every option, before a file is read or written
+    start = resume.prepare(cfg, overrides) if stage == "finetune" else resume.RunStart(cfg, Path(cfg.output_dir))
+    cfg, out_dir = start.cfg, start.out_dir
+    if start.finished is not None:
+        print(f"{out_dir} already holds a finished run (metrics.json); not retrained. Delete the folder "
+              "to train it again.")
+        return start.finished
+    exp = build(cfg)  # a resumed run's saved config is checked too; bad data fails here, before any write
+    data, model, loss, trainer, device = exp.data, exp.model, exp.loss, exp.trainer, exp.device
+    if stage == "pretrain":
         return run_pretraining(cfg, exp, wall_start)
-    # S3-Rec: reuse the matching pre-trained checkpoint, or pre-train first; then fine-tune it
-    pretrain_facts = {}
-    if exp.pretraining is not None:
-        pretrain_facts = exp.pretraining.load_into(model, cfg.trainer.progress)
-    elif exp.options.pretraining is not None:  # model.pretrained=false: from scratch
-        pretrain_facts = {"pretrained": False, "pretrain_checkpoint": None, "pretrain_epochs": 0}
+    config = OmegaConf.to_container(cfg, resolve=True)
+    if start.state is None:
+        writer = RunWriter(out_dir, config)
+        writer.config(OmegaConf.to_yaml(cfg, resolve=True))
+        pretrain_facts = start_from_pretraining(exp, cfg.trainer.progress)
+    else:
+        trainer.load_state_dict(start.state)  # the model's weights come from last.pt
+        writer = RunWriter(out_dir, config, history=trainer.state.history)
+        pretrain_facts = start.state.get("facts", {})
+    writer.facts = pretrain_facts
+    writer.model_kwargs = exp.model_kwargs
 
-    result = trainer.fit(on_epoch_end=writer.epoch)
-    writer.checkpoint({
-        "model": result.best_state or model.state_dict(),
-        "optimizer": result.best_optimizer_state or optimizer.state_dict(),
-        "epoch": result.best_epoch,
-        "best_metric": {trainer.monitor: result.metrics[trainer.monitor]},
-        "config": OmegaConf.to_container(cfg, resolve=True),
-        "model_kwargs": exp.model_kwargs,
-    })
+    with resume.stop_on_signals() as stop:
+        try:
+            result = trainer.fit(on_epoch_end=writer.epoch, checkpoints=writer, stop=stop)
+        except Interrupted as err:
+            raise RunInterrupted(err.signal, out_dir) from None
 
+    masked = {f"{split}/masked_share": float((ranks == MASKED_RANK).double().mean())
+              for split, ranks in (("valid", result.valid_ranks), ("test", result.test_ranks))}
     metrics = {
         "dataset": data.name,
         "model": getattr(model, "name", type(model).__name__.lower()),
         "loss": getattr(loss, "name", type(loss).__name__.lower()),
         "seed": int(cfg.seed),
         **result.metrics,
+        **masked,
         "best_epoch": result.best_epoch,
         "epochs_run": result.epochs_run,
         "seconds_per_epoch": result.seconds_per_epoch,
@@ -200,9 +223,23 @@ def run(cfg: DictConfig) -> dict:
         "git_commit": git_commit(),
         "output_dir": str(out_dir),
     }
+    warn_masked_targets(masked, trainer.mask_history)
+    print_summary(metrics)  # printed first: the numbers are shown even when the disk is full
     writer.finish(metrics, per_user_frame(result.test_ranks, data.user_tokens))
-    print_summary(metrics)
     return metrics
+
+
+def warn_masked_targets(masked: dict[str, float], mask_history: bool) -> None:
+    """Warn when more than :data:`MASKED_WARN_SHARE` of the valid or test targets repeat an item of
+    the user's history: with ``eval.mask_history=true`` they are misses by construction (a log
+    with every row twice scores 0 everywhere)."""
+    worst = max(masked.values())
+    if mask_history and worst > MASKED_WARN_SHARE:
+        log.warning(
+            "%.1f%% of the validation and %.1f%% of the test targets are items the user already "
+            "interacted with; eval.mask_history=true masks them, so they count as misses. If the log "
+            "repeats rows, deduplicate it; if repeats are real (re-consumption), evaluate with "
+            "eval.mask_history=false.", 100 * masked["valid/masked_share"], 100 * masked["test/masked_share"])
 
 
 def run_pretraining(cfg: DictConfig, exp: Experiment, wall_start: float) -> dict:

@@ -19,7 +19,9 @@
   loss ``log 2``).
 * **Loop** (:func:`pretrain`): Adam (lr 1e-3), batches of 100 prefixes, the weighted sum
   ``0.2·AAP + 1·MIP + 1·MAP + 0.5·SP`` (losses from :meth:`S3Rec.pretrain_losses`), a tqdm bar
-  with each objective's running mean, a checkpoint every ``save_every`` epochs and after the last.
+  with each objective's running mean; the state after every epoch in ``last.pt`` and a kept
+  checkpoint every ``save_every`` epochs and after the last. A damaged file is named in a warning
+  and the previous intact one is resumed from.
 * **Checkpoints** (:class:`PretrainStage`): ``<dir>/<dataset>-<key>/epoch-<E>.pt`` where
   ``key`` hashes everything that changes what pre-training computes: the processed data's
   fingerprint, the attributes, the model's sizes and the pre-training recipe (not the number of
@@ -184,8 +186,9 @@ def pretrain(model: torch.nn.Module, data: PretrainData, config: PretrainConfig,
         optimizer: Adam over ``model.parameters()`` (a fresh one with ``config.lr`` if None).
         start_epoch: epochs already done (resuming).
         epochs: last epoch.
-        save: called as ``save(epoch, rows)`` every ``config.save_every`` epochs and after the
-            last one (``rows``: the rows of the epochs run so far, see Returns).
+        save: called as ``save(epoch, rows)`` after every epoch (``rows``: the rows of the epochs
+            run so far, see Returns); :class:`PretrainStage` keeps ``last.pt`` each time and an
+            ``epoch-E.pt`` every ``config.save_every`` epochs and after the last one.
         progress: tqdm bars (epochs, and batches with each objective's running mean).
 
     Returns:
@@ -205,7 +208,7 @@ def pretrain(model: torch.nn.Module, data: PretrainData, config: PretrainConfig,
         bar.set_postfix({name: f"{row[name]:.3g}" for name in OBJECTIVES})
         log.info("pre-train epoch %d  %s  %.1fs", epoch,
                  "  ".join(f"{name} {row[name]:.4g}" for name in OBJECTIVES), row["seconds"])
-        if save is not None and (epoch % config.save_every == 0 or epoch == epochs):
+        if save is not None:
             save(epoch, history)
     bar.close()
     return history
@@ -297,6 +300,27 @@ class PretrainStage:
             self._train(progress)
         return target
 
+    def _resume_point(self, device: torch.device) -> dict | None:
+        """The newest intact saved state below the target epoch: ``last.pt`` (written after every
+        epoch) or an ``epoch-E.pt``. A file that cannot be read is named in a warning and the
+        previous intact one is used (None: start from scratch)."""
+        candidates = [self.folder / "last.pt"] if (self.folder / "last.pt").is_file() else []
+        candidates += [self.path(e) for e in reversed(self.saved_epochs()) if e < self.config.epochs]
+        best = None
+        for path in candidates:
+            if best is not None and path != self.folder / "last.pt" and int(_CHECKPOINT_RE.match(path.name)[1]) <= best["epoch"]:
+                break  # epoch files are newest first: the rest are older than what we have
+            try:
+                state = torch.load(path, map_location=device, weights_only=True)
+                epoch = int(state["epoch"])
+            except Exception as err:  # noqa: BLE001 - a damaged file of any kind
+                log.warning("pre-training checkpoint %s is damaged (%s: %s); using the previous intact one",
+                            path, type(err).__name__, err)
+                continue
+            if epoch <= self.config.epochs and (best is None or epoch > best["epoch"]):
+                best = state
+        return best
+
     def _train(self, progress: bool) -> None:
         device = self.data.items.device
         devices = [device.index or 0] if device.type == "cuda" else []
@@ -304,25 +328,28 @@ class PretrainStage:
             torch.manual_seed(self.config.seed)
             model = self.make_model()
             optimizer = torch.optim.Adam(model.parameters(), lr=self.config.lr)
-            done = [e for e in self.saved_epochs() if e < self.config.epochs]
+            state = self._resume_point(device)
             history: list[dict] = []
-            if done:
-                state = torch.load(self.path(done[-1]), map_location=device, weights_only=True)
+            if state is not None:
                 model.load_state_dict(state["model"])
                 optimizer.load_state_dict(state["optimizer"])
                 history = state["history"]
-                log.info("resuming pre-training from %s", self.path(done[-1]))
-            start = done[-1] if done else 0
+                log.info("resuming pre-training after epoch %d from %s", state["epoch"], self.folder)
+            start = int(state["epoch"]) if state is not None else 0
             log.info("pre-training %s for epochs %d..%d into %s (%d prefixes)", type(model).__name__,
                      start + 1, self.config.epochs, self.folder, len(self.data))
 
             def save(epoch: int, rows: list[dict]) -> None:
                 payload = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                            "epoch": epoch, "history": history + rows, "key": self.key}
-                atomic_write(self.path(epoch), lambda handle: torch.save(payload, handle))
+                atomic_write(self.folder / "last.pt", lambda handle: torch.save(payload, handle))
+                if epoch % self.config.save_every == 0 or epoch == self.config.epochs:
+                    atomic_write(self.path(epoch), lambda handle: torch.save(payload, handle))
 
             rows = pretrain(model, self.data, self.config, optimizer, start_epoch=start,
                             save=save, progress=progress)
+            if not self.path(self.config.epochs).is_file():  # last.pt already held the final epoch
+                save(self.config.epochs, [])
             self.facts["pretrain_epochs_run"] = len(rows)
             self.facts["pretrain_seconds_per_epoch"] = sum(r["seconds"] for r in rows) / max(len(rows), 1)
 

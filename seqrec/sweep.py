@@ -6,6 +6,9 @@ Registered when ``seqrec`` is imported (``train.py`` imports it before Hydra com
   sweeper expands into one job per seed, so ``python train.py -m experiment=table2 seeds=3``
   sweeps three seeds. An explicit ``seed=1,7`` on the command line replaces the list (Hydra
   applies command-line sweep overrides after ``hydra.sweeper.params``).
+* ``${seqrec.or:<value>,<default>}`` → ``value`` unless it is null or empty (``resume=<folder>``
+  makes Hydra's run folder the resumed run's own); ``${seqrec.hydra_subdir:${resume}}`` keeps
+  the first command's ``.hydra/`` record and puts the resuming one in ``.hydra/resume/``.
 * ``${seqrec.threads_per_job:<n_jobs>}`` → torch CPU threads for one of ``n_jobs`` parallel jobs:
   ``max(1, cores // n_jobs)``, with joblib's meaning of a negative ``n_jobs`` (-1 = one job per
   core); ``None`` (no parallel launcher) → ``None``, i.e. torch's default. Cores are those this
@@ -46,8 +49,21 @@ def threads_per_job(n_jobs: int | None, cores: int | None = None) -> int | None:
     return max(1, cores // max(1, n_jobs))
 
 
+def first_set(value, default):
+    """``value`` unless it is empty or null, else ``default`` (``${seqrec.or:${resume},<pattern>}``:
+    a resumed run writes into its own folder, any other into a new one)."""
+    return value if value not in (None, "") else default
+
+
+def hydra_subdir(resume) -> str:
+    """Hydra's record folder in a run folder: ``.hydra``, or ``.hydra/resume`` for a resumed run,
+    so resuming never overwrites the record of the command that started the run."""
+    return ".hydra/resume" if resume not in (None, "") else ".hydra"
+
+
 def register_resolvers() -> None:
     """Register the ``seqrec.*`` resolvers once (idempotent)."""
-    for name, fn in (("seqrec.seeds", seed_list), ("seqrec.threads_per_job", threads_per_job)):
+    for name, fn in (("seqrec.seeds", seed_list), ("seqrec.threads_per_job", threads_per_job),
+                     ("seqrec.or", first_set), ("seqrec.hydra_subdir", hydra_subdir)):
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn)

@@ -14,7 +14,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Literal
+from typing import Callable, Literal, get_args
 
 import torch
 from tqdm.auto import tqdm
@@ -22,11 +22,15 @@ from tqdm.auto import tqdm
 from seqrec.config.check import PositiveInt
 from seqrec.errors import SeqrecError
 from seqrec.evaluation import METRICS, evaluate_ranks, mean_metrics
+from seqrec.seeding import derive_seed
 
 log = logging.getLogger(__name__)
 
 # the validation metrics early stopping can monitor (``trainer.monitor``)
 Monitor = Literal[tuple(f"valid/{name}" for name in METRICS)]
+Precision = Literal["fp32", "bf16", "fp16"]
+PRECISIONS = get_args(Precision)
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def epoch_batches(
@@ -63,23 +67,115 @@ def epoch_batches(
     return [batches[i] for i in shuffle]
 
 
+def batch_weights(batches: list[torch.Tensor], positions: torch.Tensor) -> torch.Tensor:
+    """Per-batch loss weights that give every target position of an epoch the same weight.
+
+    A loss is a mean over its batch's positions. Bucketed batches hold very different numbers of
+    positions (short users together, long users together), so a plain per-batch mean would weight
+    a position of a short-sequence batch many times more than one of a long-sequence batch, unlike
+    random batches, where every batch holds about the same number. Batch ``b`` with ``P_b``
+    positions gets ``w_b = P_b / mean_b(P_b)``: the epoch's summed gradient is then
+    ``Σ_b w_b · mean_b = Σ_positions / mean_b(P_b)``, the same weight for every position.
+
+    Args:
+        batches: the epoch's row-index tensors (:func:`epoch_batches`).
+        positions: ``[U]`` positions each row contributes to the loss.
+
+    Returns:
+        ``[len(batches)]`` float64 weights with mean 1.
+    """
+    per_batch = torch.stack([positions[b].sum() for b in batches]).double()  # [n_batches]
+    return per_batch / per_batch.mean().clamp(min=1e-12)
+
+
 @dataclass
 class FitResult:
-    """What :meth:`Trainer.fit` returns: metrics, per-user test ranks and timings (seconds)."""
+    """What :meth:`Trainer.fit` returns: metrics, per-user ranks and timings (seconds)."""
 
     metrics: dict[str, float]
     test_ranks: torch.Tensor
+    valid_ranks: torch.Tensor
     best_epoch: int
     epochs_run: int
     seconds_per_epoch: float
     eval_seconds_per_epoch: float
     history: list[dict] = field(default_factory=list)
-    best_state: dict | None = None
-    best_optimizer_state: dict | None = None
+
+
+@dataclass
+class LoopState:
+    """Where the loop stands: what ``last.pt`` holds besides the model and optimizer.
+
+    Attributes:
+        epoch: epochs completed.
+        best_score, best_epoch: the best monitored value so far and its epoch (0 = none yet).
+        history: the log rows of the completed epochs.
+        train_seconds, eval_seconds: time spent so far (seconds).
+        batches_done: batches of epoch ``epoch + 1`` already trained (an interrupted epoch).
+        loss_total: their summed weighted loss.
+        rng: generator states at that batch (global torch CPU/CUDA, negatives), or None.
+    """
+
+    epoch: int = 0
+    best_score: float = -math.inf
+    best_epoch: int = 0
+    history: list[dict] = field(default_factory=list)
+    train_seconds: float = 0.0
+    eval_seconds: float = 0.0
+    batches_done: int = 0
+    loss_total: float = 0.0
+    rng: dict | None = None
+
+
+class Checkpoints:
+    """Where the loop keeps the best state and the latest state; this one keeps them in memory.
+
+    :class:`seqrec.outputs.RunWriter` keeps them as ``best.pt`` and ``last.pt`` in the run folder
+    instead. ``save_best``/``save_last`` get the full state dict of :meth:`Trainer.state_dict`.
+    """
+
+    def __init__(self):
+        self.best: dict | None = None
+
+    def save_best(self, state: dict) -> None:
+        self.best = copy.deepcopy(state)
+
+    def save_last(self, state: dict) -> None:
+        pass  # nothing to resume from in memory
+
+    def load_best(self) -> dict | None:
+        return self.best
+
+
+class StopRequest:
+    """A flag set by a signal handler (SIGTERM, Ctrl-C); the loop stops at the end of the batch."""
+
+    def __init__(self):
+        self.signal: int | None = None
+
+    def __call__(self, signum: int, frame=None) -> None:
+        self.signal = signum
+
+
+class Interrupted(Exception):
+    """The loop stopped on a :class:`StopRequest`; its state is saved (``last.pt``).
+
+    Attributes:
+        signal: the signal number that asked to stop.
+        epoch: completed epochs; batches: batches of the next epoch already done.
+    """
+
+    def __init__(self, signal: int, epoch: int, batches: int):
+        super().__init__(f"stopped by signal {signal} after epoch {epoch} and {batches} batches of the next")
+        self.signal, self.epoch, self.batches = signal, epoch, batches
 
 
 class Trainer:
     """Generic trainer for any model ``[B, L] -> [B, L, d]`` with an ``item_emb`` and any loss.
+
+    Every epoch's randomness (batch order, negatives, dropout) comes from ``(seed, epoch)``
+    (:func:`seqrec.seeding.derive_seed`), so a run resumed from :meth:`state_dict` computes
+    exactly the epochs an uninterrupted one would, also from the middle of an epoch.
 
     Args:
         model: the recommender (already on ``device``).
@@ -89,7 +185,7 @@ class Trainer:
         split: :class:`seqrec.data.LeaveOneOut` on ``device``.
         max_epochs: upper bound on epochs (150).
         batch_size: training batch size (256).
-        patience: stop after this many epochs without improvement of ``monitor`` (10).
+        patience: stop after this many epochs without a strict improvement of ``monitor`` (10).
         monitor: validation metric for early stopping and model selection (``valid/ndcg@20``).
         bucket_by_length: length-bucketed batches with trimmed left padding (same math per row).
         pool_batches: see :func:`epoch_batches`.
@@ -97,11 +193,12 @@ class Trainer:
             :func:`seqrec.evaluation.resolve_eval_batch_size`).
         mask_history: mask the user's past items when ranking (paper: True).
         log_test_every_epoch: also compute test NDCG@10 each epoch, for the efficiency curves
-            only (never used for selection).
-        precision: ``fp32`` or ``bf16`` (autocast on the forward pass; losses stay in fp32).
+            only (never used for selection; off by default, on in ``experiment=table2``).
+        precision: ``fp32``, ``bf16`` or ``fp16`` (autocast on the forward pass; the losses'
+            softmax and log-sigmoid stay in fp32; fp16 also scales the loss with a GradScaler).
         compile: wrap the model's training forward pass in ``torch.compile`` (dynamic shapes,
             since bucketed batches vary in width).
-        seed: seeds the batch order and negative sampling generators.
+        seed: the run's seed; each epoch's generators are seeded from ``(seed, epoch)``.
         device: torch device of model and data.
         progress: show tqdm progress bars (auto-disabled when not a terminal).
 
@@ -123,8 +220,8 @@ class Trainer:
         pool_batches: PositiveInt = 64,
         eval_batch_size: PositiveInt | Literal["auto"] = "auto",
         mask_history: bool = True,
-        log_test_every_epoch: bool = True,
-        precision: Literal["fp32", "bf16"] = "fp32",
+        log_test_every_epoch: bool = False,
+        precision: Precision = "fp32",
         compile: bool = False,
         seed: int = 42,
         device: str | torch.device = "cpu",
@@ -137,16 +234,19 @@ class Trainer:
         self.log_test_every_epoch = log_test_every_epoch
         self.device = torch.device(device)
         self.precision = precision
+        # fp16 gradients underflow without loss scaling; bf16 has fp32's exponent range
+        self.scaler = torch.amp.GradScaler(self.device.type) if precision == "fp16" else None
         self.forward = torch.compile(model, dynamic=True) if compile else model
         self.progress = progress
-        self.order_gen = torch.Generator().manual_seed(seed)
-        self.neg_gen = torch.Generator(device=self.device).manual_seed(seed + 1)
+        self.seed = seed
+        self.neg_gen = torch.Generator(device=self.device)
         self.train_lengths = (split.train_input != 0).sum(1).cpu()  # [U_tr]
+        self.state = LoopState()
 
     # -- helpers ---------------------------------------------------------------------------
     def _autocast(self):
-        if self.precision == "bf16":
-            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+        if self.precision in AUTOCAST_DTYPES:
+            return torch.autocast(device_type=self.device.type, dtype=AUTOCAST_DTYPES[self.precision])
         return contextlib.nullcontext()
 
     def _sync(self) -> None:
@@ -158,7 +258,7 @@ class Trainer:
         inputs = getattr(self.split, f"{which}_input")
         targets = getattr(self.split, f"{which}_target")
         history = (lambda users: self.split.history(users, which)) if self.mask_history else None
-        autocast = self._autocast if self.precision == "bf16" else None
+        autocast = self._autocast if self.precision != "fp32" else None
         return evaluate_ranks(self.model, inputs, targets, history, self.eval_batch_size, autocast=autocast)
 
     def _loss_positions(self) -> torch.Tensor:
@@ -167,30 +267,49 @@ class Trainer:
             return torch.ones_like(self.train_lengths)
         return self.train_lengths
 
-    def train_epoch(self, epoch: int, max_batches: int | None = None) -> float:
+    def _rng_state(self) -> dict:
+        state = {"torch": torch.get_rng_state(), "negatives": self.neg_gen.get_state()}
+        if self.device.type == "cuda":
+            state["cuda"] = torch.cuda.get_rng_state(self.device)
+        return state
+
+    def _set_rng_state(self, state: dict) -> None:
+        torch.set_rng_state(state["torch"])
+        self.neg_gen.set_state(state["negatives"])
+        if "cuda" in state and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda"], self.device)
+
+    def _start_epoch(self, epoch: int) -> list[torch.Tensor]:
+        """The epoch's batches; seeds dropout and negatives from ``(seed, epoch)``."""
+        torch.manual_seed(derive_seed("train/dropout", self.seed, epoch))  # CPU and every CUDA device
+        self.neg_gen.manual_seed(derive_seed("train/negatives", self.seed, epoch))
+        order = torch.Generator().manual_seed(derive_seed("train/order", self.seed, epoch))
+        return epoch_batches(self.train_lengths, self.batch_size, order, self.bucket_by_length, self.pool_batches)
+
+    def train_epoch(self, epoch: int, max_batches: int | None = None, stop: StopRequest | None = None) -> float:
         """One pass over all training sequences (or its first ``max_batches`` batches, for
-        benchmarks); returns the epoch's mean loss per position."""
+        benchmarks); returns the epoch's mean loss per position.
+
+        When :attr:`state` records an interrupted epoch ``epoch`` (``batches_done > 0``), it
+        continues after those batches with the saved generator states.
+
+        Raises:
+            Interrupted: ``stop`` was set; :attr:`state` then holds the position in the epoch.
+            SeqrecError: the loss is not finite (training diverged).
+        """
         self.model.train()
         split, width = self.split, self.split.train_input.shape[1]
-        batches = epoch_batches(
-            self.train_lengths, self.batch_size, self.order_gen, self.bucket_by_length, self.pool_batches
-        )
-        # Bucketed batches hold very different numbers of target positions (short users
-        # together, long users together). A per-batch mean would then weight a position of a
-        # short-sequence batch many times more than one of a long-sequence batch, unlike random
-        # batches where every batch holds about the same number. Scaling each batch's mean by
-        # (its positions / the epoch's mean positions per batch) gives every position the same
-        # weight, so the epoch's gradient matches that of random batches in expectation.
-        positions = self._loss_positions()  # [U_tr] positions each user adds to the loss
-        mean_positions = float(positions.sum()) / max(len(batches), 1)
-        if max_batches is not None:
-            batches = batches[:max_batches]
-        total = torch.zeros((), device=self.device)
-        for idx in tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=not self.progress or None):
-            keep = width
-            if self.bucket_by_length:
-                keep = int(self.train_lengths[idx].max())
-                weight = float(positions[idx].sum()) / mean_positions
+        batches = self._start_epoch(epoch)
+        weights = batch_weights(batches, self._loss_positions()) if self.bucket_by_length else None
+        first, total = 0, torch.zeros((), device=self.device)
+        if self.state.batches_done and self.state.epoch == epoch - 1:  # resume inside this epoch
+            first, total = self.state.batches_done, total + self.state.loss_total
+            self._set_rng_state(self.state.rng)
+        n_batches = len(batches) if max_batches is None else min(max_batches, len(batches))
+        bar = tqdm(range(first, n_batches), desc=f"epoch {epoch}", leave=False, disable=not self.progress or None)
+        for b in bar:
+            idx = batches[b]
+            keep = int(self.train_lengths[idx].max()) if self.bucket_by_length else width
             idx = idx.to(self.device, non_blocking=True)
             inputs = split.train_input[idx, width - keep:]  # [B, W]
             targets = split.train_target[idx, width - keep:]  # [B, W]
@@ -199,16 +318,27 @@ class Trainer:
                 negatives = split.sample_negatives(
                     split.train_users[idx], (keep, self.loss.num_negatives), self.neg_gen
                 )  # [B, W, K]
-            with self._autocast():  # bf16: matmuls in bf16, log-softmax and loss in fp32
+            with self._autocast():  # matmuls in bf16/fp16, log-softmax and loss in fp32
                 hidden = self.forward(inputs)  # [B, W, d]
                 loss = self.loss(hidden.float(), targets, self.model.item_emb.weight, targets != 0, negatives)
-            if self.bucket_by_length:
-                loss = loss * weight
+            if weights is not None:
+                loss = loss * float(weights[b])
             total += loss.detach()  # the epoch's mean is then the mean over positions
             self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
-        mean_loss = float(total) / max(len(batches), 1)
+            if self.scaler is not None:
+                self.scaler.scale(loss).backward()
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+            else:
+                loss.backward()
+                self.optimizer.step()
+            if stop is not None and stop.signal is not None and b + 1 < n_batches:
+                self.state.batches_done, self.state.loss_total = b + 1, float(total)
+                self.state.rng = self._rng_state()
+                raise Interrupted(stop.signal, epoch - 1, b + 1)
+        bar.close()
+        self.state.batches_done, self.state.loss_total, self.state.rng = 0, 0.0, None
+        mean_loss = float(total) / max(n_batches, 1)
         if not math.isfinite(mean_loss):
             raise SeqrecError(
                 f"the training loss became {mean_loss} in epoch {epoch}: training diverged. Lower the "
@@ -216,27 +346,63 @@ class Trainer:
             )
         return mean_loss
 
+    # -- state -----------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """``{model, optimizer, scaler, monitor, loop}``: all a resumed run needs (``last.pt``); ``loop``
+        is :class:`LoopState` as a dict (history rows, best score/epoch, generator states)."""
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "monitor": self.monitor,
+            "loop": dict(vars(self.state)),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from a :meth:`state_dict` (e.g. ``last.pt`` of an interrupted run)."""
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scaler is not None and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.state = LoopState(**state["loop"])
+
     # -- the loop --------------------------------------------------------------------------
-    def fit(self, on_epoch_end: Callable[[dict], None] | None = None) -> FitResult:
+    def fit(self, on_epoch_end: Callable[[dict], None] | None = None, checkpoints: Checkpoints | None = None,
+            stop: StopRequest | None = None) -> FitResult:
         """Train with early stopping, restore the best state, evaluate valid and test with it.
+
+        Starts after :attr:`state` (epoch 0 for a new run, or where :meth:`load_state_dict` left
+        it). After each epoch the latest state goes to ``checkpoints.save_last``, and when the
+        monitor strictly improves the state goes to ``checkpoints.save_best``; the final valid and
+        test evaluation uses ``checkpoints.load_best()``.
 
         Args:
             on_epoch_end: called with each epoch's log row (epoch, train_loss, valid metrics,
-                test/ndcg@10, epoch_seconds, eval_seconds, train_seconds_cum).
+                [test/ndcg@10], epoch_seconds, eval_seconds, train_seconds_cum), before the
+                state is saved.
+            checkpoints: where best and latest states go (default: best kept in memory).
+            stop: checked after every batch; when set, the state is saved and
+                :class:`Interrupted` is raised.
 
         Returns:
             :class:`FitResult` with ``valid/...`` and ``test/...`` metrics of the best state.
         """
-        best_score, best_epoch, best_state, best_optimizer_state = -math.inf, 0, None, None
-        train_seconds, eval_seconds, history = 0.0, 0.0, []
-        epochs = tqdm(range(1, self.max_epochs + 1), desc="training", disable=not self.progress or None)
-        for epoch in epochs:
+        checkpoints = checkpoints or Checkpoints()
+        st = self.state
+        bar = tqdm(total=self.max_epochs, initial=st.epoch, desc="training", disable=not self.progress or None)
+        stopped_early = st.epoch > 0 and st.epoch - st.best_epoch >= self.patience
+        while st.epoch < self.max_epochs and not stopped_early:
+            epoch = st.epoch + 1
             self._sync()
             start = time.perf_counter()
-            train_loss = self.train_epoch(epoch)
+            try:
+                train_loss = self.train_epoch(epoch, stop=stop)
+            except Interrupted:
+                checkpoints.save_last(self.state_dict())
+                raise
             self._sync()
             epoch_seconds = time.perf_counter() - start
-            train_seconds += epoch_seconds
+            st.train_seconds += epoch_seconds
 
             start = time.perf_counter()
             row = {"epoch": epoch, "train_loss": train_loss}
@@ -246,41 +412,49 @@ class Trainer:
             self._sync()
             row["eval_seconds"] = time.perf_counter() - start
             row["epoch_seconds"] = epoch_seconds
-            row["train_seconds_cum"] = train_seconds
-            eval_seconds += row["eval_seconds"]
-            history.append(row)
+            row["train_seconds_cum"] = st.train_seconds
+            st.eval_seconds += row["eval_seconds"]
+            st.history.append(row)
+            st.epoch = epoch
 
             score = row[self.monitor]
-            if score > best_score:
-                best_score, best_epoch = score, epoch
-                best_state = copy.deepcopy(self.model.state_dict())
-                best_optimizer_state = copy.deepcopy(self.optimizer.state_dict())
+            improved = score > st.best_score  # ties keep the earlier epoch
+            if improved:
+                st.best_score, st.best_epoch = score, epoch
             log.info(
                 "epoch %d  loss %.4f  %s %.4f  (best %.4f @ %d)  %.2fs train %.2fs eval",
-                epoch, train_loss, self.monitor, score, best_score, best_epoch, epoch_seconds, row["eval_seconds"],
+                epoch, train_loss, self.monitor, score, st.best_score, st.best_epoch, epoch_seconds, row["eval_seconds"],
             )
-            epochs.set_postfix(loss=f"{train_loss:.4f}", **{self.monitor: f"{score:.4f}"}, best=best_epoch)
+            bar.update(1)
+            bar.set_postfix(loss=f"{train_loss:.4f}", **{self.monitor: f"{score:.4f}"}, best=st.best_epoch)
             if on_epoch_end is not None:
                 on_epoch_end(row)
-            if epoch - best_epoch >= self.patience:
+            state = self.state_dict()
+            if improved:
+                checkpoints.save_best(state)
+            checkpoints.save_last(state)
+            stopped_early = epoch - st.best_epoch >= self.patience
+            if stopped_early:
                 log.info("early stopping: no improvement of %s for %d epochs", self.monitor, self.patience)
-                break
-        epochs.close()
+            if stop is not None and stop.signal is not None and not stopped_early and epoch < self.max_epochs:
+                raise Interrupted(stop.signal, epoch, 0)
+        bar.close()
 
-        if best_state is not None:
-            self.model.load_state_dict(best_state)
-        metrics = mean_metrics(self.evaluate("valid"), prefix="valid/")
+        best = checkpoints.load_best()
+        if best is not None:
+            self.model.load_state_dict(best["model"])
+        valid_ranks = self.evaluate("valid")
+        metrics = mean_metrics(valid_ranks, prefix="valid/")
         test_ranks = self.evaluate("test")
         metrics.update(mean_metrics(test_ranks, prefix="test/"))
-        n = len(history)
+        n = len(st.history)
         return FitResult(
             metrics=metrics,
             test_ranks=test_ranks.cpu(),
-            best_epoch=best_epoch,
+            valid_ranks=valid_ranks.cpu(),
+            best_epoch=st.best_epoch,
             epochs_run=n,
-            seconds_per_epoch=train_seconds / max(n, 1),
-            eval_seconds_per_epoch=eval_seconds / max(n, 1),
-            history=history,
-            best_state=best_state,
-            best_optimizer_state=best_optimizer_state,
+            seconds_per_epoch=st.train_seconds / max(n, 1),
+            eval_seconds_per_epoch=st.eval_seconds / max(n, 1),
+            history=st.history,
         )

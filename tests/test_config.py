@@ -107,7 +107,7 @@ BAD = [
     ("eval.batch_size=many", r"eval.batch_size='many' is not valid: it must be auto or a whole number >= 1"),
     # enums
     ("device=gpu", r"device='gpu' is not valid: it must be one of auto, cpu, cuda, cuda:<index>, mps"),
-    ("trainer.precision=fp64", r"trainer.precision='fp64' is not valid: it must be one of fp32, bf16"),
+    ("trainer.precision=fp64", r"trainer.precision='fp64' is not valid: it must be one of fp32, bf16, fp16\."),
     ("stage=foo", r"stage='foo' is not valid: it must be one of finetune, pretrain"),
     ("dataset.format=parquet", r"dataset.format='parquet' is not valid: it must be one of s3rec, atomic, csv"),
     ("trainer.monitor=valid/mrr", r"trainer.monitor='valid/mrr' is not valid: it must be one of valid/hr@5, .*valid/ndcg@20"),

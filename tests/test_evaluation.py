@@ -77,3 +77,12 @@ def test_eval_batch_size_does_not_change_ranks():
     ranks = [evaluate_ranks(model, inputs, targets, None, batch_size=b) for b in ("auto", 1, 3, 64)]
     for other in ranks[1:]:
         assert torch.equal(ranks[0], other)
+
+
+def test_nan_scored_items_rank_above_the_target_pessimistically():
+    # target item 2 scores 1.0; item 1 NaN, item 3 scores 2.0, item 4 scores 0.5, item 5 masked
+    scores = torch.tensor([[float("nan"), 1.0, 2.0, 0.5, float("-inf")]])
+    assert target_ranks(scores.clone(), torch.tensor([2])).tolist() == [3]  # NaN and 2.0 above it
+    # without the NaN the target is second
+    scores[0, 0] = 0.0
+    assert target_ranks(scores, torch.tensor([2])).tolist() == [2]

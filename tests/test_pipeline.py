@@ -36,7 +36,8 @@ def test_two_epochs_write_every_output(tmp_path, lastfm_data_dir):
 
     epochs = pd.read_csv(tmp_path / "epochs.csv")
     assert list(epochs["epoch"]) == [1, 2]
-    assert {"train_loss", "valid/ndcg@20", "test/ndcg@10", "epoch_seconds", "train_seconds_cum"} <= set(epochs.columns)
+    assert {"train_loss", "valid/ndcg@20", "epoch_seconds", "train_seconds_cum"} <= set(epochs.columns)
+    assert "test/ndcg@10" not in epochs.columns  # test data is touched only by the selected state
 
     per_user = pd.read_csv(tmp_path / "per_user_test.csv", dtype={"user_id": str})
     assert len(per_user) == written["n_users"] == 150
@@ -128,3 +129,31 @@ def test_error_messages_keep_square_brackets(capsys):
         raise SeqrecError('the file /tmp/[b]dir/x.json must look like {"1": [3, 4]}')
     assert exit_info.value.code == 1
     assert '/tmp/[b]dir/x.json must look like {"1": [3, 4]}' in capsys.readouterr().err.replace("\n", "")
+
+
+def test_log_with_every_row_twice_warns_with_the_masked_share(tmp_path, caplog):
+    """Every row twice: each test item repeats the validation item, masked as history, so HR is 0
+    by construction — the run says so with the share and the remedy, and records the share."""
+    rows = [f"u{u},i{(u * 7 + t) % 40},{t}" for u in range(30) for t in range(8)]
+    log = tmp_path / "log.csv"
+    log.write_text("user_id,item_id,timestamp\n" + "\n".join(r for r in rows for _ in (0, 1)) + "\n")
+    cfg = compose_config([f"data_dir={tmp_path / 'data'}", f"output_dir={tmp_path / 'run'}", "dataset=custom",
+                          f"dataset.path={log}", "dataset.kcore=0", "trainer.max_epochs=1",
+                          "trainer.progress=false", "device=cpu"])
+    with caplog.at_level("WARNING"):
+        metrics = run(cfg)
+    # …, x, x: the test item repeats the validation item; the validation item is new
+    assert metrics["test/masked_share"] == 1.0 and metrics["valid/masked_share"] == 0.0
+    assert metrics["test/hr@20"] == 0.0
+    warning = " ".join(r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+    assert "0.0% of the validation and 100.0% of the test targets" in warning
+    assert "deduplicate" in warning and "eval.mask_history=false" in warning
+
+    # the same log without the repeats: nothing masked, no warning
+    log.write_text("user_id,item_id,timestamp\n" + "\n".join(rows) + "\n")
+    caplog.clear()
+    cfg.output_dir = str(tmp_path / "run2")
+    with caplog.at_level("WARNING"):
+        clean = run(cfg)
+    assert clean["test/masked_share"] == 0.0
+    assert not [r for r in caplog.records if "targets are items" in r.getMessage()]

@@ -46,7 +46,7 @@ def load_dataset(cfg: Mapping[str, Any] | DatasetSpec, data_dir: Path) -> Sequen
     spec = cfg if isinstance(cfg, DatasetSpec) else DatasetSpec.from_mapping(cfg)
     data_dir = Path(data_dir)
     refuse_shared(data_dir)
-    source = ensure_file(data_dir, spec.path, spec.url, spec.archive_member)
+    source = ensure_file(data_dir, spec.path, spec.url, spec.archive_member, sha256=spec.sha256)
     key = fingerprint(source, spec)
     cache = data_dir / "processed" / f"{spec.name}-{key}.npz"
     if cache.is_file():

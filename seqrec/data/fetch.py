@@ -12,6 +12,7 @@ Usage: ``python -m seqrec.data.fetch [NAME ...| --all] [--data-dir DIR]``
 from __future__ import annotations
 
 import argparse
+import hashlib
 import logging
 import os
 import shutil
@@ -59,9 +60,47 @@ def find_shared(rel_path: str) -> Path | None:
     return None
 
 
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_file(path: Path, sha256: str | None, source: str, fresh: bool) -> None:
+    """Check ``path`` against the published file's ``sha256`` (no check when None).
+
+    Args:
+        source: where the file came from (for the message).
+        fresh: the file was just copied or downloaded: it is deleted on a mismatch.
+
+    Raises:
+        DataError: the bytes differ (a file cut short, edited or another version), naming the
+            file, both checksums, its size and the fix.
+    """
+    if not sha256:
+        return
+    found = file_sha256(path)
+    if found == sha256.lower():
+        return
+    size = path.stat().st_size
+    if fresh:
+        path.unlink(missing_ok=True)
+        fix = (f"It was deleted again. The source ({source}) holds another version or a damaged copy: "
+               "replace it with the published file, then run `make data` again.")
+    else:
+        fix = (f"It is cut short, edited or another version. Delete it (rm {path}) and run `make data`, "
+               "which copies or downloads the published file anew.")
+    raise DataError(f"{path} ({size:,} bytes) is not the published benchmark file: its sha256 is {found}, "
+                    f"expected {sha256}. {fix}")
+
+
 def ensure_file(data_dir: Path, rel_path: str, url: str | None = None,
-                archive_member: str | None = None, timeout: float = TIMEOUT_S) -> Path:
-    """Return ``data_dir / rel_path``, copying or downloading it first when it is missing.
+                archive_member: str | None = None, timeout: float = TIMEOUT_S, sha256: str | None = None) -> Path:
+    """Return ``data_dir / rel_path``, copying or downloading it first when it is missing, and
+    checked against ``sha256`` when one is given (the five benchmark files).
 
     ``url`` may point to a zip archive; then ``archive_member`` names the file inside it (an
     exact member name, or a base name that occurs once). The archive is kept under
@@ -69,12 +108,13 @@ def ensure_file(data_dir: Path, rel_path: str, url: str | None = None,
 
     Raises:
         DataError: the file is in no shared folder and cannot be downloaded (offline, bad URL,
-            member not in the archive), the path is a directory, or ``data_dir`` lies inside a
-            shared folder.
+            member not in the archive), the path is a directory, ``data_dir`` lies inside a
+            shared folder, or the file does not match ``sha256`` (:func:`verify_file`).
     """
     rel_path = os.path.expanduser(rel_path)  # "~/log.csv" (Hydra overrides get no shell expansion)
     target = Path(data_dir) / rel_path
     if target.is_file():
+        verify_file(target, sha256, str(target), fresh=False)
         return target
     if target.is_dir():
         raise DataError(directory_message(target))
@@ -84,6 +124,7 @@ def ensure_file(data_dir: Path, rel_path: str, url: str | None = None,
     if shared is not None:
         with open(shared, "rb") as src:
             _atomic_write(target, src)
+        verify_file(target, sha256, str(shared), fresh=True)
         log.info("copied %s -> %s", shared, target)
         return target
     if not url:
@@ -108,6 +149,7 @@ def ensure_file(data_dir: Path, rel_path: str, url: str | None = None,
             archive.parent.mkdir(parents=True, exist_ok=True)
             _download(url, archive, timeout, target)
         _extract(archive, archive_member, target, url)
+    verify_file(target, sha256, url, fresh=True)
     log.info("downloaded %s -> %s", url, target)
     return target
 
@@ -117,12 +159,12 @@ def fetch_dataset(cfg: Mapping[str, Any] | DatasetSpec, data_dir: Path,
     """Make sure the dataset's source file (and, with ``extras``, its attribute/item files) is
     under ``data_dir``; return their paths. Raises :class:`DataError` as :func:`ensure_file`."""
     spec = cfg if isinstance(cfg, DatasetSpec) else DatasetSpec.from_mapping(cfg)
-    files = [(spec.path, spec.url, spec.archive_member)]
+    files = [(spec.path, spec.url, spec.archive_member, spec.sha256)]
     if extras and spec.attributes_path:
-        files.append((spec.attributes_path, spec.attributes_url, None))
+        files.append((spec.attributes_path, spec.attributes_url, None, None))
     if extras and spec.item_path:
-        files.append((spec.item_path, spec.item_url, spec.item_archive_member))
-    return [ensure_file(Path(data_dir), path, url, member) for path, url, member in files]
+        files.append((spec.item_path, spec.item_url, spec.item_archive_member, None))
+    return [ensure_file(Path(data_dir), path, url, member, sha256=sha) for path, url, member, sha in files]
 
 
 def refuse_shared(data_dir: Path) -> None:

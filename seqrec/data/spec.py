@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from seqrec.config.check import NonNegativeInt, PositiveInt, Range, construct, plain
+from seqrec.config.check import NonNegativeInt, Pattern, PositiveInt, Range, construct, plain
 
 FORMATS = ("s3rec", "atomic", "csv")
 
@@ -71,6 +71,7 @@ class DatasetSpec:
     max_users: PositiveInt | None = None
     max_len: PositiveInt = 50
     pretrain_epochs: PositiveInt | None = None
+    sha256: Annotated[str, Pattern(r"[0-9a-f]{64}", "64 lowercase hex digits")] | None = None
 
     def __post_init__(self) -> None:
         if self.sep in (None, ""):

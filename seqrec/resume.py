@@ -1,0 +1,181 @@
+"""Resuming runs: which folder a run writes to, whether it is finished, and its saved state.
+
+A run folder without ``metrics.json`` but with ``last.pt`` is an unfinished run. It is continued
+
+* with ``python train.py resume=<run folder>`` (the config saved in the folder is used; an
+  option given on the command line must equal the saved value), or
+* by re-running into the same fixed folder (a sweep such as ``experiment=table2``), where the
+  composed config must equal the saved one.
+
+A finished run (``metrics.json`` exists) is skipped with a message, never retrained. Options that
+do not change what a run computes (:data:`RUNTIME_KEYS`: threads, progress bars, paths, device)
+may differ on resume.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import signal
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from seqrec.errors import ConfigError, SeqrecError
+from seqrec.trainer import StopRequest
+
+log = logging.getLogger(__name__)
+
+# keys that may change between a run and its resumption: they do not change what is computed
+RUNTIME_KEYS = ("resume", "output_dir", "data_dir", "num_threads", "device", "trainer.progress")
+
+
+@dataclass
+class RunStart:
+    """How a run starts: ``cfg`` to run with, and ``state`` (``last.pt``) or ``finished`` metrics."""
+
+    cfg: DictConfig
+    out_dir: Path
+    state: dict | None = None
+    finished: dict | None = None
+
+
+def _flatten(node, prefix: str = "") -> dict[str, object]:
+    if isinstance(node, dict):
+        out = {}
+        for key, value in node.items():
+            out.update(_flatten(value, f"{prefix}{key}."))
+        return out if out or not prefix else {prefix[:-1]: {}}
+    return {prefix[:-1]: node}
+
+
+def config_differences(saved: dict, current: dict, keys: list[str] | None = None) -> list[str]:
+    """``"key: saved → current"`` for every leaf that differs (only under ``keys`` when given),
+    ignoring :data:`RUNTIME_KEYS`."""
+    a, b = _flatten(saved), _flatten(current)
+    names = sorted(set(a) | set(b))
+    if keys is not None:
+        names = [n for n in names if any(n == k or n.startswith(k + ".") for k in keys)]
+    runtime = lambda n: any(n == k or n.startswith(k + ".") for k in RUNTIME_KEYS)  # noqa: E731
+    missing = "(not set)"
+    return [f"{n}: {a.get(n, missing)!r} → {b.get(n, missing)!r}" for n in names
+            if not runtime(n) and a.get(n, missing) != b.get(n, missing)]
+
+
+def override_keys(overrides: list[str]) -> list[str]:
+    """The config keys named by Hydra command-line overrides (``+a.b=1`` → ``a.b``; groups too)."""
+    keys = []
+    for text in overrides:
+        key = text.split("=", 1)[0].lstrip("+~")
+        if key and not key.startswith("hydra") and key != "experiment":
+            keys.append(key)
+    return keys
+
+
+def load_state(path: Path) -> dict:
+    """Read ``last.pt``.
+
+    Raises:
+        SeqrecError: the file is damaged (e.g. cut short by a crash of an older version).
+    """
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any unpickling error means a damaged file
+        raise SeqrecError(
+            f"the checkpoint {path} cannot be read ({type(err).__name__}: {err}). It is damaged; "
+            f"delete it to retrain the run from scratch (its folder {path.parent} keeps the rest)."
+        ) from None
+
+
+def prepare(cfg: DictConfig, overrides: list[str] | None = None) -> RunStart:
+    """Decide where and how the run starts (see the module docstring).
+
+    Args:
+        cfg: the composed config; ``cfg.resume`` (a run folder) or ``cfg.output_dir``.
+        overrides: the command-line overrides (``resume=`` checks only the options they name).
+
+    Raises:
+        ConfigError: ``resume`` names no run folder, or the config differs from the saved one
+            (each differing key with both values).
+    """
+    resume = cfg.get("resume")
+    if not resume:
+        out_dir = Path(cfg.output_dir)
+        if (out_dir / "metrics.json").is_file():
+            return RunStart(cfg, out_dir, finished=json.loads((out_dir / "metrics.json").read_text()))
+        if not (out_dir / "last.pt").is_file():
+            return RunStart(cfg, out_dir)
+        state = load_state(out_dir / "last.pt")
+        current = OmegaConf.to_container(cfg, resolve=True)
+        changed = config_differences(state["config"], current)
+        if changed:
+            raise ConfigError(
+                f"the folder {out_dir} holds an unfinished run with another config, so it cannot be "
+                f"continued: {'; '.join(changed)}. Give the run another folder (hydra.run.dir or "
+                "hydra.sweep.dir), or delete the old one to start over."
+            )
+        log.info("continuing the unfinished run in %s after epoch %d", out_dir, state["loop"]["epoch"])
+        return RunStart(cfg, out_dir, state=state)
+
+    out_dir = Path(str(resume)).expanduser()
+    if not (out_dir / "config.yaml").is_file():
+        raise ConfigError(
+            f"resume={resume}: {out_dir} is not a run folder (it has no config.yaml). Pass the folder "
+            "a run printed ('results in …'), e.g. resume=outputs/runs/lastfm/sasrec-cce/seed42-<time>."
+        )
+    saved = OmegaConf.load(out_dir / "config.yaml")
+    runtime = {key: OmegaConf.select(cfg, key) for key in RUNTIME_KEYS if OmegaConf.select(cfg, key) is not None}
+    given = override_keys(overrides or [])
+    changed = config_differences(OmegaConf.to_container(saved, resolve=True),
+                                 OmegaConf.to_container(cfg, resolve=True), given)
+    if changed:
+        raise ConfigError(
+            f"resume={resume}: the command line changes the saved config of that run: "
+            f"{'; '.join(changed)}. A resumed run keeps its config; drop these options, or start a "
+            "new run without resume=."
+        )
+    for key, value in runtime.items():
+        if key not in ("resume", "output_dir"):
+            OmegaConf.update(saved, key, value, force_add=True)
+    OmegaConf.update(saved, "output_dir", str(out_dir), force_add=True)
+    if (out_dir / "metrics.json").is_file():
+        return RunStart(saved, out_dir, finished=json.loads((out_dir / "metrics.json").read_text()))
+    if not (out_dir / "last.pt").is_file():
+        raise ConfigError(
+            f"resume={resume}: the run in {out_dir} saved no last.pt (it stopped before its first "
+            "epoch ended, or an older seqrec wrote it), so there is nothing to continue; start it anew."
+        )
+    state = load_state(out_dir / "last.pt")
+    log.info("resuming %s after epoch %d", out_dir, state["loop"]["epoch"])
+    return RunStart(saved, out_dir, state=state)
+
+
+@contextlib.contextmanager
+def stop_on_signals():
+    """Yield a :class:`StopRequest` that SIGTERM and SIGINT (Ctrl-C) set; the trainer then stops at
+    the end of the running batch. A second Ctrl-C interrupts at once. Handlers are restored after.
+    Outside the main thread (no signal handlers there) the request is never set."""
+    stop = StopRequest()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def handler(signum, frame):
+        if stop.signal is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        stop(signum, frame)
+        log.warning("received %s: stopping after the running batch and saving last.pt",
+                    signal.Signals(signum).name)
+
+    for sig in previous:
+        signal.signal(sig, handler)
+    try:
+        yield stop
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)

@@ -1,0 +1,160 @@
+"""Exact resume: a run interrupted after epoch k (or in the middle of an epoch) and resumed writes
+the same metrics.json, epochs.csv (timings aside) and per_user_test.csv as an uninterrupted run;
+finished runs are skipped; a changed config is refused. Real SIGTERM and kill -9 in the slow tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+import torch
+
+from conftest import ROOT, compose_config
+from seqrec.errors import ConfigError, RunInterrupted
+from seqrec.pipeline import run
+from seqrec.trainer import Trainer
+
+pytestmark = pytest.mark.realdata
+
+TIMINGS = {"total_seconds", "seconds_per_epoch", "eval_seconds_per_epoch", "output_dir"}
+EPOCH_TIMINGS = ["eval_seconds", "epoch_seconds", "train_seconds_cum"]
+SMALL = ["dataset.max_users=120", "trainer.max_epochs=4", "trainer.patience=10", "trainer.progress=false",
+         "device=cpu", "trainer.batch_size=32"]
+
+
+def config(out, data_dir, *overrides):
+    return compose_config([f"data_dir={data_dir}", f"output_dir={out}", *SMALL, *overrides])
+
+
+def assert_same_run(a, b):
+    """metrics.json (timings aside), epochs.csv (timings aside) and per_user_test.csv are equal."""
+    ma, mb = (json.loads((d / "metrics.json").read_text()) for d in (a, b))
+    assert {k: v for k, v in ma.items() if k not in TIMINGS} == {k: v for k, v in mb.items() if k not in TIMINGS}
+    ea, eb = (pd.read_csv(d / "epochs.csv").drop(columns=EPOCH_TIMINGS) for d in (a, b))
+    pd.testing.assert_frame_equal(ea, eb)
+    assert (a / "per_user_test.csv").read_text() == (b / "per_user_test.csv").read_text()
+
+
+@pytest.fixture
+def signal_at(monkeypatch):
+    """Send SIGTERM to this process at the n-th training batch (``Trainer._autocast`` runs once per
+    training batch in fp32) — the real signal handler then stops the loop after that batch."""
+    def arm(n):
+        calls = {"n": 0}
+        original = Trainer._autocast
+
+        def counting(self):
+            calls["n"] += 1
+            if calls["n"] == n:
+                os.kill(os.getpid(), signal.SIGTERM)
+            return original(self)
+
+        monkeypatch.setattr(Trainer, "_autocast", counting)
+    return arm
+
+
+@pytest.mark.parametrize("loss,batch", [("cce", 5), ("bce", 9), ("bce", 8)],
+                         ids=["cce-mid-epoch", "bce-mid-epoch", "bce-end-of-epoch-2"])
+def test_interrupted_and_resumed_run_equals_the_uninterrupted_one(tmp_path, lastfm_data_dir, signal_at, loss, batch):
+    # 120 users / 32 = 4 batches per epoch: batch 5 is inside epoch 2, batch 8 its last one
+    ref, cut = tmp_path / "ref", tmp_path / "cut"
+    run(config(ref, lastfm_data_dir, f"loss={loss}"))
+    signal_at(batch)
+    with pytest.raises(RunInterrupted, match=f"resume={cut}") as info:
+        run(config(cut, lastfm_data_dir, f"loss={loss}"))
+    assert info.value.exit_code == 128 + signal.SIGTERM
+    assert not (cut / "metrics.json").exists()
+    state = torch.load(cut / "last.pt", weights_only=True)
+    assert (state["loop"]["epoch"], state["loop"]["batches_done"]) == (divmod(batch, 4) if batch % 4 else (batch // 4, 0))
+    signal_at(10**9)  # disarm
+    run(config(tmp_path / "elsewhere", lastfm_data_dir, f"resume={cut}"), overrides=[f"resume={cut}"])
+    assert_same_run(ref, cut)
+
+
+def test_finished_run_is_skipped_not_retrained(tmp_path, lastfm_data_dir, capsys):
+    out = tmp_path / "run"
+    first = run(config(out, lastfm_data_dir, "trainer.max_epochs=1"))
+    stamp = (out / "metrics.json").stat().st_mtime_ns
+    again = run(config(out, lastfm_data_dir, "trainer.max_epochs=1"))
+    assert again == first and (out / "metrics.json").stat().st_mtime_ns == stamp
+    assert "already holds a finished run" in capsys.readouterr().out
+
+
+def test_changed_config_on_resume_names_the_keys(tmp_path, lastfm_data_dir, signal_at):
+    out = tmp_path / "run"
+    signal_at(2)
+    with pytest.raises(RunInterrupted):
+        run(config(out, lastfm_data_dir))
+    signal_at(10**9)
+    with pytest.raises(ConfigError, match=r"optimizer.lr: 0.001 → 0.01"):
+        run(config(tmp_path / "x", lastfm_data_dir, f"resume={out}", "optimizer.lr=0.01"),
+            overrides=[f"resume={out}", "optimizer.lr=0.01"])
+    # a sweep re-run into the same folder with another setting is refused the same way
+    with pytest.raises(ConfigError, match=r"trainer.batch_size: 32 → 64"):
+        run(config(out, lastfm_data_dir, "trainer.batch_size=64"))
+    with pytest.raises(ConfigError, match="not a run folder"):
+        run(config(tmp_path / "y", lastfm_data_dir, f"resume={tmp_path / 'nothing'}"), overrides=[])
+
+
+# -- real processes ------------------------------------------------------------------------------
+def train_cmd(data_dir, run_dir, *extra):
+    return [sys.executable, str(ROOT / "train.py"), f"data_dir={data_dir}", f"hydra.run.dir={run_dir}",
+            *SMALL, "trainer.max_epochs=6", "num_threads=1", *extra]
+
+
+def wait_for_epoch(run_dir, epoch, proc, timeout=240):
+    """Wait until ``last.pt`` records ``epoch`` completed epochs (it is replaced atomically)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (run_dir / "last.pt").exists():
+            if torch.load(run_dir / "last.pt", weights_only=True)["loop"]["epoch"] >= epoch:
+                return
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    raise AssertionError("the run did not reach the epoch in time")
+
+
+@pytest.mark.slow
+def test_kill_9_and_sigterm_then_resume_equal_the_uninterrupted_run(tmp_path, lastfm_data_dir):
+    ref = tmp_path / "ref"
+    done = subprocess.run(train_cmd(lastfm_data_dir, ref), capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert done.returncode == 0, done.stderr
+
+    for how, sig in (("kill", signal.SIGKILL), ("term", signal.SIGTERM)):
+        cut = tmp_path / how
+        proc = subprocess.Popen(train_cmd(lastfm_data_dir, cut), cwd=tmp_path, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        wait_for_epoch(cut, 2, proc)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=300)
+        if sig == signal.SIGTERM:
+            assert proc.returncode == 128 + signal.SIGTERM, err
+            assert f"resume={cut}" in err and "Traceback" not in err
+        else:
+            assert proc.returncode == -signal.SIGKILL
+        assert not (cut / "metrics.json").exists()
+        resumed = subprocess.run(train_cmd(lastfm_data_dir, tmp_path / "unused", f"resume={cut}")[:2] +
+                                 [f"resume={cut}", f"data_dir={lastfm_data_dir}", "num_threads=1"],
+                                 capture_output=True, text=True, cwd=tmp_path, timeout=600)
+        assert resumed.returncode == 0, resumed.stderr
+        assert_same_run(ref, cut)
+
+
+@pytest.mark.slow
+def test_sweep_rerun_skips_finished_runs(tmp_path, lastfm_data_dir):
+    cmd = [sys.executable, str(ROOT / "train.py"), "-m", f"data_dir={lastfm_data_dir}", *SMALL,
+           "trainer.max_epochs=1", "loss=bce,cce", f"hydra.sweep.dir={tmp_path}", "hydra.sweep.subdir=${hydra:runtime.choices.loss}"]
+    first = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert first.returncode == 0, first.stderr
+    stamps = {p: p.stat().st_mtime_ns for p in tmp_path.glob("*/metrics.json")}
+    assert len(stamps) == 2
+    again = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.count("already holds a finished run") == 2
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.glob("*/metrics.json")} == stamps
