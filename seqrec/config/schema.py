@@ -146,8 +146,8 @@ def top_level(cfg: DictConfig) -> dict:
         if key in GROUPS:
             continue
         try:
-            node = cfg._get_node(key)
-            values[key] = plain(node, key) if OmegaConf.is_dict(node) or OmegaConf.is_list(node) else cfg[key]
+            value = cfg[key]
+            values[key] = plain(value, key) if OmegaConf.is_config(value) else value
         except MissingMandatoryValue:
             raise ConfigError(f"{key} has no value (it is '???'). Set it on the command line, e.g. "
                               f"`python train.py ... {key}=<value>`.") from None
