@@ -221,3 +221,24 @@ def test_a_new_class_needs_no_registration():
 def test_range_bounds_are_inclusive_or_not_as_declared():
     assert Range(ge=1).holds(1) and not Range(gt=1).holds(1) and Range(le=1).holds(1) and not Range(lt=1).holds(1)
     assert str(Range(gt=0, lt=1)) == "> 0 and < 1" and str(Range(ge=0, le=4294967295)) == ">= 0 and <= 4294967295"
+
+
+def test_the_table2_experiment_validates_as_hydra_runs_it():
+    from hydra import compose, initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=["experiment=table2", "seeds=3"], return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)  # ${hydra:launcher.n_jobs} resolves as in a run
+    with open_dict(cfg):
+        del cfg["hydra"]  # a task function gets the config without it
+    try:
+        checked = validate_config(cfg)
+    finally:
+        HydraConfig.instance().cfg = None  # later tests run outside a Hydra app again
+    assert checked.run.seeds == 3 and checked.run.num_threads is None and checked.trainer["log_test_every_epoch"] is True
+    with open_dict(cfg):
+        cfg.seeds, cfg.num_threads = 0, 1
+    with pytest.raises(ConfigError, match=r"seeds=0 is not valid: it must be a whole number >= 1 or null"):
+        validate_config(cfg)
