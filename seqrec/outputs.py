@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -20,7 +21,7 @@ import torch
 from seqrec.atomic import atomic_write, write_bytes
 from seqrec.errors import SeqrecError
 from seqrec.evaluation import metrics_from_ranks
-from seqrec.trainer import Checkpoints
+from seqrec.checkpoints import Checkpoints
 
 # what last.pt holds (bump when its layout changes)
 LAST_VERSION = 1
@@ -30,14 +31,30 @@ class OutputError(SeqrecError):
     """A run file could not be written (disk full, read-only folder, …)."""
 
 
+def _is_write_failure(err: BaseException) -> bool:
+    """An ``OSError``, or the ``RuntimeError`` torch's zip writer raises when a write fails
+    (a full disk shows up as "[enforce fail at inline_container.cc] unexpected pos …")."""
+    if isinstance(err, OSError):
+        return True
+    text = str(err)
+    return isinstance(err, RuntimeError) and ("inline_container" in text or "PytorchStreamWriter" in text)
+
+
 @contextlib.contextmanager
 def writing(folder: Path, what: str):
-    """Turn an ``OSError`` while writing ``what`` into ``folder`` into one :class:`OutputError`
-    paragraph naming the folder and the fix (the atomic writer leaves no partial file)."""
+    """Turn a failed write of ``what`` into ``folder`` (an ``OSError``, or torch's writer failing
+    on a full disk) into one :class:`OutputError` paragraph naming the folder, the free space and
+    the fix (the atomic writer leaves no partial file)."""
     try:
         yield
-    except OSError as err:
-        reason = err.strerror or str(err)
+    except (OSError, RuntimeError) as err:
+        if not _is_write_failure(err):
+            raise
+        reason = getattr(err, "strerror", None) or str(err).splitlines()[0]
+        try:
+            reason += f" ({shutil.disk_usage(folder).free:,} bytes free on that disk)"
+        except OSError:
+            pass
         raise OutputError(
             f"could not write {what} into the run folder {folder}: {reason}. Free disk space or make "
             "the folder writable, or send runs elsewhere with hydra.run.dir=<folder> (sweeps: "

@@ -60,7 +60,7 @@ from seqrec.errors import SeqrecError
 from seqrec.atomic import atomic_write
 from seqrec.config.check import NonNegativeInt, PositiveInt, Probability, Range
 from seqrec.outputs import write_json
-from seqrec.trainer import epoch_batches
+from seqrec.batching import epoch_batches
 
 log = logging.getLogger(__name__)
 

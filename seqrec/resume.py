@@ -26,7 +26,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from seqrec.errors import ConfigError, SeqrecError
-from seqrec.trainer import StopRequest
+from seqrec.checkpoints import StopRequest
 
 log = logging.getLogger(__name__)
 

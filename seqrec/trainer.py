@@ -9,7 +9,6 @@ per-sample happens in Python inside the loop.
 from __future__ import annotations
 
 import contextlib
-import copy
 import logging
 import math
 import time
@@ -19,6 +18,8 @@ from typing import Callable, Literal, get_args
 import torch
 from tqdm.auto import tqdm
 
+from seqrec.batching import batch_weights, epoch_batches
+from seqrec.checkpoints import Checkpoints, Interrupted, LoopState, StopRequest
 from seqrec.config.check import PositiveInt
 from seqrec.errors import SeqrecError
 from seqrec.evaluation import METRICS, evaluate_ranks, mean_metrics
@@ -26,66 +27,14 @@ from seqrec.seeding import derive_seed
 
 log = logging.getLogger(__name__)
 
+__all__ = ["Checkpoints", "FitResult", "Interrupted", "LoopState", "StopRequest", "Trainer", "batch_weights",
+           "epoch_batches"]
+
 # the validation metrics early stopping can monitor (``trainer.monitor``)
 Monitor = Literal[tuple(f"valid/{name}" for name in METRICS)]
 Precision = Literal["fp32", "bf16", "fp16"]
 PRECISIONS = get_args(Precision)
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-def epoch_batches(
-    lengths: torch.Tensor,
-    batch_size: int,
-    generator: torch.Generator,
-    bucket_by_length: bool = True,
-    pool_batches: int = 64,
-) -> list[torch.Tensor]:
-    """Row indices of one epoch's training batches, shuffled with ``generator``.
-
-    With ``bucket_by_length`` users are shuffled, cut into pools of ``pool_batches`` batches,
-    sorted by length inside each pool (so a batch holds users of similar length and needs little
-    padding), and the batch order is shuffled again. Every user appears exactly once per epoch.
-
-    Args:
-        lengths: ``[U]`` number of real items in each training input (on CPU).
-        batch_size: rows per batch.
-        generator: seeded CPU generator (the epoch's randomness).
-        bucket_by_length: group similar lengths (see above); False = plain random batches.
-        pool_batches: batches per sorting pool; larger = tighter buckets, less randomness.
-
-    Returns:
-        List of int64 index tensors ``[<= batch_size]``.
-    """
-    perm = torch.randperm(len(lengths), generator=generator)
-    if not bucket_by_length:
-        return list(perm.split(batch_size))
-    batches = []
-    for pool in perm.split(batch_size * pool_batches):
-        pool = pool[torch.argsort(lengths[pool], stable=True)]
-        batches.extend(pool.split(batch_size))
-    shuffle = torch.randperm(len(batches), generator=generator)
-    return [batches[i] for i in shuffle]
-
-
-def batch_weights(batches: list[torch.Tensor], positions: torch.Tensor) -> torch.Tensor:
-    """Per-batch loss weights that give every target position of an epoch the same weight.
-
-    A loss is a mean over its batch's positions. Bucketed batches hold very different numbers of
-    positions (short users together, long users together), so a plain per-batch mean would weight
-    a position of a short-sequence batch many times more than one of a long-sequence batch, unlike
-    random batches, where every batch holds about the same number. Batch ``b`` with ``P_b``
-    positions gets ``w_b = P_b / mean_b(P_b)``: the epoch's summed gradient is then
-    ``Σ_b w_b · mean_b = Σ_positions / mean_b(P_b)``, the same weight for every position.
-
-    Args:
-        batches: the epoch's row-index tensors (:func:`epoch_batches`).
-        positions: ``[U]`` positions each row contributes to the loss.
-
-    Returns:
-        ``[len(batches)]`` float64 weights with mean 1.
-    """
-    per_batch = torch.stack([positions[b].sum() for b in batches]).double()  # [n_batches]
-    return per_batch / per_batch.mean().clamp(min=1e-12)
 
 
 @dataclass
@@ -100,74 +49,6 @@ class FitResult:
     seconds_per_epoch: float
     eval_seconds_per_epoch: float
     history: list[dict] = field(default_factory=list)
-
-
-@dataclass
-class LoopState:
-    """Where the loop stands: what ``last.pt`` holds besides the model and optimizer.
-
-    Attributes:
-        epoch: epochs completed.
-        best_score, best_epoch: the best monitored value so far and its epoch (0 = none yet).
-        history: the log rows of the completed epochs.
-        train_seconds, eval_seconds: time spent so far (seconds).
-        batches_done: batches of epoch ``epoch + 1`` already trained (an interrupted epoch).
-        loss_total: their summed weighted loss.
-        rng: generator states at that batch (global torch CPU/CUDA, negatives), or None.
-    """
-
-    epoch: int = 0
-    best_score: float = -math.inf
-    best_epoch: int = 0
-    history: list[dict] = field(default_factory=list)
-    train_seconds: float = 0.0
-    eval_seconds: float = 0.0
-    batches_done: int = 0
-    loss_total: float = 0.0
-    rng: dict | None = None
-
-
-class Checkpoints:
-    """Where the loop keeps the best state and the latest state; this one keeps them in memory.
-
-    :class:`seqrec.outputs.RunWriter` keeps them as ``best.pt`` and ``last.pt`` in the run folder
-    instead. ``save_best``/``save_last`` get the full state dict of :meth:`Trainer.state_dict`.
-    """
-
-    def __init__(self):
-        self.best: dict | None = None
-
-    def save_best(self, state: dict) -> None:
-        self.best = copy.deepcopy(state)
-
-    def save_last(self, state: dict) -> None:
-        pass  # nothing to resume from in memory
-
-    def load_best(self) -> dict | None:
-        return self.best
-
-
-class StopRequest:
-    """A flag set by a signal handler (SIGTERM, Ctrl-C); the loop stops at the end of the batch."""
-
-    def __init__(self):
-        self.signal: int | None = None
-
-    def __call__(self, signum: int, frame=None) -> None:
-        self.signal = signum
-
-
-class Interrupted(Exception):
-    """The loop stopped on a :class:`StopRequest`; its state is saved (``last.pt``).
-
-    Attributes:
-        signal: the signal number that asked to stop.
-        epoch: completed epochs; batches: batches of the next epoch already done.
-    """
-
-    def __init__(self, signal: int, epoch: int, batches: int):
-        super().__init__(f"stopped by signal {signal} after epoch {epoch} and {batches} batches of the next")
-        self.signal, self.epoch, self.batches = signal, epoch, batches
 
 
 class Trainer:

@@ -112,3 +112,21 @@ def test_benchmark_file_cut_short_is_refused_naming_it(tmp_path, monkeypatch, sh
         fetch_dataset(cfg, data_dir, extras=False)
     (data_dir / "s3rec" / "LastFM.txt").write_bytes(full)
     assert fetch_dataset(cfg, data_dir, extras=False) == [data_dir / "s3rec" / "LastFM.txt"]
+
+
+def test_torch_writer_failing_on_a_full_disk_is_an_output_error(tmp_path):
+    """torch.save on a full disk raises RuntimeError('[enforce fail at inline_container.cc] …'),
+    not OSError: it must still become the one-paragraph error, while other errors pass through."""
+    writer = outputs.RunWriter(tmp_path)
+
+    def full(path):
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 1362752 vs 1362644")
+
+    with pytest.raises(OutputError, match=r"last.pt into the run folder .*unexpected pos.*bytes free"):
+        writer._write("last.pt", full)
+
+    def bug(path):
+        raise RuntimeError("shape mismatch")
+
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        writer._write("last.pt", bug)

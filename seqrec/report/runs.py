@@ -168,8 +168,9 @@ def read_epochs(run_dir: str | os.PathLike) -> pd.DataFrame:
     missing = [c for c in needed if c not in df.columns]
     if missing:
         raise SeqrecError(
-            f"'{path}' lacks the column(s) {', '.join(missing)} needed for the RQ2 curves; "
-            "rerun that run with the current code."
+            f"'{path}' lacks the column(s) {', '.join(missing)} needed for the RQ2 curves: the run "
+            "did not log test NDCG@10 per epoch. Train it with trainer.log_test_every_epoch=true "
+            "(experiment=table2 sets it), or build the tables alone with --no-plots."
         )
     return df.sort_values("epoch").reset_index(drop=True)
 

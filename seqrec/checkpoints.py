@@ -1,0 +1,79 @@
+"""What the training loop saves and how it is stopped: :class:`LoopState` (the loop's position,
+part of ``last.pt``), :class:`Checkpoints` (where best and latest states go; in memory here,
+run files in :class:`seqrec.outputs.RunWriter`), and :class:`StopRequest` / :class:`Interrupted`
+(SIGTERM and Ctrl-C stop the loop at the end of the running batch).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+
+
+@dataclass
+class LoopState:
+    """Where the loop stands: what ``last.pt`` holds besides the model and optimizer.
+
+    Attributes:
+        epoch: epochs completed.
+        best_score, best_epoch: the best monitored value so far and its epoch (0 = none yet).
+        history: the log rows of the completed epochs.
+        train_seconds, eval_seconds: time spent so far (seconds).
+        batches_done: batches of epoch ``epoch + 1`` already trained (an interrupted epoch).
+        loss_total: their summed weighted loss.
+        rng: generator states at that batch (global torch CPU/CUDA, negatives), or None.
+    """
+
+    epoch: int = 0
+    best_score: float = -math.inf
+    best_epoch: int = 0
+    history: list[dict] = field(default_factory=list)
+    train_seconds: float = 0.0
+    eval_seconds: float = 0.0
+    batches_done: int = 0
+    loss_total: float = 0.0
+    rng: dict | None = None
+
+
+class Checkpoints:
+    """Where the loop keeps the best state and the latest state; this one keeps them in memory.
+
+    :class:`seqrec.outputs.RunWriter` keeps them as ``best.pt`` and ``last.pt`` in the run folder
+    instead. ``save_best``/``save_last`` get the full state dict of :meth:`Trainer.state_dict`.
+    """
+
+    def __init__(self):
+        self.best: dict | None = None
+
+    def save_best(self, state: dict) -> None:
+        self.best = copy.deepcopy(state)
+
+    def save_last(self, state: dict) -> None:
+        pass  # nothing to resume from in memory
+
+    def load_best(self) -> dict | None:
+        return self.best
+
+
+class StopRequest:
+    """A flag set by a signal handler (SIGTERM, Ctrl-C); the loop stops at the end of the batch."""
+
+    def __init__(self):
+        self.signal: int | None = None
+
+    def __call__(self, signum: int, frame=None) -> None:
+        self.signal = signum
+
+
+class Interrupted(Exception):
+    """The loop stopped on a :class:`StopRequest`; its state is saved (``last.pt``).
+
+    Attributes:
+        signal: the signal number that asked to stop.
+        epoch: completed epochs; batches: batches of the next epoch already done.
+    """
+
+    def __init__(self, signal: int, epoch: int, batches: int):
+        super().__init__(f"stopped by signal {signal} after epoch {epoch} and {batches} batches of the next")
+        self.signal, self.epoch, self.batches = signal, epoch, batches
