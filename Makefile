@@ -55,6 +55,7 @@ bench-gpu: install data ## the same on one CUDA GPU for Beauty and Sports + an e
 # ---- Table 2, figures and report (experiment=table2; see README "Reproducing the paper") ----
 # RUNS: where `make table2` writes and `make report` / `make plots` read (a folder of run folders).
 RUNS ?= outputs/table2
+# (the same two defaults are seqrec.report.runs.DEFAULT_RUNS and SMOKE_RUNS)
 SMOKE_DIR := outputs/table2-smoke
 # seeds per dataset × model × loss (42, 43, …); JOBS=n runs n at once with hydra-joblib-launcher
 SEEDS ?= 1
@@ -65,23 +66,12 @@ RUNS_GIVEN := $(filter command line environment,$(origin RUNS))
 # table2-smoke writes into RUNS when it is given, else into outputs/table2-smoke
 SMOKE_RUNS := $(if $(RUNS_GIVEN),$(RUNS),$(SMOKE_DIR))
 LAUNCHER := $(if $(JOBS),hydra/launcher=local hydra.launcher.n_jobs=$(JOBS))
-has_runs = $(shell find '$(1)' -name metrics.json -print -quit 2>/dev/null)
-# report/plots read RUNS; without RUNS given and before the full sweep has finished a run, the smoke
-# runs (so `make table2-smoke && make report && make plots` works on a fresh clone). Expanded when
-# the recipe runs, i.e. after a table2-smoke in the same make call.
-READ_RUNS = $(if $(RUNS_GIVEN)$(call has_runs,$(RUNS)),$(RUNS),$(if $(call has_runs,$(SMOKE_DIR)),$(SMOKE_DIR),$(RUNS)))
+# report/plots: --runs only when RUNS is given; otherwise seqrec.report picks outputs/table2, or the
+# smoke runs while only those have finished (so `make table2-smoke && make report` works on a fresh
+# clone), and says what to run when neither has a finished run.
+RUNS_ARG := $(if $(RUNS_GIVEN),--runs $(RUNS))
 
 .PHONY: install-sweep table2 table2-smoke report plots
-
-# `make report` / `make plots` on a folder without finished runs: say what to run instead of a traceback.
-define require_runs
-	@if [ -z "$(call has_runs,$(READ_RUNS))" ]; then \
-	  echo "No finished run under '$(RUNS)' (no metrics.json). Train first: 'make table2' (the full sweep" \
-	       "into $(RUNS)), or the 2-epoch LastFM smoke 'make table2-smoke$(if $(RUNS_GIVEN), RUNS=$(RUNS))', or pass" \
-	       "RUNS=<a folder of finished runs>."; \
-	  exit 1; fi
-	@$(if $(filter-out $(RUNS),$(READ_RUNS)),echo "No finished run in $(RUNS) yet: using the smoke runs in $(READ_RUNS).")
-endef
 
 install-sweep: install ## add the parallel/Slurm launchers (hydra-joblib-launcher, hydra-submitit-launcher)
 	$(BIN)/pip install --quiet -e '.[sweep]'
@@ -97,9 +87,7 @@ table2-smoke: install ## the table2 sweep on LastFM with 2 epochs (CPU, a few mi
 	  num_threads=1 hydra.sweep.dir=$(SMOKE_RUNS) $(LAUNCHER) $(ARGS)
 
 report: install ## Table 2 vs the paper, t-tests, RQ2 curves from RUNS (default outputs/table2) into RUNS/report
-	$(require_runs)
-	$(BIN)/python -m seqrec.report --runs $(READ_RUNS)
+	$(BIN)/python -m seqrec.report $(RUNS_ARG)
 
 plots: install ## RQ2 curves and RQ3 per-position NDCG@10 (rq3_<dataset>.csv, rq3.png) for RUNS
-	$(require_runs)
-	$(BIN)/python -m seqrec.analysis --runs $(READ_RUNS)
+	$(BIN)/python -m seqrec.analysis $(RUNS_ARG)

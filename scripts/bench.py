@@ -21,9 +21,8 @@ Objects are built exactly as ``train.py`` builds them (``seqrec.pipeline.build``
 
 Seconds per epoch are the fastest of ``--epochs`` timed epochs (2) in each worker and of
 ``--repeats`` interleaved rounds over the variants (2), each in a fresh process. On a shared
-machine noise only adds time, so the minimum is the best estimate of the code's own speed; on the
-2-vCPU VM this was developed on, whole processes ran at either ~6.6 or ~9.4 s per Beauty
-SASRec + CCE epoch with 2 threads (1 thread: a steady 11.1-11.9 s), hence several rounds.
+machine noise only adds time, so the minimum is the best estimate of the code's own speed (the
+README's "Speed" paragraph says how noisy the machine it was measured on is), hence several rounds.
 
 Writes ``<out>/bench.csv`` and ``<out>/bench.md`` and prints the table.
 """
@@ -41,25 +40,43 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-# variant → Hydra overrides (the loss for naive logits is swapped in by the worker)
+# variant → Hydra overrides; naive_logits swaps in the loss below by its _target_ (this file runs as
+# __main__ in the worker), so every variant is built by seqrec.pipeline.build from its config
 VARIANTS = {
     "base": [],
     "bucketing_off": ["trainer.bucket_by_length=false"],
     "unchunked": ["loss.chunk_size=null"],
-    "naive_logits": [],
+    "naive_logits": ["loss._target_=__main__.NaiveCCE"],
     "bf16": ["trainer.precision=bf16"],
 }
 SOFTMAX_LOSSES = ("ce", "cce")
 
 
-def naive_cce(hidden, targets, item_emb, mask=None, negatives=None):
-    """CCE the straightforward way: logits ``[B, L, N]`` for every position, then masked."""
+def _naive_cce_class():
+    """CCE the straightforward way (a :class:`seqrec.losses.CCE` with another forward): logits
+    ``[B, L, N]`` for every position, then masked. Defined lazily: the parent process never imports torch."""
     import torch.nn.functional as F
 
-    mask = targets != 0 if mask is None else mask
-    logits = hidden @ item_emb[1:].T  # [B, L, N]
-    per_pos = F.cross_entropy(logits.flatten(0, 1), (targets - 1).clamp(min=0).flatten(), reduction="none")
-    return (per_pos * mask.flatten()).sum() / mask.sum()
+    from seqrec.losses import CCE
+    from seqrec.models.scoring import item_rows
+
+    class NaiveCCE(CCE):
+        name = "cce"
+
+        def forward(self, hidden, targets, table, negatives=None):
+            mask = targets != 0  # [B, L]
+            logits = hidden @ table.T  # [B, L, N]
+            classes = item_rows(targets).clamp(min=0).flatten()  # padding positions: any class, masked below
+            per_pos = F.cross_entropy(logits.flatten(0, 1), classes, reduction="none")
+            return (per_pos * mask.flatten()).sum() / mask.sum()
+
+    return NaiveCCE
+
+
+def __getattr__(name):  # `loss._target_=__main__.NaiveCCE` resolves here in the worker
+    if name == "NaiveCCE":
+        return _naive_cce_class()
+    raise AttributeError(name)
 
 
 def worker(args: argparse.Namespace) -> dict:
@@ -79,9 +96,6 @@ def worker(args: argparse.Namespace) -> dict:
         cfg = compose(config_name="config", overrides=overrides)
     exp = build(cfg)
     trainer = exp.trainer
-    if args.variant == "naive_logits":
-        naive_cce.num_negatives = 0
-        trainer.loss = naive_cce
 
     def sync():
         if exp.device.type == "cuda":
@@ -174,24 +188,18 @@ def to_markdown(table, device: str) -> str:
         "bucketing_off_peak_mb": "peak MB (bucketing off)", "unchunked_peak_mb": "peak MB (unchunked)",
         "naive_logits_peak_mb": "peak MB (naive)", "bf16_x": "bf16 ×", "bf16_peak_mb": "peak MB (bf16)",
     }
+    import pandas as pd
+
+    from seqrec.report.markdown import markdown_table
+
     cols = ["dataset", "model", "loss"] + [c for c in header if c in table.columns]
-    lines = [
-        f"Benchmark on {device}. `×` columns: seconds per epoch of the variant ÷ all optimisations on "
-        "(> 1 means the optimisation is that many times faster).",
-        "",
-        "| " + " | ".join(header.get(c, c) for c in cols) + " |",
-        "|" + "---|" * len(cols),
-    ]
-    for _, row in table.iterrows():
-        cells = []
-        for c in cols:
-            value = row[c]
-            if isinstance(value, float):
-                cells.append("" if value != value else (f"{value:.2f}" if c.endswith("_x") or "share" in c else f"{value:.2f}"))
-            else:
-                cells.append(str(value))
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    shown = table[cols].copy()
+    for c in cols[3:]:
+        if pd.api.types.is_float_dtype(shown[c]):
+            shown[c] = shown[c].map(lambda v: "" if v != v else f"{v:.2f}")
+    return (f"Benchmark on {device}. `×` columns: seconds per epoch of the variant ÷ all optimisations on "
+            "(> 1 means the optimisation is that many times faster).\n\n"
+            f"{markdown_table(shown.rename(columns=header), left=3)}\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -220,14 +228,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variant", default="base", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
-    if args.worker:
-        print(json.dumps(worker(args)))
-        return 0
+    if args.worker:  # a user error (e.g. missing data) is one paragraph, which the parent shows
+        from seqrec.cli import run_main
+
+        return run_main(lambda: print(json.dumps(worker(args))))
 
     from rich.console import Console
     from rich.progress import track
 
-    from seqrec.outputs import write_csv, write_text
+    from seqrec.atomic import atomic_write
+    from seqrec.outputs import write_csv
 
     jobs = []
     for dataset in args.datasets:
@@ -248,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     markdown = to_markdown(table, args.device)
     write_csv(args.out / "bench_raw.csv", frame)
     write_csv(args.out / "bench.csv", table)
-    write_text(args.out / "bench.md", markdown)
+    atomic_write(args.out / "bench.md", markdown)
     print(markdown)
     print(f"wrote {args.out / 'bench.csv'}, {args.out / 'bench.md'}, {args.out / 'bench_raw.csv'}")
     return 0

@@ -117,6 +117,7 @@ def _one_step(args: argparse.Namespace) -> dict:
     # Run from a checkout without installing: make `seqrec` importable.
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from seqrec.losses.chunked import chunked_cross_entropy
+    from seqrec.models.scoring import item_rows, tied_table
 
     torch.manual_seed(args.seed)
     device = torch.device(args.device)
@@ -134,7 +135,7 @@ def _one_step(args: argparse.Namespace) -> dict:
     before = _peak_bytes(device, reset=True)
     start = time.perf_counter()
     hidden = proj(emb(inputs))  # [B, L, d]
-    loss = chunked_cross_entropy(hidden[mask], emb.weight[1:], targets[mask] - 1, chunk)  # ids -> rows of weight[1:]
+    loss = chunked_cross_entropy(hidden[mask], tied_table(emb), item_rows(targets[mask]), chunk)
     loss.backward()
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)

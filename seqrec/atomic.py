@@ -67,14 +67,20 @@ def remove_stale_temp_files(folder: str | os.PathLike) -> list[Path]:
     return removed
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> Path:
-    """Create ``path`` (and its folders) from ``write(handle)`` on a binary temp-file handle.
+def atomic_write(path: str | os.PathLike, data: str | bytes | Callable[[BinaryIO], object]) -> Path:
+    """Create ``path`` (and its folders) atomically: the one way seqrec writes a file.
+
+    Args:
+        path: the file to create or replace.
+        data: its content: text (written as UTF-8), bytes, or a function that writes into the
+            binary handle of the temporary file (e.g. ``lambda f: torch.save(obj, f)``).
 
     Returns:
         ``path`` as a :class:`~pathlib.Path`.
 
     Raises:
-        Whatever ``write`` or the file system raises; the temporary file is removed then.
+        TypeError: ``data`` is none of those; or whatever ``data`` or the file system raises.
+            The temporary file is removed then and an existing ``path`` is left as it was.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -82,7 +88,14 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{_host()}-{os.getpid()}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
-            write(handle)
+            if isinstance(data, str):
+                handle.write(data.encode("utf-8"))
+            elif isinstance(data, (bytes, bytearray)):
+                handle.write(data)
+            elif callable(data):
+                data(handle)
+            else:
+                raise TypeError(f"atomic_write needs str, bytes or a function, got {type(data).__name__}")
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; make it an ordinary file
@@ -91,9 +104,3 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
-
-
-def write_bytes(path: str | os.PathLike, data: str | bytes) -> Path:
-    """Atomically write ``data`` (text is UTF-8 encoded) to ``path``; returns the path."""
-    payload = data.encode("utf-8") if isinstance(data, str) else data
-    return atomic_write(path, lambda handle: handle.write(payload))

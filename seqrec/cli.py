@@ -1,10 +1,16 @@
-"""How entry points report user errors: one paragraph on stderr, exit status 1, no traceback."""
+"""How every entry point reports user errors: one paragraph on stderr, exit status 1, no traceback.
+
+``train.py`` wraps its run in :func:`report_errors`; the other command lines (``python -m
+seqrec.report``, ``seqrec.analysis``, ``seqrec.data.fetch``) call :func:`run_main`, which goes
+through the same context manager and returns the exit status.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
@@ -55,6 +61,17 @@ def report_errors(keep_going: bool = False, run_dir: Path | None = None):
     except KeyboardInterrupt:
         Console(stderr=True).print("interrupted: this run wrote no metrics.json, so it does not count as a result.")
         raise SystemExit(130) from None
+
+
+def run_main(body: Callable[[], object]) -> int:
+    """Run a command line's ``body()``; returns 0, or the exit status :func:`report_errors` gives
+    a user error (1, after printing its paragraph) or Ctrl-C (130)."""
+    try:
+        with report_errors():
+            body()
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
 
 
 def _print(message: str) -> None:

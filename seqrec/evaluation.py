@@ -1,7 +1,8 @@
 """Full-ranking evaluation: HR@k and NDCG@k of the held-out item over the whole catalogue.
 
 Protocol of the CCE paper's code (S3-Rec's ``get_full_sort_score``): the score of every real item
-1..N is ``h_last · E[item]`` with ``h_last`` the hidden state at the last input position; items
+1..N is ``h_last · E[item]`` with ``h_last`` the hidden state at the last input position and ``E``
+the model's output table (:mod:`seqrec.models.scoring`, the one scorer); items
 in the user's history before the target (the *full* history, not only the last ``max_len``) are
 masked out (``mask_history=True``); a masked target therefore counts as a miss, as in the
 paper's code. No sampled negatives, no user subsampling.
@@ -21,6 +22,8 @@ from __future__ import annotations
 from typing import Callable
 
 import torch
+
+from seqrec.models.scoring import item_rows, last_hidden, score_items
 
 KS = (5, 10, 20)
 # rank of a target that is masked as history (a repeat): beyond every cut-off, also for tiny catalogues
@@ -68,7 +71,7 @@ def target_ranks(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     Raises:
         ValueError: if a target's score is NaN (the model diverged).
     """
-    target_scores = scores.gather(1, (targets - 1).unsqueeze(1))  # [B, 1]
+    target_scores = scores.gather(1, item_rows(targets).unsqueeze(1))  # [B, 1]
     if torch.isnan(target_scores).any():
         raise ValueError("evaluation scores contain NaN: the model diverged (try a lower learning rate)")
     # s - t < 0 exactly when s < t (IEEE subtraction keeps the sign) and never when s is NaN, so
@@ -102,7 +105,8 @@ def evaluate_ranks(
     """Full-ranking ranks of the target of every user.
 
     Args:
-        model: returns hidden states ``[B, L, d]`` and has ``item_emb`` ``[N+1, d]``.
+        model: returns hidden states ``[B, L, d]`` and has ``output_table()`` ``[N, d]``
+            (scored with :func:`seqrec.models.scoring.score_items`).
         inputs: ``[U, L]`` left-padded input sequences (on the model's device).
         targets: ``[U]`` target item ids.
         history: maps user indices ``[B]`` to ``(rows [M], items [M])`` pairs to mask, or None
@@ -123,21 +127,15 @@ def evaluate_ranks(
     lengths = (inputs != 0).sum(1)  # [U]
     order = torch.argsort(lengths, stable=True) if trim else torch.arange(n_users, device=device)
     ranks = torch.empty(n_users, dtype=torch.long, device=device)
-    item_table = model.item_emb.weight[1:]  # [N, d]
-    batch_size = resolve_eval_batch_size(batch_size, item_table.shape[0], device)
+    batch_size = resolve_eval_batch_size(batch_size, model.output_table().shape[0], device)
     for users in order.split(batch_size):
         seq = inputs[users]  # [B, L]
         if trim:
             seq = seq[:, width - max(int(lengths[users].max()), 1):]
-        if autocast is not None:
-            with autocast():
-                hidden = model(seq)[:, -1]
-        else:
-            hidden = model(seq)[:, -1]  # [B, d]
-        scores = hidden.float() @ item_table.float().T  # [B, N]
+        scores = score_items(model, last_hidden(model, seq, autocast))  # [B, N]
         if history is not None:
             rows, items = history(users)
-            scores[rows, items - 1] = float("-inf")
+            scores[rows, item_rows(items)] = float("-inf")
         ranks[users] = target_ranks(scores, targets[users])
     model.train(was_training)
     return ranks

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from seqrec.atomic import atomic_write, write_bytes
+from seqrec.atomic import atomic_write
 from seqrec.errors import SeqrecError
 from seqrec.evaluation import metrics_from_ranks
 from seqrec.checkpoints import Checkpoints
@@ -63,19 +63,14 @@ def writing(folder: Path, what: str):
         ) from None
 
 
-def write_text(path: Path, text: str) -> None:
-    """Atomically write ``text`` (UTF-8) to ``path``."""
-    write_bytes(path, text)
-
-
 def write_json(path: Path, obj: dict) -> None:
     """Atomically write ``obj`` as indented JSON."""
-    write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+    atomic_write(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
 def write_csv(path: Path, frame: pd.DataFrame) -> None:
     """Atomically write ``frame`` as CSV without the index."""
-    write_bytes(path, frame.to_csv(index=False))
+    atomic_write(path, frame.to_csv(index=False))
 
 
 def per_user_frame(ranks: torch.Tensor, user_tokens) -> pd.DataFrame:
@@ -119,7 +114,7 @@ class RunWriter(Checkpoints):
             write(self.out_dir / name)
 
     def config(self, yaml_text: str) -> None:
-        self._write("config.yaml", lambda path: write_text(path, yaml_text))
+        self._write("config.yaml", lambda path: atomic_write(path, yaml_text))
 
     def epoch(self, row: dict) -> None:
         """Append one epoch's row to ``epochs.csv`` (rewritten atomically, it is small)."""

@@ -25,6 +25,7 @@ from seqrec.data import DatasetSpec, LeaveOneOut, SequenceData, load_dataset
 from seqrec.data.attributes import load_attributes
 from seqrec.errors import ConfigError, RunInterrupted, SeqrecError
 from seqrec.evaluation import MASKED_RANK
+from seqrec.losses import Loss
 from seqrec.outputs import RunWriter, per_user_frame, write_json
 from seqrec.pretrain import PretrainStage
 from seqrec.seeding import seed_everything
@@ -69,7 +70,7 @@ class Experiment:
     data: SequenceData
     split: LeaveOneOut
     model: torch.nn.Module
-    loss: object
+    loss: Loss
     optimizer: torch.optim.Optimizer
     trainer: Trainer
     device: torch.device
@@ -130,7 +131,11 @@ def build(cfg: DictConfig) -> Experiment:
     )
 
     model, model_kwargs, pretraining = build_model(options, cfg, data, split, device)
-    optimizer = build_object(options.optimizer, "optimizer", params=model.parameters())
+    loss = loss.to(device)
+    if loss.sampler is not None:
+        loss.sampler.bind(split)
+    # a loss may have parameters of its own: they are trained with the model's
+    optimizer = build_object(options.optimizer, "optimizer", params=[*model.parameters(), *loss.parameters()])
     trainer = build_object(options.trainer, "trainer", model=model, loss=loss, optimizer=optimizer,
                            split=split, seed=options.run.seed, device=device)
     return Experiment(data, split, model, loss, optimizer, trainer, device, options, model_kwargs, pretraining)
@@ -202,7 +207,7 @@ def run(cfg: DictConfig, overrides: list[str] | None = None) -> dict:
     metrics = {
         "dataset": data.name,
         "model": getattr(model, "name", type(model).__name__.lower()),
-        "loss": getattr(loss, "name", type(loss).__name__.lower()),
+        "loss": loss.name,
         "seed": int(cfg.seed),
         **result.metrics,
         **masked,

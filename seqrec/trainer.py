@@ -23,6 +23,7 @@ from seqrec.checkpoints import Checkpoints, Interrupted, LoopState, StopRequest
 from seqrec.config.check import PositiveInt
 from seqrec.errors import SeqrecError
 from seqrec.evaluation import METRICS, evaluate_ranks, mean_metrics
+from seqrec.losses import Loss
 from seqrec.seeding import derive_seed
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ class FitResult:
 
 
 class Trainer:
-    """Generic trainer for any model ``[B, L] -> [B, L, d]`` with an ``item_emb`` and any loss.
+    """Generic trainer for any model ``[B, L] -> [B, L, d]`` with an ``output_table()`` and any loss.
 
     Every epoch's randomness (batch order, negatives, dropout) comes from ``(seed, epoch)``
     (:func:`seqrec.seeding.derive_seed`), so a run resumed from :meth:`state_dict` computes
@@ -60,9 +61,9 @@ class Trainer:
 
     Args:
         model: the recommender (already on ``device``).
-        loss: callable ``(hidden, targets, item_emb, mask, negatives) -> scalar`` with
-            ``num_negatives``.
-        optimizer: built over ``model.parameters()``.
+        loss: a :class:`seqrec.losses.Loss` ``(hidden, targets, table, negatives) -> scalar``
+            (its ``sampler``, if any, already bound to ``split``).
+        optimizer: built over the parameters of the model and the loss.
         split: :class:`seqrec.data.LeaveOneOut` on ``device``.
         max_epochs: upper bound on epochs (150).
         batch_size: training batch size (256).
@@ -90,7 +91,7 @@ class Trainer:
     def __init__(
         self,
         model: torch.nn.Module,
-        loss: Callable,
+        loss: Loss,
         optimizer: torch.optim.Optimizer,
         split,
         max_epochs: PositiveInt = 150,
@@ -144,7 +145,7 @@ class Trainer:
 
     def _loss_positions(self) -> torch.Tensor:
         """``[U_tr]`` number of positions each training sequence contributes to the loss."""
-        if getattr(self.loss, "last_position_only", False):
+        if self.loss.positions == "last":
             return torch.ones_like(self.train_lengths)
         return self.train_lengths
 
@@ -196,12 +197,12 @@ class Trainer:
             targets = split.train_target[idx, width - keep:]  # [B, W]
             negatives = None
             if self.loss.num_negatives:
-                negatives = split.sample_negatives(
-                    split.train_users[idx], (keep, self.loss.num_negatives), self.neg_gen
-                )  # [B, W, K]
+                negatives = self.loss.sampler.sample(
+                    split.train_users[idx], targets, self.loss.num_negatives, self.neg_gen
+                )  # items [B, W, K]
             with self._autocast():  # matmuls in bf16/fp16, log-softmax and loss in fp32
                 hidden = self.forward(inputs)  # [B, W, d]
-                loss = self.loss(hidden.float(), targets, self.model.item_emb.weight, targets != 0, negatives)
+                loss = self.loss(hidden.float(), targets, self.model.output_table(), negatives)
             if weights is not None:
                 loss = loss * float(weights[b])
             total += loss.detach()  # the epoch's mean is then the mean over positions

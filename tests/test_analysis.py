@@ -1,4 +1,4 @@
-"""RQ3 per-position accuracy (seqrec.analysis.timestamps) and the Table 2 sweep (experiment=table2).
+"""RQ3 per-position accuracy (seqrec.analysis.positions) and the Table 2 sweep (experiment=table2).
 
 Per-position ranks are checked against hand-computed values on a hand-made model whose prediction
 at each position is known, and against the project's own test/valid evaluation on real models.
@@ -25,7 +25,7 @@ from torch import nn
 
 from conftest import CONF, ROOT, compose_config
 from seqrec.analysis.__main__ import main as plots_main
-from seqrec.analysis.timestamps import (
+from seqrec.analysis.positions import (
     main as rq3_main,
     per_position_metrics,
     position_ranks,
@@ -68,6 +68,9 @@ class PredictNext(nn.Module):
 
     def forward(self, item_seq: torch.Tensor) -> torch.Tensor:
         return self.item_emb.weight[(item_seq + 1).clamp(max=self.n_items)]  # [B, L, N+1]
+
+    def output_table(self) -> torch.Tensor:
+        return self.item_emb.weight[1:]  # [N, N+1]: item i is row i - 1
 
 
 # user 0: [1 2 3 7 8]   inputs 0 1 2 3 7 → targets 0 2 3 7 8: miss at position 4 only

@@ -123,6 +123,7 @@ BAD = [
     ("+trainer.max_epoch=2", r"unknown option trainer.max_epoch: .*Did you mean trainer.max_epochs\?"),
     ("+eval.ks=[1,5]", r"unknown option eval.ks: .*Valid eval options are: batch_size, mask_history\."),
     ("+eval.foo=1", r"unknown option eval.foo: "),
+    ("loss=bce +loss.sampler.foo=1", r"unknown option loss.sampler.foo: nothing in seqrec reads it"),
     # values seqrec passes itself
     ("+trainer.seed=7", r"trainer.seed cannot be set: seqrec passes seed to seqrec.trainer.Trainer itself.*seed=7"),
     ("+model.n_items=5", r"model.n_items cannot be set"),

@@ -62,3 +62,55 @@ def test_padding_keys_are_masked_in_sasrec():
     b = model(torch.tensor([[0, 0, 0, 7, 8, 9, 1, 2, 3, 4]]))[0, 3:]
     model.item_emb.weight.data[0] = emb_backup
     assert torch.allclose(a, b, atol=1e-5)
+
+
+@pytest.mark.parametrize("model_cls", [SASRec, GRU4Rec])
+def test_output_table_is_the_item_rows_of_the_tied_embedding(model_cls):
+    from seqrec.models.scoring import last_hidden, score_items
+
+    model = make(model_cls)
+    table = model.output_table()
+    assert table.shape == (N, model.item_emb.weight.shape[1])
+    assert table.data_ptr() == model.item_emb.weight[1].data_ptr()  # a view: row r is item r + 1
+    seq = torch.tensor([[0, 0, 3, 4, 5], [1, 2, 3, 4, 5]])
+    hidden = last_hidden(model, seq)
+    assert torch.equal(hidden, model(seq)[:, -1])
+    scores = score_items(model, hidden)
+    assert scores.shape == (2, N) and scores.dtype == torch.float32
+    # column c is item c + 1, scored by a plain dot product
+    assert torch.allclose(scores[1, 6], hidden[1] @ model.item_emb.weight[7], atol=1e-6)
+
+
+def test_s3rec_output_table_has_no_padding_and_no_mask_token():
+    from seqrec.models import S3Rec
+
+    model = S3Rec(n_items=N, max_len=10, n_attributes=4)
+    assert model.output_table().shape == (N, 64)
+    assert model.mask_id == N + 1  # the mask token has an id but no row among the classes
+
+
+@pytest.mark.parametrize("model_cls", [SASRec, GRU4Rec])
+def test_untied_output_table_is_separate_and_trains(model_cls):
+    from seqrec.losses import CCE
+
+    torch.manual_seed(0)
+    tied = model_cls(n_items=N, max_len=10)
+    torch.manual_seed(0)
+    model = model_cls(n_items=N, max_len=10, tie_output=False)
+    # the tied parameters start where the tied model's do: the extra table is drawn last
+    assert all(torch.equal(p, dict(model.named_parameters())[n]) for n, p in tied.named_parameters())
+    table = model.output_table()
+    assert table.shape == (N, model.item_emb.weight.shape[1])
+    assert table.data_ptr() != model.item_emb.weight.data_ptr() and not torch.equal(table, model.item_emb.weight[1:])
+    before_out, before_in = table.detach().clone(), model.item_emb.weight.detach().clone()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    seq = torch.tensor([[0, 0, 3, 4, 5], [1, 2, 3, 4, 5]])
+    targets = torch.tensor([[0, 0, 4, 5, 6], [2, 3, 4, 5, 7]])
+    loss = CCE()(model(seq), targets, model.output_table())
+    loss.backward()
+    assert model.output_emb.grad is not None and model.output_emb.grad.abs().sum() > 0
+    optimizer.step()
+    assert not torch.equal(model.output_table(), before_out)  # the output table trained
+    # the input embedding trained only through the encoder: rows of unseen items stay put
+    assert not torch.equal(model.item_emb.weight[3], before_in[3])
+    assert torch.equal(model.item_emb.weight[20], before_in[20])

@@ -131,6 +131,15 @@ def test_error_messages_keep_square_brackets(capsys):
     assert '/tmp/[b]dir/x.json must look like {"1": [3, 4]}' in capsys.readouterr().err.replace("\n", "")
 
 
+@pytest.mark.parametrize("model", ["sasrec", "gru4rec"])
+def test_untied_output_table_runs_end_to_end(tmp_path, lastfm_data_dir, model):
+    cfg, metrics = small_run(tmp_path, lastfm_data_dir, f"model={model}", "model.tie_output=false",
+                             "loss=bce", "trainer.max_epochs=1")
+    state = torch.load(tmp_path / "best.pt", weights_only=False)["model"]
+    assert state["output_emb"].shape == (metrics["n_items"], state["item_emb.weight"].shape[1])
+    assert 0.0 <= metrics["test/ndcg@10"] <= 1.0
+
+
 def test_log_with_every_row_twice_warns_with_the_masked_share(tmp_path, caplog):
     """Every row twice: each test item repeats the validation item, masked as history, so HR is 0
     by construction — the run says so with the share and the remedy, and records the share."""

@@ -10,6 +10,7 @@ import torch
 
 from seqrec.losses import BCE, CCE, CE
 from seqrec.models import SASRec
+from seqrec.samplers import NegativeBatch
 from seqrec.trainer import Trainer
 from test_trainer_loop import tiny_split
 
@@ -31,10 +32,10 @@ def test_fp16_loss_on_extreme_logits_is_finite_and_equals_fp32(loss):
     def value(dtype):
         h = hidden.clone().requires_grad_()
         if dtype is None:
-            out = loss(h, targets, table, targets != 0, negatives)
+            out = loss(h, targets, table[1:], NegativeBatch(negatives))
         else:
             with torch.autocast("cpu", dtype=dtype):
-                out = loss(h.float(), targets, table, targets != 0, negatives)
+                out = loss(h.float(), targets, table[1:], NegativeBatch(negatives))
         out.backward()
         return out.detach(), h.grad
 

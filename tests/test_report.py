@@ -15,16 +15,12 @@ import pytest
 from seqrec.errors import SeqrecError
 from seqrec.report.__main__ import main
 from seqrec.report.curves import rq2_figures, write_rq2
-from seqrec.report.runs import METRICS, collect_runs, read_per_user, write_atomic
+from seqrec.atomic import atomic_write
+from seqrec.evaluation import METRICS
+from seqrec.report.paper import load_paper, to_latex, to_markdown, vs_paper_markdown
+from seqrec.report.runs import collect_runs, read_per_user
 from seqrec.report.stats import paired_ttest, significance_table
-from seqrec.report.table2 import (
-    build_table2,
-    compare_with_paper,
-    load_paper,
-    to_latex,
-    to_markdown,
-    vs_paper_markdown,
-)
+from seqrec.report.table2 import build_table2, compare_with_paper
 
 USERS = [f"u{i:03d}" for i in range(6)]
 
@@ -212,8 +208,13 @@ def test_significance_matches_formula(tmp_path):
     d = np.array(cce) - np.array(bce)
     t = d.mean() / (d.std(ddof=1) / math.sqrt(len(d)))
     assert row.t == pytest.approx(t) and row.n_users == 6
-    assert row.mean_cce == pytest.approx(np.mean(cce)) and row.marker == ""  # p = 0.02 > .001
+    assert row.mean_proposed == pytest.approx(np.mean(cce)) and row.marker == ""  # p = 0.02 > .001
     assert set(sig["baseline"]) == {"bce"}  # no CE run
+    from seqrec.report.stats import significance_markdown
+
+    line = next(r for r in md_rows(significance_markdown(sig)) if r[2] == "NDCG@10")
+    assert line[:8] == ["lastfm", "sasrec", "NDCG@10", "CCE", "BCE", "6", "1/1", f"{np.mean(cce):.4f}"]
+    assert line[9] == f"{t:.3f}"
 
 
 def test_seeds_averaged_per_user_before_pairing(tmp_path):
@@ -225,7 +226,7 @@ def test_seeds_averaged_per_user_before_pairing(tmp_path):
     sig = significance_table(collect_runs(tmp_path))
     row = sig[sig.metric == "hr@10"].iloc[0]
     d = (np.array(s1) + np.array(s2)) / 2 - np.array(base)
-    assert row.n_users == 6 and (row.n_seeds_cce, row.n_seeds_baseline) == (2, 1)
+    assert row.n_users == 6 and (row.n_seeds_proposed, row.n_seeds_baseline) == (2, 1)
     assert row.t == pytest.approx(d.mean() / (d.std(ddof=1) / math.sqrt(6)))
 
 
@@ -304,9 +305,50 @@ def test_cli_empty_folder_exits_1(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
-def test_write_atomic_keeps_old_file_on_failure(tmp_path):
-    target = write_atomic(tmp_path / "out" / "table2.md", "old\n")
+def test_atomic_write_keeps_old_file_on_failure(tmp_path):
+    target = atomic_write(tmp_path / "out" / "table2.md", "old\n")
     with pytest.raises(TypeError):
-        write_atomic(target, 12345)  # not str/bytes: fails after the temp file was opened
+        atomic_write(target, 12345)  # not str/bytes/a function: fails after the temp file was opened
     assert target.read_text() == "old\n"
     assert [p.name for p in target.parent.iterdir()] == ["table2.md"]  # no temp file left
+
+
+def test_any_proposed_loss_and_baselines(tmp_path):
+    # a new loss "toy" against two baselines in the order given; CE runs exist but are not compared
+    for loss, v in (("bce", 0.02), ("ce", 0.05), ("cce", 0.04), ("toy", 0.048)):
+        make_run(tmp_path, loss=loss, metrics={"ndcg@10": v})
+    runs = collect_runs(tmp_path)
+    sig = significance_table(runs, proposed="toy", baselines=("cce", "bce"))
+    assert set(sig["proposed"]) == {"toy"} and list(dict.fromkeys(sig["baseline"])) == ["cce", "bce"]
+    table = build_table2(runs, significance=sig, proposed="toy", baselines=("cce", "bce"))
+    r = row_of(table)
+    assert r.improve == pytest.approx(20.0)  # (0.048 - 0.04) / 0.04: CE is no baseline here
+    assert (r.bold_toy, r.bold_cce, r.ul_cce, r.ul_bce) == (True, False, True, False)
+    md = to_markdown(table)
+    assert "| SASRec CCE | SASRec BCE | SASRec TOY | SASRec Improve |" in md
+    line = next(row for row in md_rows(md) if row[1] == "NDCG@10")
+    # every user differs by the same amount: t = inf, p = 0, so the marker of toy vs CCE shows
+    assert line[2:6] == ["<u>0.0400</u>", "0.0200", r"**0.0480**\*\*\*", "20.00%"]
+    assert r"\multicolumn{4}{c}{SASRec}" in to_latex(table) and "$L_{toy}$" in to_latex(table)
+    with pytest.raises(ValueError, match="baseline"):
+        build_table2(runs, proposed="toy", baselines=("toy",))
+
+
+def test_cli_names_a_loss_without_runs(tmp_path, capsys):
+    three_losses(tmp_path / "runs", bce=0.02, ce=0.03, cce=0.045)
+    assert main(["--runs", str(tmp_path / "runs"), "--proposed", "toy", "--no-plots"]) == 1
+    err = capsys.readouterr().err
+    assert "toy" in err and "bce, ce, cce" in err and not (tmp_path / "runs" / "report").exists()
+
+
+def test_runs_folder_falls_back_to_the_smoke_runs(tmp_path, monkeypatch):
+    from seqrec.report.runs import resolve_runs
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SeqrecError, match="make table2-smoke"):
+        resolve_runs(None)
+    make_run(tmp_path / "outputs" / "table2-smoke")
+    assert str(resolve_runs(None)) == "outputs/table2-smoke"
+    make_run(tmp_path / "outputs" / "table2")
+    assert str(resolve_runs(None)) == "outputs/table2"
+    assert str(resolve_runs("elsewhere")) == "elsewhere"  # given: used as it is

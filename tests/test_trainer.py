@@ -5,6 +5,7 @@ import torch
 
 from seqrec.losses import BCE, CCE, CE
 from seqrec.models import GRU4Rec, SASRec
+from seqrec.samplers import NegativeBatch
 from seqrec.trainer import epoch_batches
 
 
@@ -54,7 +55,7 @@ def test_trimmed_batch_gives_same_hidden_loss_and_gradients(model_cls, loss):
         model.zero_grad()
         inp, tgt, neg = inputs[:, -keep:], targets[:, -keep:], negatives[:, -keep:]
         hidden = model(inp)
-        value = loss(hidden, tgt, model.item_emb.weight, tgt != 0, neg)
+        value = loss(hidden, tgt, model.output_table(), NegativeBatch(neg))
         value.backward()
         grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
         return hidden[tgt != 0].detach(), value.detach(), grads

@@ -1,10 +1,10 @@
 """Analyses of trained models: unlike :mod:`seqrec.report`, which reads only run files, these load a
 run's ``best.pt`` and evaluate it again.
 
-``timestamps``: RQ3 of Li et al. (AAAI 2023), NDCG@10 at every input position (Fig. 1c, Fig. 3);
-``python -m seqrec.analysis.timestamps --runs <root>``.
+``positions``: RQ3 of Li et al. (AAAI 2023), NDCG@10 at every input position (Fig. 1c, Fig. 3);
+``python -m seqrec.analysis.positions --runs <root>``.
 
-Names are imported lazily so that ``python -m seqrec.analysis.timestamps`` does not import the
+Names are imported lazily so that ``python -m seqrec.analysis.positions`` does not import the
 module twice (runpy warns about that).
 """
 
@@ -14,9 +14,9 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "per_position_metrics": "timestamps",
-    "position_ranks": "timestamps", "position_targets": "timestamps",
-    "rq3_figure": "timestamps", "rq3_runs": "timestamps",
+    "per_position_metrics": "positions",
+    "position_ranks": "positions", "position_targets": "positions",
+    "rq3_figure": "positions", "rq3_runs": "positions",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -223,11 +223,24 @@ def check_options(values: Mapping[str, Any], target: Callable, group: str,
         nested = nested_schema(hints.get(key), value)
         if nested is not None:
             check_options(value, nested, prefix + key, where=where)
+        elif isinstance(value, Mapping) and "_target_" in value:  # an object built with it (a sampler)
+            check_options(value, _target(value["_target_"], prefix + key), prefix + key, where=where)
     missing = [name for name in valid if name not in values and named[name].default is named[name].empty]
     if missing:
         raise ConfigError(
             f"{prefix}{missing[0]} has no value: {_name(target)} needs it. Set it on the command line "
             f"({prefix}{missing[0]}=...) or in {where}.")
+
+
+def _target(name: Any, option: str) -> Callable:
+    """The class or function ``_target_`` names. Raises ConfigError when it cannot be imported."""
+    from hydra.utils import get_object  # only for nested nodes
+
+    try:
+        return get_object(name)
+    except Exception as err:  # noqa: BLE001 - ImportError, AttributeError, Hydra's own errors
+        raise ConfigError(f"{option}._target_={name!r} cannot be imported ({err}). Name a class, e.g. "
+                          "seqrec.samplers.UniformSampler.") from None
 
 
 def _quote(value: Any) -> str:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from seqrec.atomic import atomic_write
+from seqrec.cli import run_main
 from seqrec.data.readers import directory_message
 from seqrec.data.spec import DatasetSpec
 from seqrec.errors import DataError
@@ -123,7 +124,7 @@ def ensure_file(data_dir: Path, rel_path: str, url: str | None = None,
     shared = find_shared(rel_path)
     if shared is not None:
         with open(shared, "rb") as src:
-            _atomic_write(target, src)
+            _copy_to(target, src)
         verify_file(target, sha256, str(shared), fresh=True)
         log.info("copied %s -> %s", shared, target)
         return target
@@ -179,7 +180,7 @@ def refuse_shared(data_dir: Path) -> None:
             )
 
 
-def _atomic_write(target: Path, stream: IO[bytes]) -> None:
+def _copy_to(target: Path, stream: IO[bytes]) -> None:
     """Copy ``stream`` into ``target`` atomically (all of it or nothing)."""
     atomic_write(target, lambda handle: shutil.copyfileobj(stream, handle, length=1 << 20))
 
@@ -189,7 +190,7 @@ def _download(url: str, dest: Path, timeout: float, wanted: Path) -> None:
     request = urllib.request.Request(url, headers={"User-Agent": "seqrec-fetch"})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            _atomic_write(dest, response)
+            _copy_to(dest, response)
     except (urllib.error.URLError, OSError, ValueError) as err:
         reason = getattr(err, "reason", None) or err
         raise DataError(
@@ -213,7 +214,7 @@ def _extract(archive: Path, member: str, target: Path, url: str) -> None:
                     )
                 member = matches[0]
             with zf.open(member) as src:
-                _atomic_write(target, src)
+                _copy_to(target, src)
     except zipfile.BadZipFile as err:
         archive.unlink(missing_ok=True)  # a partial download: fetch it again next time
         raise DataError(f"{archive} (from {url}) is not a valid zip file ({err}); it was "
@@ -250,14 +251,13 @@ def main(argv: list[str] | None = None) -> int:
     if not args.names and not args.all:
         parser.error("name at least one dataset, or use --all")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
+
+    def body() -> None:
         for name, cfg in load_dataset_configs(None if args.all else args.names).items():
             for path in fetch_dataset(cfg, args.data_dir):
                 print(f"{name}: {path}")
-    except DataError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    return 0
+
+    return run_main(body)
 
 
 if __name__ == "__main__":

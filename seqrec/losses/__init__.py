@@ -1,11 +1,12 @@
-"""Training losses with one signature: ``loss(hidden [B, L, d], targets [B, L], item_emb [N+1, d],
-mask [B, L] | None, negatives [B, L, K] | None) -> scalar``.
+"""Training losses: ``nn.Module``s with one signature (:mod:`seqrec.losses.base`),
+``loss(hidden [B, L, d], targets [B, L], table [N, d], negatives: NegativeBatch | None) -> scalar``.
 
-``cce`` (Eq. 26), ``ce`` (Eq. 23) and ``bce`` (Eq. 20) of the CCE paper. A loss exposes
-``name`` and ``num_negatives`` (0 when it needs no sampled negatives).
+``cce`` (Eq. 26), ``ce`` (Eq. 23) and ``bce`` (Eq. 20) of the CCE paper. A loss declares
+``name``, ``positions`` (``all``/``last``), ``num_negatives`` (0 = none) and its ``sampler``.
 """
 
+from seqrec.losses.base import Loss
 from seqrec.losses.sampled import BCE
 from seqrec.losses.softmax import CCE, CE, softmax_cross_entropy
 
-__all__ = ["BCE", "CE", "CCE", "softmax_cross_entropy"]
+__all__ = ["BCE", "CE", "CCE", "Loss", "softmax_cross_entropy"]

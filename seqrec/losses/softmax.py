@@ -1,9 +1,9 @@
 """Full-catalogue softmax losses: CE on the last position (Eq. 23) and CCE on all positions (Eq. 26).
 
 Li, Yu, Zeng, Yang, "Effective and Efficient Training for Sequential Recommendation Using
-Cumulative Cross-Entropy Loss". The catalogue is the real items 1..N: the padding row 0 of the
-item table is never a class, so logits are ``hidden @ item_emb[1:].T`` and class ``c`` is item
-``c + 1``.
+Cumulative Cross-Entropy Loss". The catalogue is the real items 1..N, the rows of the model's
+``output_table()`` (padding is never a class): logits are ``hidden @ table.T`` and the class of
+item ``i`` is :func:`seqrec.models.scoring.item_rows` ``(i)``.
 """
 
 from __future__ import annotations
@@ -11,14 +11,14 @@ from __future__ import annotations
 import torch
 
 from seqrec.errors import ConfigError
+from seqrec.losses.base import Loss
 from seqrec.losses.chunked import chunked_cross_entropy
+from seqrec.models.scoring import item_rows
 
 
-# Auto chunk sizes: logits blocks of about this many floats.
-# CPU: 4 MB of logits (2**20 floats), about the L2 caches of two cores. Measured on a 2-core AMD
-# EPYC (fp32, forward + backward, Beauty's N = 12,101): 2**19..2**20 floats reach 125-130 GFLOPS,
-# 2**21 (173 rows) 105 and 512 rows 93; a whole SASRec + CCE epoch takes 6.5 s at 2**20 against 7.3 s at 2**21.
-# Below 32 rows the matrix products get too thin (N = 200k: 81 GFLOPS at 32 rows, 56 at 16).
+# Auto chunk sizes: logits blocks of about this many floats. CPU: 4 MB of logits, about the L2
+# caches of two cores, and at least 32 rows (thinner matrix products are slow); the measurements
+# behind these choices are in README.md, "Speed".
 CPU_BLOCK_FLOATS = 2**20
 CPU_MIN_ROWS, CPU_MAX_ROWS = 32, 4096
 GPU_BLOCK_FLOATS = 2**27  # 512 MB (x2 with the softmax): one block for most batches, bounded for huge catalogues
@@ -45,14 +45,14 @@ def resolve_chunk_size(chunk_size: int | str | None, n_items: int, device: torch
 
 
 def softmax_cross_entropy(
-    hidden: torch.Tensor, targets: torch.Tensor, item_emb: torch.Tensor, chunk_size: int | str | None = "auto"
+    hidden: torch.Tensor, targets: torch.Tensor, table: torch.Tensor, chunk_size: int | str | None = "auto"
 ) -> torch.Tensor:
     """Mean softmax cross-entropy of ``hidden [P, d]`` against items ``targets [P]`` (ids 1..N).
 
     Args:
         hidden: ``[P, d]`` hidden states, only the positions that have a target.
         targets: ``[P]`` item ids in 1..N.
-        item_emb: ``[N + 1, d]`` item table, row 0 = padding (excluded from the classes).
+        table: ``[N, d]`` output table of items 1..N (``model.output_table()``): the classes.
         chunk_size: positions whose logits are computed at once (:func:`resolve_chunk_size`);
             the loss and its gradients are the same for every value.
 
@@ -62,19 +62,18 @@ def softmax_cross_entropy(
     Returns:
         Scalar float32 loss (0 when P == 0, still attached to the graph).
     """
-    weight = item_emb[1:]  # [N, d]; a view, gradients flow into the embedding
     device = hidden.device
     compute_dtype = torch.get_autocast_dtype(device.type) if torch.is_autocast_enabled(device.type) else None
-    chunk = resolve_chunk_size(chunk_size, weight.shape[0], device)
-    return chunked_cross_entropy(hidden, weight, targets - 1, chunk, compute_dtype=compute_dtype)
+    chunk = resolve_chunk_size(chunk_size, table.shape[0], device)
+    return chunked_cross_entropy(hidden, table, item_rows(targets), chunk, compute_dtype=compute_dtype)
 
 
-class CCE:
+class CCE(Loss):
     """Cumulative cross-entropy (Eq. 26): full-catalogue softmax CE at every non-padding position.
 
-    ``L = mean over positions t with targets[t] != 0 of -log softmax(h_t · E[1:]^T)[target_t]``.
-    Hidden states of padding positions are dropped *before* the item table is multiplied in, so
-    the logits are ``[P, N]`` with P = number of real positions, never ``[B, L, N]``.
+    ``L = mean over positions t with targets[t] != 0 of -log softmax(h_t · T^T)[target_t]`` with
+    ``T`` the output table. Hidden states of padding positions are dropped *before* the table is
+    multiplied in, so the logits are ``[P, N]`` with P = number of real positions, never ``[B, L, N]``.
 
     Args:
         chunk_size: positions whose logits are computed at a time (``seqrec.losses.chunked``):
@@ -82,24 +81,18 @@ class CCE:
     """
 
     name = "cce"
-    num_negatives = 0
+    positions = "all"
 
     def __init__(self, chunk_size: int | str | None = "auto"):
+        super().__init__(num_negatives=0)
         resolve_chunk_size(chunk_size, 1, torch.device("cpu"))  # fail early on a bad value
         self.chunk_size = chunk_size
 
-    def __call__(
-        self,
-        hidden: torch.Tensor,
-        targets: torch.Tensor,
-        item_emb: torch.Tensor,
-        mask: torch.Tensor | None = None,
-        negatives: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """hidden ``[B, L, d]``, targets ``[B, L]`` (0 = padding), item_emb ``[N+1, d]``,
-        mask ``[B, L]`` bool (default ``targets != 0``). Returns a scalar."""
-        mask = targets != 0 if mask is None else mask
-        return softmax_cross_entropy(hidden[mask], targets[mask], item_emb, self.chunk_size)
+    def forward(self, hidden: torch.Tensor, targets: torch.Tensor, table: torch.Tensor,
+                negatives=None) -> torch.Tensor:
+        """hidden ``[B, L, d]``, targets ``[B, L]`` (0 = padding), table ``[N, d]``. Returns a scalar."""
+        mask = targets != 0  # [B, L]
+        return softmax_cross_entropy(hidden[mask], targets[mask], table, self.chunk_size)
 
 
 class CE(CCE):
@@ -113,17 +106,11 @@ class CE(CCE):
     """
 
     name = "ce"
-    last_position_only = True  # one loss term per sequence (the trainer weights batches by it)
+    positions = "last"  # one loss term per sequence (the trainer weights batches by it)
 
-    def __call__(
-        self,
-        hidden: torch.Tensor,
-        targets: torch.Tensor,
-        item_emb: torch.Tensor,
-        mask: torch.Tensor | None = None,
-        negatives: torch.Tensor | None = None,
-    ) -> torch.Tensor:
+    def forward(self, hidden: torch.Tensor, targets: torch.Tensor, table: torch.Tensor,
+                negatives=None) -> torch.Tensor:
         """Same signature as :class:`CCE`; only position ``L - 1`` contributes."""
         last_hidden, last_target = hidden[:, -1], targets[:, -1]  # [B, d], [B]
-        keep = last_target != 0 if mask is None else mask[:, -1]
-        return softmax_cross_entropy(last_hidden[keep], last_target[keep], item_emb, self.chunk_size)
+        keep = last_target != 0
+        return softmax_cross_entropy(last_hidden[keep], last_target[keep], table, self.chunk_size)

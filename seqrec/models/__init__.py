@@ -1,5 +1,6 @@
-"""Sequential recommenders: ``forward(item_seq [B, L]) -> hidden [B, L, d]`` and an ``item_emb``
-table (``[N+1, d]``, row 0 = padding) used as the tied prediction layer."""
+"""Sequential recommenders: ``forward(item_seq [B, L]) -> hidden [B, L, d]`` and
+``output_table() -> [N, d]`` (items 1..N, the prediction layer; tied to the input embedding
+unless ``tie_output=False``). Scoring goes through :mod:`seqrec.models.scoring`."""
 
 from seqrec.models.gru4rec import GRU4Rec
 from seqrec.models.s3rec import S3Rec

@@ -14,6 +14,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from seqrec.models.scoring import tied_table
+
 
 class GRU4Rec(nn.Module):
     """Recurrent sequential recommender returning a hidden state at every position.
@@ -22,10 +24,12 @@ class GRU4Rec(nn.Module):
         n_items: N, number of real items (ids 1..N, 0 = padding), passed at build time.
         max_len: input window; accepted for a common model signature (the GRU has no positions).
         embedding_size: item embedding size e (64); also the output size, so scores are
-            ``hidden @ item_emb.weight.T``.
+            ``hidden @ output_table().T``.
         hidden_size: GRU hidden size (128).
         num_layers: GRU layers (1).
         dropout: dropout on the input embeddings (0.5).
+        tie_output: score items with the input embedding table (the paper; default) or, if
+            False, with a separate Xavier-normal output table ``[N, e]``.
     """
 
     name = "gru4rec"
@@ -38,6 +42,7 @@ class GRU4Rec(nn.Module):
         hidden_size: int = 128,
         num_layers: int = 1,
         dropout: float = 0.5,
+        tie_output: bool = True,
     ):
         super().__init__()
         self.n_items = n_items
@@ -52,6 +57,12 @@ class GRU4Rec(nn.Module):
             self.item_emb.weight[0].zero_()
         for name, param in self.gru.named_parameters():
             nn.init.xavier_uniform_(param)
+        # created last, so the tied model's initial weights (and the RNG stream) stay as they were
+        self.output_emb = None if tie_output else nn.Parameter(nn.init.xavier_normal_(torch.empty(n_items, embedding_size)))
+
+    def output_table(self) -> torch.Tensor:
+        """``[N, e]`` output vectors of items 1..N (row r = item r + 1; see :mod:`seqrec.models.scoring`)."""
+        return tied_table(self.item_emb) if self.output_emb is None else self.output_emb
 
     def forward(self, item_seq: torch.Tensor) -> torch.Tensor:
         """``item_seq [B, L]`` (left-padded, 0 = padding) → hidden states ``[B, L, e]``."""

@@ -6,15 +6,17 @@ LayerNorm → dropout, then ``num_blocks`` *post*-LayerNorm transformer blocks
 (``x = LN(x + Dropout(MHA(x)))``, ``x = LN(x + Dropout(FFN(x)))``) with a GELU feed-forward of
 width 4·d. Attention is causal and also masks padding keys. All weights start from N(0, 0.02).
 The prediction layer is the item embedding table itself (tied, no bias; CCE paper, "Problem
-Statement"), so the model returns hidden states and exposes ``item_emb``.
+Statement"), so the model returns hidden states and exposes ``output_table()``; with
+``tie_output=False`` it is a separate ``[N, d]`` table instead (as in gSASRec).
 """
 
 from __future__ import annotations
 
-
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from seqrec.models.scoring import tied_table
 
 # Added to masked attention logits. Finite (as in the reference code), so a query whose keys are
 # all masked (a padding position) gets uniform attention instead of NaN; exp(-1e4) is exactly 0
@@ -73,6 +75,8 @@ class SASRec(nn.Module):
         dropout: dropout rate everywhere (0.5).
         init_std: std of the N(0, init_std) weight init (0.02).
         bidirectional: if True, attention is not causal (used by S3-Rec pre-training only).
+        tie_output: score items with the input embedding table (the paper; default) or, if
+            False, with a separate output table ``[N, d]`` initialised like it (gSASRec).
 
     Inputs to :meth:`forward` are left-padded item ids ``[B, L]`` with ``L <= max_len``;
     trimming common left padding leaves every real position's output unchanged.
@@ -90,6 +94,7 @@ class SASRec(nn.Module):
         dropout: float = 0.5,
         init_std: float = 0.02,
         bidirectional: bool = False,
+        tie_output: bool = True,
     ):
         super().__init__()
         self.n_items = n_items
@@ -103,6 +108,12 @@ class SASRec(nn.Module):
         self.blocks = nn.ModuleList(TransformerBlock(hidden_size, num_heads, dropout) for _ in range(num_blocks))
         self.init_std = init_std
         self.apply(self._init_weights)
+        # created last, so the tied model's initial weights (and the RNG stream) stay as they were
+        self.output_emb = None if tie_output else nn.Parameter(torch.empty(n_items, hidden_size).normal_(0.0, init_std))
+
+    def output_table(self) -> torch.Tensor:
+        """``[N, d]`` output vectors of items 1..N (row r = item r + 1; see :mod:`seqrec.models.scoring`)."""
+        return tied_table(self.item_emb) if self.output_emb is None else self.output_emb
 
     def _init_weights(self, module: nn.Module) -> None:
         if isinstance(module, (nn.Linear, nn.Embedding)):

@@ -1,14 +1,16 @@
 """Command line: build every report from a folder of finished runs.
 
-    python -m seqrec.report --runs outputs/ [--out outputs/report] [--paper my_table.csv]
-                            [--no-paper] [--no-plots]
+    python -m seqrec.report [--runs outputs/table2] [--out DIR] [--proposed cce] [--baselines bce,ce]
+                            [--paper my_table.csv] [--no-paper] [--no-plots]
 
-Reads every run below ``--runs`` (``metrics.json``, ``per_user_test.csv``, ``epochs.csv``) and
-writes into ``--out`` (default ``<runs>/report``): ``table2.{md,csv,tex}``,
-``table2_vs_paper.{md,csv}``, ``significance.{csv,md}`` and ``rq2_<dataset>.png``. All run
-files are read and checked before the first output is written, and each output is written
-atomically. Prints Table 2 and the paths written. A user error (no runs, mismatched data, …)
-prints one paragraph on stderr and exits with status 1.
+Reads every run below ``--runs`` (``metrics.json``, ``per_user_test.csv``, ``epochs.csv``; default:
+``outputs/table2``, or ``outputs/table2-smoke`` while only the smoke sweep has finished runs, see
+:func:`seqrec.report.runs.resolve_runs`) and writes into ``--out`` (default ``<runs>/report``):
+``table2.{md,csv,tex}``, ``table2_vs_paper.{md,csv}``, ``significance.{csv,md}`` and
+``rq2_<dataset>.png``. Table 2 and the t-tests compare ``--proposed`` with each of ``--baselines``.
+All run files are read and checked before the first output is written, and each output is written
+atomically. Prints Table 2 and the paths written. A user error (no runs, mismatched data, a loss
+without runs, …) prints one paragraph on stderr and exits with status 1.
 """
 
 from __future__ import annotations
@@ -20,11 +22,14 @@ from pathlib import Path
 from rich.console import Console
 from rich.measure import Measurement
 
+from seqrec.atomic import atomic_write
+from seqrec.cli import run_main
 from seqrec.errors import SeqrecError
 from seqrec.report.curves import rq2_figures, write_rq2
-from seqrec.report.runs import collect_runs, write_atomic
+from seqrec.report.paper import BASELINES, LOSS_ORDER, PROPOSED, load_paper, ordered, to_rich
+from seqrec.report.runs import collect_runs, resolve_runs
 from seqrec.report.stats import significance_csv, significance_markdown, significance_table
-from seqrec.report.table2 import build_table2, load_paper, to_rich, write_table2
+from seqrec.report.table2 import build_table2, write_table2
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -32,9 +37,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="python -m seqrec.report",
         description="Build Table 2 (RQ1), significance tests and RQ2 curves from finished runs.",
     )
-    p.add_argument("--runs", required=True, type=Path,
-                   help="folder searched recursively for run folders (those with a metrics.json)")
+    p.add_argument("--runs", type=Path, default=None,
+                   help="folder searched recursively for run folders (those with a metrics.json); default: "
+                        "outputs/table2, or outputs/table2-smoke while only that has finished runs")
     p.add_argument("--out", type=Path, default=None, help="output folder (default: <runs>/report)")
+    p.add_argument("--proposed", default=PROPOSED, help=f"the loss compared with the baselines (default {PROPOSED})")
+    p.add_argument("--baselines", default=",".join(BASELINES),
+                   help=f"comma-separated losses it is compared with, in column order (default {','.join(BASELINES)})")
     p.add_argument("--paper", type=Path, default=None,
                    help="the paper's numbers, csv with dataset,model,loss,metric,value "
                    "(default: the copy shipped in seqrec/resources)")
@@ -43,24 +52,44 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def check_losses(runs, proposed: str, baselines: list[str]) -> None:
+    """Refuse a comparison that cannot be made: a loss named twice, or one with no run at all.
+
+    Raises:
+        SeqrecError: naming the loss and the losses the runs have.
+    """
+    found = ordered(runs["loss"], LOSS_ORDER)
+    if not baselines or proposed in baselines or len(set(baselines)) != len(baselines):
+        raise SeqrecError(
+            f"--proposed {proposed} --baselines {','.join(baselines)}: name at least one baseline, each once, "
+            f"and not the proposed loss (e.g. --proposed cce --baselines bce,ce). Losses with runs: {', '.join(found)}.")
+    missing = [loss for loss in (proposed, *baselines) if loss not in found]
+    if missing:
+        raise SeqrecError(
+            f"No finished run of the loss(es) {', '.join(missing)} under the runs folder, so Table 2 cannot "
+            f"compare them. Losses with runs: {', '.join(found)}; pick --proposed and --baselines among "
+            "those, or train the missing ones first.")
+
+
 def report(runs_root: Path, out: Path, paper: Path | None = None, with_paper: bool = True,
-           with_plots: bool = True, console: Console | None = None) -> list[Path]:
+           with_plots: bool = True, console: Console | None = None, proposed: str = PROPOSED,
+           baselines: tuple[str, ...] | list[str] = BASELINES) -> list[Path]:
     """Build and write all report files; returns the paths written. Raises SeqrecError."""
     runs = collect_runs(runs_root)
+    check_losses(runs, proposed, list(baselines))
     paper_df = load_paper(paper) if with_paper else None
-    sig = significance_table(runs)
-    table = build_table2(runs, paper_df, sig)
+    sig = significance_table(runs, proposed, baselines)
+    table = build_table2(runs, paper_df, sig, proposed, baselines)
     figures = rq2_figures(runs) if with_plots else {}
     if console is not None:
         rich_table = to_rich(table)
-        # a pipe or log file gets the full width; a terminal gets what fits
         if not console.is_terminal:  # a pipe or log file gets the full width, not 80 columns
             wide = Measurement.get(console, console.options.update_width(10_000), rich_table).maximum
             console.width = max(console.width, wide)
         console.print(rich_table)
     paths = write_table2(table, out)
-    paths.append(write_atomic(out / "significance.csv", significance_csv(sig)))
-    paths.append(write_atomic(out / "significance.md", significance_markdown(sig)))
+    paths.append(atomic_write(out / "significance.csv", significance_csv(sig)))
+    paths.append(atomic_write(out / "significance.md", significance_markdown(sig)))
     paths += write_rq2(figures, out)
     return paths
 
@@ -68,16 +97,18 @@ def report(runs_root: Path, out: Path, paper: Path | None = None, with_paper: bo
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     console = Console()
-    out = args.out if args.out is not None else args.runs / "report"
-    try:
-        paths = report(args.runs, out, args.paper, not args.no_paper, not args.no_plots, console)
-    except SeqrecError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    console.print(f"wrote {len(paths)} files:")
-    for path in paths:
-        console.print(f"  {path}", highlight=False)
-    return 0
+
+    def body() -> None:
+        runs = resolve_runs(args.runs)
+        out = args.out if args.out is not None else runs / "report"
+        baselines = [b.strip().lower() for b in args.baselines.split(",") if b.strip()]
+        paths = report(runs, out, args.paper, not args.no_paper, not args.no_plots, console,
+                       args.proposed.strip().lower(), baselines)
+        console.print(f"wrote {len(paths)} files:")
+        for path in paths:
+            console.print(f"  {path}", highlight=False)
+
+    return run_main(body)
 
 
 if __name__ == "__main__":

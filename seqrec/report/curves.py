@@ -23,10 +23,18 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from seqrec.report.runs import DATASET_ORDER, LOSS_ORDER, MODEL_ORDER, ordered, read_epochs, write_atomic
-from seqrec.report.table2 import DATASET_NAMES, MODEL_NAMES
-
-LOSS_STYLE = {"bce": ("tab:blue", "--"), "ce": ("tab:green", "-."), "cce": ("tab:red", "-")}
+from seqrec.atomic import atomic_write
+from seqrec.report.paper import (
+    DATASET_NAMES,
+    DATASET_ORDER,
+    LOSS_ORDER,
+    LOSS_STYLE,
+    MODEL_NAMES,
+    MODEL_ORDER,
+    loss_name,
+    ordered,
+)
+from seqrec.report.runs import read_epochs
 
 
 def load_curves(runs: pd.DataFrame) -> pd.DataFrame:
@@ -71,7 +79,7 @@ def rq2_figure(curves: pd.DataFrame, dataset: str) -> Figure:
         for loss in ordered(panel["loss"], LOSS_ORDER):
             line = panel[panel["loss"] == loss]
             color, dash = LOSS_STYLE.get(loss, (None, ":"))
-            label = f"{loss.upper()} ({line['seconds_per_epoch'].iloc[0]:.2f} s/epoch)"
+            label = f"{loss_name(loss)} ({line['seconds_per_epoch'].iloc[0]:.2f} s/epoch)"
             ax.plot(line["train_seconds_cum"], line["ndcg10"], dash, color=color, marker="o",
                     markersize=2.5, linewidth=1.4, label=label)
         ax.set_title(MODEL_NAMES.get(model, model))
@@ -98,5 +106,5 @@ def write_rq2(figures: dict[str, Figure], out_dir: str | os.PathLike, dpi: int =
     for dataset, fig in figures.items():
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=dpi)
-        paths.append(write_atomic(Path(out_dir) / f"rq2_{dataset}.png", buf.getvalue()))
+        paths.append(atomic_write(Path(out_dir) / f"rq2_{dataset}.png", buf.getvalue()))
     return paths

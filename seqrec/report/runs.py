@@ -15,12 +15,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from seqrec.atomic import write_bytes
 from seqrec.errors import SeqrecError
+from seqrec.evaluation import METRICS
 
 log = logging.getLogger(__name__)
 
-METRICS = ("hr@5", "hr@10", "hr@20", "ndcg@5", "ndcg@10", "ndcg@20")
 SPLITS = ("valid", "test")
 KEY_COLUMNS = ("dataset", "model", "loss", "seed")
 INFO_COLUMNS = (
@@ -38,18 +37,6 @@ RUN_COLUMNS = (
     *INFO_COLUMNS,
     "run_dir",
 )
-
-# Preferred display order (the paper's); names not listed come after, alphabetically.
-DATASET_ORDER = ("sports", "toys", "yelp", "beauty", "lastfm")
-MODEL_ORDER = ("gru4rec", "sasrec", "s3rec")
-LOSS_ORDER = ("bce", "ce", "cce")
-
-
-def ordered(names, preferred=()) -> list[str]:
-    """The distinct ``names`` in ``preferred`` order first, then the rest alphabetically."""
-    present = set(names)
-    first = [n for n in preferred if n in present]
-    return first + sorted(present - set(first))
 
 
 def collect_runs(root: str | os.PathLike) -> pd.DataFrame:
@@ -205,6 +192,35 @@ def check_same_data(runs: pd.DataFrame, by=("dataset", "model")) -> None:
             )
 
 
-def write_atomic(path: str | os.PathLike, data: str | bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (:func:`seqrec.atomic.write_bytes`); returns the path."""
-    return write_bytes(path, data)
+# Where `make table2` and `make table2-smoke` write their runs (the Makefile's RUNS and SMOKE_DIR).
+DEFAULT_RUNS = Path("outputs/table2")
+SMOKE_RUNS = Path("outputs/table2-smoke")
+
+
+def has_runs(root: str | os.PathLike) -> bool:
+    """Whether ``root`` holds at least one finished run (a ``metrics.json`` below it)."""
+    root = Path(root)
+    return root.is_dir() and next(root.rglob("metrics.json"), None) is not None
+
+
+def resolve_runs(runs: str | os.PathLike | None) -> Path:
+    """The folder of runs to read: ``runs`` when given; else ``outputs/table2`` (the full sweep)
+    once it has a finished run, else ``outputs/table2-smoke`` when that has one, so
+    ``make table2-smoke && make report`` works on a fresh clone (a note says so).
+
+    Raises:
+        SeqrecError: nothing was given and neither folder holds a finished run; the message
+            says what to run.
+    """
+    if runs is not None:
+        return Path(runs)
+    if has_runs(DEFAULT_RUNS):
+        return DEFAULT_RUNS
+    if has_runs(SMOKE_RUNS):
+        log.warning("No finished run in %s yet: using the smoke runs in %s.", DEFAULT_RUNS, SMOKE_RUNS)
+        return SMOKE_RUNS
+    raise SeqrecError(
+        f"No finished run under '{DEFAULT_RUNS}' (no metrics.json). Train first: 'make table2' (the "
+        f"full sweep into {DEFAULT_RUNS}), or the 2-epoch LastFM smoke 'make table2-smoke' (into "
+        f"{SMOKE_RUNS}), or pass --runs <a folder of finished runs>."
+    )

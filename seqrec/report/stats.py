@@ -1,11 +1,12 @@
-"""Paired t-tests of CCE against BCE and CE on per-user test metrics.
+"""Paired t-tests of a proposed loss (default CCE) against baselines (default BCE and CE) on
+per-user test metrics.
 
 Li et al. (AAAI 2023), RQ1: "we perform t-test on the results, which shows that the performance of
 all models using the proposed CCE loss are significantly different from that of using BCE or CE (at
 significant level p < .001)". The paper does not say which t-test; we use the two-sided paired
 test (``scipy.stats.ttest_rel``) over the test users, which is what per-user metrics of two models
-on the same users call for: ``d_u = cce_u - baseline_u``, ``t = mean(d) / (sd(d) / sqrt(n))`` with
-``sd`` the sample standard deviation (ddof = 1), ``n - 1`` degrees of freedom.
+on the same users call for: ``d_u = proposed_u - baseline_u``, ``t = mean(d) / (sd(d) / sqrt(n))``
+with ``sd`` the sample standard deviation (ddof = 1), ``n - 1`` degrees of freedom.
 
 With several seeds per loss, each user's metric is first averaged over the seeds of that loss, then
 the seed-averaged users are paired (so n is the number of users, not users × seeds).
@@ -22,32 +23,15 @@ import pandas as pd
 from scipy import stats
 
 from seqrec.errors import SeqrecError
-from seqrec.report.runs import (
-    DATASET_ORDER,
-    METRICS,
-    MODEL_ORDER,
-    check_same_data,
-    ordered,
-    read_per_user,
-)
+from seqrec.evaluation import METRICS
+from seqrec.report.paper import BASELINES, DATASET_ORDER, MARKER, MARKER_MD, MODEL_ORDER, PROPOSED, loss_name, ordered
+from seqrec.report.markdown import markdown_table
+from seqrec.report.runs import check_same_data, read_per_user
 
 ALPHA = 1e-3  # the paper's significance level
-MARKER = "***"
-MARKER_MD = MARKER.replace("*", r"\*")  # escaped so markdown does not read it as emphasis
-BASELINES = ("bce", "ce")
 SIGNIFICANCE_COLUMNS = (
-    "dataset",
-    "model",
-    "metric",
-    "baseline",
-    "n_users",
-    "n_seeds_cce",
-    "n_seeds_baseline",
-    "mean_cce",
-    "mean_baseline",
-    "t",
-    "p",
-    "marker",
+    "dataset", "model", "metric", "proposed", "baseline", "n_users", "n_seeds_proposed",
+    "n_seeds_baseline", "mean_proposed", "mean_baseline", "t", "p", "marker",
 )
 
 
@@ -85,59 +69,57 @@ def significance_marker(p: float, alpha: float = ALPHA) -> str:
     return MARKER if p < alpha else ""
 
 
-def significance_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """Test CCE against BCE and against CE for every dataset × model × metric that has both runs.
+def significance_table(runs: pd.DataFrame, proposed: str = PROPOSED,
+                       baselines: tuple[str, ...] | list[str] = BASELINES) -> pd.DataFrame:
+    """Test ``proposed`` against each of ``baselines`` for every dataset × model × metric that has
+    a run of the proposed loss and of that baseline.
 
-    Reads: ``per_user_test.csv`` of every bce/ce/cce run in ``runs`` (a ``collect_runs`` frame).
+    Reads: ``per_user_test.csv`` of every run of those losses in ``runs`` (a ``collect_runs`` frame).
 
     Returns:
         DataFrame with ``SIGNIFICANCE_COLUMNS`` (metric in lower case, e.g. ``ndcg@10``; ``t > 0``
-        means CCE is better), ordered by dataset, model, baseline, metric. Empty when no dataset ×
-        model has a CCE run and a baseline run.
+        means the proposed loss is better), ordered by dataset, model, baseline (in ``baselines``
+        order), metric. Empty when no dataset × model has both.
 
     Raises:
         SeqrecError: two runs of one dataset × model carry different ``data_fingerprint`` or
             evaluated different user sets (the message names both run directories), or a
             per-user file is missing/malformed.
     """
-    runs = runs[runs["loss"].isin(("cce", *BASELINES))]
+    runs = runs[runs["loss"].isin((proposed, *baselines))]
     rows = []
     for dataset in ordered(runs["dataset"], DATASET_ORDER):
         for model in ordered(runs.loc[runs["dataset"] == dataset, "model"], MODEL_ORDER):
             group = runs[(runs["dataset"] == dataset) & (runs["model"] == model)]
             losses = set(group["loss"])
-            if "cce" not in losses or not losses & set(BASELINES):
+            if proposed not in losses or not losses & set(baselines):
                 continue
             check_same_data(group)
-            users = _seed_averaged_users(group)
-            cce = users["cce"]
-            for baseline in (b for b in BASELINES if b in users):
-                base = users[baseline].loc[cce.index]  # same user set, checked; align the order
-                for metric in (m for m in METRICS if m in cce.columns and m in base.columns):
-                    res = paired_ttest(cce[metric], base[metric])
+            users = _seed_averaged_users(group, proposed)
+            ours = users[proposed]
+            for baseline in (b for b in baselines if b in users):
+                base = users[baseline].loc[ours.index]  # same user set, checked; align the order
+                for metric in (m for m in METRICS if m in ours.columns and m in base.columns):
+                    res = paired_ttest(ours[metric], base[metric])
                     rows.append({
-                        "dataset": dataset,
-                        "model": model,
-                        "metric": metric,
-                        "baseline": baseline,
-                        "n_users": res.n,
-                        "n_seeds_cce": int((group["loss"] == "cce").sum()),
+                        "dataset": dataset, "model": model, "metric": metric,
+                        "proposed": proposed, "baseline": baseline, "n_users": res.n,
+                        "n_seeds_proposed": int((group["loss"] == proposed).sum()),
                         "n_seeds_baseline": int((group["loss"] == baseline).sum()),
-                        "mean_cce": float(cce[metric].mean()),
+                        "mean_proposed": float(ours[metric].mean()),
                         "mean_baseline": float(base[metric].mean()),
-                        "t": res.t,
-                        "p": res.p,
-                        "marker": significance_marker(res.p),
+                        "t": res.t, "p": res.p, "marker": significance_marker(res.p),
                     })
     return pd.DataFrame(rows, columns=list(SIGNIFICANCE_COLUMNS))
 
 
-def _seed_averaged_users(group: pd.DataFrame) -> dict[str, pd.DataFrame]:
+def _seed_averaged_users(group: pd.DataFrame, reference: str) -> dict[str, pd.DataFrame]:
     """Per loss, the per-user metrics averaged over that loss's seeds (index user_id, sorted).
 
-    Every run's user set must equal that of the first CCE run (the reference), else SeqrecError.
+    Every run's user set must equal that of the first run of ``reference`` (the proposed loss),
+    else SeqrecError.
     """
-    ref = group[group["loss"] == "cce"].iloc[0]
+    ref = group[group["loss"] == reference].iloc[0]
     ref_users = read_per_user(ref.run_dir)
     out = {}
     for loss, runs in group.groupby("loss", sort=False):
@@ -165,22 +147,16 @@ def _check_same_users(dir_a: str, users_a: pd.Index, dir_b: str, users_b: pd.Ind
 def significance_markdown(sig: pd.DataFrame) -> str:
     """Markdown table of ``significance_table`` output (one row per dataset × model × metric ×
     baseline), with a one-line legend."""
-    lines = [
-        "Paired two-sided t-test on per-user test metrics, CCE vs each baseline (users paired by "
-        f"user_id, seeds averaged per user first). t > 0: CCE better. {MARKER_MD}: p < {ALPHA:g}.",
-        "",
-        "| Dataset | Model | Metric | Baseline | n users | seeds (CCE/base) | CCE | Baseline | t | p | |",
-        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---|",
-    ]
-    if sig.empty:
-        lines.append("| (no dataset × model has both a CCE run and a BCE/CE run) | | | | | | | | | | |")
-    for r in sig.itertuples():
-        lines.append(
-            f"| {r.dataset} | {r.model} | {r.metric.upper()} | {r.baseline.upper()} | {r.n_users} | "
-            f"{r.n_seeds_cce}/{r.n_seeds_baseline} | {r.mean_cce:.4f} | {r.mean_baseline:.4f} | "
-            f"{r.t:.3f} | {r.p:.3g} | {MARKER_MD if r.marker else ''} |"
-        )
-    return "\n".join(lines) + "\n"
+    legend = ("Paired two-sided t-test on per-user test metrics, the proposed loss vs each baseline (users "
+              f"paired by user_id, seeds averaged per user first). t > 0: proposed better. {MARKER_MD}: p < {ALPHA:g}.")
+    head = ["Dataset", "Model", "Metric", "Proposed", "Baseline", "n users", "seeds (proposed/base)",
+            "mean proposed", "mean baseline", "t", "p", ""]
+    rows = [[r.dataset, r.model, r.metric.upper(), loss_name(r.proposed), loss_name(r.baseline), r.n_users,
+             f"{r.n_seeds_proposed}/{r.n_seeds_baseline}", f"{r.mean_proposed:.4f}", f"{r.mean_baseline:.4f}",
+             f"{r.t:.3f}", f"{r.p:.3g}", MARKER_MD if r.marker else ""] for r in sig.itertuples()]
+    if not rows:
+        rows = [["(no dataset × model has both a run of the proposed loss and of a baseline)"] + [""] * 11]
+    return f"{legend}\n\n{markdown_table(pd.DataFrame(rows, columns=head), left=5)}\n"
 
 
 def significance_csv(sig: pd.DataFrame) -> str:

@@ -15,7 +15,7 @@ target* (the full past, not only the window) is removed from the ranking, so pos
 exactly the run's test metrics. A target the user had already consumed is then a miss, as in
 ``seqrec.evaluation``. The paper's code for Fig. 3 did not mask; ``--no-mask`` reproduces that.
 
-Files (``python -m seqrec.analysis.timestamps --runs <root>``): ``rq3_<dataset>.csv`` (dataset,
+Files (``python -m seqrec.analysis.positions --runs <root>``): ``rq3_<dataset>.csv`` (dataset,
 model, loss, seed, position, ndcg@10, hr@10, n_users, mask_history; one row per run × position)
 and ``rq3.png`` (a panel per dataset — a row per model when several are plotted — NDCG@10 against
 position, a line per loss averaged over seeds, markers at the valid/test positions).
@@ -37,11 +37,14 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from seqrec.data import LeaveOneOut
+from seqrec.cli import run_main
 from seqrec.errors import SeqrecError
 from seqrec.evaluation import metrics_from_ranks, target_ranks
-from seqrec.report.curves import LOSS_STYLE
-from seqrec.report.runs import DATASET_ORDER, LOSS_ORDER, MODEL_ORDER, collect_runs, ordered, write_atomic
-from seqrec.report.table2 import DATASET_NAMES, MODEL_NAMES
+from seqrec.models.scoring import item_rows, score_items
+from seqrec.atomic import atomic_write
+from seqrec.report.paper import DATASET_NAMES, DATASET_ORDER, LOSS_ORDER, LOSS_STYLE, MODEL_NAMES, MODEL_ORDER
+from seqrec.report.paper import loss_name, ordered
+from seqrec.report.runs import collect_runs, resolve_runs
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +103,8 @@ def position_ranks(model: torch.nn.Module, split: LeaveOneOut, mask_history: boo
     do not change).
 
     Args:
-        model: returns hidden states ``[B, L, d]`` and has ``item_emb`` ``[N+1, d]``.
+        model: returns hidden states ``[B, L, d]`` and has ``output_table()`` ``[N, d]``
+            (scored with :func:`seqrec.models.scoring.score_items`, as in evaluation).
         split: the run's leave-one-out split (on the model's device).
         mask_history: remove each target's past items from its ranking (see module docstring).
         max_scores: memory bound in floats.
@@ -112,8 +116,7 @@ def position_ranks(model: torch.nn.Module, split: LeaveOneOut, mask_history: boo
     model.eval()
     inputs, targets = position_targets(split)
     n_users, L = inputs.shape
-    item_table = model.item_emb.weight[1:].float()  # [N, d]
-    n_items = item_table.shape[0]
+    n_items = model.output_table().shape[0]
     lengths = (inputs != 0).sum(1)  # [U] = number of targets of each user
     order = torch.argsort(lengths, stable=True)
     max_rows = max(L, max_scores // n_items)
@@ -126,17 +129,17 @@ def position_ranks(model: torch.nn.Module, split: LeaveOneOut, mask_history: boo
         tgt = targets[users, first:]  # [B, w]
         hidden = model(inputs[users, first:])  # [B, w, d]
         b, t = (tgt != 0).nonzero(as_tuple=True)  # [R] each
-        scores = hidden[b, t].float() @ item_table.T  # [R, N]
+        scores = score_items(model, hidden[b, t])  # [R, N]
         if mask_history:
             old_b, old_item, hb, ht, hitem = _history(split, users, first)
-            seen = torch.zeros(len(users), n_items + 1, dtype=torch.bool, device=tgt.device)  # [B, N+1]
-            seen[old_b, old_item] = True
-            scores.masked_fill_(seen[b, 1:], float("-inf"))  # the past before the window: every row
+            seen = torch.zeros(len(users), n_items, dtype=torch.bool, device=tgt.device)  # [B, N]
+            seen[old_b, item_rows(old_item)] = True
+            scores.masked_fill_(seen[b], float("-inf"))  # the past before the window: every row
             row_of = torch.full(tgt.shape, -1, dtype=torch.long, device=tgt.device)  # [B, w]
             row_of[b, t] = torch.arange(len(b), device=tgt.device)
             rows = row_of[hb, ht - first]  # -1: a position without a target
             keep = rows >= 0
-            scores[rows[keep], hitem[keep] - 1] = float("-inf")
+            scores[rows[keep], item_rows(hitem[keep])] = float("-inf")
         ranks[users[b], first + t] = target_ranks(scores, tgt[b, t])
     model.train(was_training)
     return ranks
@@ -231,7 +234,7 @@ def rq3_figure(frame: pd.DataFrame) -> Figure:
                 mean = line.groupby("position")[["hits", "n_users"]].sum()
                 color, dash = LOSS_STYLE.get(loss, (None, ":"))
                 ax.plot(mean.index, mean["hits"] / mean["n_users"], dash, color=color,
-                        linewidth=1.3, label=loss.upper())
+                        linewidth=1.3, label=loss_name(loss))
             length = int(frame["position"].max())
             for pos, name, side in ((length - 1, "valid", "right"), (length, "test", "left")):
                 ax.axvline(pos, color="grey", linestyle=":", linewidth=0.8)
@@ -257,17 +260,18 @@ def write_rq3(frame: pd.DataFrame, out_dir: str | os.PathLike, dpi: int = 150) -
     paths = []
     for dataset in ordered(frame["dataset"], DATASET_ORDER):
         part = frame[frame["dataset"] == dataset]
-        paths.append(write_atomic(out_dir / f"rq3_{dataset}.csv", part.to_csv(index=False)))
+        paths.append(atomic_write(out_dir / f"rq3_{dataset}.csv", part.to_csv(index=False)))
     buf = io.BytesIO()
     rq3_figure(frame).savefig(buf, format="png", dpi=dpi)
-    paths.append(write_atomic(out_dir / "rq3.png", buf.getvalue()))
+    paths.append(atomic_write(out_dir / "rq3.png", buf.getvalue()))
     return paths
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The RQ3 command-line options (shared with ``python -m seqrec.analysis``)."""
-    p.add_argument("--runs", required=True, type=Path,
-                   help="folder searched recursively for finished runs (with metrics.json and best.pt)")
+    p.add_argument("--runs", type=Path, default=None,
+                   help="folder searched recursively for finished runs (with metrics.json and best.pt); "
+                        "default: outputs/table2, or outputs/table2-smoke while only that has finished runs")
     p.add_argument("--model", default=None,
                    help="model to analyse (default: gru4rec as in the paper, or every model when "
                         "there is no gru4rec run; 'all' = every model)")
@@ -295,24 +299,25 @@ def run_rq3(args: argparse.Namespace) -> list[Path]:
 
 def cli(argv: list[str] | None, prog: str, description: str, produce) -> int:
     """Shared command line of the analysis entry points: parse, run ``produce(args) -> paths``,
-    list the files written; a :class:`SeqrecError` → one paragraph on stderr, exit status 1."""
+    list the files written; a :class:`SeqrecError` → one paragraph on stderr, exit status 1
+    (:func:`seqrec.cli.run_main`)."""
     p = argparse.ArgumentParser(prog=prog, description=description)
     add_arguments(p)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
+
+    def body() -> None:
+        args.runs = resolve_runs(args.runs)
         paths = produce(args)
-    except SeqrecError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(f"wrote {len(paths)} files:")
-    for path in paths:
-        print(f"  {path}")
-    return 0
+        print(f"wrote {len(paths)} files:")
+        for path in paths:
+            print(f"  {path}")
+
+    return run_main(body)
 
 
 def main(argv: list[str] | None = None) -> int:
-    return cli(argv, "python -m seqrec.analysis.timestamps",
+    return cli(argv, "python -m seqrec.analysis.positions",
                "RQ3: NDCG@10 at every input position of the trained models under --runs "
                "(rq3_<dataset>.csv and rq3.png).", run_rq3)
 

@@ -1,0 +1,61 @@
+"""The loss contract (issue #10): what every training loss is and declares.
+
+A loss is a ``torch.nn.Module`` (its parameters, if any, are trained with the model's: the
+pipeline builds the optimizer over both) called as
+
+    loss(hidden [B, L, d], targets [B, L], table [N, d], negatives: NegativeBatch | None) -> scalar
+
+with ``targets`` item ids (0 = padding, never a class), ``table = model.output_table()`` (item
+``i`` is row ``i - 1``, :func:`seqrec.models.scoring.item_rows`) and ``negatives`` drawn by
+``loss.sampler`` when ``loss.num_negatives > 0``. It declares:
+
+* ``name``: the short name in run folders, ``metrics.json`` and reports (``loss=<name>``);
+* ``positions``: ``"all"`` (every non-padding position is a term) or ``"last"`` (one term per
+  sequence, the last position); the trainer weights length-bucketed batches by it;
+* ``num_negatives``: K sampled negatives per position, 0 for none;
+* ``sampler``: the :class:`seqrec.samplers.Sampler` that draws them (None when K = 0).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from seqrec.samplers import NegativeBatch, Sampler, UniformSampler
+
+POSITIONS = ("all", "last")
+
+
+class Loss(nn.Module):
+    """Base class of the training losses (see the module docstring for the contract).
+
+    Args:
+        num_negatives: K sampled negatives per position (0 = the loss needs none).
+        sampler: draws the negatives when K > 0; default :class:`~seqrec.samplers.UniformSampler`.
+
+    Raises:
+        ValueError: ``num_negatives`` < 0, ``sampler`` is not a :class:`~seqrec.samplers.Sampler`, or
+            a subclass declares an unknown ``positions``.
+    """
+
+    name: str = "loss"
+    positions: str = "all"
+
+    def __init__(self, num_negatives: int = 0, sampler: Sampler | None = None):
+        super().__init__()
+        if self.positions not in POSITIONS:
+            raise ValueError(f"{type(self).__name__}.positions must be one of {POSITIONS}, got {self.positions!r}.")
+        if isinstance(num_negatives, bool) or not isinstance(num_negatives, int) or num_negatives < 0:
+            raise ValueError(f"num_negatives must be a whole number >= 0, got {num_negatives!r}.")
+        if sampler is not None and not isinstance(sampler, Sampler):
+            raise ValueError(
+                f"sampler must be a seqrec.samplers.Sampler, got {sampler!r}. A sampler is a config group: "
+                f"choose it with loss/sampler=<name> (conf/loss/sampler/<name>.yaml), not loss.sampler=<name>")
+        self.num_negatives = num_negatives
+        self.sampler = (sampler if sampler is not None else UniformSampler()) if num_negatives else None
+
+    def forward(self, hidden: torch.Tensor, targets: torch.Tensor, table: torch.Tensor,
+                negatives: NegativeBatch | None = None) -> torch.Tensor:
+        """``hidden [B, L, d]``, ``targets [B, L]`` (0 = padding), ``table [N, d]``,
+        ``negatives`` (``items [B, L, K]``) -> scalar loss."""
+        raise NotImplementedError

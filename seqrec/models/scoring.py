@@ -1,0 +1,61 @@
+"""The model contract's scoring side: one scorer for training, evaluation, RQ3 and recommendation.
+
+Every model maps ``item_seq [B, L]`` (left-padded, 0 = padding) to hidden states ``[B, L, d]``
+and exposes ``output_table() -> [N, d]``, the output vectors of the real items 1..N in id order
+(tied models: the input embedding without its padding row; ``model.tie_output=false``: a separate
+table, as in gSASRec). The score of item ``i`` for hidden state ``h`` is ``h · output_table()[i - 1]``
+(the CCE paper's prediction layer, "Problem Statement": a dot product, no bias).
+
+"Row / column ``c`` is item ``c + 1``" is encoded here and nowhere else: :func:`item_rows` maps
+item ids to rows of the table (= columns of the scores, = class indices of a softmax),
+:func:`row_items` maps back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Callable
+
+import torch
+
+
+def item_rows(items: torch.Tensor) -> torch.Tensor:
+    """Row of ``output_table()`` (column of :func:`score_items`, softmax class) of item ids 1..N."""
+    return items - 1
+
+
+def row_items(rows: torch.Tensor) -> torch.Tensor:
+    """Item ids of rows/columns ``0..N-1`` (the inverse of :func:`item_rows`)."""
+    return rows + 1
+
+
+def tied_table(item_emb: torch.nn.Embedding) -> torch.Tensor:
+    """``[N, d]`` output table of a model tied to its input embedding ``[N + 1, d]``: the rows of
+    items 1..N, padding row 0 dropped (a view, so gradients flow into the embedding)."""
+    return item_emb.weight[1:]
+
+
+def score_items(model: torch.nn.Module, hidden: torch.Tensor) -> torch.Tensor:
+    """Scores of every item: ``hidden [B, d] -> [B, N]`` float32, column ``c`` = item ``c + 1``.
+
+    ``hidden.float() @ model.output_table().float().T``; under autocast the inputs are cast back
+    to float32 first, so scores (and the tie rule applied to them) are float32.
+
+    Raises:
+        ValueError: ``hidden`` is not ``[B, d]`` with the table's ``d``.
+    """
+    table = model.output_table()  # [N, d]
+    if hidden.dim() != 2 or hidden.shape[1] != table.shape[1]:
+        raise ValueError(f"hidden must be [B, {table.shape[1]}], got {tuple(hidden.shape)}.")
+    return hidden.float() @ table.float().T  # [B, N]
+
+
+def last_hidden(model: torch.nn.Module, inputs: torch.Tensor,
+                autocast: Callable[[], contextlib.AbstractContextManager] | None = None) -> torch.Tensor:
+    """Hidden state after the most recent item: ``inputs [B, L]`` (left-padded) ``-> [B, d]``.
+
+    Args:
+        autocast: optional factory of a mixed-precision context (e.g. bf16) for the forward pass.
+    """
+    with autocast() if autocast is not None else contextlib.nullcontext():
+        return model(inputs)[:, -1]  # [B, d]
