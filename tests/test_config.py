@@ -104,6 +104,7 @@ BAD = [
     ("model.hidden_size=6.5", r"model.hidden_size=6.5 is not valid: it must be a whole number"),
     ("model=s3rec model.pretrain.mask_p=1", r"model.pretrain.mask_p=1 is not valid: it must be a number > 0 and < 1"),
     ("optimizer.betas=[0.9]", r"optimizer.betas=\[0.9\] is not valid: it must be a list of 2 \(a number, a number\)"),
+    ("loss.chunk_size=many", r"loss.chunk_size='many' is not valid: it must be a whole number >= 1 or auto or null"),
     ("eval.batch_size=many", r"eval.batch_size='many' is not valid: it must be auto or a whole number >= 1"),
     # enums
     ("device=gpu", r"device='gpu' is not valid: it must be one of auto, cpu, cuda, cuda:<index>, mps"),

@@ -8,8 +8,11 @@ item ``i`` is :func:`seqrec.models.scoring.item_rows` ``(i)``.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 
+from seqrec.config.check import PositiveInt
 from seqrec.errors import ConfigError
 from seqrec.losses.base import Loss
 from seqrec.losses.chunked import chunked_cross_entropy
@@ -83,7 +86,7 @@ class CCE(Loss):
     name = "cce"
     positions = "all"
 
-    def __init__(self, chunk_size: int | str | None = "auto"):
+    def __init__(self, chunk_size: PositiveInt | Literal["auto"] | None = "auto"):
         super().__init__(num_negatives=0)
         resolve_chunk_size(chunk_size, 1, torch.device("cpu"))  # fail early on a bad value
         self.chunk_size = chunk_size
