@@ -10,3 +10,12 @@ __version__ = "0.1.0"
 from seqrec.sweep import register_resolvers as _register_resolvers  # noqa: E402
 
 _register_resolvers()
+
+
+def __getattr__(name: str):
+    """``seqrec.load_run`` (imported on first use: it needs torch and the models)."""
+    if name == "load_run":
+        from seqrec.recommend import load_run
+
+        return load_run
+    raise AttributeError(f"module 'seqrec' has no attribute {name!r}")

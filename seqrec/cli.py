@@ -21,6 +21,7 @@ from omegaconf.errors import MissingMandatoryValue
 from rich.console import Console
 from rich.markup import escape
 
+from seqrec import distributed
 from seqrec.errors import RunInterrupted, SeqrecError
 
 
@@ -75,6 +76,8 @@ def run_main(body: Callable[[], object]) -> int:
 
 
 def _print(message: str) -> None:
+    if not distributed.is_main():  # DDP: one message, from rank 0 (every rank exits alike)
+        return
     # escape: a message may contain [brackets] (paths, JSON examples) that rich would read as markup
     Console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
 

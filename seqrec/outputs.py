@@ -1,6 +1,7 @@
 """The files a run leaves in its output directory, all written atomically.
 
-``config.yaml`` (resolved config), ``epochs.csv`` (one row per epoch, rewritten as training goes),
+``config.yaml`` (resolved config), ``ids.npz`` (raw item and user ids, for recommendations from
+the run folder alone), ``epochs.csv`` (one row per epoch, rewritten as training goes),
 ``best.pt`` (the selected state, written whenever the monitor improves), ``last.pt`` (everything
 a resumed run needs, written after every epoch and on SIGTERM/Ctrl-C), ``per_user_test.csv``
 (per-user test metrics keyed by the raw user id, for paired t-tests), and last ``metrics.json``.
@@ -15,6 +16,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -116,16 +118,24 @@ class RunWriter(Checkpoints):
     def config(self, yaml_text: str) -> None:
         self._write("config.yaml", lambda path: atomic_write(path, yaml_text))
 
+    def ids(self, item_tokens: np.ndarray, user_tokens: np.ndarray) -> None:
+        """``ids.npz``: ``item_tokens [N + 1]`` (raw id of item index i; ``[0]`` is padding) and
+        ``user_tokens [U]`` (raw id of user index u), as strings; no pickles."""
+        self._write("ids.npz", lambda path: atomic_write(path, lambda handle: np.savez(
+            handle, item_tokens=np.asarray(item_tokens, dtype=str), user_tokens=np.asarray(user_tokens, dtype=str))))
+
     def epoch(self, row: dict) -> None:
         """Append one epoch's row to ``epochs.csv`` (rewritten atomically, it is small)."""
         self.epochs.append(row)
         self._write("epochs.csv", lambda path: write_csv(path, pd.DataFrame(self.epochs)))
 
     def save_best(self, state: dict) -> None:
-        """``best.pt``: ``{model, optimizer, epoch, best_metric, config, model_kwargs}`` of the
-        selected epoch."""
+        """``best.pt``: ``{model, loss, optimizer, epoch, best_metric, config, model_kwargs}`` of the
+        selected epoch (``loss``: the loss's own parameters, empty for most losses;
+        ``model_kwargs``: the model's data-derived constructor arguments)."""
         loop = state["loop"]
-        payload = {"model": state["model"], "optimizer": state["optimizer"], "epoch": loop["best_epoch"],
+        payload = {"model": state["model"], "loss": state.get("loss", {}), "optimizer": state["optimizer"],
+                   "epoch": loop["best_epoch"],
                    "best_metric": {state["monitor"]: loop["best_score"]}, "config": self.run_config,
                    "model_kwargs": self.model_kwargs}
         self._write("best.pt", lambda path: atomic_write(path, lambda handle: torch.save(payload, handle)))

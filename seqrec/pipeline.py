@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from seqrec import distributed as ddp
 from seqrec import resume
 from seqrec.config.check import plain
 from seqrec.config.schema import CheckedConfig, build_object, check_model, validate_config
@@ -115,7 +116,7 @@ def build(cfg: DictConfig) -> Experiment:
     """
     options = validate_config(cfg)
     seed_everything(options.run.seed)
-    device = resolve_device(options.run.device)
+    device = ddp.local_device(resolve_device(options.run.device))  # DDP: cuda:<LOCAL_RANK>
     loss = build_object(options.loss, "loss")  # cheap: a bad loss option fails before the data loads
     if options.run.num_threads:
         torch.set_num_threads(options.run.num_threads)
@@ -174,27 +175,36 @@ def run(cfg: DictConfig, overrides: list[str] | None = None) -> dict:
     """
     wall_start = time.perf_counter()
     stage = validate_config(cfg).run.stage  # every option, before a file is read or written
-    start = resume.prepare(cfg, overrides) if stage == "finetune" else resume.RunStart(cfg, Path(cfg.output_dir))
+    # DDP (torchrun): join the process group, use rank 0's run folder and rank 0's view of it
+    if ddp.init_from_env(cfg.device) and stage == "pretrain":
+        raise ConfigError("stage=pretrain runs in one process: start it with `python train.py stage=pretrain ...`, "
+                          "then fine-tune under torchrun (it loads the pre-trained checkpoint).")
+    cfg = ddp.share_run_dir(cfg)
+    start = ddp.on_main(lambda: resume.prepare(cfg, overrides)) if stage == "finetune" else \
+        resume.RunStart(cfg, Path(cfg.output_dir))
     cfg, out_dir = start.cfg, start.out_dir
     if start.finished is not None:
-        print(f"{out_dir} already holds a finished run (metrics.json); not retrained. Delete the folder "
-              "to train it again.")
+        if ddp.is_main():
+            print(f"{out_dir} already holds a finished run (metrics.json); not retrained. Delete the folder "
+                  "to train it again.")
         return start.finished
     exp = build(cfg)  # a resumed run's saved config is checked too; bad data fails here, before any write
     data, model, loss, trainer, device = exp.data, exp.model, exp.loss, exp.trainer, exp.device
     if stage == "pretrain":
         return run_pretraining(cfg, exp, wall_start)
     config = OmegaConf.to_container(cfg, resolve=True)
+    main = ddp.is_main()  # DDP: rank 0 alone writes; the others get rank 0's weights in fit()
     if start.state is None:
-        writer = RunWriter(out_dir, config)
+        writer = RunWriter(out_dir, config) if main else ddp.NoWriter()
         writer.config(OmegaConf.to_yaml(cfg, resolve=True))
-        pretrain_facts = start_from_pretraining(exp, cfg.trainer.progress)
+        pretrain_facts = ddp.on_main(lambda: start_from_pretraining(exp, cfg.trainer.progress))
     else:
         trainer.load_state_dict(start.state)  # the model's weights come from last.pt
-        writer = RunWriter(out_dir, config, history=trainer.state.history)
+        writer = RunWriter(out_dir, config, history=trainer.state.history) if main else ddp.NoWriter()
         pretrain_facts = start.state.get("facts", {})
     writer.facts = pretrain_facts
     writer.model_kwargs = exp.model_kwargs
+    writer.ids(data.item_tokens, data.user_tokens)  # raw ids for seqrec.recommend
 
     with resume.stop_on_signals() as stop:
         try:
@@ -223,11 +233,14 @@ def run(cfg: DictConfig, overrides: list[str] | None = None) -> dict:
         "monitor": trainer.monitor,
         "mask_history": trainer.mask_history,
         "device": str(device),
+        "world_size": ddp.world_size(),
         "torch": torch.__version__,
         "python": platform.python_version(),
         "git_commit": git_commit(),
         "output_dir": str(out_dir),
     }
+    if not main:
+        return metrics
     warn_masked_targets(masked, trainer.mask_history)
     print_summary(metrics)  # printed first: the numbers are shown even when the disk is full
     writer.finish(metrics, per_user_frame(result.test_ranks, data.user_tokens))

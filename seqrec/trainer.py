@@ -18,6 +18,7 @@ from typing import Callable, Literal, get_args
 import torch
 from tqdm.auto import tqdm
 
+from seqrec import distributed as ddp
 from seqrec.batching import batch_weights, epoch_batches
 from seqrec.checkpoints import Checkpoints, Interrupted, LoopState, StopRequest
 from seqrec.config.check import PositiveInt
@@ -58,6 +59,9 @@ class Trainer:
     Every epoch's randomness (batch order, negatives, dropout) comes from ``(seed, epoch)``
     (:func:`seqrec.seeding.derive_seed`), so a run resumed from :meth:`state_dict` computes
     exactly the epochs an uninterrupted one would, also from the middle of an epoch.
+
+    Under ``torchrun`` each process trains its share of every global batch of ``batch_size`` rows
+    in DDP and evaluates a share of the users (:mod:`seqrec.distributed`; lines marked ``DDP``).
 
     Args:
         model: the recommender (already on ``device``).
@@ -119,7 +123,8 @@ class Trainer:
         # fp16 gradients underflow without loss scaling; bf16 has fp32's exponent range
         self.scaler = torch.amp.GradScaler(self.device.type) if precision == "fp16" else None
         self.forward = torch.compile(model, dynamic=True) if compile else model
-        self.progress = progress
+        self.forward = ddp.wrap(self.forward, loss)  # DDP: training forward only (self.model stays plain)
+        self.progress = progress and ddp.is_main()  # DDP: bars on rank 0
         self.seed = seed
         self.neg_gen = torch.Generator(device=self.device)
         self.train_lengths = (split.train_input != 0).sum(1).cpu()  # [U_tr]
@@ -136,12 +141,18 @@ class Trainer:
             torch.cuda.synchronize(self.device)
 
     def evaluate(self, which: str) -> torch.Tensor:
-        """Full-ranking ranks ``[U]`` of the ``which`` ('valid'|'test') targets for all users."""
+        """Full-ranking ranks ``[U]`` of the ``which`` ('valid'|'test') targets for all users
+        (under DDP each rank ranks a share of the users; every rank gets all ``U`` ranks)."""
         inputs = getattr(self.split, f"{which}_input")
         targets = getattr(self.split, f"{which}_target")
-        history = (lambda users: self.split.history(users, which)) if self.mask_history else None
         autocast = self._autocast if self.precision != "fp32" else None
-        return evaluate_ranks(self.model, inputs, targets, history, self.eval_batch_size, autocast=autocast)
+
+        def ranks(users: torch.Tensor) -> torch.Tensor:  # [u] user indices -> [u] ranks
+            history = (lambda rows: self.split.history(users[rows], which)) if self.mask_history else None
+            return evaluate_ranks(self.model, inputs[users], targets[users], history, self.eval_batch_size,
+                                  autocast=autocast)
+
+        return ddp.sharded_ranks(ranks, (inputs != 0).sum(1))  # DDP: users shared out, ranks gathered
 
     def _loss_positions(self) -> torch.Tensor:
         """``[U_tr]`` number of positions each training sequence contributes to the loss."""
@@ -162,9 +173,11 @@ class Trainer:
             torch.cuda.set_rng_state(state["cuda"], self.device)
 
     def _start_epoch(self, epoch: int) -> list[torch.Tensor]:
-        """The epoch's batches; seeds dropout and negatives from ``(seed, epoch)``."""
-        torch.manual_seed(derive_seed("train/dropout", self.seed, epoch))  # CPU and every CUDA device
-        self.neg_gen.manual_seed(derive_seed("train/negatives", self.seed, epoch))
+        """The epoch's batches (the same on every rank); seeds dropout and negatives from
+        ``(seed, epoch)`` (``(seed, epoch, rank)`` on DDP ranks > 0)."""
+        rank = ddp.seed_parts()  # DDP: (seed, epoch, rank) on ranks > 0; rank 0 = one process
+        torch.manual_seed(derive_seed("train/dropout", self.seed, epoch, *rank))  # CPU and every CUDA device
+        self.neg_gen.manual_seed(derive_seed("train/negatives", self.seed, epoch, *rank))
         order = torch.Generator().manual_seed(derive_seed("train/order", self.seed, epoch))
         return epoch_batches(self.train_lengths, self.batch_size, order, self.bucket_by_length, self.pool_batches)
 
@@ -186,11 +199,16 @@ class Trainer:
         first, total = 0, torch.zeros((), device=self.device)
         if self.state.batches_done and self.state.epoch == epoch - 1:  # resume inside this epoch
             first, total = self.state.batches_done, total + self.state.loss_total
-            self._set_rng_state(self.state.rng)
+            rng = ddp.rank_rng(self.state.rng)  # DDP: this rank's generators
+            if rng is not None:
+                self._set_rng_state(rng)
         n_batches = len(batches) if max_batches is None else min(max_batches, len(batches))
         bar = tqdm(range(first, n_batches), desc=f"epoch {epoch}", leave=False, disable=not self.progress or None)
+        positions = self._loss_positions()
         for b in bar:
-            idx = batches[b]
+            # DDP: this rank's rows of the global batch, and the loss factor that makes DDP's
+            # gradient average the one-process step (1.0 in one process)
+            idx, share = ddp.shard_rows(batches[b], positions, ddp.rank(), ddp.world_size())
             keep = int(self.train_lengths[idx].max()) if self.bucket_by_length else width
             idx = idx.to(self.device, non_blocking=True)
             inputs = split.train_input[idx, width - keep:]  # [B, W]
@@ -205,6 +223,8 @@ class Trainer:
                 loss = self.loss(hidden.float(), targets, self.model.output_table(), negatives)
             if weights is not None:
                 loss = loss * float(weights[b])
+            if share != 1.0:
+                loss = loss * share
             total += loss.detach()  # the epoch's mean is then the mean over positions
             self.optimizer.zero_grad(set_to_none=True)
             if self.scaler is not None:
@@ -214,13 +234,13 @@ class Trainer:
             else:
                 loss.backward()
                 self.optimizer.step()
-            if stop is not None and stop.signal is not None and b + 1 < n_batches:
-                self.state.batches_done, self.state.loss_total = b + 1, float(total)
-                self.state.rng = self._rng_state()
-                raise Interrupted(stop.signal, epoch - 1, b + 1)
+            if b + 1 < n_batches and (signum := ddp.agreed_signal(stop)) is not None:
+                self.state.batches_done, self.state.loss_total = b + 1, float(ddp.all_mean(total))
+                self.state.rng = ddp.gather_rng(self._rng_state())
+                raise Interrupted(signum, epoch - 1, b + 1)
         bar.close()
         self.state.batches_done, self.state.loss_total, self.state.rng = 0, 0.0, None
-        mean_loss = float(total) / max(n_batches, 1)
+        mean_loss = float(ddp.all_mean(total)) / max(n_batches, 1)  # DDP: the global batches' mean
         if not math.isfinite(mean_loss):
             raise SeqrecError(
                 f"the training loss became {mean_loss} in epoch {epoch}: training diverged. Lower the "
@@ -230,10 +250,12 @@ class Trainer:
 
     # -- state -----------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        """``{model, optimizer, scaler, monitor, loop}``: all a resumed run needs (``last.pt``); ``loop``
-        is :class:`LoopState` as a dict (history rows, best score/epoch, generator states)."""
+        """``{model, loss, optimizer, scaler, monitor, loop}``: all a resumed run needs (``last.pt``);
+        ``loss`` holds a loss's own parameters and buffers (empty for most losses); ``loop`` is
+        :class:`LoopState` as a dict (history rows, best score/epoch, generator states)."""
         return {
             "model": self.model.state_dict(),
+            "loss": self.loss.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "monitor": self.monitor,
@@ -243,6 +265,7 @@ class Trainer:
     def load_state_dict(self, state: dict) -> None:
         """Continue from a :meth:`state_dict` (e.g. ``last.pt`` of an interrupted run)."""
         self.model.load_state_dict(state["model"])
+        self.loss.load_state_dict(state.get("loss", {}))
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scaler is not None and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
@@ -271,6 +294,8 @@ class Trainer:
         """
         checkpoints = checkpoints or Checkpoints()
         st = self.state
+        ddp.broadcast_module(self.model)  # DDP: every rank starts from rank 0's weights
+        ddp.broadcast_module(self.loss)
         bar = tqdm(total=self.max_epochs, initial=st.epoch, desc="training", disable=not self.progress or None)
         stopped_early = st.epoch > 0 and st.epoch - st.best_epoch >= self.patience
         while st.epoch < self.max_epochs and not stopped_early:
@@ -295,6 +320,7 @@ class Trainer:
             row["eval_seconds"] = time.perf_counter() - start
             row["epoch_seconds"] = epoch_seconds
             row["train_seconds_cum"] = st.train_seconds
+            row = ddp.broadcast_object(row)  # DDP: rank 0's row, so every rank decides alike
             st.eval_seconds += row["eval_seconds"]
             st.history.append(row)
             st.epoch = epoch
@@ -318,13 +344,16 @@ class Trainer:
             stopped_early = epoch - st.best_epoch >= self.patience
             if stopped_early:
                 log.info("early stopping: no improvement of %s for %d epochs", self.monitor, self.patience)
-            if stop is not None and stop.signal is not None and not stopped_early and epoch < self.max_epochs:
-                raise Interrupted(stop.signal, epoch, 0)
+            if not stopped_early and epoch < self.max_epochs and (signum := ddp.agreed_signal(stop)) is not None:
+                raise Interrupted(signum, epoch, 0)
         bar.close()
 
         best = checkpoints.load_best()
         if best is not None:
             self.model.load_state_dict(best["model"])
+            self.loss.load_state_dict(best.get("loss", {}))
+        ddp.broadcast_module(self.model)  # DDP: rank 0 holds the best state
+        ddp.broadcast_module(self.loss)
         valid_ranks = self.evaluate("valid")
         metrics = mean_metrics(valid_ranks, prefix="valid/")
         test_ranks = self.evaluate("test")

@@ -63,6 +63,10 @@ def test_a_new_loss_reaches_table2_and_the_ttests(tmp_path, lastfm_data_dir, cap
             exp.trainer.train_epoch(1, max_batches=1)
             assert exp.loss.scale.item() != 1.0
         assert run(cfg)["loss"] == loss
+        if loss == "toy":  # the trained scale is saved with the selected state, and restored from it
+            saved = torch.load(tmp_path / "runs" / "toy" / "best.pt", weights_only=True)["loss"]["scale"]
+            assert saved.item() != 1.0
+            assert torch.equal(torch.load(tmp_path / "runs" / "toy" / "last.pt", weights_only=True)["loss"]["scale"], saved)
     assert report_main(["--runs", str(tmp_path / "runs"), "--proposed", "toy", "--baselines", "cce",
                         "--no-plots", "--no-paper"]) == 0
     report = tmp_path / "runs" / "report"
