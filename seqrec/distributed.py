@@ -369,6 +369,9 @@ class NoWriter(Checkpoints):
     def epoch(self, row: dict) -> None:
         pass
 
+    def ids(self, item_tokens, user_tokens) -> None:
+        pass
+
     def save_best(self, state: dict) -> None:
         pass
 
