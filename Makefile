@@ -11,7 +11,7 @@ ARGS ?=
 TORCH_PIP_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install data demo train test test-fast clean bench bench-gpu
+.PHONY: help install data demo train test test-fast clean bench bench-losses bench-gpu
 
 help: ## list the targets (coloured on a terminal only)
 	@if [ -t 1 ]; then on=$$'\033[36m'; off=$$'\033[0m'; else on=; off=; fi; \
@@ -48,6 +48,9 @@ clean: ## remove caches and results (keeps data/ and .venv)
 
 bench: install data ## CPU benchmark: s/epoch, eval s, peak RSS of each model × loss and each optimisation's speed-up (outputs/bench/)
 	$(BIN)/python scripts/bench.py $(ARGS)
+
+bench-losses: install data ## CPU benchmark of the loss family: s/epoch of CE, CCE and each sampled loss at K = 1, 64, 256 (SASRec; outputs/bench-losses/)
+	$(BIN)/python scripts/bench.py --loss-family --models sasrec --out outputs/bench-losses $(ARGS)
 
 bench-gpu: install data ## the same on one CUDA GPU for Beauty and Sports + an early-stopped SASRec+CCE on Sports (sized for < 8 min on an H200; not yet run on one)
 	PYTHON=$(BIN)/python scripts/gpu_bench.sh

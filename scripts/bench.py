@@ -18,6 +18,11 @@ Objects are built exactly as ``train.py`` builds them (``seqrec.pipeline.build``
     python scripts/bench.py --datasets beauty sports --device cuda --out outputs/bench-gpu
     python scripts/bench.py --datasets lastfm --models sasrec --losses cce --variants base bucketing_off
     python scripts/bench.py --datasets beauty --models sasrec --losses cce --repeats 3   # a noisy machine
+    python scripts/bench.py --loss-family --datasets lastfm --models sasrec   # every loss, K = 1, 64, 256
+
+A loss may carry its number of negatives: ``--losses sampled_softmax:256 gbce:64`` (``loss.num_negatives``).
+``--loss-family`` (``make bench-losses``) times CE, CCE and every sampled loss at K = 1, 64, 256, base
+variant only.
 
 Seconds per epoch are the fastest of ``--epochs`` timed epochs (2) in each worker and of
 ``--repeats`` interleaved rounds over the variants (2), each in a fresh process. On a shared
@@ -50,6 +55,20 @@ VARIANTS = {
     "bf16": ["trainer.precision=bf16"],
 }
 SOFTMAX_LOSSES = ("ce", "cce")
+# --loss-family: the losses with sampled negatives, each timed at these K
+SAMPLED_LOSSES = ("bce", "bpr", "top1", "bpr_max", "top1_max", "sampled_softmax", "gbce")
+FAMILY_K = (1, 64, 256)
+
+
+def loss_overrides(spec: str) -> list[str]:
+    """Hydra overrides of a ``--losses`` entry: ``name`` or ``name:K`` (K sampled negatives)."""
+    name, _, k = spec.partition(":")
+    return [f"loss={name}"] + ([f"loss.num_negatives={int(k)}"] if k else [])
+
+
+def family_specs() -> list[str]:
+    """``--loss-family``: CE, CCE and every sampled loss at each K of ``FAMILY_K``."""
+    return [*SOFTMAX_LOSSES, *(f"{name}:{k}" for name in SAMPLED_LOSSES for k in FAMILY_K)]
 
 
 def _naive_cce_class():
@@ -87,7 +106,7 @@ def worker(args: argparse.Namespace) -> dict:
     from seqrec.pipeline import build
 
     overrides = [
-        f"dataset={args.dataset}", f"model={args.model}", f"loss={args.loss}", f"device={args.device}",
+        f"dataset={args.dataset}", f"model={args.model}", *loss_overrides(args.loss), f"device={args.device}",
         "trainer.progress=false", f"data_dir={args.data_dir}", *VARIANTS[args.variant], *args.override,
     ]
     if args.threads:
@@ -206,7 +225,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", nargs="+", default=["lastfm", "beauty"])
     parser.add_argument("--models", nargs="+", default=["gru4rec", "sasrec"])
-    parser.add_argument("--losses", nargs="+", default=["bce", "ce", "cce"])
+    parser.add_argument("--losses", nargs="+", default=["bce", "ce", "cce"],
+                        help="loss names, optionally with K negatives: sampled_softmax:256")
+    parser.add_argument("--loss-family", action="store_true",
+                        help="time CE, CCE and every sampled loss at K = 1, 64, 256 (base variant only)")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--epochs", type=int, default=2,
@@ -236,9 +258,10 @@ def main(argv: list[str] | None = None) -> int:
     from rich.console import Console
     from rich.progress import track
 
-    from seqrec.atomic import atomic_write
-    from seqrec.outputs import write_csv
+    from seqrec.outputs import write_csv, write_text
 
+    if args.loss_family:
+        args.losses, args.variants = family_specs(), ["base"]
     jobs = []
     for dataset in args.datasets:
         for model in args.models:
@@ -258,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     markdown = to_markdown(table, args.device)
     write_csv(args.out / "bench_raw.csv", frame)
     write_csv(args.out / "bench.csv", table)
-    atomic_write(args.out / "bench.md", markdown)
+    write_text(args.out / "bench.md", markdown)
     print(markdown)
     print(f"wrote {args.out / 'bench.csv'}, {args.out / 'bench.md'}, {args.out / 'bench_raw.csv'}")
     return 0

@@ -11,7 +11,9 @@ with ``targets`` item ids (0 = padding, never a class), ``table = model.output_t
 
 * ``name``: the short name in run folders, ``metrics.json`` and reports (``loss=<name>``);
 * ``positions``: ``"all"`` (every non-padding position is a term) or ``"last"`` (one term per
-  sequence, the last position); the trainer weights length-bucketed batches by it;
+  sequence, the last position; :func:`position_mask`); the trainer weights length-bucketed
+  batches by it. Every loss takes it as ``loss.positions``; a loss's ``name`` then names its
+  family (``bpr`` / ``bpr-last``, :func:`family_name`; CCE at the last position is ``ce``);
 * ``num_negatives``: K sampled negatives per position, 0 for none;
 * ``sampler``: the :class:`seqrec.samplers.Sampler` that draws them (None when K = 0).
 """
@@ -19,11 +21,44 @@ with ``targets`` item ids (0 = padding, never a class), ``table = model.output_t
 from __future__ import annotations
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
+from seqrec.errors import ConfigError
 from seqrec.samplers import NegativeBatch, Sampler, UniformSampler
 
 POSITIONS = ("all", "last")
+
+
+def position_mask(targets: Tensor, positions: str) -> Tensor:
+    """``[B, L]`` bool: the positions a loss uses.
+
+    ``"all"``: every position with a target (``targets != 0``). ``"last"``: column L - 1 only,
+    where its target is non-zero (rows are left-padded, so that is each row's last real position).
+
+    Raises:
+        ValueError: ``positions`` not in ``("all", "last")``.
+    """
+    if positions == "all":
+        return targets != 0
+    if positions == "last":
+        mask = torch.zeros_like(targets, dtype=torch.bool)
+        mask[:, -1] = targets[:, -1] != 0
+        return mask
+    raise ValueError(f"positions must be 'all' or 'last', got {positions!r}")
+
+
+def check_positions(positions: str) -> str:
+    """``positions`` if valid, else :class:`ConfigError` naming ``loss.positions``."""
+    if positions not in POSITIONS:
+        raise ConfigError(f"loss.positions={positions!r} is not valid: use all (every non-padding position, "
+                          "like CCE/BCE) or last (the last position of each sequence, like CE).")
+    return positions
+
+
+def family_name(name: str, positions: str) -> str:
+    """The run's loss name: ``name`` for all positions, ``name-last`` for the last position only
+    (``bpr`` / ``bpr-last``), so both families of one loss stay apart in reports."""
+    return name if positions == "all" else f"{name}-{positions}"
 
 
 class Loss(nn.Module):

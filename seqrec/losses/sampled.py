@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from seqrec.losses.base import Loss
+from seqrec.losses.base import Loss, check_positions, family_name, position_mask
 from seqrec.models.scoring import item_rows
 from seqrec.samplers import NegativeBatch, Sampler
 
@@ -22,18 +22,22 @@ class BCE(Loss):
     Args:
         num_negatives: K, negatives per position (1 in the paper).
         sampler: where negatives come from (default :class:`~seqrec.samplers.UniformSampler`).
+        positions: ``"all"`` (the paper's BCE, Eq. 20) or ``"last"`` (the last position only;
+            named ``bce-last``).
 
     Raises:
-        ValueError: ``num_negatives`` < 1.
+        ValueError: ``num_negatives`` < 1. ConfigError: a bad ``positions``.
     """
 
     name = "bce"
     positions = "all"
 
-    def __init__(self, num_negatives: int = 1, sampler: Sampler | None = None):
+    def __init__(self, num_negatives: int = 1, sampler: Sampler | None = None, positions: str = "all"):
         if isinstance(num_negatives, int) and num_negatives < 1:
             raise ValueError(f"BCE needs num_negatives >= 1, got {num_negatives}")
         super().__init__(num_negatives=num_negatives, sampler=sampler)
+        self.positions = check_positions(positions)
+        self.name = family_name(type(self).name, positions)
 
     def forward(self, hidden: torch.Tensor, targets: torch.Tensor, table: torch.Tensor,
                 negatives: NegativeBatch | None = None) -> torch.Tensor:
@@ -45,7 +49,7 @@ class BCE(Loss):
         """
         if negatives is None:
             raise ValueError("BCE needs sampled negatives (a NegativeBatch with items [B, L, K])")
-        mask = targets != 0  # [B, L]
+        mask = position_mask(targets, self.positions)  # [B, L]
         h = hidden[mask]  # [P, d]
         if h.shape[0] == 0:
             return hidden.sum() * 0.0

@@ -14,7 +14,7 @@ import torch
 
 from seqrec.config.check import PositiveInt
 from seqrec.errors import ConfigError
-from seqrec.losses.base import Loss
+from seqrec.losses.base import Loss, check_positions, position_mask
 from seqrec.losses.chunked import chunked_cross_entropy
 from seqrec.models.scoring import item_rows
 
@@ -78,23 +78,33 @@ class CCE(Loss):
     ``T`` the output table. Hidden states of padding positions are dropped *before* the table is
     multiplied in, so the logits are ``[P, N]`` with P = number of real positions, never ``[B, L, N]``.
 
+    With ``positions="last"`` only the last position of each row is a term: that is CE (Eq. 23),
+    and the instance is named ``ce``.
+
     Args:
         chunk_size: positions whose logits are computed at a time (``seqrec.losses.chunked``):
             ``"auto"`` (by device and catalogue size), an int, or ``None`` for all at once.
+        positions: ``"all"`` (CCE) or ``"last"`` (CE).
+
+    Raises:
+        ConfigError: a bad ``chunk_size`` or ``positions``.
     """
 
     name = "cce"
     positions = "all"
 
-    def __init__(self, chunk_size: PositiveInt | Literal["auto"] | None = "auto"):
+    def __init__(self, chunk_size: PositiveInt | Literal["auto"] | None = "auto",
+                 positions: Literal["all", "last"] | None = None):
         super().__init__(num_negatives=0)
         resolve_chunk_size(chunk_size, 1, torch.device("cpu"))  # fail early on a bad value
         self.chunk_size = chunk_size
+        self.positions = check_positions(type(self).positions if positions is None else positions)
+        self.name = "cce" if self.positions == "all" else "ce"
 
     def forward(self, hidden: torch.Tensor, targets: torch.Tensor, table: torch.Tensor,
                 negatives=None) -> torch.Tensor:
         """hidden ``[B, L, d]``, targets ``[B, L]`` (0 = padding), table ``[N, d]``. Returns a scalar."""
-        mask = targets != 0  # [B, L]
+        mask = position_mask(targets, self.positions)  # [B, L]
         return softmax_cross_entropy(hidden[mask], targets[mask], table, self.chunk_size)
 
 
@@ -104,16 +114,11 @@ class CE(CCE):
     Uses the last column of the left-padded batch, i.e. the most recent training target of each
     sequence; rows whose last target is padding (no training target) are ignored.
 
+    :class:`CCE` with ``positions="last"`` (the default here); ``positions="all"`` makes it CCE.
+
     Args:
-        chunk_size: as in :class:`CCE`.
+        chunk_size, positions: as in :class:`CCE`.
     """
 
     name = "ce"
     positions = "last"  # one loss term per sequence (the trainer weights batches by it)
-
-    def forward(self, hidden: torch.Tensor, targets: torch.Tensor, table: torch.Tensor,
-                negatives=None) -> torch.Tensor:
-        """Same signature as :class:`CCE`; only position ``L - 1`` contributes."""
-        last_hidden, last_target = hidden[:, -1], targets[:, -1]  # [B, d], [B]
-        keep = last_target != 0
-        return softmax_cross_entropy(last_hidden[keep], last_target[keep], table, self.chunk_size)
