@@ -366,10 +366,10 @@ class NoWriter(Checkpoints):
     def config(self, yaml_text: str) -> None:
         pass
 
-    def ids(self, item_tokens, user_tokens) -> None:
+    def epoch(self, row: dict) -> None:
         pass
 
-    def epoch(self, row: dict) -> None:
+    def ids(self, item_tokens, user_tokens) -> None:
         pass
 
     def save_best(self, state: dict) -> None:

@@ -105,6 +105,9 @@ class RunWriter(Checkpoints):
         self.run_config = config or {}
         self.epochs: list[dict] = list(history or [])
         self.facts: dict = {}  # e.g. S3-Rec's pre-training facts, kept in last.pt for metrics.json
+        # the model's data-derived constructor arguments (n_items, …), kept in best.pt so that
+        # seqrec.pipeline.load_trained rebuilds the model without re-deriving them
+        self.model_kwargs: dict = {}
         with writing(self.out_dir, "the run folder"):
             self.out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -127,12 +130,14 @@ class RunWriter(Checkpoints):
         self._write("epochs.csv", lambda path: write_csv(path, pd.DataFrame(self.epochs)))
 
     def save_best(self, state: dict) -> None:
-        """``best.pt``: ``{model, loss, optimizer, epoch, best_metric, config}`` of the selected epoch
-        (``loss``: the loss's own parameters, empty for most losses)."""
+        """``best.pt``: ``{model, loss, optimizer, epoch, best_metric, config, model_kwargs}`` of the
+        selected epoch (``loss``: the loss's own parameters, empty for most losses;
+        ``model_kwargs``: the model's data-derived constructor arguments)."""
         loop = state["loop"]
         payload = {"model": state["model"], "loss": state.get("loss", {}), "optimizer": state["optimizer"],
                    "epoch": loop["best_epoch"],
-                   "best_metric": {state["monitor"]: loop["best_score"]}, "config": self.run_config}
+                   "best_metric": {state["monitor"]: loop["best_score"]}, "config": self.run_config,
+                   "model_kwargs": self.model_kwargs}
         self._write("best.pt", lambda path: atomic_write(path, lambda handle: torch.save(payload, handle)))
 
     def save_last(self, state: dict) -> None:

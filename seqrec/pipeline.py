@@ -7,8 +7,7 @@ dataset-derived sizes (``n_items``, ``max_len``) are passed at build time.
 
 from __future__ import annotations
 
-import difflib
-import inspect
+import json
 import logging
 import platform
 import subprocess
@@ -17,13 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from hydra.errors import InstantiationException
-from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from seqrec.data import LeaveOneOut, SequenceData, load_dataset
 from seqrec import distributed as ddp
 from seqrec import resume
+from seqrec.config.check import plain
+from seqrec.config.schema import CheckedConfig, build_object, check_model, validate_config
+from seqrec.data import DatasetSpec, LeaveOneOut, SequenceData, load_dataset
+from seqrec.data.attributes import load_attributes
 from seqrec.errors import ConfigError, RunInterrupted, SeqrecError
 from seqrec.evaluation import MASKED_RANK
 from seqrec.losses import Loss
@@ -76,122 +76,85 @@ class Experiment:
     optimizer: torch.optim.Optimizer
     trainer: Trainer
     device: torch.device
-    # S3-Rec's pre-training stage (models whose config has a `pretrain` sub-config), else None
+    options: CheckedConfig
+    # what the model was built with besides its options (n_items, max_len, S3-Rec's n_attributes)
+    model_kwargs: dict
+    # S3-Rec's pre-training stage when this run pre-trains or loads a pre-trained checkpoint
     pretraining: PretrainStage | None = None
 
 
-def build_object(node: DictConfig, group: str, **kwargs):
-    """``hydra.utils.instantiate(node, **kwargs)`` with errors a user can act on.
+def build_model(options: CheckedConfig, cfg: DictConfig, data: SequenceData, split: LeaveOneOut,
+                device: torch.device) -> tuple[torch.nn.Module, dict, PretrainStage | None]:
+    """The model of the checked config on ``device``, the data-derived arguments it was built
+    with, and the pre-training stage when the run needs one.
 
-    Raises:
-        SeqrecError: the constructor's own :class:`SeqrecError`, or a :class:`ConfigError`
-            naming the config group, the bad value and the options the class takes.
+    Stage control lives here, not on the model: a model config with ``pretrained``/``pretrain``
+    (S3-Rec) gets a :class:`~seqrec.pretrain.PretrainStage` (item attributes and pre-training
+    samples) only for ``stage=pretrain`` or ``model.pretrained=true``; from scratch
+    (``model.pretrained=false``) no pre-training data is read and ``n_attributes`` is 0.
     """
-    try:
-        return instantiate(node, **kwargs)
-    except InstantiationException as err:
-        cause = err.__cause__
-        if isinstance(cause, SeqrecError):
-            raise cause from None
-        target = node.get("_target_", "?")
-        try:
-            params = [p for p in inspect.signature(get_object(target)).parameters if p not in kwargs]
-        except Exception:  # noqa: BLE001 - only for the hint
-            params = []
-        options = f" Its options are: {', '.join(params)}." if params else ""
-        raise ConfigError(
-            f"could not build {group} ({target}) from its config: {cause or err}. Check the "
-            f"{group}.* values on the command line and in conf/{group}/.{options}"
-        ) from None
+    def make(**sizes) -> torch.nn.Module:
+        return build_object(options.model, "model", **sizes).to(device)
 
-
-def build_model(cfg: DictConfig, data: SequenceData, split: LeaveOneOut,
-                device: torch.device) -> tuple[torch.nn.Module, PretrainStage | None]:
-    """The model of ``cfg`` on ``device`` (dataset sizes passed at build time) and, for a model
-    with a pre-training stage (S3-Rec, which also gets the dataset's attribute count), that stage.
-
-    Also used to rebuild a finished run's model (``seqrec.analysis``).
-    """
-    pretraining = PretrainStage.from_config(cfg, data, split, device) if "pretrain" in cfg.model else None
-    extra = {"n_attributes": pretraining.n_attributes} if pretraining is not None else {}
-    model = build_object(cfg.model, "model", n_items=data.n_items, max_len=cfg.dataset.max_len, **extra)
-    return model.to(device), pretraining
+    stage, pre = None, options.pretraining
+    if pre is not None and (pre.pretrained or options.run.stage == "pretrain"):
+        stage = PretrainStage.from_config(cfg, pre.pretrain, data, split, make)
+    sizes = {"n_items": data.n_items, "max_len": options.dataset.max_len}
+    if pre is not None:
+        sizes["n_attributes"] = stage.n_attributes if stage is not None else 0
+    return make(**sizes), sizes, stage
 
 
 def build(cfg: DictConfig) -> Experiment:
-    """Seed, pick the device, load and split the data, and instantiate model, loss, optimizer
-    and trainer from their config groups (dataset-derived sizes passed at build time).
+    """Check the config (:func:`seqrec.config.schema.validate_config`), seed, pick the device,
+    load and split the data, and instantiate model, loss, optimizer and trainer from their config
+    groups (dataset-derived sizes passed at build time).
 
     Used by :func:`run` and by the benchmarks, so both measure the same objects.
 
     Raises:
-        SeqrecError: bad data or configuration.
+        SeqrecError: bad data or configuration, before anything is written.
     """
-    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int):
-        raise ConfigError(f"seed={cfg.seed!r} must be a whole number (e.g. seed=42).")
-    seed_everything(cfg.seed)
-    device = ddp.local_device(resolve_device(cfg.device))  # DDP: cuda:<LOCAL_RANK>
-    loss = build_object(cfg.loss, "loss")  # cheap: a bad loss option fails before the data loads
-    if cfg.get("num_threads"):
-        torch.set_num_threads(int(cfg.num_threads))
+    options = validate_config(cfg)
+    seed_everything(options.run.seed)
+    device = ddp.local_device(resolve_device(options.run.device))  # DDP: cuda:<LOCAL_RANK>
+    loss = build_object(options.loss, "loss")  # cheap: a bad loss option fails before the data loads
+    if options.run.num_threads:
+        torch.set_num_threads(options.run.num_threads)
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
 
-    data = load_dataset(cfg.dataset, Path(cfg.data_dir))
-    split = LeaveOneOut.build(data, max_len=cfg.dataset.max_len).to(device)
+    data = load_dataset(options.dataset, Path(cfg.data_dir))
+    split = LeaveOneOut.build(data, max_len=options.dataset.max_len).to(device)
     log.info(
         "%s: %d users (%d with a training sequence), %d items, %d interactions",
         data.name, data.n_users, len(split.train_users), data.n_items, int(data.lengths.sum()),
     )
 
-    model, pretraining = build_model(cfg, data, split, device)
+    model, model_kwargs, pretraining = build_model(options, cfg, data, split, device)
     loss = loss.to(device)
     if loss.sampler is not None:
         loss.sampler.bind(split)
     # a loss may have parameters of its own: they are trained with the model's
-    optimizer = build_object(cfg.optimizer, "optimizer", params=[*model.parameters(), *loss.parameters()])
-    # objects (the split is a dataclass) go in through the partial, so Hydra never converts them to config
-    make_trainer = build_object(cfg.trainer, "trainer", _partial_=True)
-    try:
-        trainer = make_trainer(model=model, loss=loss, optimizer=optimizer, split=split, seed=cfg.seed, device=device)
-    except TypeError as err:  # e.g. an unknown key added with +trainer.foo=...
-        raise ConfigError(f"trainer: {err}. Valid trainer options are: "
-                          f"{', '.join(inspect.signature(Trainer).parameters)}.") from None
-    return Experiment(data, split, model, loss, optimizer, trainer, device, pretraining)
+    optimizer = build_object(options.optimizer, "optimizer", params=[*model.parameters(), *loss.parameters()])
+    trainer = build_object(options.trainer, "trainer", model=model, loss=loss, optimizer=optimizer,
+                           split=split, seed=options.run.seed, device=device)
+    return Experiment(data, split, model, loss, optimizer, trainer, device, options, model_kwargs, pretraining)
 
 
-# the top-level keys of conf/config.yaml, its groups, and `seeds` of experiment=table2
-TOP_LEVEL_KEYS = frozenset({
-    "dataset", "model", "loss", "optimizer", "trainer", "eval", "experiment", "seed", "seeds", "stage",
-    "device", "num_threads", "data_dir", "output_dir", "resume",
-})
-
-
-def check_top_level_keys(cfg: DictConfig) -> None:
-    """Refuse a top-level key nothing reads, e.g. ``+max_epochs=5`` (meant: ``trainer.max_epochs``).
-
-    Hydra answers ``max_epochs=5`` with "use +max_epochs=5", which would add a key that is silently
-    ignored. Group options (``+trainer.x``) are checked where they are used.
-
-    Raises:
-        ConfigError: naming the key, the option it most likely meant, and the valid keys.
-    """
-    unknown = sorted(set(map(str, cfg.keys())) - TOP_LEVEL_KEYS)
-    if not unknown:
-        return
-    key = unknown[0]
-    candidates = {name: name for name in TOP_LEVEL_KEYS}
-    for group in ("trainer", "eval", "model", "loss", "optimizer", "dataset"):
-        for option in (cfg.get(group) or {}):
-            candidates.setdefault(str(option), f"{group}.{option}")
-    close = difflib.get_close_matches(key, list(candidates), n=1)
-    hint = f"Did you mean {candidates[close[0]]}=...? " if close else ""
-    raise ConfigError(
-        f"unknown top-level option '{key}': nothing in seqrec reads it, so it would be silently "
-        f"ignored. {hint}Top-level options are {', '.join(sorted(TOP_LEVEL_KEYS))}; the others live "
-        "in their group, e.g. trainer.max_epochs=5 or dataset.kcore=10."
-    )
+def start_from_pretraining(exp: Experiment, progress: bool) -> dict:
+    """S3-Rec's stage control before fine-tuning: load the matching pre-trained checkpoint
+    (pre-training first when it is missing), or nothing for ``model.pretrained=false``; return the
+    facts for ``metrics.json`` (none for a model without a pre-training stage)."""
+    pre = exp.options.pretraining
+    if pre is not None and pre.pretrained_from:  # the S3-Rec authors' published model
+        return load_published(exp.model, pre.pretrained_from, exp.data.item_tokens, exp.data.name)
+    if exp.pretraining is not None:
+        return exp.pretraining.load_into(exp.model, progress)
+    if exp.options.pretraining is not None:  # model.pretrained=false: from scratch
+        return {"pretrained": False, "pretrain_checkpoint": None, "pretrain_epochs": 0}
+    return {}
 
 
 def run(cfg: DictConfig, overrides: list[str] | None = None) -> dict:
@@ -215,10 +178,7 @@ def run(cfg: DictConfig, overrides: list[str] | None = None) -> dict:
         RunInterrupted: stopped by SIGTERM/Ctrl-C; ``last.pt`` is saved.
     """
     wall_start = time.perf_counter()
-    check_top_level_keys(cfg)
-    stage = cfg.get("stage", "finetune")
-    if stage not in ("finetune", "pretrain"):
-        raise ConfigError(f"stage={stage} is not a stage; use stage=finetune (default) or stage=pretrain.")
+    stage = validate_config(cfg).run.stage  # every option, before a file is read or written
     # DDP (torchrun): join the process group, use rank 0's run folder and rank 0's view of it
     if ddp.init_from_env(cfg.device) and stage == "pretrain":
         raise ConfigError("stage=pretrain runs in one process: start it with `python train.py stage=pretrain ...`, "
@@ -232,7 +192,7 @@ def run(cfg: DictConfig, overrides: list[str] | None = None) -> dict:
             print(f"{out_dir} already holds a finished run (metrics.json); not retrained. Delete the folder "
                   "to train it again.")
         return start.finished
-    exp = build(cfg)  # bad data or options fail here, before anything is written
+    exp = build(cfg)  # a resumed run's saved config is checked too; bad data fails here, before any write
     data, model, loss, trainer, device = exp.data, exp.model, exp.loss, exp.trainer, exp.device
     if stage == "pretrain":
         return run_pretraining(cfg, exp, wall_start)
@@ -241,19 +201,13 @@ def run(cfg: DictConfig, overrides: list[str] | None = None) -> dict:
     if start.state is None:
         writer = RunWriter(out_dir, config) if main else ddp.NoWriter()
         writer.config(OmegaConf.to_yaml(cfg, resolve=True))
-        # S3-Rec: a published pre-trained model, or the matching own checkpoint (pre-training first
-        # if needed); then fine-tune it
-        if cfg.model.get("pretrained_from"):
-            pretrain_facts = ddp.on_main(lambda: load_published(
-                model, cfg.model.pretrained_from, data.item_tokens, data.name))
-        else:
-            pretrain_facts = ddp.on_main(lambda: exp.pretraining.load_into(model, cfg.trainer.progress)) \
-                if exp.pretraining else {}
+        pretrain_facts = ddp.on_main(lambda: start_from_pretraining(exp, cfg.trainer.progress))
     else:
         trainer.load_state_dict(start.state)  # the model's weights come from last.pt
         writer = RunWriter(out_dir, config, history=trainer.state.history) if main else ddp.NoWriter()
         pretrain_facts = start.state.get("facts", {})
     writer.facts = pretrain_facts
+    writer.model_kwargs = exp.model_kwargs
     writer.ids(data.item_tokens, data.user_tokens)  # raw ids for seqrec.recommend
 
     with resume.stop_on_signals() as stop:
@@ -314,15 +268,14 @@ def run_pretraining(cfg: DictConfig, exp: Experiment, wall_start: float) -> dict
     """``stage=pretrain``: make sure the pre-trained checkpoint exists (pre-training or resuming
     as needed), write ``pretrain.json`` (no ``metrics.json``: this is no finished run) and return it.
 
+    The model has a pre-training stage: :func:`validate_config` refuses ``stage=pretrain`` otherwise.
+
     Raises:
-        ConfigError: the model has no pre-training stage.
+        ConfigError: ``model.pretrained_from`` is set (a published model is already pre-trained).
     """
-    if exp.pretraining is None:
-        raise ConfigError(f"stage=pretrain needs a model with a pre-training stage (model=s3rec); "
-                          f"{cfg.model._target_} has none.")
-    if cfg.model.get("pretrained_from"):
-        raise ConfigError(f"stage=pretrain with model.pretrained_from={cfg.model.pretrained_from}: the "
-                          "published model is already pre-trained, and stage=pretrain only runs "
+    if exp.options.pretraining.pretrained_from:
+        raise ConfigError(f"stage=pretrain with model.pretrained_from={exp.options.pretraining.pretrained_from}: "
+                          "the published model is already pre-trained, and stage=pretrain only runs "
                           "seqrec's own pre-training; drop one of the two.")
     path = exp.pretraining.checkpoint(cfg.trainer.progress)
     summary = {"dataset": exp.data.name, "model": getattr(exp.model, "name", type(exp.model).__name__.lower()),
@@ -333,3 +286,71 @@ def run_pretraining(cfg: DictConfig, exp: Experiment, wall_start: float) -> dict
     print(f"pre-trained {summary['model']} on {summary['dataset']}: epoch {summary['pretrain_epochs']} "
           f"({losses})\ncheckpoint {path}")
     return summary
+
+
+@dataclass(frozen=True, eq=False)
+class TrainedRun:
+    """A finished run rebuilt from its folder (:func:`load_trained`): the config it recorded, its
+    data and split (on the requested device) and its best model, in eval mode."""
+
+    cfg: DictConfig
+    data: SequenceData
+    split: LeaveOneOut
+    model: torch.nn.Module
+
+
+def load_trained(run_dir: str | Path, data_dir: str | Path | None = None,
+                 device: str | torch.device = "cpu") -> TrainedRun:
+    """Rebuild the data and the best model of a finished run, for re-evaluation or analysis.
+
+    Reads ``config.yaml`` (resolved), ``best.pt`` (``model`` state dict and the data-derived
+    ``model_kwargs``), ``metrics.json`` (``data_fingerprint``, to check the data is the one the run
+    was trained on) and the dataset from ``data_dir`` (default: the run's ``data_dir``, relative
+    to the current directory). Only the ``dataset`` and ``model`` options are checked; nothing of
+    a pre-training stage is built (no pre-training samples; S3-Rec's item attributes are read only
+    for a ``best.pt`` written before ``model_kwargs`` was recorded).
+
+    Raises:
+        SeqrecError: a file is missing or unreadable, the data changed since training, or the
+            checkpoint does not fit the model its config describes.
+    """
+    run_dir = Path(run_dir)
+    for name in ("config.yaml", "best.pt", "metrics.json"):
+        if not (run_dir / name).is_file():
+            raise SeqrecError(
+                f"'{run_dir / name}' is missing, so the run in '{run_dir}' cannot be re-evaluated. "
+                "Rerun it with the current code (train.py writes config.yaml, best.pt and "
+                "metrics.json) or delete the folder.")
+    try:
+        cfg = OmegaConf.load(run_dir / "config.yaml")
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        ckpt = torch.load(run_dir / "best.pt", map_location="cpu", weights_only=True)
+    except Exception as exc:  # yaml, json and pickle errors have no common base class
+        raise SeqrecError(f"Cannot read the run in '{run_dir}': {exc}. Rerun it or delete the folder.") from exc
+
+    data_dir = Path(data_dir if data_dir is not None else cfg.data_dir)
+    cfg.data_dir = str(data_dir)
+    spec = DatasetSpec.from_mapping(cfg.dataset)
+    model_options, pretraining = check_model(plain(cfg.model, "model"))
+    data = load_dataset(spec, data_dir)
+    expected = metrics.get("data_fingerprint")
+    if expected is not None and data.fingerprint != expected:
+        raise SeqrecError(
+            f"The run in '{run_dir}' was trained on {data.name} with data_fingerprint {expected}, but "
+            f"the data in '{data_dir}' now gives {data.fingerprint} (its source file or preprocessing "
+            "changed). Pass --data-dir the data it was trained on, or retrain the run.")
+    split = LeaveOneOut.build(data, max_len=spec.max_len).to(device)
+    sizes = ckpt.get("model_kwargs")
+    if sizes is None:  # a best.pt from before model_kwargs: sizes as that code derived them
+        sizes = {"n_items": data.n_items, "max_len": spec.max_len}
+        if pretraining is not None:
+            attributes = load_attributes(spec, data_dir, data.item_tokens, required=False)
+            sizes["n_attributes"] = attributes.n_attributes if attributes is not None else 0
+    model = build_object(model_options, "model", **sizes)
+    try:
+        model.load_state_dict(ckpt["model"])
+    except (KeyError, RuntimeError) as exc:
+        raise SeqrecError(
+            f"best.pt in '{run_dir}' does not fit the model in its config.yaml ({exc}). The run was "
+            "written by other code; rerun it.") from exc
+    return TrainedRun(cfg=cfg, data=data, split=split, model=model.to(device).eval())

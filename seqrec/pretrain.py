@@ -44,8 +44,9 @@ import math
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Annotated
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -55,9 +56,9 @@ from seqrec.data.attributes import load_attributes
 from seqrec.data.pretrain_samples import PretrainData, epoch_seed  # noqa: F401 (re-exported)
 from seqrec.data.preprocess import SequenceData
 from seqrec.data.split import LeaveOneOut
-from seqrec.errors import ConfigError, SeqrecError
-from seqrec.models.s3rec import PretrainConfig
+from seqrec.errors import SeqrecError
 from seqrec.atomic import atomic_write
+from seqrec.config.check import NonNegativeInt, PositiveInt, Probability, Range
 from seqrec.outputs import write_json
 from seqrec.batching import epoch_batches
 
@@ -68,6 +69,82 @@ log = logging.getLogger(__name__)
 PRETRAIN_VERSION = "1"
 OBJECTIVES = ("aap", "mip", "map", "sp")
 _CHECKPOINT_RE = re.compile(r"^epoch-(\d+)\.pt$")
+
+
+# -- the recipe ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PretrainConfig:
+    """The pre-training recipe (keys of ``model.pretrain`` in ``conf/model/s3rec.yaml``, its
+    schema; a test checks that the defaults here equal that file's).
+
+    Args:
+        epochs: pre-training epochs (S3-Rec checkpoints used by the CCE paper: 150 for Beauty,
+            Toys, LastFM; 100 for Sports, Yelp — ``dataset.pretrain_epochs``).
+        batch_size: prefixes per batch (100, S3-Rec's ``pre_batch_size``).
+        lr: Adam learning rate (1e-3; betas 0.9/0.999, no weight decay as in the reference).
+        aap_weight, mip_weight, map_weight, sp_weight: loss weights (0.2, 1.0, 1.0, 0.5).
+        mask_p: probability of masking each item of a prefix (0.2); the last one always is.
+        save_every: write a checkpoint every this many epochs (and after the last one).
+        dir: root folder of the content-addressed checkpoints.
+        seed: seed of the pre-training (initial weights, masks, negatives, segments), separate
+            from the fine-tuning ``seed`` so that a seed sweep of fine-tunings shares one
+            pre-training.
+        bucket_by_length: batch prefixes of similar length and trim their common padding
+            (identical per-sequence math, much less work; see ``seqrec.trainer.epoch_batches``).
+    """
+
+    epochs: PositiveInt = 150
+    batch_size: PositiveInt = 100
+    lr: Annotated[float, Range(gt=0)] = 1e-3
+    aap_weight: Annotated[float, Range(ge=0)] = 0.2
+    mip_weight: Annotated[float, Range(ge=0)] = 1.0
+    map_weight: Annotated[float, Range(ge=0)] = 1.0
+    sp_weight: Annotated[float, Range(ge=0)] = 0.5
+    mask_p: Probability = 0.2
+    save_every: PositiveInt = 10
+    dir: str = "outputs/pretrained"
+    seed: NonNegativeInt = 42
+    bucket_by_length: bool = True
+
+    @property
+    def weights(self) -> dict[str, float]:
+        """Loss weights by objective name."""
+        return {"aap": self.aap_weight, "mip": self.mip_weight, "map": self.map_weight,
+                "sp": self.sp_weight}
+
+    def recipe(self) -> dict:
+        """The settings that change what a pre-training epoch computes (checkpoint key): all
+        but ``epochs`` (the file name holds the epoch), ``save_every`` and ``dir``."""
+        return {k: v for k, v in asdict(self).items() if k not in ("epochs", "save_every", "dir")}
+
+
+
+@dataclass(frozen=True)
+class Pretraining:
+    """The stage options of a pre-trainable model's config (``conf/model/s3rec.yaml``), read by
+    the pipeline and never passed to the network.
+
+    Args:
+        pretrained: fine-tune from the pre-trained checkpoint (pre-training first when it is
+            missing) or, False, from scratch without touching any pre-training data.
+        pretrain: the recipe.
+        pretrained_from: path of a published S3-Rec pre-trained ``state_dict`` (the S3-Rec
+            authors' ``<Name>-epochs-150.pt``) to fine-tune from instead of seqrec's own
+            pre-training, which then does not run (:mod:`seqrec.models.s3rec_checkpoint`).
+    """
+
+    pretrained: bool
+    pretrain: PretrainConfig
+    pretrained_from: str | None = None
+
+    def __post_init__(self):
+        if self.pretrained_from and not self.pretrained:
+            raise ValueError(f"model.pretrained_from={self.pretrained_from} loads pre-trained weights, but "
+                             "model.pretrained=false asks for none; drop one of the two")
+
+
+# the keys of a model config that belong to :class:`Pretraining`, not to the model's constructor
+STAGE_KEYS = ("pretrained", "pretrain", "pretrained_from")
 
 
 # -- the loop ------------------------------------------------------------------------------------
@@ -159,63 +236,52 @@ class PretrainStage:
         config: the recipe (``model.pretrain``). folder: the content-addressed folder.
         key: what the folder name hashes (also saved as ``key.json`` next to the checkpoints).
         make_model: builds a fresh model (called under the pre-training seed).
-        data: the prefixes, or None when the dataset has no attributes (fine-tuning from
-            scratch only).
-        n_attributes: A of the dataset (0 without attributes).
+        data: the prefixes.
+        n_attributes: A of the dataset.
     """
 
     config: PretrainConfig
     folder: Path
     key: dict
     make_model: Callable[[], torch.nn.Module]
-    data: PretrainData | None
+    data: PretrainData
     n_attributes: int
     facts: dict = field(default_factory=dict)
 
     @classmethod
-    def from_config(cls, cfg: DictConfig, data: SequenceData, split: LeaveOneOut,
-                    device: torch.device, required: bool | None = None) -> PretrainStage:
-        """The stage of ``cfg`` (``cfg.model`` must have a ``pretrain`` sub-config).
+    def from_config(cls, cfg: DictConfig, config: PretrainConfig, data: SequenceData, split: LeaveOneOut,
+                    build_model: Callable[..., torch.nn.Module]) -> PretrainStage:
+        """The stage of ``cfg`` (a model config with :data:`STAGE_KEYS`, checked by
+        :func:`seqrec.config.validate_config`): loads the dataset's item attributes and builds
+        the pre-training samples.
 
         Args:
-            required: attributes must exist (default: ``cfg.model.pretrained`` or
-                ``stage=pretrain``).
+            config: the checked recipe (``model.pretrain``).
+            build_model: ``build_model(**sizes)`` → a fresh model on the training device
+                (called under the pre-training seed).
 
         Raises:
-            DataError: the dataset has no attributes although they are required.
-            ConfigError: a bad ``model.pretrain`` option.
+            DataError: the dataset has no item attributes (the message suggests
+                ``model.pretrained=false``), or their file is missing or malformed.
         """
         model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
-        try:
-            config = PretrainConfig.from_mapping(model_cfg.pop("pretrain"))
-        except (ValueError, TypeError) as err:
-            raise ConfigError(str(err)) from err
-        pretrained = bool(model_cfg.pop("pretrained", True))
-        model_cfg.pop("pretrained_from", None)  # a published file, not part of seqrec's recipe
-        if required is None:
-            required = pretrained or cfg.get("stage", "finetune") == "pretrain"
-        attributes = load_attributes(cfg.dataset, Path(cfg.data_dir), data.item_tokens, required=required)
-        n_attributes = attributes.n_attributes if attributes is not None else 0
-        sizes = {"n_items": data.n_items, "max_len": int(cfg.dataset.max_len), "n_attributes": n_attributes}
+        for key in STAGE_KEYS:
+            model_cfg.pop(key, None)
+        attributes = load_attributes(cfg.dataset, Path(cfg.data_dir), data.item_tokens, required=True)
+        sizes = {"n_items": data.n_items, "max_len": int(cfg.dataset.max_len),
+                 "n_attributes": attributes.n_attributes}
         key = {
             "version": PRETRAIN_VERSION,
             "dataset": data.name,
             "data_fingerprint": data.fingerprint,
-            "attributes_fingerprint": attributes.fingerprint if attributes is not None else None,
+            "attributes_fingerprint": attributes.fingerprint,
             "model": {**model_cfg, **sizes},
             "pretrain": config.recipe(),
         }
         digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-        folder = Path(config.dir) / f"{data.name}-{digest}"
-        pretrain_data = PretrainData.build(split, attributes) if attributes is not None else None
-
-        def make_model() -> torch.nn.Module:
-            from hydra.utils import instantiate  # only needed here
-
-            return instantiate(cfg.model, **sizes).to(device)
-
-        return cls(config=config, folder=folder, key=key, make_model=make_model,
-                   data=pretrain_data, n_attributes=n_attributes)
+        return cls(config=config, folder=Path(config.dir) / f"{data.name}-{digest}", key=key,
+                   make_model=lambda: build_model(**sizes), data=PretrainData.build(split, attributes),
+                   n_attributes=attributes.n_attributes)
 
     def path(self, epoch: int) -> Path:
         return self.folder / f"epoch-{epoch}.pt"
@@ -229,18 +295,11 @@ class PretrainStage:
 
     def checkpoint(self, progress: bool = True) -> Path:
         """The epoch-``config.epochs`` checkpoint, pre-training first when it is missing
-        (resuming from the latest saved epoch below it). Global RNG state is left untouched.
-
-        Raises:
-            DataError: no attributes (see :meth:`from_config`).
-        """
+        (resuming from the latest saved epoch below it). Global RNG state is left untouched."""
         target = self.path(self.config.epochs)
         if target.is_file():
             self.facts.setdefault("pretrain_epochs_run", 0)
             return target
-        if self.data is None:
-            raise SeqrecError("pre-training needs item attributes, but this dataset has none; "
-                              "use model.pretrained=false or provide dataset.attributes_path.")
         self.folder.mkdir(parents=True, exist_ok=True)
         with _locked(self.folder / ".lock"):
             if target.is_file():  # another process finished it while we waited
@@ -304,10 +363,8 @@ class PretrainStage:
             self.facts["pretrain_seconds_per_epoch"] = sum(r["seconds"] for r in rows) / max(len(rows), 1)
 
     def load_into(self, model: torch.nn.Module, progress: bool = True) -> dict:
-        """Load the pre-trained weights into ``model`` when ``model.pretrained`` (pre-training
-        first if needed); return the facts for ``metrics.json``."""
-        if not getattr(model, "pretrained", True):
-            return {"pretrained": False, "pretrain_checkpoint": None, "pretrain_epochs": 0}
+        """Load the pre-trained weights into ``model`` (pre-training first if needed); return
+        the facts for ``metrics.json``."""
         path = self.checkpoint(progress)
         state = torch.load(path, map_location=next(model.parameters()).device, weights_only=True)
         model.load_state_dict(state["model"])
@@ -339,4 +396,4 @@ def _locked(path: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-__all__ = ["PretrainData", "PretrainStage", "pretrain", "pretrain_epoch", "epoch_seed"]
+__all__ = ["PretrainConfig", "PretrainData", "PretrainStage", "Pretraining", "STAGE_KEYS", "pretrain", "pretrain_epoch", "epoch_seed"]

@@ -13,7 +13,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Literal, get_args
 
 import torch
 from tqdm.auto import tqdm
@@ -21,8 +21,9 @@ from tqdm.auto import tqdm
 from seqrec import distributed as ddp
 from seqrec.batching import batch_weights, epoch_batches
 from seqrec.checkpoints import Checkpoints, Interrupted, LoopState, StopRequest
+from seqrec.config.check import PositiveInt
 from seqrec.errors import SeqrecError
-from seqrec.evaluation import METRICS, evaluate_ranks, mean_metrics, resolve_eval_batch_size
+from seqrec.evaluation import METRICS, evaluate_ranks, mean_metrics
 from seqrec.losses import Loss
 from seqrec.seeding import derive_seed
 
@@ -31,7 +32,10 @@ log = logging.getLogger(__name__)
 __all__ = ["Checkpoints", "FitResult", "Interrupted", "LoopState", "StopRequest", "Trainer", "batch_weights",
            "epoch_batches"]
 
-PRECISIONS = ("fp32", "bf16", "fp16")
+# the validation metrics early stopping can monitor (``trainer.monitor``)
+Monitor = Literal[tuple(f"valid/{name}" for name in METRICS)]
+Precision = Literal["fp32", "bf16", "fp16"]
+PRECISIONS = get_args(Precision)
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -83,6 +87,9 @@ class Trainer:
         seed: the run's seed; each epoch's generators are seeded from ``(seed, epoch)``.
         device: torch device of model and data.
         progress: show tqdm progress bars (auto-disabled when not a terminal).
+
+    The annotations are the ``trainer`` group's schema: :mod:`seqrec.config` checks every
+    option against them before anything is built, so the constructor does not check again.
     """
 
     def __init__(
@@ -91,39 +98,24 @@ class Trainer:
         loss: Loss,
         optimizer: torch.optim.Optimizer,
         split,
-        max_epochs: int = 150,
-        batch_size: int = 256,
-        patience: int = 10,
-        monitor: str = "valid/ndcg@20",
+        max_epochs: PositiveInt = 150,
+        batch_size: PositiveInt = 256,
+        patience: PositiveInt = 10,
+        monitor: Monitor = "valid/ndcg@20",
         bucket_by_length: bool = True,
-        pool_batches: int = 64,
-        eval_batch_size: int | str = "auto",
+        pool_batches: PositiveInt = 64,
+        eval_batch_size: PositiveInt | Literal["auto"] = "auto",
         mask_history: bool = True,
         log_test_every_epoch: bool = False,
-        precision: str = "fp32",
+        precision: Precision = "fp32",
         compile: bool = False,
         seed: int = 42,
         device: str | torch.device = "cpu",
         progress: bool = True,
     ):
-        if monitor not in {f"valid/{m}" for m in METRICS}:
-            raise SeqrecError(
-                f"trainer.monitor={monitor!r} is not a validation metric; use one of "
-                f"{', '.join('valid/' + m for m in METRICS)}."
-            )
-        if precision not in PRECISIONS:
-            raise SeqrecError(f"trainer.precision={precision!r} is not supported; use fp32, bf16 or fp16.")
-        for name, value in (("trainer.max_epochs", max_epochs), ("trainer.batch_size", batch_size),
-                            ("trainer.patience", patience), ("trainer.pool_batches", pool_batches)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise SeqrecError(f"{name}={value!r} must be a whole number >= 1 (e.g. {name}=10).")
         self.model, self.loss, self.optimizer, self.split = model, loss, optimizer, split
         self.max_epochs, self.batch_size, self.patience, self.monitor = max_epochs, batch_size, patience, monitor
         self.bucket_by_length, self.pool_batches = bucket_by_length, pool_batches
-        try:
-            resolve_eval_batch_size(eval_batch_size, 1, torch.device("cpu"))  # fail early on a bad value
-        except ValueError as err:
-            raise SeqrecError(str(err)) from None
         self.eval_batch_size, self.mask_history = eval_batch_size, mask_history
         self.log_test_every_epoch = log_test_every_epoch
         self.device = torch.device(device)

@@ -102,10 +102,10 @@ def test_unknown_dataset_key_is_named_with_the_closest_option():
     # `dataset.user_column=u` makes Hydra suggest `+dataset.user_column=u`, which would add a key
     # nothing reads: the run would silently use the default column
     from seqrec.data.spec import DatasetSpec
-    from seqrec.errors import DataError
+    from seqrec.errors import ConfigError
 
     cfg = {"name": "custom", "format": "csv", "path": "log.csv", "user_column": "u", "pretrain_epochs": 5}
-    with pytest.raises(DataError, match=r"unknown option dataset\.user_column \(did you mean dataset\.user_col\?"):
+    with pytest.raises(ConfigError, match=r"unknown option dataset\.user_column: .*Did you mean dataset\.user_col\?"):
         DatasetSpec.from_mapping(cfg)
     del cfg["user_column"]
     assert DatasetSpec.from_mapping(cfg).user_col == "user_id"  # pretrain_epochs is a known key

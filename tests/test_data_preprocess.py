@@ -3,6 +3,7 @@ spec, the cache and the fetcher — on tiny hand-written logs, plus the real ml-
 
 from __future__ import annotations
 
+import re
 import zipfile
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from seqrec.data.fetch import CONF_DIR, ensure_file, find_shared, main
 from seqrec.data.preprocess import kcore_mask, preprocess
 from seqrec.data.readers import read_atomic, read_csv, read_s3rec
 from seqrec.data.spec import DatasetSpec
-from seqrec.errors import DataError
+from seqrec.errors import ConfigError, DataError
 
 
 def log(tmp_path: Path, rows: list[tuple], name: str = "log.csv") -> Path:
@@ -148,24 +149,24 @@ def test_separator_defaults_by_format_and_tab_escape(fmt, given, sep):
 
 
 def test_separator_with_a_line_break_is_refused():
-    with pytest.raises(DataError, match="option 'sep' is '\\\\n'; a field separator cannot"):
+    with pytest.raises(ConfigError, match=re.escape("invalid dataset.sep='\\n': sep is '\\n'; a field separator cannot")):
         DatasetSpec.from_mapping({"name": "x", "format": "csv", "path": "x", "sep": "\n"})
 
 
 def test_user_and_item_column_must_differ():
     cfg = {"name": "x", "format": "csv", "path": "x", "item_col": "user_id"}
-    with pytest.raises(DataError, match="options 'user_col' and 'item_col' both name column "
-                                        "'user_id'.*dataset.item_col="):
+    with pytest.raises(ConfigError, match="invalid dataset.user_col='user_id', dataset.item_col='user_id': "
+                                          "user_col and item_col are both column 'user_id'"):
         DatasetSpec.from_mapping(cfg)
 
 
 def test_unknown_format_lists_the_valid_ones():
-    with pytest.raises(DataError, match="unknown format 'parquet'.*s3rec, atomic, csv"):
+    with pytest.raises(ConfigError, match="dataset.format='parquet' is not valid: it must be one of s3rec, atomic, csv"):
         DatasetSpec.from_mapping({"name": "x", "format": "parquet", "path": "x.pq"})
 
 
 def test_bad_option_type_is_named():
-    with pytest.raises(DataError, match="'kcore' must be an integer >= 0"):
+    with pytest.raises(ConfigError, match="dataset.kcore='five' is not valid: it must be a whole number >= 0"):
         DatasetSpec.from_mapping({"name": "x", "format": "csv", "path": "x", "kcore": "five"})
 
 

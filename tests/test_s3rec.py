@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from omegaconf import OmegaConf
@@ -12,8 +13,7 @@ from seqrec.data import LeaveOneOut, SequenceData
 from seqrec.data.attributes import load_attributes
 from seqrec.errors import DataError, SeqrecError
 from seqrec.models import S3Rec, SASRec
-from seqrec.models.s3rec import PretrainConfig
-from seqrec.pretrain import OBJECTIVES, PretrainData, PretrainStage, pretrain
+from seqrec.pretrain import OBJECTIVES, PretrainConfig, PretrainData, PretrainStage, pretrain
 
 N_TRAIN_ITEMS, N_ATTRIBUTES, MAX_LEN = 12, 5, 6
 
@@ -178,7 +178,7 @@ def test_not_pretrained_s3rec_is_sasrec():
     sasrec = SASRec(30, max_len=MAX_LEN, hidden_size=16)
     after_sasrec = torch.rand(3)
     torch.manual_seed(7)
-    s3rec = S3Rec(30, max_len=MAX_LEN, n_attributes=4, hidden_size=16, pretrained=False)
+    s3rec = S3Rec(30, max_len=MAX_LEN, n_attributes=4, hidden_size=16)
     assert torch.equal(torch.rand(3), after_sasrec)  # same global random stream afterwards
     s3_state = s3rec.state_dict()
     for name, value in sasrec.state_dict().items():
@@ -188,11 +188,10 @@ def test_not_pretrained_s3rec_is_sasrec():
 # -- checkpoints --------------------------------------------------------------------------------
 def tiny_stage(tiny, tmp_path, **recipe):
     data, split, pdata, _ = tiny
-    config = PretrainConfig.from_mapping({"epochs": 2, "batch_size": 4, "save_every": 1,
-                                          "dir": str(tmp_path), **recipe})
+    config = PretrainConfig(**{"epochs": 2, "batch_size": 4, "save_every": 1, "dir": str(tmp_path), **recipe})
     key = {"data": data.fingerprint, "recipe": config.recipe()}
     return PretrainStage(config=config, folder=tmp_path / "tiny-test", key=key,
-                         make_model=lambda: make_model(data.n_items, dropout=0.3, pretrain=config),
+                         make_model=lambda: make_model(data.n_items, dropout=0.3),
                          data=pdata, n_attributes=N_ATTRIBUTES)
 
 
@@ -301,8 +300,11 @@ def test_dataset_without_attributes_is_a_clear_error(tmp_path):
 
 # -- pre-train + fine-tune through the pipeline ---------------------------------------------------
 @pytest.mark.realdata
-def test_pretrain_then_finetune_on_a_lastfm_slice(tmp_path, lastfm_data_dir):
-    from seqrec.pipeline import run
+def test_pretrain_then_finetune_on_a_lastfm_slice(tmp_path, lastfm_data_dir, monkeypatch):
+    import seqrec.pipeline
+    import seqrec.pretrain
+    from seqrec.evaluation import evaluate_ranks, mean_metrics
+    from seqrec.pipeline import load_trained, run
 
     s3rec = ("model=s3rec", "model.pretrain.epochs=1", f"model.pretrain.dir={tmp_path / 'pre'}")
 
@@ -324,6 +326,22 @@ def test_pretrain_then_finetune_on_a_lastfm_slice(tmp_path, lastfm_data_dir):
     summary = run(small("pre", "stage=pretrain"))
     assert summary["pretrain_checkpoint"] == checkpoint
     assert (tmp_path / "pre" / "pretrain.json").exists() and not (tmp_path / "pre" / "metrics.json").exists()
+
+    # from here on, touching pre-training data fails: from scratch and re-evaluation need none
+    def no_pretraining_data(*args, **kwargs):
+        raise AssertionError("pre-training data touched")
+
+    monkeypatch.setattr(seqrec.pretrain.PretrainData, "build", no_pretraining_data)
+    monkeypatch.setattr(seqrec.pretrain, "load_attributes", no_pretraining_data)
+    monkeypatch.setattr(seqrec.pipeline, "load_attributes", no_pretraining_data)
+    trained = load_trained(tmp_path / "cce", device="cpu")
+    assert type(trained.model).__name__ == "S3Rec" and not trained.model.training
+    history = lambda users: trained.split.history(users, "test")  # noqa: E731
+    ranks = evaluate_ranks(trained.model, trained.split.test_input, trained.split.test_target, history)
+    again = mean_metrics(ranks, "test/")
+    assert again == {k: first[k] for k in again} and len(again) == 6
+    saved = pd.read_csv(tmp_path / "cce" / "per_user_test.csv")["rank"].to_numpy()
+    assert (ranks.numpy() == saved).all() and len(set(saved)) > 5  # every user's rank, not only the means
 
     scratch = run(small("scratch", "model.pretrained=false"))
     assert scratch["pretrained"] is False and scratch["pretrain_checkpoint"] is None

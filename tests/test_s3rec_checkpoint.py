@@ -184,8 +184,11 @@ def test_item_tokens_that_are_not_file_ids(tmp_path):
 
 
 def test_pretrained_from_needs_pretrained():
-    with pytest.raises(ValueError, match="model.pretrained=false"):
-        S3Rec(5, n_attributes=3, pretrained=False, pretrained_from="x.pt")
+    from seqrec.config.schema import validate_config
+
+    cfg = compose_config(["model=s3rec", "model.pretrained=false", "model.pretrained_from=x.pt"])
+    with pytest.raises(SeqrecError, match="model.pretrained=false"):
+        validate_config(cfg)
 
 
 # -- the published LastFM model -------------------------------------------------------------------

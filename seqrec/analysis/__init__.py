@@ -14,7 +14,7 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "load_run": "positions", "per_position_metrics": "positions",
+    "per_position_metrics": "positions",
     "position_ranks": "positions", "position_targets": "positions",
     "rq3_figure": "positions", "rq3_runs": "positions",
 }

@@ -25,11 +25,9 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import logging
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,9 +35,8 @@ import pandas as pd
 import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from omegaconf import DictConfig, OmegaConf
 
-from seqrec.data import LeaveOneOut, load_dataset
+from seqrec.data import LeaveOneOut
 from seqrec.cli import run_main
 from seqrec.errors import SeqrecError
 from seqrec.evaluation import metrics_from_ranks, target_ranks
@@ -171,63 +168,6 @@ def per_position_metrics(ranks: torch.Tensor, k: int = 10) -> pd.DataFrame:
     })
 
 
-@dataclass(frozen=True, eq=False)
-class LoadedRun:
-    """A finished run rebuilt from its folder: config, split (on ``device``), model in eval mode."""
-
-    cfg: DictConfig
-    split: LeaveOneOut
-    model: torch.nn.Module
-
-
-def load_run(run_dir: str | os.PathLike, data_dir: str | os.PathLike | None = None,
-             device: str | torch.device = "cpu") -> LoadedRun:
-    """Rebuild the data and the best model of a finished run.
-
-    Reads: ``config.yaml`` (resolved), ``best.pt`` (``model`` state dict), ``metrics.json``
-    (``data_fingerprint``, to check the data is the one the run was trained on), and the dataset
-    from ``data_dir`` (default: the run's ``data_dir``, relative to the current directory).
-
-    Raises:
-        SeqrecError: a file is missing or unreadable, the data changed since training, or the
-            checkpoint does not fit the model its config describes.
-    """
-    run_dir = Path(run_dir)
-    for name in ("config.yaml", "best.pt", "metrics.json"):
-        if not (run_dir / name).is_file():
-            raise SeqrecError(
-                f"'{run_dir / name}' is missing, so the run in '{run_dir}' cannot be re-evaluated. "
-                "Rerun it with the current code (train.py writes config.yaml, best.pt and "
-                "metrics.json) or delete the folder.")
-    try:
-        cfg = OmegaConf.load(run_dir / "config.yaml")
-        metrics = json.loads((run_dir / "metrics.json").read_text())
-        ckpt = torch.load(run_dir / "best.pt", map_location="cpu", weights_only=True)
-    except Exception as exc:  # yaml, json and pickle errors have no common base class
-        raise SeqrecError(f"Cannot read the run in '{run_dir}': {exc}. Rerun it or delete the folder.") from exc
-
-    data_dir = Path(data_dir if data_dir is not None else cfg.data_dir)
-    cfg.data_dir = str(data_dir)  # S3-Rec reads its item attributes from there too
-    data = load_dataset(cfg.dataset, data_dir)
-    expected = metrics.get("data_fingerprint")
-    if expected is not None and data.fingerprint != expected:
-        raise SeqrecError(
-            f"The run in '{run_dir}' was trained on {data.name} with data_fingerprint {expected}, but "
-            f"the data in '{data_dir}' now gives {data.fingerprint} (its source file or preprocessing "
-            "changed). Pass --data-dir the data it was trained on, or retrain the run.")
-    split = LeaveOneOut.build(data, max_len=cfg.dataset.max_len).to(device)
-    from seqrec.pipeline import build_model  # the training stack, only needed here
-
-    model, _ = build_model(cfg, data, split, device)
-    try:
-        model.load_state_dict(ckpt["model"])
-    except (KeyError, RuntimeError) as exc:
-        raise SeqrecError(
-            f"best.pt in '{run_dir}' does not fit the model in its config.yaml ({exc}). The run was "
-            "written by other code; rerun it.") from exc
-    return LoadedRun(cfg=cfg, split=split, model=model.to(device).eval())
-
-
 def select_runs(runs: pd.DataFrame, model: str | None) -> pd.DataFrame:
     """The runs to analyse: ``model`` (``None`` = gru4rec as in the paper, else every model;
     ``"all"`` = every model). Raises SeqrecError when an explicit model has no run."""
@@ -261,11 +201,13 @@ def rq3_runs(runs_root: str | os.PathLike, model: str | None = None,
     Raises:
         SeqrecError: no finished run, no run of ``model``, or a run that cannot be rebuilt.
     """
+    from seqrec.pipeline import load_trained  # the training stack, only needed here
+
     runs = select_runs(collect_runs(runs_root), model)
     frames = []
     for i, run in enumerate(runs.itertuples(), 1):
         log.info("RQ3 %d/%d: %s %s-%s seed %d", i, len(runs), run.dataset, run.model, run.loss, run.seed)
-        loaded = load_run(run.run_dir, data_dir, device)
+        loaded = load_trained(run.run_dir, data_dir, device)
         mask = bool(loaded.cfg.eval.mask_history) if mask_history is None else mask_history
         frame = per_position_metrics(position_ranks(loaded.model, loaded.split, mask, max_scores))
         frame = frame.assign(dataset=run.dataset, model=run.model, loss=run.loss, seed=run.seed,

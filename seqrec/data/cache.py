@@ -39,9 +39,9 @@ def load_dataset(cfg: Mapping[str, Any] | DatasetSpec, data_dir: Path) -> Sequen
     :mod:`seqrec.data.fetch`), then returns the cached result or builds and caches it.
 
     Raises:
-        DataError: a bad config option, a missing/unfetchable/malformed source file, or a
-            dataset that is empty after preprocessing or has no user with the 4 interactions a
-            training pair needs.
+        ConfigError: a bad dataset option (a mapping ``cfg``; see :class:`DatasetSpec`).
+        DataError: a missing/unfetchable/malformed source file, or a dataset that is empty after
+            preprocessing or has no user with the 4 interactions a training pair needs.
     """
     spec = cfg if isinstance(cfg, DatasetSpec) else DatasetSpec.from_mapping(cfg)
     data_dir = Path(data_dir)

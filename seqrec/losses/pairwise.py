@@ -149,5 +149,8 @@ class TOP1Max(SampledNegativeLoss):
 
     name = "top1_max"
 
+    def __init__(self, num_negatives: int = 64, positions: str = "all", sampler: Sampler | None = None):
+        super().__init__(num_negatives, positions, sampler)
+
     def per_position(self, s: Scores) -> Tensor:
         return top1_max_loss(s.pos, s.neg, s.valid)

@@ -8,8 +8,11 @@ item ``i`` is :func:`seqrec.models.scoring.item_rows` ``(i)``.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 
+from seqrec.config.check import PositiveInt
 from seqrec.errors import ConfigError
 from seqrec.losses.base import Loss, check_positions, position_mask
 from seqrec.losses.chunked import chunked_cross_entropy
@@ -90,7 +93,8 @@ class CCE(Loss):
     name = "cce"
     positions = "all"
 
-    def __init__(self, chunk_size: int | str | None = "auto", positions: str | None = None):
+    def __init__(self, chunk_size: PositiveInt | Literal["auto"] | None = "auto",
+                 positions: Literal["all", "last"] | None = None):
         super().__init__(num_negatives=0)
         resolve_chunk_size(chunk_size, 1, torch.device("cpu"))  # fail early on a bad value
         self.chunk_size = chunk_size

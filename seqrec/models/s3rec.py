@@ -45,81 +45,12 @@ ranked in evaluation.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from seqrec.models.sasrec import MASK_VALUE, SASRec
-
-
-@dataclass(frozen=True)
-class PretrainConfig:
-    """The pre-training recipe (keys of ``model.pretrain`` in ``conf/model/s3rec.yaml``).
-
-    Args:
-        epochs: pre-training epochs (S3-Rec checkpoints used by the CCE paper: 150 for Beauty,
-            Toys, LastFM; 100 for Sports, Yelp — ``dataset.pretrain_epochs``).
-        batch_size: prefixes per batch (100, S3-Rec's ``pre_batch_size``).
-        lr: Adam learning rate (1e-3; betas 0.9/0.999, no weight decay as in the reference).
-        aap_weight, mip_weight, map_weight, sp_weight: loss weights (0.2, 1.0, 1.0, 0.5).
-        mask_p: probability of masking each item of a prefix (0.2); the last one always is.
-        save_every: write a checkpoint every this many epochs (and after the last one).
-        dir: root folder of the content-addressed checkpoints.
-        seed: seed of the pre-training (initial weights, masks, negatives, segments), separate
-            from the fine-tuning ``seed`` so that a seed sweep of fine-tunings shares one
-            pre-training.
-        bucket_by_length: batch prefixes of similar length and trim their common padding
-            (identical per-sequence math, much less work; see ``seqrec.trainer.epoch_batches``).
-    """
-
-    epochs: int = 150
-    batch_size: int = 100
-    lr: float = 1e-3
-    aap_weight: float = 0.2
-    mip_weight: float = 1.0
-    map_weight: float = 1.0
-    sp_weight: float = 0.5
-    mask_p: float = 0.2
-    save_every: int = 10
-    dir: str = "outputs/pretrained"
-    seed: int = 42
-    bucket_by_length: bool = True
-
-    @classmethod
-    def from_mapping(cls, values: Mapping | PretrainConfig | None) -> PretrainConfig:
-        """From a config mapping (unknown keys are an error), a config, or None (defaults).
-
-        Raises:
-            ValueError: an unknown key or an out-of-range value (the message names it).
-        """
-        if values is None:
-            return cls()
-        if isinstance(values, PretrainConfig):
-            return values
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown model.pretrain option(s) {', '.join(unknown)}; "
-                             f"valid: {', '.join(sorted(known))}")
-        config = cls(**{key: values[key] for key in values})
-        if not 0.0 < config.mask_p < 1.0:
-            raise ValueError(f"model.pretrain.mask_p must be in (0, 1), got {config.mask_p}")
-        if min(config.epochs, config.batch_size, config.save_every) < 1:
-            raise ValueError("model.pretrain.epochs, batch_size and save_every must be >= 1")
-        return config
-
-    @property
-    def weights(self) -> dict[str, float]:
-        """Loss weights by objective name."""
-        return {"aap": self.aap_weight, "mip": self.mip_weight, "map": self.map_weight,
-                "sp": self.sp_weight}
-
-    def recipe(self) -> dict:
-        """The settings that change what a pre-training epoch computes (checkpoint key): all
-        but ``epochs`` (the file name holds the epoch), ``save_every`` and ``dir``."""
-        return {k: v for k, v in asdict(self).items() if k not in ("epochs", "save_every", "dir")}
 
 
 class S3Rec(SASRec):
@@ -131,19 +62,13 @@ class S3Rec(SASRec):
         n_attributes: A, attribute ids 1..A (dataset-derived; 0 when the dataset has none, in
             which case only fine-tuning from scratch is possible).
         hidden_size, num_blocks, num_heads, dropout, init_std: as :class:`SASRec`.
-        pretrained: fine-tune from the pre-trained checkpoint (True) or from scratch (False);
-            read by the pipeline, not by the network.
-        pretrained_from: path of a published S3-Rec pre-trained ``state_dict`` (the S3-Rec
-            authors' ``<Name>-epochs-150.pt``) to fine-tune from instead of seqrec's own
-            pre-training, which then does not run; loaded by the pipeline with
-            :func:`seqrec.models.s3rec_checkpoint.load_published`. Needs ``pretrained=True``.
-        pretrain: the pre-training recipe (:class:`PretrainConfig` or its mapping), checked and
-            kept as ``self.pretrain_config`` so the recipe travels with the model;
-            :class:`seqrec.pretrain.PretrainStage` reads the same ``model.pretrain`` config.
 
-    The pre-training parameters are created after SASRec's under a forked RNG, so with the
-    same seed the encoder starts from exactly SASRec's initial weights and the global random
-    stream afterwards is the same: ``model.pretrained=false`` reproduces SASRec.
+    Whether to pre-train, load a pre-trained checkpoint or fine-tune from scratch is the
+    pipeline's decision (``model.pretrained``, ``model.pretrain``, ``stage``; see
+    :mod:`seqrec.pretrain`), not the network's. The pre-training parameters are created after
+    SASRec's under a forked RNG, so with the same seed the encoder starts from exactly SASRec's
+    initial weights and the global random stream afterwards is the same:
+    ``model.pretrained=false`` reproduces SASRec.
     """
 
     name = "s3rec"
@@ -158,20 +83,11 @@ class S3Rec(SASRec):
         num_heads: int = 2,
         dropout: float = 0.5,
         init_std: float = 0.02,
-        pretrained: bool = True,
-        pretrain: Mapping | PretrainConfig | None = None,
-        pretrained_from: str | None = None,
     ):
         super().__init__(n_items, max_len=max_len, hidden_size=hidden_size, num_blocks=num_blocks,
                          num_heads=num_heads, dropout=dropout, init_std=init_std,
                          bidirectional=False)
         self.n_attributes = n_attributes
-        self.pretrained = bool(pretrained)
-        if pretrained_from and not self.pretrained:
-            raise ValueError(f"model.pretrained_from={pretrained_from} loads pre-trained weights, but "
-                             "model.pretrained=false asks for none; drop one of the two")
-        self.pretrained_from = pretrained_from or None
-        self.pretrain_config = PretrainConfig.from_mapping(pretrain)
         with torch.random.fork_rng(devices=[]):
             self.attr_emb = nn.Embedding(n_attributes + 1, hidden_size, padding_idx=0)
             self.mask_emb = nn.Parameter(torch.empty(hidden_size).normal_(0.0, init_std))

@@ -80,13 +80,15 @@ def rebuild_model(cfg: DictConfig, state: Mapping[str, torch.Tensor], device: to
     Raises:
         SeqrecError: the checkpoint does not fit the model its config describes.
     """
-    from seqrec.pipeline import build_object  # the training stack, only needed here
+    from seqrec.config.check import plain  # the training stack, only needed here
+    from seqrec.config.schema import build_object, check_model
 
+    options, _ = check_model(plain(cfg.model, "model"))  # constructor options, without S3-Rec's stage keys
     sizes = {"n_items": int(state["item_emb.weight"].shape[0]) - 1, "max_len": int(cfg.dataset.max_len)}
     if "attr_emb.weight" in state:
         sizes["n_attributes"] = int(state["attr_emb.weight"].shape[0]) - 1
     with torch.device("meta"):  # no random init and no second copy of a large item table
-        model = build_object(cfg.model, "model", **sizes)
+        model = build_object(options, "model", **sizes)
     try:
         model.load_state_dict(state, assign=True)
         if any(t.is_meta for t in model.state_dict().values()):  # a buffer best.pt does not hold

@@ -1,0 +1,205 @@
+"""The schemas of a run's config and :func:`validate_config`, which checks a composed config once.
+
+* top level (``conf/config.yaml``): :class:`RunOptions`; ``eval``: :class:`EvalOptions`;
+* ``dataset``: :class:`seqrec.data.spec.DatasetSpec`;
+* ``model``, ``loss``, ``optimizer``, ``trainer``: the signature of their ``_target_`` (minus
+  what seqrec passes itself, :data:`SUPPLIED`); a model config with ``pretrained``/``pretrain``
+  (S3-Rec) adds :class:`seqrec.pretrain.Pretraining`.
+
+Every wrong type or value, and every key nothing reads, in any group, is one
+:class:`~seqrec.errors.ConfigError` paragraph naming the option, the value and what it accepts;
+:func:`seqrec.pipeline.build` calls :func:`validate_config` before it loads data or writes a file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from hydra.utils import get_object, instantiate
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
+
+from seqrec.config.check import (Pattern, PositiveInt, Range, check_options, construct, plain,
+                                 rejected)
+from seqrec.data.spec import DatasetSpec
+from seqrec.errors import ConfigError
+from seqrec.pretrain import STAGE_KEYS, Pretraining
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """The top-level options (``conf/config.yaml``, which holds their values and comments).
+
+    Args:
+        seed: seeds Python, NumPy and torch, batch order and negative sampling.
+        stage: ``finetune`` (train and evaluate; S3-Rec pre-trains first when needed) or
+            ``pretrain`` (only S3-Rec's pre-training).
+        device: ``auto`` (CUDA when available), ``cpu``, ``cuda``, ``cuda:<index>`` or ``mps``.
+        num_threads: torch CPU threads; None = torch's default.
+        data_dir: where datasets are fetched to and cached.
+        output_dir: the run folder (Hydra's); None outside a Hydra app (benchmarks).
+        seeds: seeds per combination of ``experiment=table2`` (read by its sweeper).
+        resume: a run folder to resume training from (None: start afresh).
+    """
+
+    seed: Annotated[int, Range(ge=0, le=2**32 - 1)]
+    stage: Literal["finetune", "pretrain"]
+    device: Annotated[str, Pattern(r"auto|cpu|mps|cuda(:\d+)?", "one of auto, cpu, cuda, cuda:<index>, mps")]
+    num_threads: PositiveInt | None
+    data_dir: str
+    output_dir: str | None
+    seeds: PositiveInt | None = None
+    resume: str | None = None
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    """Full-ranking evaluation (``conf/eval/default.yaml``).
+
+    Args:
+        mask_history: remove the user's past items from the ranking (paper: true).
+        batch_size: users scored at once, or ``auto`` (see
+            :func:`seqrec.evaluation.resolve_eval_batch_size`).
+    """
+
+    mask_history: bool
+    batch_size: Literal["auto"] | PositiveInt
+
+
+# config groups: every other top-level key is a RunOptions field
+GROUPS = ("dataset", "model", "loss", "optimizer", "trainer", "eval")
+# what seqrec.pipeline passes to each _target_ at build time (data-derived sizes, built objects):
+# never options, so `+trainer.seed=7` or `+model.n_items=5` is an error
+SUPPLIED = {
+    "model": ("n_items", "max_len", "n_attributes"),
+    "loss": (),
+    "optimizer": ("params",),
+    "trainer": ("model", "loss", "optimizer", "split", "seed", "device"),
+}
+
+
+@dataclass(frozen=True)
+class CheckedConfig:
+    """What :func:`validate_config` returns: the checked options, as plain values or built specs.
+
+    ``model``, ``loss``, ``optimizer``, ``trainer`` are the resolved nodes (``_target_`` plus
+    constructor options; the model's without :data:`~seqrec.pretrain.STAGE_KEYS`), ready for
+    :func:`build_object`. ``pretraining`` is None for a model without a pre-training stage.
+    """
+
+    run: RunOptions
+    dataset: DatasetSpec
+    eval: EvalOptions
+    model: dict
+    loss: dict
+    optimizer: dict
+    trainer: dict
+    pretraining: Pretraining | None
+
+
+def target_of(values: Mapping[str, Any], group: str):
+    """The class or function named by ``values["_target_"]``.
+
+    Raises:
+        ConfigError: no ``_target_``, or it cannot be imported.
+    """
+    name = values.get("_target_")
+    try:
+        return get_object(name)
+    except Exception as err:  # noqa: BLE001 - ImportError, AttributeError, Hydra's own errors
+        raise ConfigError(f"{group}._target_={name!r} cannot be imported ({err}). Every file in "
+                          f"conf/{group}/ names a class with _target_, e.g. seqrec.models.SASRec.") from None
+
+
+def check_target_group(values: dict, group: str) -> None:
+    """Check a ``_target_`` node against its target's signature (see :mod:`seqrec.config.check`)."""
+    check_options(values, target_of(values, group), group, supplied=SUPPLIED[group])
+
+
+def check_model(values: dict) -> tuple[dict, Pretraining | None]:
+    """Split a model node into its constructor options (checked) and, for a model with a
+    pre-training stage, its checked :class:`~seqrec.pretrain.Pretraining` options.
+
+    Raises:
+        ConfigError: a bad option, or stage options on a model that cannot pre-train.
+    """
+    stage = {key: values[key] for key in STAGE_KEYS if key in values}
+    options = {key: value for key, value in values.items() if key not in STAGE_KEYS}
+    target = target_of(options, "model")
+    if stage and not hasattr(target, "pretrain_losses"):
+        key = next(iter(stage))
+        raise ConfigError(f"unknown option model.{key}: {values['_target_']} has no pre-training stage "
+                          "(only model=s3rec has), so nothing would read it. Remove it.")
+    check_options(options, target, "model", supplied=SUPPLIED["model"])
+    return options, (construct(Pretraining, stage, "model") if stage else None)
+
+
+def top_level(cfg: DictConfig) -> dict:
+    """The top-level options of ``cfg`` (not the groups), interpolations resolved.
+
+    ``output_dir`` (``${hydra:runtime.output_dir}``) is None outside a Hydra app.
+    """
+    values = {}
+    for key in cfg:
+        if key in GROUPS:
+            continue
+        try:
+            value = cfg[key]
+            values[key] = plain(value, key) if OmegaConf.is_config(value) else value
+        except MissingMandatoryValue:
+            raise ConfigError(f"{key} has no value (it is '???'). Set it on the command line, e.g. "
+                              f"`python train.py ... {key}=<value>`.") from None
+        except InterpolationResolutionError as err:
+            if key != "output_dir":
+                raise ConfigError(f"the option {key} cannot be resolved: {err}") from None
+            values[key] = None
+    return values
+
+
+def validate_config(cfg: DictConfig) -> CheckedConfig:
+    """Check every option of a composed run config (``conf/config.yaml`` + overrides).
+
+    Checks keys, types, choices and ranges of the top level and of every group against their
+    schemas, and the combinations: ``stage=pretrain`` needs a model with a pre-training stage.
+    Nothing is converted: the config is used and recorded exactly as composed.
+
+    Raises:
+        ConfigError: one paragraph naming the first bad option, its value and the valid choices.
+    """
+    missing = [group for group in GROUPS if group not in cfg]
+    if missing:
+        raise ConfigError(f"the config has no '{missing[0]}' group; compose it from conf/config.yaml "
+                          f"(groups: {', '.join(GROUPS)}).")
+    groups = {group: plain(cfg[group], group) for group in GROUPS}
+    also_meant = {str(key): f"{group}.{key}" for group in GROUPS for key in groups[group]
+                  if not str(key).startswith("_")}
+    run = construct(RunOptions, top_level(cfg), "", where="conf/config.yaml",
+                    also_meant={**also_meant, **{group: group for group in GROUPS}})
+    dataset = construct(DatasetSpec, groups["dataset"], "dataset")
+    eval_options = construct(EvalOptions, groups["eval"], "eval")
+    model, pretraining = check_model(groups["model"])
+    for group in ("loss", "optimizer", "trainer"):
+        check_target_group(groups[group], group)
+    if run.stage == "pretrain" and pretraining is None:
+        raise ConfigError(f"stage=pretrain needs a model with a pre-training stage (model=s3rec); "
+                          f"{model['_target_']} has none. Use stage=finetune.")
+    return CheckedConfig(run=run, dataset=dataset, eval=eval_options, model=model, loss=groups["loss"],
+                         optimizer=groups["optimizer"], trainer=groups["trainer"], pretraining=pretraining)
+
+
+def build_object(values: Mapping[str, Any], group: str, **supplied: Any):
+    """Build a checked ``_target_`` node (:class:`CheckedConfig`) with ``hydra.utils.instantiate``;
+    objects and data-derived sizes go in as ``supplied`` (through a partial, so Hydra never
+    converts them to config).
+
+    Raises:
+        SeqrecError: the class's own :class:`~seqrec.errors.SeqrecError`, or a
+            :class:`ConfigError` naming the options when the class raises ``ValueError``.
+    """
+    factory = instantiate(dict(values), _partial_=True)
+    try:
+        return factory(**supplied)
+    except ValueError as err:
+        raise ConfigError(rejected(values, err, group, factory.func)) from None
