@@ -31,7 +31,6 @@ not stored in the file; seqrec's default (2) is the reference's.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -39,6 +38,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from seqrec.data.fetch import file_sha256
 from seqrec.errors import SeqrecError
 
 OPTION = "model.pretrained_from"
@@ -73,15 +73,6 @@ def published_keys(num_blocks: int) -> set[str]:
     keys |= {f"{_LAYER.format(i=i)}{name}.{p}" for i in range(num_blocks) for name in layer_modules
              for p in ("weight", "bias")}
     return keys
-
-
-def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _error(path: Path, what: str, fix: str) -> SeqrecError:
@@ -238,8 +229,8 @@ def load_published(model: torch.nn.Module, path: str | Path, item_tokens: np.nda
     converted = convert_published(read_published(path), model, item_tokens, dataset, path)
     model.load_state_dict(converted, strict=True)
     epochs = _EPOCHS_RE.search(path.name)
-    return {"pretrained": True, "pretrained_from": path.name, "pretrained_sha256": sha256_of(path),
+    return {"pretrained": True, "pretrained_from": path.name, "pretrained_sha256": file_sha256(path),
             "pretrain_checkpoint": str(path), "pretrain_epochs": int(epochs.group(1)) if epochs else None}
 
 
-__all__ = ["convert_published", "load_published", "published_keys", "read_published", "sha256_of"]
+__all__ = ["convert_published", "load_published", "published_keys", "read_published"]
