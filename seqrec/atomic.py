@@ -5,8 +5,9 @@ over the target (``os.replace`` is atomic on POSIX and Windows). A crash, a full
 concurrent writer therefore never leaves a half-written cache, checkpoint or result behind.
 
 A writer killed outright (``kill -9``, a node lost) cannot remove its temporary file. Temporary
-names carry the writer's host and process id (``.<name>.<host>-<pid>.<random>.tmp``), and every
-write first removes the temporary files of writers on this host that no longer run (and any of
+names carry the writer's host and process id (``.<name>.<host>-<pid>.<random>.tmp``), and the
+first write of a process into a folder removes the temporary files of writers on this host that
+no longer run (and any of
 ours older than :data:`STALE_SECONDS`, e.g. from another host of a shared file system).
 """
 
@@ -23,6 +24,9 @@ from typing import BinaryIO
 
 # a temporary file this old is stale whoever wrote it (no write takes a day)
 STALE_SECONDS = 24 * 3600
+# folders already cleaned by this process: a writer that died before we started is found the
+# first time; one scan per folder, not one per write (a run writes every epoch)
+_CLEANED: set[str] = set()
 _TMP_RE = re.compile(r"^\..+\.(?P<host>[^.]+)-(?P<pid>\d+)\.[^.]+\.tmp$")
 
 
@@ -84,7 +88,10 @@ def atomic_write(path: str | os.PathLike, data: str | bytes | Callable[[BinaryIO
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temp_files(path.parent)
+    folder = os.path.abspath(path.parent)
+    if folder not in _CLEANED:
+        remove_stale_temp_files(folder)
+        _CLEANED.add(folder)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{_host()}-{os.getpid()}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:

@@ -195,7 +195,8 @@ class Trainer:
         self.model.train()
         split, width = self.split, self.split.train_input.shape[1]
         batches = self._start_epoch(epoch)
-        weights = batch_weights(batches, self._loss_positions()) if self.bucket_by_length else None
+        positions = self._loss_positions()  # [U_tr]
+        weights = batch_weights(batches, positions) if self.bucket_by_length else None
         first, total = 0, torch.zeros((), device=self.device)
         if self.state.batches_done and self.state.epoch == epoch - 1:  # resume inside this epoch
             first, total = self.state.batches_done, total + self.state.loss_total
@@ -204,7 +205,6 @@ class Trainer:
                 self._set_rng_state(rng)
         n_batches = len(batches) if max_batches is None else min(max_batches, len(batches))
         bar = tqdm(range(first, n_batches), desc=f"epoch {epoch}", leave=False, disable=not self.progress or None)
-        positions = self._loss_positions()
         for b in bar:
             # DDP: this rank's rows of the global batch, and the loss factor that makes DDP's
             # gradient average the one-process step (1.0 in one process)
