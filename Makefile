@@ -94,3 +94,20 @@ report: install ## Table 2 vs the paper, t-tests, RQ2 curves from RUNS (default 
 
 plots: install ## RQ2 curves and RQ3 per-position NDCG@10 (rq3_<dataset>.csv, rq3.png) for RUNS
 	$(BIN)/python -m seqrec.analysis $(RUNS_ARG)
+
+# ---- Hyperparameter search (hparams_search=…, Optuna; see README "Tuning") ----
+# HPARAMS: a config of conf/hparams_search/; SEARCH: the folder it writes (and tune-report reads)
+HPARAMS ?= lastfm_sasrec_cce
+SEARCH ?= outputs/search/$(HPARAMS)
+TUNE_SEEDS ?= 5
+
+.PHONY: install-tune search tune-report
+
+install-tune: install ## add the Optuna sweeper for hyperparameter searches (hydra-optuna-sweeper, optuna 2.x)
+	$(BIN)/pip install --quiet -e '.[tune]'
+
+search: install-tune data ## hyperparameter search HPARAMS=lastfm_sasrec_cce (50 trials; re-run to continue; ARGS="num_threads=1")
+	$(BIN)/python train.py -m hparams_search=$(HPARAMS) $(ARGS)
+
+tune-report: install-tune ## trials table, plots, best config → conf/experiment/, rerun with TUNE_SEEDS seeds vs the default (SEARCH=…)
+	$(BIN)/python -m seqrec.tune $(SEARCH) --seeds $(TUNE_SEEDS) --train-args "$(ARGS)"

@@ -1,0 +1,169 @@
+"""Hyperparameter search (``hparams_search=…``, hydra_plugins/seqrec_optuna_sweeper) and its report
+(``python -m seqrec.tune``): continued searches, failed trials, the best configuration, the rerun
+comparison."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from scipy import stats
+
+from conftest import ROOT
+
+optuna = pytest.importorskip("optuna", reason="the tune extra is not installed (make install-tune)")
+
+from hydra_plugins.seqrec_optuna_sweeper import continue_study  # noqa: E402
+
+from seqrec.errors import SeqrecError  # noqa: E402
+from seqrec.tune import best_trial, experiment_yaml, parse_value, trial_overrides  # noqa: E402
+
+# a search small enough for a test: 60 LastFM users, 2 epochs, 2 searched parameters
+TINY = ["dataset.max_users=60", "trainer.max_epochs=2", "num_threads=1", "trainer.progress=false",
+        "hydra.sweeper.params=null", "optimizer.lr=tag(log, interval(0.0001, 0.01))",
+        "model.dropout=interval(0.0, 0.7)"]
+
+
+def _search(data_dir: Path, sweep_dir: Path, n_trials: int, *extra: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, str(ROOT / "train.py"), "-m", "hparams_search=lastfm_sasrec_cce", f"data_dir={data_dir}",
+           f"hydra.sweep.dir={sweep_dir}", f"hydra.sweeper.n_trials={n_trials}", *TINY, *extra]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
+
+
+def _study(sweep_dir: Path):
+    return optuna.load_study(study_name="lastfm_sasrec_cce", storage=f"sqlite:///{sweep_dir}/study.db")
+
+
+def test_continue_study_fails_interrupted_trials_and_queues_their_parameters():
+    study = optuna.create_study(direction="maximize")
+    dist = optuna.distributions.UniformDistribution(0.0, 1.0)
+    for state, value in (("COMPLETE", 0.5), ("FAIL", None)):
+        t = study.ask({"x": dist})
+        study.tell(t, value, state=getattr(optuna.trial.TrialState, state))
+    running = study.ask({"x": dist})  # the search stopped while this trial ran
+    x = running.params["x"]
+
+    finished, next_number = continue_study(study)
+
+    assert (finished, next_number) == (2, 3)  # the interrupted trial does not count
+    states = [t.state.name for t in study.get_trials()]
+    assert states == ["COMPLETE", "FAIL", "FAIL", "WAITING"]
+    retry = study.ask({"x": dist})
+    assert retry.number == 3 and retry.params["x"] == x
+
+
+def test_parse_value_reads_numbers_as_hydra_does():
+    assert parse_value("1e-06") == 1e-6 and isinstance(parse_value("1e-06"), float)
+    assert parse_value("128") == 128 and isinstance(parse_value("128"), int)
+    assert parse_value("0.5") == 0.5
+    assert parse_value("true") is True and parse_value("null") is None
+    assert parse_value("lastfm") == "lastfm"
+
+
+def test_best_trial_is_the_highest_complete_objective():
+    trials = pd.DataFrame({"number": [0, 1, 2, 3], "state": ["COMPLETE", "FAIL", "COMPLETE", "COMPLETE"],
+                           "value": [0.02, math.nan, 0.05, 0.05]})
+    assert best_trial(trials)["number"] == 2  # highest value; the first on a tie
+    with pytest.raises(SeqrecError, match="No complete trial"):
+        best_trial(trials.assign(state="FAIL", value=math.nan))
+
+
+def test_experiment_yaml_nests_overrides_under_group_choices(tmp_path):
+    hydra_dir = tmp_path / "trial3" / ".hydra"
+    hydra_dir.mkdir(parents=True)
+    (hydra_dir / "hydra.yaml").write_text(yaml.safe_dump({"hydra": {
+        "runtime": {"choices": {"dataset": "lastfm", "model": "sasrec", "loss": "cce", "optimizer": "adam",
+                                "hparams_search": "lastfm_sasrec_cce", "hydra/sweeper": "seqrec_optuna"}},
+        "overrides": {"task": ["optimizer.lr=0.0021", "model.dropout=0.25", "optimizer.weight_decay=1e-06",
+                               "hparams_search=lastfm_sasrec_cce", "num_threads=1", "trainer.max_epochs=40"]},
+    }}))
+    choices, overrides = trial_overrides(tmp_path / "trial3")
+    assert choices == {"dataset": "lastfm", "model": "sasrec", "loss": "cce", "optimizer": "adam"}
+    assert overrides == {"optimizer.lr": 0.0021, "model.dropout": 0.25, "optimizer.weight_decay": 1e-6,
+                         "trainer.max_epochs": 40}
+    text = experiment_yaml(choices, overrides, "header")
+    parsed = yaml.safe_load(text)
+    assert parsed["defaults"] == [{"override /dataset": "lastfm"}, {"override /model": "sasrec"},
+                                  {"override /loss": "cce"}, {"override /optimizer": "adam"}]
+    assert parsed["optimizer"] == {"lr": 0.0021, "weight_decay": 1e-6}
+    assert parsed["model"] == {"dropout": 0.25} and parsed["trainer"] == {"max_epochs": 40}
+
+
+@pytest.mark.slow
+def test_search_continues_to_n_trials_and_the_report_reruns_the_best(lastfm_data_dir, tmp_path):
+    sweep = tmp_path / "search"
+    first = _search(lastfm_data_dir, sweep, 2)
+    assert first.returncode == 0, first.stderr[-3000:]
+    again = _search(lastfm_data_dir, sweep, 3)  # n_trials is the whole search: one more trial
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "2 of 3 trials finished, 1 to go" in again.stderr + again.stdout
+    study = _study(sweep)
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 3
+    assert sorted(p.name for p in sweep.glob("trial*")) == ["trial0", "trial1", "trial2"]
+    for t in study.trials:  # folder N holds trial N: its parameters and its objective
+        task = yaml.safe_load((sweep / f"trial{t.number}" / ".hydra" / "overrides.yaml").read_text())
+        assert f"optimizer.lr={t.params['optimizer.lr']}" in task
+        metrics = json.loads((sweep / f"trial{t.number}" / "metrics.json").read_text())
+        assert t.value == pytest.approx(metrics["valid/ndcg@20"])
+    done = _search(lastfm_data_dir, sweep, 3)
+    assert done.returncode == 0 and len(_study(sweep).trials) == 3  # complete: nothing re-run
+
+    conf = tmp_path / "conf" / "experiment"
+    report = subprocess.run([sys.executable, "-m", "seqrec.tune", str(sweep), "--seeds", "2",
+                             "--conf-dir", str(conf), "--train-args", f"data_dir={lastfm_data_dir} num_threads=1"],
+                            capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert report.returncode == 0, report.stderr[-3000:]
+    best = max(study.trials, key=lambda t: t.value)
+    written = yaml.safe_load((conf / "lastfm_sasrec_cce_best.yaml").read_text())
+    assert written["optimizer"]["lr"] == pytest.approx(best.params["optimizer.lr"])
+    assert written["model"]["dropout"] == pytest.approx(best.params["model.dropout"])
+    assert written["dataset"]["max_users"] == 60 and written["trainer"]["max_epochs"] == 2
+    for seed in (42, 43):  # the rerun trained exactly the written configuration
+        cfg = yaml.safe_load((sweep / "best" / f"seed{seed}" / ".hydra" / "config.yaml").read_text())
+        assert cfg["optimizer"]["lr"] == pytest.approx(best.params["optimizer.lr"]) and cfg["seed"] == seed
+        default = yaml.safe_load((sweep / "default" / f"seed{seed}" / ".hydra" / "config.yaml").read_text())
+        assert default["optimizer"]["lr"] == 0.001 and default["model"]["dropout"] == 0.5
+        assert default["dataset"]["max_users"] == 60  # the search's fixed settings kept
+
+    cmp = pd.read_csv(sweep / "comparison.csv").set_index("metric")
+    tuned = [json.loads((sweep / "best" / f"seed{s}" / "metrics.json").read_text())["test/ndcg@10"] for s in (42, 43)]
+    assert cmp.loc["ndcg@10", "tuned_mean"] == pytest.approx(sum(tuned) / 2)
+    assert cmp.loc["ndcg@10", "paper"] == pytest.approx(0.0354)
+
+    def users(side):
+        frames = [pd.read_csv(sweep / side / f"seed{s}" / "per_user_test.csv", dtype={"user_id": str})
+                  .set_index("user_id")["ndcg@10"] for s in (42, 43)]
+        return pd.concat(frames).groupby(level=0).mean().sort_index()
+
+    expected = stats.ttest_rel(users("best"), users("default"))
+    if math.isnan(expected.statistic):
+        assert math.isnan(cmp.loc["ndcg@10", "t"])
+    else:
+        assert cmp.loc["ndcg@10", "t"] == pytest.approx(expected.statistic)
+        assert cmp.loc["ndcg@10", "p"] == pytest.approx(expected.pvalue)
+    assert (sweep / "search_history.png").stat().st_size > 0 and (sweep / "search_params.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_failed_trials_are_recorded_and_the_search_goes_on(lastfm_data_dir, tmp_path):
+    sweep = tmp_path / "search"
+    # hidden size 32 cannot be split into 3 heads: every such trial fails in its model's constructor
+    run = _search(lastfm_data_dir, sweep, 3, "model.hidden_size=32", "model.num_heads=choice(1, 3)")
+    assert run.returncode == 0, run.stderr[-3000:]
+    study = _study(sweep)
+    states = {t.number: (t.state.name, t.params["model.num_heads"]) for t in study.trials}
+    assert len(states) == 3 and {s for s, _ in states.values()} == {"FAIL", "COMPLETE"}  # seeded: both kinds
+    assert all(state == ("FAIL" if heads == 3 else "COMPLETE") for state, heads in states.values())
+
+    all_fail = _search(lastfm_data_dir, tmp_path / "fail", 2, "model.hidden_size=32", "model.num_heads=3")
+    assert all_fail.returncode == 1 and "every trial failed" in all_fail.stderr
+    assert [t.state.name for t in _study(tmp_path / "fail").trials] == ["FAIL", "FAIL"]
+    report = subprocess.run([sys.executable, "-m", "seqrec.tune", str(tmp_path / "fail"), "--no-rerun"],
+                            capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert report.returncode == 1 and "No complete trial" in report.stderr
