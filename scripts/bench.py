@@ -258,7 +258,9 @@ def main(argv: list[str] | None = None) -> int:
     from rich.console import Console
     from rich.progress import track
 
-    from seqrec.outputs import write_csv, write_text
+    # imported before the first worker, so an import error does not wait for the whole benchmark
+    from seqrec.atomic import atomic_write
+    from seqrec.outputs import write_csv
 
     if args.loss_family:
         args.losses, args.variants = family_specs(), ["base"]
@@ -281,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     markdown = to_markdown(table, args.device)
     write_csv(args.out / "bench_raw.csv", frame)
     write_csv(args.out / "bench.csv", table)
-    write_text(args.out / "bench.md", markdown)
+    atomic_write(args.out / "bench.md", markdown + "\n")
     print(markdown)
     print(f"wrote {args.out / 'bench.csv'}, {args.out / 'bench.md'}, {args.out / 'bench_raw.csv'}")
     return 0
