@@ -30,7 +30,13 @@ import logging
 import warnings
 from typing import Any
 
-from hydra_plugins.hydra_optuna_sweeper.optuna_sweeper import OptunaSweeper
+try:
+    from hydra_plugins.hydra_optuna_sweeper.optuna_sweeper import OptunaSweeper
+except ImportError:  # the tune extra is not installed: every other run must not notice
+    OptunaSweeper = None
+
+MISSING = ("hparams_search=… needs Hydra's Optuna sweeper, which is not installed. Install the tune "
+           "extra with `make install-tune` (or `pip install -e '.[tune]'`) and run the search again.")
 
 log = logging.getLogger(__name__)
 # optuna's SQL storage imports alembic, whose INFO records ("setup plugin …") Hydra would print
@@ -74,41 +80,63 @@ def continue_study(study: Any) -> tuple[int, int]:
     return finished, next_number
 
 
-class SeqrecOptunaSweeper(OptunaSweeper):
-    """``OptunaSweeper`` whose search resumes from its stored study (see the module docstring).
+if OptunaSweeper is None:
+    from hydra.core.config_store import ConfigStore
+    from hydra.plugins.sweeper import Sweeper
 
-    Takes the stock sweeper's options (``hydra.sweeper.*``: sampler, direction, storage,
-    study_name, n_trials, n_jobs, max_failure_rate, params).
-    """
+    class SeqrecOptunaSweeper(Sweeper):
+        """Stands in when hydra-optuna-sweeper is missing: says how to install it."""
 
-    def sweep(self, arguments: list[str]) -> None:
-        impl = self.sweeper
-        if impl.storage and impl.study_name:
-            import optuna
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            raise ImportError(MISSING)
 
+        def setup(self, *args: Any, **kwargs: Any) -> None:  # pragma: no cover - never constructed
+            raise ImportError(MISSING)
+
+        def sweep(self, arguments: list[str]) -> None:  # pragma: no cover - never constructed
+            raise ImportError(MISSING)
+
+    # conf/hydra/sweeper/seqrec_optuna.yaml builds on the plugin's `optuna` config: without the
+    # plugin, an untyped stand-in lets the config compose so that the sweeper above can speak
+    ConfigStore.instance().store(group="hydra/sweeper", name="optuna", provider="seqrec",
+                                 node={"_target_": f"{__name__}.SeqrecOptunaSweeper"})
+else:
+
+    class SeqrecOptunaSweeper(OptunaSweeper):
+        """``OptunaSweeper`` whose search resumes from its stored study (see the module docstring).
+
+        Takes the stock sweeper's options (``hydra.sweeper.*``: sampler, direction, storage,
+        study_name, n_trials, n_jobs, max_failure_rate, params).
+        """
+
+        def sweep(self, arguments: list[str]) -> None:
+            impl = self.sweeper
+            if impl.storage and impl.study_name:
+                import optuna
+
+                try:
+                    study = optuna.load_study(study_name=impl.study_name, storage=impl.storage)
+                except KeyError:  # no such study yet: a new search
+                    study = None
+                if study is not None:
+                    finished, next_number = continue_study(study)
+                    remaining = max(0, impl.n_trials - finished)
+                    log.info("continuing the search in %s: %d of %d trials finished, %d to go",
+                             impl.storage, finished, impl.n_trials, remaining)
+                    impl.n_trials = remaining
+                    impl.job_idx = next_number
+                    if hasattr(impl.sampler, "reseed_rng"):
+                        impl.sampler.reseed_rng()
+                    if remaining == 0:
+                        log.info("the search is complete (n_trials=%d); raise hydra.sweeper.n_trials "
+                                 "to run more trials", finished)
             try:
-                study = optuna.load_study(study_name=impl.study_name, storage=impl.storage)
-            except KeyError:  # no such study yet: a new search
-                study = None
-            if study is not None:
-                finished, next_number = continue_study(study)
-                remaining = max(0, impl.n_trials - finished)
-                log.info("continuing the search in %s: %d of %d trials finished, %d to go",
-                         impl.storage, finished, impl.n_trials, remaining)
-                impl.n_trials = remaining
-                impl.job_idx = next_number
-                if hasattr(impl.sampler, "reseed_rng"):
-                    impl.sampler.reseed_rng()
-                if remaining == 0:
-                    log.info("the search is complete (n_trials=%d); raise hydra.sweeper.n_trials "
-                             "to run more trials", finished)
-        try:
-            return super().sweep(arguments)
-        except ValueError as exc:  # the stock sweeper asks for the best trial at the end
-            if impl.storage and impl.study_name and "does not exist" in str(exc):
-                raise RuntimeError(
-                    f"No trial of the search {impl.study_name!r} completed: every trial failed (each "
-                    "one's error is printed above, and its folder holds its train.log). Fix the search "
-                    f"space or the fixed settings; the study ({impl.storage}) keeps the failed trials."
-                ) from None
-            raise
+                return super().sweep(arguments)
+            except ValueError as exc:  # the stock sweeper asks for the best trial at the end
+                if impl.storage and impl.study_name and "does not exist" in str(exc):
+                    raise RuntimeError(
+                        f"No trial of the search {impl.study_name!r} completed: every trial failed (each "
+                        "one's error is printed above, and its folder holds its train.log). Fix the search "
+                        f"space or the fixed settings; the study ({impl.storage}) keeps the failed trials."
+                    ) from None
+                raise
