@@ -27,7 +27,8 @@ def test_every_loss_sampler_and_family_builds(loss, sampler, positions):
     cls, k = NEW[loss]
     assert type(built) is cls and built.num_negatives == k and built.positions == positions
     assert type(built.sampler) is SAMPLERS[sampler]
-    assert built.name == (loss if positions == "all" else f"{loss}-last")
+    variant = loss if sampler == "uniform" else f"{loss}-{sampler}"  # a non-default sampler is named
+    assert built.name == (variant if positions == "all" else f"{variant}-last")
 
 
 @pytest.mark.parametrize("loss,positions,name", [
@@ -38,6 +39,19 @@ def test_baselines_take_positions_and_keep_their_names(loss, positions, name):
     built = instantiate(compose_config([f"loss={loss}", f"loss.positions={positions}"]).loss)
     assert isinstance(built, (CCE, BCE)) and built.positions == positions and built.name == name
     assert isinstance(instantiate(compose_config(["loss=ce"]).loss), CE)
+
+
+@pytest.mark.parametrize("overrides,name", [
+    ([], "sampled_softmax"), (["loss.logq=true"], "sampled_softmax-logq"),
+    (["loss.num_negatives=64", "loss/sampler=popularity", "loss.logq=true", "loss.positions=last"],
+     "sampled_softmax-k64-popularity-logq-last"),
+    (["loss=bce", "loss.num_negatives=256"], "bce-k256"), (["loss=bce", "loss.num_negatives=1"], "bce"),
+    (["loss=gbce", "loss/sampler=in_batch"], "gbce-in_batch"),
+])
+def test_variants_of_a_loss_get_their_own_names(overrides, name):
+    # two runs differing in K, sampler or logQ must not share a name (reports would merge them)
+    cfg = compose_config(["loss=sampled_softmax", *overrides])
+    assert instantiate(cfg.loss).name == name
 
 
 def test_loss_options_are_config_keys():

@@ -20,6 +20,8 @@ with ``targets`` item ids (0 = padding, never a class), ``table = model.output_t
 
 from __future__ import annotations
 
+import inspect
+
 import torch
 from torch import Tensor, nn
 
@@ -59,6 +61,25 @@ def family_name(name: str, positions: str) -> str:
     """The run's loss name: ``name`` for all positions, ``name-last`` for the last position only
     (``bpr`` / ``bpr-last``), so both families of one loss stay apart in reports."""
     return name if positions == "all" else f"{name}-{positions}"
+
+
+def variant_name(loss: "Loss", positions: str, tags: tuple[str, ...] = ()) -> str:
+    """The run's name of a sampled-negative loss: its ``name``, then every setting that changes
+    its objective away from the loss's defaults, then the family — so that two variants never share
+    a name in ``metrics.json`` and reports keep them apart:
+
+    ``k<K>`` when K differs from the class's default, the sampler's name unless it is ``uniform``,
+    then ``tags`` (e.g. ``logq``): ``bce``, ``bce-k256``, ``sampled_softmax-popularity-logq-last``.
+    """
+    parts = [type(loss).name]
+    default = inspect.signature(type(loss).__init__).parameters.get("num_negatives")
+    if default is not None and default.default is not inspect.Parameter.empty \
+            and loss.num_negatives != default.default:
+        parts.append(f"k{loss.num_negatives}")
+    if loss.sampler is not None and loss.sampler.name != UniformSampler.name:
+        parts.append(loss.sampler.name)
+    parts += list(tags)
+    return family_name("-".join(parts), positions)
 
 
 class Loss(nn.Module):

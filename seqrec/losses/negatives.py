@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from seqrec.errors import ConfigError
-from seqrec.losses.base import Loss, check_positions, family_name, position_mask
+from seqrec.losses.base import Loss, check_positions, position_mask, variant_name
 from seqrec.models.scoring import item_rows
 from seqrec.samplers import NegativeBatch, Sampler
 
@@ -62,7 +62,8 @@ class SampledNegativeLoss(Loss):
 
     Subclasses set ``name`` and implement :meth:`per_position` on the :class:`Scores`; this
     class selects the positions, computes the scores and averages the per-position losses.
-    An instance's ``name`` carries its family (:func:`family_name`: ``bpr``, ``bpr-last``).
+    An instance's ``name`` carries its variant and family (:func:`~seqrec.losses.base.variant_name`:
+    ``bpr``, ``bpr-last``, ``bpr-k64-popularity``).
 
     Args:
         num_negatives: K, negatives per position (>= 1).
@@ -79,7 +80,7 @@ class SampledNegativeLoss(Loss):
         check_num_negatives(num_negatives, self.name)
         super().__init__(num_negatives=num_negatives, sampler=sampler)
         self.positions = check_positions(positions)
-        self.name = family_name(type(self).name, positions)
+        self.name = variant_name(self, positions)
 
     def scores(self, hidden: Tensor, targets: Tensor, table: Tensor, negatives: NegativeBatch | None) -> Scores:
         """Scores of the positions selected by ``self.positions``.

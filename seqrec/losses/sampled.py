@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from seqrec.losses.base import Loss, check_positions, family_name, position_mask
+from seqrec.losses.base import Loss, check_positions, position_mask, variant_name
 from seqrec.models.scoring import item_rows
 from seqrec.samplers import NegativeBatch, Sampler
 
@@ -37,7 +37,7 @@ class BCE(Loss):
             raise ValueError(f"BCE needs num_negatives >= 1, got {num_negatives}")
         super().__init__(num_negatives=num_negatives, sampler=sampler)
         self.positions = check_positions(positions)
-        self.name = family_name(type(self).name, positions)
+        self.name = variant_name(self, positions)
 
     def forward(self, hidden: torch.Tensor, targets: torch.Tensor, table: torch.Tensor,
                 negatives: NegativeBatch | None = None) -> torch.Tensor:

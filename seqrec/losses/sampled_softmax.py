@@ -21,6 +21,7 @@ import math
 import torch
 from torch import Tensor
 
+from seqrec.losses.base import variant_name
 from seqrec.losses.negatives import SampledNegativeLoss, Scores
 from seqrec.samplers import Sampler
 
@@ -62,6 +63,8 @@ class SampledSoftmax(SampledNegativeLoss):
                  sampler: Sampler | None = None):
         super().__init__(num_negatives, positions, sampler)
         self.logq = bool(logq)
+        if self.logq:  # a different objective: its own name (sampled_softmax-logq)
+            self.name = variant_name(self, positions, ("logq",))
 
     def per_position(self, s: Scores) -> Tensor:
         if self.logq and s.log_q is None:
