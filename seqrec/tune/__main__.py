@@ -1,0 +1,111 @@
+"""``python -m seqrec.tune <search>``: see :mod:`seqrec.tune`."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import shlex
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from seqrec.atomic import atomic_write
+from seqrec.cli import run_main
+from seqrec.errors import SeqrecError
+from seqrec.report.paper import load_paper
+from seqrec.tune.compare import FIRST_SEED, compare, comparison_markdown, rerun
+from seqrec.tune.experiment import trial_overrides, write_best_experiment
+from seqrec.tune.plots import plot_search
+from seqrec.tune.study import best_trial, load_study, trial_metrics, trials_table
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m seqrec.tune",
+                                description="Trials table, plots, best configuration and its rerun "
+                                            "for a hyperparameter search.")
+    p.add_argument("search", type=Path, help="the search folder (outputs/search/<name>)")
+    p.add_argument("--study", default=None, help="study name (only if study.db holds several)")
+    p.add_argument("--name", default=None,
+                   help="name of the written conf/experiment/<name>.yaml (default: <study>_best)")
+    p.add_argument("--conf-dir", type=Path, default=Path("conf/experiment"),
+                   help="where the best configuration is written (default conf/experiment); another "
+                        "folder must be named experiment (the reruns add its parent to Hydra's search path)")
+    p.add_argument("--seeds", type=int, default=5, help="seeds of the rerun, from 42 (default 5)")
+    p.add_argument("--no-rerun", action="store_true", help="skip the rerun and the comparison")
+    p.add_argument("--train-args", default="",
+                   help="extra train.py overrides for the reruns, e.g. 'num_threads=1 trainer.progress=false'")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    console = Console()
+    if not console.is_terminal:  # a log file: room for every column of the trials table
+        console = Console(width=max(console.width, 160))
+    if args.seeds < 2 and not args.no_rerun:
+        raise SeqrecError(f"--seeds {args.seeds}: a mean ± std and a comparison need at least 2 seeds.")
+    study = load_study(args.search, args.study)
+    trials = trials_table(study, args.search)
+    best = best_trial(trials)  # raises when no trial is complete
+    params = sorted(study.best_trial.params)
+    monitor = _monitor(best["run_dir"])
+
+    table = Table(title=f"search {study.study_name}: {len(trials)} trials, objective {monitor} (validation)")
+    shown = ["number", "state", "value", *params, "duration_s", "epochs_run"]
+    for col in shown:  # the parameters by their last part (model.dropout → dropout)
+        table.add_column({"number": "#", "duration_s": "s", "epochs_run": "epochs"}.get(col, col.split(".")[-1]),
+                         justify="right")
+    for d in trials.to_dict("records"):
+        style = "bold green" if d["number"] == best["number"] else None
+        table.add_row(*(_fmt(d.get(c)) for c in shown), style=style)
+    console.print(table)
+    written = []
+    written.append(atomic_write(args.search / "trials.csv", trials.to_csv(index=False)))
+    written += plot_search(trials, params, monitor, args.search)
+    name = args.name or f"{study.study_name}_best"
+    written.append(write_best_experiment(best, trials, study.study_name, args.search, monitor,
+                                         args.conf_dir, name))
+    console.print(f"best: trial {int(best['number'])}, {monitor} {best['value']:.4f}: "
+                  + ", ".join(f"{p}={best[p]}" for p in params))
+    if not args.no_rerun:
+        choices, overrides = trial_overrides(best["run_dir"])
+        # the default configuration keeps the search's fixed settings (e.g. trainer.max_epochs)
+        fixed = [f"{k}={v}" for k, v in overrides.items() if k not in params]
+        seeds = list(range(FIRST_SEED, FIRST_SEED + args.seeds))
+        extra = shlex.split(args.train_args)
+        if args.conf_dir.resolve() != Path("conf/experiment").resolve():  # a config folder of its own
+            extra.append(f"hydra.searchpath=[file://{args.conf_dir.resolve().parent}]")
+        rerun("tuned", [f"experiment={name}"], seeds, args.search / "best", extra)
+        rerun("default", [*(f"{g}={c}" for g, c in choices.items()), *fixed], seeds,
+              args.search / "default", extra)
+        paper = load_paper()
+        cmp = compare(args.search / "best", args.search / "default", choices.get("dataset", ""),
+                      choices.get("model", ""), choices.get("loss", ""), paper)
+        md = comparison_markdown(cmp)
+        written += [atomic_write(args.search / "comparison.csv", cmp.to_csv(index=False)),
+                    atomic_write(args.search / "comparison.md", md + "\n")]
+        console.print(md)
+    for path in written:
+        console.print(f"wrote {path}")
+
+
+def _monitor(run_dir: str) -> str:
+    return str(trial_metrics(Path(run_dir)).get("monitor", "objective"))
+
+
+def _fmt(v) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "—"
+    if isinstance(v, (float, np.floating)):
+        return f"{v:.4g}" if abs(v) < 1e-2 and v != 0 else f"{v:.4f}".rstrip("0").rstrip(".") or "0"
+    return str(v)
+
+
+if __name__ == "__main__":
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        sys.exit(run_main(main))
