@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +20,7 @@ from conftest import ROOT
 
 optuna = pytest.importorskip("optuna", reason="the tune extra is not installed (make install-tune)")
 
-from hydra_plugins.seqrec_optuna_sweeper import continue_study  # noqa: E402
+from hydra_plugins.seqrec_optuna_sweeper import continue_study, finished_runs  # noqa: E402
 
 from seqrec.errors import SeqrecError  # noqa: E402
 from seqrec.tune import best_trial, experiment_yaml, parse_value, trial_overrides  # noqa: E402
@@ -56,6 +57,52 @@ def test_continue_study_fails_interrupted_trials_and_queues_their_parameters():
     assert states == ["COMPLETE", "FAIL", "FAIL", "WAITING"]
     retry = study.ask({"x": dist})
     assert retry.number == 3 and retry.params["x"] == x
+
+
+def _run_folder(sweep: Path, name: str, num: int, metrics: dict | None) -> Path:
+    folder = sweep / name
+    (folder / ".hydra").mkdir(parents=True)
+    (folder / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump({"hydra": {"job": {"num": num}}}))
+    if metrics is not None:
+        (folder / "metrics.json").write_text(json.dumps(metrics))
+    return folder
+
+
+def test_interrupted_trials_whose_run_finished_are_recorded_from_metrics_json(tmp_path):
+    study = optuna.create_study(direction="maximize")
+    dist = optuna.distributions.UniformDistribution(0.0, 1.0)
+    done = study.ask({"x": dist})
+    study.tell(done, 0.01)
+    finished_run = study.ask({"x": dist})  # its run wrote metrics.json, then the search was killed
+    unfinished = study.ask({"x": dist})    # killed mid-run: no metrics.json
+    stale = study.ask({"x": dist})         # its folder holds an older search's finished run
+    x_unfinished = unfinished.params["x"]
+    monitor = {"monitor": "valid/ndcg@20", "valid/ndcg@20": 0.0636, "valid/ndcg@10": 0.9}
+    _run_folder(tmp_path, "trial0", 0, monitor)
+    _run_folder(tmp_path, "trial1", 1, monitor)
+    _run_folder(tmp_path, "trial2", 2, None)
+    old = _run_folder(tmp_path, "trial3", 3, monitor) / "metrics.json"
+    start = study.trials[3].datetime_start.timestamp()
+    os.utime(old, (start - 3600, start - 3600))
+
+    finished, next_number = continue_study(study, finished_runs(tmp_path))
+
+    assert [t.state.name for t in study.get_trials()] == ["COMPLETE", "COMPLETE", "FAIL", "FAIL", "WAITING",
+                                                          "WAITING"]
+    assert study.trials[1].value == pytest.approx(0.0636)  # the monitored metric, not another one
+    assert (finished, next_number) == (2, 4)
+    assert study.ask({"x": dist}).params["x"] == x_unfinished
+
+
+def test_finished_runs_ignores_folders_that_are_not_trial_runs(tmp_path):
+    study = optuna.create_study(direction="maximize")
+    trial = study.ask({"x": optuna.distributions.UniformDistribution(0.0, 1.0)})
+    (tmp_path / "best" / ".hydra").mkdir(parents=True)
+    (tmp_path / "best" / ".hydra" / "hydra.yaml").write_text("not: [valid")
+    _run_folder(tmp_path, "trial0", 0, {"monitor": "valid/ndcg@20", "valid/ndcg@20": float("nan")})
+    frozen = study.trials[trial.number]
+    assert finished_runs(tmp_path)(frozen) is None  # a diverged run's NaN is no objective
+    assert finished_runs(tmp_path / "missing")(frozen) is None
 
 
 def test_parse_value_reads_numbers_as_hydra_does():

@@ -9,8 +9,11 @@ so the class lives here rather than in ``seqrec``.
   again after an interruption runs only the trials still missing (the stock sweeper would run
   ``n_trials`` more).
 * A trial that was running when the search stopped (Ctrl-C, SIGTERM, a killed job) is still
-  ``RUNNING`` in the study; it is marked ``FAIL`` and its parameters are queued again, so the
-  re-run search tries them first.
+  ``RUNNING`` in the study. If its run had finished (its folder holds a ``metrics.json`` written
+  after the trial started: with parallel jobs a finished trial waits for the others of its batch
+  before it is recorded), its objective is read from there and the trial recorded ``COMPLETE``;
+  otherwise it is marked ``FAIL`` and its parameters are queued again, so the re-run search tries
+  them first.
 * The sampler's random generator is reseeded when a search continues: with its seed alone, the
   continued search would draw again the random start-up trials the first command already ran.
   An uninterrupted search is reproducible from the sampler's seed; a continued one is not.
@@ -26,9 +29,14 @@ Requires the ``tune`` extra: ``pip install -e '.[tune]'`` (``make install-tune``
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import warnings
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
 
 try:
     from hydra_plugins.hydra_optuna_sweeper.optuna_sweeper import OptunaSweeper
@@ -46,20 +54,57 @@ logging.getLogger("alembic").setLevel(logging.WARNING)
 _FINISHED = ("COMPLETE", "PRUNED", "FAIL")
 
 
-def continue_study(study: Any) -> tuple[int, int]:
+def finished_runs(sweep_dir: str | Path) -> Callable[[Any], float | None]:
+    """The objective of a trial whose run finished, read from the sweep folder.
+
+    Args:
+        sweep_dir: the search's folder (``hydra.sweep.dir``); each trial's run folder records its
+            job number (``.hydra/hydra.yaml``: ``hydra.job.num``, the Optuna trial number here).
+
+    Returns:
+        A function of an Optuna ``FrozenTrial`` giving the monitored metric of its run (the value
+        train.py returns: ``metrics[metrics["monitor"]]``), or None when the trial has no run
+        folder, its run has no ``metrics.json`` (unfinished), or that file is older than the trial
+        (a previous search's run in the same folder).
+    """
+    folders = {}
+    for record in Path(sweep_dir).glob("*/.hydra/hydra.yaml"):
+        try:
+            folders[int(yaml.safe_load(record.read_text())["hydra"]["job"]["num"])] = record.parent.parent
+        except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError):
+            continue  # not a trial's run folder
+
+    def value(trial: Any) -> float | None:
+        path = folders.get(trial.number, Path("/nonexistent")) / "metrics.json"
+        try:
+            if trial.datetime_start is not None and path.stat().st_mtime < trial.datetime_start.timestamp():
+                return None
+            metrics = json.loads(path.read_text())
+            result = float(metrics[metrics["monitor"]])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return result if math.isfinite(result) else None
+
+    return value
+
+
+def continue_study(study: Any, finished_value: Callable[[Any], float | None] | None = None) -> tuple[int, int]:
     """Prepare a stored study for a continued search.
 
-    Marks every ``RUNNING`` trial (its search stopped while it ran) ``FAIL`` and queues its
-    parameters again (Optuna's ``enqueue_trial``), so the next ``ask()`` retries them.
+    Every ``RUNNING`` trial (its search stopped while it ran) whose run had finished
+    (``finished_value`` gives its objective, see :func:`finished_runs`) is recorded ``COMPLETE``
+    with that value; every other one is marked ``FAIL`` and its parameters are queued again
+    (Optuna's ``enqueue_trial``), so the next ``ask()`` retries them.
 
     Args:
         study: an ``optuna.Study`` loaded from its storage.
+        finished_value: the objective of a trial's finished run, or None (default: none finished).
 
     Returns:
         ``(finished, next_number)``: trials that count towards ``n_trials`` (complete, pruned or
-        failed, not counting the interrupted ones just marked), and the Optuna number the next
-        asked trial gets — a queued (``WAITING``) trial's own number if there is one, else the
-        next free number.
+        failed, including the interrupted ones recorded complete, not the ones marked failed), and
+        the Optuna number the next asked trial gets — a queued (``WAITING``) trial's own number if
+        there is one, else the next free number.
     """
     import optuna
 
@@ -68,6 +113,13 @@ def continue_study(study: Any) -> tuple[int, int]:
     finished = sum(t.state.name in _FINISHED for t in trials)
     interrupted = [t for t in trials if t.state == state.RUNNING]
     for t in interrupted:
+        value = finished_value(t) if finished_value is not None else None
+        if value is not None:
+            log.info("trial %d finished its run before the search stopped: recorded complete with "
+                     "its objective %.6g from its metrics.json", t.number, value)
+            study.tell(t.number, value)
+            finished += 1
+            continue
         log.warning("trial %d was running when the search stopped: marked failed, its parameters "
                     "are tried again first", t.number)
         study.tell(t.number, state=state.FAIL)
@@ -119,7 +171,7 @@ else:
                 except KeyError:  # no such study yet: a new search
                     study = None
                 if study is not None:
-                    finished, next_number = continue_study(study)
+                    finished, next_number = continue_study(study, finished_runs(impl.config.hydra.sweep.dir))
                     remaining = max(0, impl.n_trials - finished)
                     log.info("continuing the search in %s: %d of %d trials finished, %d to go",
                              impl.storage, finished, impl.n_trials, remaining)
