@@ -16,7 +16,7 @@ import pytest
 import yaml
 from scipy import stats
 
-from conftest import CONF, ROOT
+from conftest import ROOT
 
 optuna = pytest.importorskip("optuna", reason="the tune extra is not installed (make install-tune)")
 
@@ -103,19 +103,6 @@ def test_finished_runs_ignores_folders_that_are_not_trial_runs(tmp_path):
     frozen = study.trials[trial.number]
     assert finished_runs(tmp_path)(frozen) is None  # a diverged run's NaN is no objective
     assert finished_runs(tmp_path / "missing")(frozen) is None
-
-
-def test_searches_sample_with_tpe_whose_parallel_trials_differ():
-    """n_jobs > 1 asks a batch of trials before any runs: TPE must count the running ones
-    (constant_liar), or it proposes nearly the same point for each."""
-    from hydra import compose, initialize_config_dir
-    from hydra.utils import instantiate
-
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=["hparams_search=lastfm_sasrec_cce"], return_hydra_config=True)
-    sampler = instantiate(cfg.hydra.sweeper.sampler)
-    assert isinstance(sampler, optuna.samplers.TPESampler)
-    assert sampler._constant_liar and cfg.hydra.sweeper.sampler.seed == 42
 
 
 def test_parse_value_reads_numbers_as_hydra_does():

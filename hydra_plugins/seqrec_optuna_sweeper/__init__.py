@@ -17,8 +17,6 @@ so the class lives here rather than in ``seqrec``.
 * The sampler's random generator is reseeded when a search continues: with its seed alone, the
   continued search would draw again the random start-up trials the first command already ran.
   An uninterrupted search is reproducible from the sampler's seed; a continued one is not.
-* Parallel trials of one batch are spread out: the ``tpe_parallel`` sampler config is TPE with
-  Optuna's ``constant_liar`` (see :class:`ParallelTPESamplerConfig`).
 * Trial folders are numbered by the Optuna trial number (``hydra.job.num`` starts at the study's
   next trial), so a continued search never writes into, or skips because of, an earlier trial's
   folder.
@@ -152,31 +150,9 @@ if OptunaSweeper is None:
 
     # conf/hydra/sweeper/seqrec_optuna.yaml builds on the plugin's `optuna` config: without the
     # plugin, an untyped stand-in lets the config compose so that the sweeper above can speak
-    # (with the sampler choice the YAML overrides)
     ConfigStore.instance().store(group="hydra/sweeper", name="optuna", provider="seqrec",
-                                 node={"defaults": [{"sampler": "tpe_parallel"}],
-                                       "_target_": f"{__name__}.SeqrecOptunaSweeper"})
-    ConfigStore.instance().store(group="hydra/sweeper/sampler", name="tpe_parallel", provider="seqrec", node={})
+                                 node={"_target_": f"{__name__}.SeqrecOptunaSweeper"})
 else:
-    from dataclasses import make_dataclass
-
-    from hydra.core.config_store import ConfigStore
-    from hydra_plugins.hydra_optuna_sweeper.config import TPESamplerConfig
-
-    # (make_dataclass: Hydra executes this module outside sys.modules, where @dataclass cannot
-    # resolve this file's postponed annotations)
-    ParallelTPESamplerConfig = make_dataclass(
-        "ParallelTPESamplerConfig", [("constant_liar", bool, True)], bases=(TPESamplerConfig,))
-    ParallelTPESamplerConfig.__doc__ = """TPE with Optuna's ``constant_liar`` option, which the plugin's own TPE config lacks.
-
-    With parallel trials (``n_jobs > 1``) the trials of one batch are asked one after the other
-    before any has run; plain TPE then proposes nearly the same point for each (seen: pairs that
-    differed in the second digit of lr only). With ``constant_liar`` the trials still running
-    count as bad results, so the batch spreads out. No effect with ``n_jobs: 1``.
-    """
-
-    ConfigStore.instance().store(group="hydra/sweeper/sampler", name="tpe_parallel", provider="seqrec",
-                                 node=ParallelTPESamplerConfig)
 
     class SeqrecOptunaSweeper(OptunaSweeper):
         """``OptunaSweeper`` whose search resumes from its stored study (see the module docstring).
