@@ -20,7 +20,7 @@ from conftest import ROOT
 
 optuna = pytest.importorskip("optuna", reason="the tune extra is not installed (make install-tune)")
 
-from hydra_plugins.seqrec_optuna_sweeper import continue_study, finished_runs  # noqa: E402
+from hydra_plugins.seqrec_optuna_sweeper import TrialRuns, continue_study  # noqa: E402
 
 from seqrec.errors import SeqrecError  # noqa: E402
 from seqrec.tune import best_trial, experiment_yaml, parse_value, trial_overrides  # noqa: E402
@@ -85,7 +85,7 @@ def test_interrupted_trials_whose_run_finished_are_recorded_from_metrics_json(tm
     start = study.trials[3].datetime_start.timestamp()
     os.utime(old, (start - 3600, start - 3600))
 
-    finished, next_number = continue_study(study, finished_runs(tmp_path))
+    finished, next_number = continue_study(study, TrialRuns(tmp_path))
 
     assert [t.state.name for t in study.get_trials()] == ["COMPLETE", "COMPLETE", "FAIL", "FAIL", "WAITING",
                                                           "WAITING"]
@@ -101,8 +101,25 @@ def test_finished_runs_ignores_folders_that_are_not_trial_runs(tmp_path):
     (tmp_path / "best" / ".hydra" / "hydra.yaml").write_text("not: [valid")
     _run_folder(tmp_path, "trial0", 0, {"monitor": "valid/ndcg@20", "valid/ndcg@20": float("nan")})
     frozen = study.trials[trial.number]
-    assert finished_runs(tmp_path)(frozen) is None  # a diverged run's NaN is no objective
-    assert finished_runs(tmp_path / "missing")(frozen) is None
+    assert TrialRuns(tmp_path).value(frozen) is None  # a diverged run's NaN is no objective
+    assert TrialRuns(tmp_path / "missing").value(frozen) is None
+
+
+def test_an_interrupted_run_is_handed_to_its_queued_trial(tmp_path):
+    study = optuna.create_study(direction="maximize")
+    dist = optuna.distributions.UniformDistribution(0.0, 1.0)
+    study.tell(study.ask({"x": dist}), 0.01)
+    study.ask({"x": dist})  # trial 1: stopped mid-run, its last.pt saved
+    study.ask({"x": dist})  # trial 2: stopped before its first epoch ended (no last.pt)
+    (_run_folder(tmp_path, "trial1", 1, None) / "last.pt").write_bytes(b"state")
+    _run_folder(tmp_path, "trial2", 2, None)
+
+    continue_study(study, TrialRuns(tmp_path, lambda number: f"trial{number}"))
+
+    # trial 1 is re-queued as trial 3, which continues in trial3/ from the moved last.pt
+    assert (tmp_path / "trial3" / "last.pt").read_bytes() == b"state" and not (tmp_path / "trial1").exists()
+    assert (tmp_path / "trial2").exists() and not (tmp_path / "trial4").exists()  # nothing to continue
+    assert [t.state.name for t in study.get_trials()] == ["COMPLETE", "FAIL", "FAIL", "WAITING", "WAITING"]
 
 
 def test_parse_value_reads_numbers_as_hydra_does():

@@ -13,7 +13,8 @@ so the class lives here rather than in ``seqrec``.
   after the trial started: with parallel jobs a finished trial waits for the others of its batch
   before it is recorded), its objective is read from there and the trial recorded ``COMPLETE``;
   otherwise it is marked ``FAIL`` and its parameters are queued again, so the re-run search tries
-  them first.
+  them first, and its run folder is handed to the queued trial, which continues the run from its
+  ``last.pt`` (bit-identical to an uninterrupted run, see :mod:`seqrec.resume`).
 * The sampler's random generator is reseeded when a search continues: with its seed alone, the
   continued search would draw again the random start-up trials the first command already ran.
   An uninterrupted search is reproducible from the sampler's seed; a continued one is not.
@@ -54,28 +55,33 @@ logging.getLogger("alembic").setLevel(logging.WARNING)
 _FINISHED = ("COMPLETE", "PRUNED", "FAIL")
 
 
-def finished_runs(sweep_dir: str | Path) -> Callable[[Any], float | None]:
-    """The objective of a trial whose run finished, read from the sweep folder.
+class TrialRuns:
+    """The trials' run folders in a search's folder, for a continued search.
 
     Args:
-        sweep_dir: the search's folder (``hydra.sweep.dir``); each trial's run folder records its
+        sweep_dir: the search's folder (``hydra.sweep.dir``). Each trial's run folder records its
             job number (``.hydra/hydra.yaml``: ``hydra.job.num``, the Optuna trial number here).
-
-    Returns:
-        A function of an Optuna ``FrozenTrial`` giving the monitored metric of its run (the value
-        train.py returns: ``metrics[metrics["monitor"]]``), or None when the trial has no run
-        folder, its run has no ``metrics.json`` (unfinished), or that file is older than the trial
-        (a previous search's run in the same folder).
+        folder_name: the folder name a job number gets (``hydra.sweep.subdir`` resolved), or None
+            when it cannot be known; then interrupted runs are not handed over.
     """
-    folders = {}
-    for record in Path(sweep_dir).glob("*/.hydra/hydra.yaml"):
-        try:
-            folders[int(yaml.safe_load(record.read_text())["hydra"]["job"]["num"])] = record.parent.parent
-        except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError):
-            continue  # not a trial's run folder
 
-    def value(trial: Any) -> float | None:
-        path = folders.get(trial.number, Path("/nonexistent")) / "metrics.json"
+    def __init__(self, sweep_dir: str | Path, folder_name: Callable[[int], str | None] | None = None) -> None:
+        self.sweep_dir = Path(sweep_dir)
+        self.folder_name = folder_name
+        self.folders: dict[int, Path] = {}
+        for record in self.sweep_dir.glob("*/.hydra/hydra.yaml"):
+            try:
+                num = int(yaml.safe_load(record.read_text())["hydra"]["job"]["num"])
+            except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError):
+                continue  # not a trial's run folder
+            self.folders[num] = record.parent.parent
+
+    def value(self, trial: Any) -> float | None:
+        """The objective of ``trial``'s finished run (an Optuna ``FrozenTrial``): the monitored
+        metric, as train.py returns it (``metrics[metrics["monitor"]]``), or None when the trial has
+        no run folder, its run has no ``metrics.json`` (unfinished), that file is older than the
+        trial (a previous search's run in the same folder) or its value is not finite."""
+        path = self.folders.get(trial.number, self.sweep_dir / "\0") / "metrics.json"
         try:
             if trial.datetime_start is not None and path.stat().st_mtime < trial.datetime_start.timestamp():
                 return None
@@ -85,20 +91,36 @@ def finished_runs(sweep_dir: str | Path) -> Callable[[Any], float | None]:
             return None
         return result if math.isfinite(result) else None
 
-    return value
+    def hand_over(self, old: int, new: int) -> Path | None:
+        """Move the unfinished run of trial ``old`` to the folder of trial ``new`` (its re-queued
+        copy, same parameters), where train.py continues it from its ``last.pt`` instead of
+        starting over. Returns the new folder, or None when there is nothing to move (no folder,
+        no ``last.pt``), the new folder's name is unknown or the new folder exists already."""
+        source = self.folders.get(old)
+        name = self.folder_name(new) if self.folder_name is not None else None
+        if source is None or name is None or not (source / "last.pt").is_file():
+            return None
+        target = self.sweep_dir / name
+        if target.exists():
+            return None
+        source.rename(target)
+        self.folders.pop(old)
+        self.folders[new] = target
+        return target
 
 
-def continue_study(study: Any, finished_value: Callable[[Any], float | None] | None = None) -> tuple[int, int]:
+def continue_study(study: Any, runs: TrialRuns | None = None) -> tuple[int, int]:
     """Prepare a stored study for a continued search.
 
     Every ``RUNNING`` trial (its search stopped while it ran) whose run had finished
-    (``finished_value`` gives its objective, see :func:`finished_runs`) is recorded ``COMPLETE``
-    with that value; every other one is marked ``FAIL`` and its parameters are queued again
-    (Optuna's ``enqueue_trial``), so the next ``ask()`` retries them.
+    (:meth:`TrialRuns.value`) is recorded ``COMPLETE`` with that value; every other one is marked
+    ``FAIL`` and its parameters are queued again (Optuna's ``enqueue_trial``), so the next
+    ``ask()`` retries them, and its unfinished run is handed over to the queued trial's folder
+    (:meth:`TrialRuns.hand_over`) to be continued from its ``last.pt``.
 
     Args:
         study: an ``optuna.Study`` loaded from its storage.
-        finished_value: the objective of a trial's finished run, or None (default: none finished).
+        runs: the trials' run folders, or None (no run finished, none to continue).
 
     Returns:
         ``(finished, next_number)``: trials that count towards ``n_trials`` (complete, pruned or
@@ -113,23 +135,43 @@ def continue_study(study: Any, finished_value: Callable[[Any], float | None] | N
     finished = sum(t.state.name in _FINISHED for t in trials)
     interrupted = [t for t in trials if t.state == state.RUNNING]
     for t in interrupted:
-        value = finished_value(t) if finished_value is not None else None
+        value = runs.value(t) if runs is not None else None
         if value is not None:
             log.info("trial %d finished its run before the search stopped: recorded complete with "
                      "its objective %.6g from its metrics.json", t.number, value)
             study.tell(t.number, value)
             finished += 1
             continue
-        log.warning("trial %d was running when the search stopped: marked failed, its parameters "
-                    "are tried again first", t.number)
         study.tell(t.number, state=state.FAIL)
         with warnings.catch_warnings():  # enqueue_trial is "experimental" in optuna 2.x
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.enqueue_trial(dict(t.params))
+        queued = study.get_trials(deepcopy=False)[-1].number
+        moved = runs.hand_over(t.number, queued) if runs is not None else None
+        log.warning("trial %d was running when the search stopped: marked failed, its parameters are "
+                    "tried again first as trial %d%s", t.number, queued,
+                    f", continuing its run (moved to {moved})" if moved else "")
     trials = study.get_trials(deepcopy=False)
     waiting = [t.number for t in trials if t.state == state.WAITING]
     next_number = min(waiting) if waiting else len(trials)
     return finished, next_number
+
+
+def _folder_name(config: Any) -> Callable[[int], str | None]:
+    """``hydra.sweep.subdir`` for a job number (e.g. ``trial${hydra.job.num}`` → ``trial7``); None
+    when the pattern needs more than the job number to resolve."""
+    from omegaconf import OmegaConf
+
+    pattern = OmegaConf.to_container(config.hydra.sweep, resolve=False).get("subdir")
+
+    def name(number: int) -> str | None:
+        try:
+            node = OmegaConf.create({"hydra": {"job": {"num": number}, "sweep": {"subdir": pattern}}})
+            return str(node.hydra.sweep.subdir)
+        except Exception:  # noqa: BLE001 - any other interpolation (override_dirname, env, …)
+            return None
+
+    return name
 
 
 if OptunaSweeper is None:
@@ -171,7 +213,8 @@ else:
                 except KeyError:  # no such study yet: a new search
                     study = None
                 if study is not None:
-                    finished, next_number = continue_study(study, finished_runs(impl.config.hydra.sweep.dir))
+                    runs = TrialRuns(impl.config.hydra.sweep.dir, _folder_name(impl.config))
+                    finished, next_number = continue_study(study, runs)
                     remaining = max(0, impl.n_trials - finished)
                     log.info("continuing the search in %s: %d of %d trials finished, %d to go",
                              impl.storage, finished, impl.n_trials, remaining)
