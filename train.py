@@ -11,7 +11,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from seqrec.cli import report_errors
+from seqrec.cli import check_group_overrides, report_errors
 from seqrec.pipeline import run
 
 
@@ -27,4 +27,5 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
+    check_group_overrides(sys.argv[1:], Path(__file__).parent / "conf")
     sys.exit(main())

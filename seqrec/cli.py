@@ -87,6 +87,40 @@ def _fail(message: str) -> None:
     raise SystemExit(1)
 
 
+def check_group_overrides(argv: list[str], conf_dir: str | Path) -> None:
+    """Refuse ``<group>=null`` on the command line before Hydra sees it.
+
+    Hydra cannot compose a config group set to null (it stops with an internal ``ValueError`` and
+    a traceback). For the required groups (dataset, model, loss, …) the fix is one of the options;
+    the optional ones (null in ``config.yaml``'s defaults: experiment, hparams_search) are off
+    when left out.
+
+    Args:
+        argv: the command-line arguments (``sys.argv[1:]``).
+        conf_dir: the config folder; its sub-folders are the config groups.
+
+    Raises:
+        SystemExit: status 1 after one paragraph naming the override and the group's options.
+    """
+    import yaml
+
+    conf_dir = Path(conf_dir)
+    defaults = yaml.safe_load((conf_dir / "config.yaml").read_text()).get("defaults", [])
+    optional = {k for entry in defaults if isinstance(entry, dict) for k, v in entry.items() if v is None}
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        group = key.lstrip("+~")
+        if not sep or value.strip().lower() != "null" or "." in group \
+                or group.startswith("hydra") or not (conf_dir / group).is_dir():
+            continue
+        options = ", ".join(sorted(p.stem for p in (conf_dir / group).glob("*.yaml")))
+        if group in optional:
+            _fail(f"`{arg}`: `{group}` is off by default; leave it out of the command line instead of "
+                  f"setting it to null (Hydra cannot compose a null config group). Its options: {options}.")
+        _fail(f"`{arg}`: the config group `{group}` takes one of its options ({options}), not null. "
+              f"Pick one, e.g. `{group}={options.split(', ')[0]}`.")
+
+
 def remove_unused_run_dir(run_dir: Path | None) -> None:
     """Delete ``run_dir`` if it holds only Hydra's files, then its empty parents up to the working
     directory. Anything else in it (a result, a user's file) keeps the whole folder."""

@@ -107,6 +107,18 @@ def test_train_py_entry_point_and_exit_codes(tmp_path, lastfm_data_dir):
 
 
 @pytest.mark.parametrize("override,message", [
+    ("model=null", "the config group `model` takes one of its options (gru4rec, s3rec, sasrec), not null"),
+    ("hparams_search=null", "`hparams_search` is off by default; leave it out"),
+    ("experiment=NULL", "`experiment` is off by default; leave it out"),
+])
+def test_a_null_config_group_is_one_paragraph_not_hydras_traceback(tmp_path, override, message):
+    run = subprocess.run([sys.executable, str(ROOT / "train.py"), override, f"hydra.run.dir={tmp_path / 'run'}"],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert message in " ".join(run.stderr.split()) and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("override,message", [
     ("seed=abc", "seed='abc' is not valid: it must be a whole number"),
     ("loss.chunk_size=-3", "loss.chunk_size=-3 is not valid"),
     ("trainer.max_epochs=0", "trainer.max_epochs=0 is not valid: it must be a whole number >= 1"),
