@@ -245,3 +245,22 @@ def test_the_table2_experiment_validates_as_hydra_runs_it():
         cfg.seeds, cfg.num_threads = 0, 1
     with pytest.raises(ConfigError, match=r"seeds=0 is not valid: it must be a whole number >= 1 or null"):
         validate_config(cfg)
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (CONF / "experiment").glob("*.yaml")))
+def test_every_experiment_composes_and_validates(name):
+    """Each conf/experiment file (table2, losses, a tuned `<search>_best` the tune report wrote)
+    must stay usable as `experiment=<name>` as the options around it change."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=[f"experiment={name}"], return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)  # ${hydra:…} resolves as in a run
+    with open_dict(cfg):
+        del cfg["hydra"]
+    try:
+        validate_config(cfg)
+    finally:
+        HydraConfig.instance().cfg = None
