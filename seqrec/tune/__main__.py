@@ -65,7 +65,9 @@ def main(argv: list[str] | None = None) -> None:
     console.print(table)
     written = []
     written.append(atomic_write(args.search / "trials.csv", trials.to_csv(index=False)))
-    written += plot_search(trials, params, monitor, args.search)
+    categorical = frozenset(name for name, dist in study.best_trial.distributions.items()
+                            if type(dist).__name__ == "CategoricalDistribution")
+    written += plot_search(trials, params, monitor, args.search, categorical)
     name = args.name or f"{study.study_name}_best"
     written.append(write_best_experiment(best, trials, study.study_name, args.search, monitor,
                                          args.conf_dir, name))

@@ -10,9 +10,12 @@ import pandas as pd
 from seqrec.atomic import atomic_write
 
 
-def plot_search(trials: pd.DataFrame, params: list[str], monitor: str, out_dir: Path) -> list[Path]:
+def plot_search(trials: pd.DataFrame, params: list[str], monitor: str, out_dir: Path,
+                categorical: frozenset[str] = frozenset()) -> list[Path]:
     """``search_history.png`` (objective per trial, best so far) and ``search_params.png`` (the
-    objective against each parameter; log axis for log-spaced ranges). Returns the paths."""
+    objective against each parameter: the ``categorical`` ones (``choice(…)``) at evenly spaced
+    positions in their values' order, so that ``0, 1e-6, …, 1e-3`` are told apart; a log axis
+    for log-spaced ranges). Returns the paths."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -40,7 +43,11 @@ def plot_search(trials: pd.DataFrame, params: list[str], monitor: str, out_dir: 
     for ax, p in zip(axes.flat, params):
         x = done[p]
         numeric = pd.api.types.is_numeric_dtype(x)
-        if numeric:
+        if p in categorical:
+            values = sorted(x.unique()) if numeric else sorted(x.astype(str).unique())
+            ax.scatter([values.index(v) for v in (x if numeric else x.astype(str))], done["value"], s=12)
+            ax.set_xticks(range(len(values)), [f"{v:g}" if numeric else v for v in values])
+        elif numeric:
             ax.scatter(x, done["value"], s=12)
             positive = x[x > 0]
             if len(positive) == len(x) and len(x) and x.max() / x.min() >= 50:
