@@ -30,7 +30,6 @@ Requires the ``tune`` extra: ``pip install -e '.[tune]'`` (``make install-tune``
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import warnings
@@ -81,13 +80,21 @@ class TrialRuns:
         metric, as train.py returns it (``metrics[metrics["monitor"]]``), or None when the trial has
         no run folder, its run has no ``metrics.json`` (unfinished), that file is older than the
         trial (a previous search's run in the same folder) or its value is not finite."""
-        path = self.folders.get(trial.number, self.sweep_dir / "\0") / "metrics.json"
+        from seqrec.tune.study import trial_metrics
+
+        folder = self.folders.get(trial.number)
+        if folder is None:
+            return None
         try:
-            if trial.datetime_start is not None and path.stat().st_mtime < trial.datetime_start.timestamp():
+            if trial.datetime_start is not None and \
+                    (folder / "metrics.json").stat().st_mtime < trial.datetime_start.timestamp():
                 return None
-            metrics = json.loads(path.read_text())
+        except OSError:  # no metrics.json: the run did not finish
+            return None
+        metrics = trial_metrics(folder)
+        try:
             result = float(metrics[metrics["monitor"]])
-        except (OSError, ValueError, KeyError, TypeError):
+        except (KeyError, TypeError, ValueError):
             return None
         return result if math.isfinite(result) else None
 

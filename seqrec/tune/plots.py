@@ -43,19 +43,15 @@ def plot_search(trials: pd.DataFrame, params: list[str], monitor: str, out_dir: 
     for ax, p in zip(axes.flat, params):
         x = done[p]
         numeric = pd.api.types.is_numeric_dtype(x)
-        if p in categorical:
-            values = sorted(x.unique()) if numeric else sorted(x.astype(str).unique())
-            ax.scatter([values.index(v) for v in (x if numeric else x.astype(str))], done["value"], s=12)
-            ax.set_xticks(range(len(values)), [f"{v:g}" if numeric else v for v in values])
-        elif numeric:
+        if p in categorical or not numeric:  # evenly spaced values, in their order
+            values = sorted(x.unique(), key=lambda v: (not numeric, v if numeric else str(v)))
+            ax.scatter([values.index(v) for v in x], done["value"], s=12)
+            ax.set_xticks(range(len(values)), [f"{v:g}" if numeric else str(v) for v in values])
+        else:
             ax.scatter(x, done["value"], s=12)
             positive = x[x > 0]
             if len(positive) == len(x) and len(x) and x.max() / x.min() >= 50:
                 ax.set_xscale("log")
-        else:
-            cats = sorted(x.astype(str).unique())
-            ax.scatter([cats.index(v) for v in x.astype(str)], done["value"], s=12)
-            ax.set_xticks(range(len(cats)), cats)
         ax.set_title(p, fontsize=9)
     for ax in list(axes.flat)[len(params):]:
         ax.axis("off")
