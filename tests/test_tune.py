@@ -179,12 +179,19 @@ def test_search_continues_to_n_trials_and_the_report_reruns_the_best(lastfm_data
     assert done.returncode == 0 and len(_study(sweep).trials) == 3  # complete: nothing re-run
 
     conf = tmp_path / "conf" / "experiment"
-    report = subprocess.run([sys.executable, "-m", "seqrec.tune", str(sweep), "--seeds", "2",
-                             "--conf-dir", str(conf), "--train-args", f"data_dir={lastfm_data_dir} num_threads=1"],
-                            capture_output=True, text=True, cwd=ROOT, timeout=600)
+
+    def tune_report(*extra):
+        return subprocess.run([sys.executable, "-m", "seqrec.tune", str(sweep), "--seeds", "2", "--conf-dir",
+                               str(conf), "--train-args", f"data_dir={lastfm_data_dir} num_threads=1", *extra],
+                              capture_output=True, text=True, cwd=ROOT, timeout=600)
+
+    # conf/experiment/lastfm_sasrec_cce_best.yaml (the real search's) would shadow the written file
+    shadowed = tune_report()
+    assert shadowed.returncode == 1 and "--name" in shadowed.stderr and not (sweep / "best").exists()
+    report = tune_report("--name", "tiny_search_best")
     assert report.returncode == 0, report.stderr[-3000:]
     best = max(study.trials, key=lambda t: t.value)
-    written = yaml.safe_load((conf / "lastfm_sasrec_cce_best.yaml").read_text())
+    written = yaml.safe_load((conf / "tiny_search_best.yaml").read_text())
     assert written["optimizer"]["lr"] == pytest.approx(best.params["optimizer.lr"])
     assert written["model"]["dropout"] == pytest.approx(best.params["model.dropout"])
     assert written["dataset"]["max_users"] == 60 and written["trainer"]["max_epochs"] == 2

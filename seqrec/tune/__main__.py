@@ -69,6 +69,13 @@ def main(argv: list[str] | None = None) -> None:
                             if type(dist).__name__ == "CategoricalDistribution")
     written += plot_search(trials, params, monitor, args.search, categorical)
     name = args.name or f"{study.study_name}_best"
+    shadow = Path("conf/experiment") / f"{name}.yaml"
+    if not args.no_rerun and args.conf_dir.resolve() != shadow.parent.resolve() and shadow.is_file():
+        # Hydra's own config folder comes before an added search path: the reruns would train
+        # that file, not the one written into --conf-dir
+        raise SeqrecError(f"--conf-dir {args.conf_dir}: the reruns would train {shadow} instead of the "
+                          f"{name}.yaml written there (conf/experiment comes first in Hydra's search path). "
+                          "Pass another name with --name NAME.")
     written.append(write_best_experiment(best, trials, study.study_name, args.search, monitor,
                                          args.conf_dir, name))
     console.print(f"best: trial {int(best['number'])}, {monitor} {best['value']:.4f}: "
