@@ -9,6 +9,7 @@ import math
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -157,6 +158,86 @@ def test_experiment_yaml_nests_overrides_under_group_choices(tmp_path):
                                   {"override /loss": "cce"}, {"override /optimizer": "adam"}]
     assert parsed["optimizer"] == {"lr": 0.0021, "weight_decay": 1e-6}
     assert parsed["model"] == {"dropout": 0.25} and parsed["trainer"] == {"max_epochs": 40}
+
+
+def _one_trial_study(folder: Path, value: float = 0.05) -> None:
+    """``folder/study.db`` with one complete trial and no trial folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    study = optuna.create_study(study_name="s", storage=f"sqlite:///{folder}/study.db", direction="maximize")
+    with warnings.catch_warnings():  # add_trial and create_trial are "experimental" in optuna 2.x
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.add_trial(optuna.trial.create_trial(params={"optimizer.lr": 1e-3}, value=value, distributions={
+            "optimizer.lr": optuna.distributions.LogUniformDistribution(1e-4, 1e-2)}))
+
+
+def _tables(db: Path) -> set:
+    import sqlite3
+    con = sqlite3.connect(db)
+    try:
+        return {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "is empty"),
+    (b"not sqlite at all\n", "is not an SQLite database"),
+    (None, "not an Optuna study storage"),  # another program's SQLite file
+])
+def test_the_report_refuses_a_study_file_that_is_not_an_optuna_storage_and_leaves_it_as_it_was(
+        tmp_path, content, message):
+    from seqrec.tune import load_study
+    db = tmp_path / "study.db"
+    if content is None:
+        import sqlite3
+        con = sqlite3.connect(db)
+        con.execute("CREATE TABLE foo (x)")
+        con.commit()
+        con.close()
+    else:
+        db.write_bytes(content)
+    before = db.read_bytes()
+    with pytest.raises(SeqrecError, match=message):
+        load_study(tmp_path)
+    assert db.read_bytes() == before  # Optuna did not add its tables
+    with pytest.raises(SeqrecError, match="pass its folder"):
+        load_study(db)
+
+
+def test_the_report_of_a_search_with_no_study_or_no_trial_says_so(tmp_path):
+    from seqrec.tune import load_study, trials_table
+    storage = f"sqlite:///{tmp_path}/study.db"
+    optuna.create_study(study_name="s", storage=storage)
+    empty = trials_table(load_study(tmp_path), tmp_path)  # stopped before its first trial
+    assert len(empty) == 0 and {"number", "state", "value", "run_dir"} <= set(empty.columns)
+    with pytest.raises(SeqrecError, match=r"No complete trial in this search \(0 trials"):
+        best_trial(empty)
+    optuna.delete_study(study_name="s", storage=storage)
+    assert "studies" in _tables(tmp_path / "study.db")
+    with pytest.raises(SeqrecError, match="holds no study"):
+        load_study(tmp_path)
+
+
+@pytest.mark.parametrize("args, message", [
+    ([], "Cannot read the trial's Hydra record"),  # the best trial's folder is missing
+    (["--name", "../elsewhere"], "--name '../elsewhere'"),
+])
+def test_the_report_checks_its_inputs_before_it_writes_anything(tmp_path, args, message):
+    from seqrec.tune.__main__ import main
+    search = tmp_path / "search"
+    _one_trial_study(search)
+    conf = tmp_path / "conf" / "experiment"
+    with pytest.raises(SeqrecError, match=message):
+        main([str(search), "--no-rerun", "--conf-dir", str(conf), *args])
+    assert sorted(p.name for p in search.iterdir()) == ["study.db"] and not conf.exists()
+
+
+def test_a_rerun_needs_a_conf_dir_named_experiment(tmp_path):
+    from seqrec.tune.__main__ import main
+    _one_trial_study(tmp_path / "search")
+    with pytest.raises(SeqrecError, match="must be named experiment"):
+        main([str(tmp_path / "search"), "--conf-dir", str(tmp_path / "configs")])
+    assert sorted(p.name for p in (tmp_path / "search").iterdir()) == ["study.db"]
 
 
 @pytest.mark.slow

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import shlex
 import sys
 import warnings
@@ -48,11 +49,28 @@ def main(argv: list[str] | None = None) -> None:
         console = Console(width=max(console.width, 160))
     if args.seeds < 2 and not args.no_rerun:
         raise SeqrecError(f"--seeds {args.seeds}: a mean ± std and a comparison need at least 2 seeds.")
+    name = args.name or None
+    if name is not None and not _NAME.fullmatch(name):
+        raise SeqrecError(f"--name {name!r}: give a file name without a folder or extension (letters, "
+                          "digits, _ -), e.g. --name lastfm_sasrec_cce_best; --conf-dir sets the folder.")
+    if not args.no_rerun and args.conf_dir.name != "experiment":
+        raise SeqrecError(f"--conf-dir {args.conf_dir}: the reruns read it as Hydra's `experiment` config "
+                          f"group, so the folder must be named experiment (e.g. {args.conf_dir}/experiment), "
+                          "or pass --no-rerun to only write the configuration.")
     study = load_study(args.search, args.study)
     trials = trials_table(study, args.search)
     best = best_trial(trials)  # raises when no trial is complete
     params = sorted(study.best_trial.params)
+    choices, overrides = trial_overrides(best["run_dir"])  # read before anything is written
     monitor = _monitor(best["run_dir"])
+    name = name or f"{study.study_name}_best"
+    shadow = Path("conf/experiment") / f"{name}.yaml"
+    if not args.no_rerun and args.conf_dir.resolve() != shadow.parent.resolve() and shadow.is_file():
+        # Hydra's own config folder comes before an added search path: the reruns would train
+        # that file, not the one written into --conf-dir
+        raise SeqrecError(f"--conf-dir {args.conf_dir}: the reruns would train {shadow} instead of the "
+                          f"{name}.yaml written there (conf/experiment comes first in Hydra's search path). "
+                          "Pass another name with --name NAME.")
 
     table = Table(title=f"search {study.study_name}: {len(trials)} trials, objective {monitor} (validation)")
     shown = ["number", "state", "value", *params, "duration_s", "epochs_run"]
@@ -65,23 +83,14 @@ def main(argv: list[str] | None = None) -> None:
     console.print(table)
     written = []
     written.append(atomic_write(args.search / "trials.csv", trials.to_csv(index=False)))
-    categorical = frozenset(name for name, dist in study.best_trial.distributions.items()
+    categorical = frozenset(key for key, dist in study.best_trial.distributions.items()
                             if type(dist).__name__ == "CategoricalDistribution")
     written += plot_search(trials, params, monitor, args.search, categorical)
-    name = args.name or f"{study.study_name}_best"
-    shadow = Path("conf/experiment") / f"{name}.yaml"
-    if not args.no_rerun and args.conf_dir.resolve() != shadow.parent.resolve() and shadow.is_file():
-        # Hydra's own config folder comes before an added search path: the reruns would train
-        # that file, not the one written into --conf-dir
-        raise SeqrecError(f"--conf-dir {args.conf_dir}: the reruns would train {shadow} instead of the "
-                          f"{name}.yaml written there (conf/experiment comes first in Hydra's search path). "
-                          "Pass another name with --name NAME.")
     written.append(write_best_experiment(best, trials, study.study_name, args.search, monitor,
                                          args.conf_dir, name))
     console.print(f"best: trial {int(best['number'])}, {monitor} {best['value']:.4f}: "
                   + ", ".join(f"{p}={best[p]}" for p in params))
     if not args.no_rerun:
-        choices, overrides = trial_overrides(best["run_dir"])
         # the default configuration keeps the search's fixed settings (e.g. trainer.max_epochs)
         fixed = [f"{k}={v}" for k, v in overrides.items() if k not in params]
         seeds = list(range(FIRST_SEED, FIRST_SEED + args.seeds))
@@ -100,6 +109,9 @@ def main(argv: list[str] | None = None) -> None:
         console.print(md)
     for path in written:
         console.print(f"wrote {path}")
+
+
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
 
 
 def _monitor(run_dir: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import sqlite3
 from pathlib import Path
 
 import pandas as pd
@@ -28,30 +29,60 @@ def _optuna():
 
 
 def load_study(search_dir: str | Path, study_name: str | None = None):
-    """The Optuna study of a search folder (``<search_dir>/study.db``).
+    """The Optuna study of a search folder (``<search_dir>/study.db``). The file is checked
+    read-only first: Optuna would otherwise add its tables to an empty or foreign SQLite file.
 
     Raises:
-        SeqrecError: the folder or its ``study.db`` is missing, the file holds no study, or it holds
-            several and ``study_name`` does not pick one.
+        SeqrecError: the folder or its ``study.db`` is missing, the file is not an Optuna SQLite
+            storage, it holds no study, or it holds several and ``study_name`` does not pick one.
     """
     optuna = _optuna()
     search_dir = Path(search_dir)
     db = search_dir / STUDY_FILE
+    if search_dir.is_file() and search_dir.name == STUDY_FILE:
+        raise SeqrecError(f"'{search_dir}' is the study file; pass its folder ('{search_dir.parent}').")
     if not db.is_file():
         raise SeqrecError(
             f"No search study at '{db}'. Pass the folder a search wrote (`python train.py "
             "hparams_search=<name>` writes outputs/search/<name>/study.db)."
         )
+    _check_storage(db)
     storage = f"sqlite:///{db.resolve()}"
     names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
+    if not names:
+        raise SeqrecError(f"'{db}' holds no study: its search stopped before it began. Run the search "
+                          "(`python train.py hparams_search=<name>`) before the report.")
     if study_name is None:
         if len(names) != 1:
-            raise SeqrecError(f"'{db}' holds {len(names)} studies ({', '.join(names) or 'none'}); "
+            raise SeqrecError(f"'{db}' holds {len(names)} studies ({', '.join(names)}); "
                               "pick one with --study NAME.")
         study_name = names[0]
     elif study_name not in names:
         raise SeqrecError(f"'{db}' has no study named {study_name!r}; it has {', '.join(names)}.")
     return optuna.load_study(study_name=study_name, storage=storage)
+
+
+def _check_storage(db: Path) -> None:
+    """Raise SeqrecError unless ``db`` is an SQLite file with Optuna's ``studies`` table (opened
+    read-only, so a wrong file is left as it was)."""
+    fix = ("The search writes it (`python train.py hparams_search=<name>`); pass that search's "
+           "folder, or delete the file and run the search again.")
+    with db.open("rb") as f:
+        header = f.read(16)
+    if header != b"SQLite format 3\x00":
+        what = "is empty" if not header else "is not an SQLite database"
+        raise SeqrecError(f"'{db}' {what}, so it holds no Optuna study. {fix}")
+    try:
+        con = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        finally:
+            con.close()
+    except sqlite3.Error as exc:
+        raise SeqrecError(f"'{db}' cannot be read as an SQLite database ({exc}). {fix}") from exc
+    if "studies" not in tables:
+        raise SeqrecError(f"'{db}' is an SQLite database but not an Optuna study storage (no "
+                          f"'studies' table; it has {', '.join(sorted(tables)) or 'no tables'}). {fix}")
 
 
 def trial_metrics(run_dir: Path) -> dict:
@@ -81,6 +112,9 @@ def trials_table(study, search_dir: str | Path) -> pd.DataFrame:
             **t.params, "duration_s": duration,
             "best_epoch": m.get("best_epoch"), "epochs_run": m.get("epochs_run"), "run_dir": str(run_dir),
         })
+    columns = ["number", "state", "value", "duration_s", "best_epoch", "epochs_run", "run_dir"]
+    if not rows:  # a search stopped before its first trial was recorded
+        return pd.DataFrame(columns=columns)
     return pd.DataFrame(rows).sort_values("number").reset_index(drop=True)
 
 
