@@ -7,7 +7,8 @@ A run folder without ``metrics.json`` but with ``last.pt`` is an unfinished run.
 * by re-running into the same fixed folder (a sweep such as ``experiment=table2``), where the
   composed config must equal the saved one.
 
-A finished run (``metrics.json`` exists) is skipped with a message, never retrained. Options that
+A finished run (``metrics.json`` exists) is skipped with a message, never retrained; a finished run
+of another config (its ``config.yaml`` differs) is refused, not returned as this config's. Options that
 do not change what a run computes (:data:`RUNTIME_KEYS`: threads, progress bars, paths, device)
 may differ on resume.
 """
@@ -99,13 +100,14 @@ def prepare(cfg: DictConfig, overrides: list[str] | None = None) -> RunStart:
         overrides: the command-line overrides (``resume=`` checks only the options they name).
 
     Raises:
-        ConfigError: ``resume`` names no run folder, or the config differs from the saved one
-            (each differing key with both values).
+        ConfigError: ``resume`` names no run folder, or the config differs from the saved one of
+            the unfinished or finished run in the folder (each differing key with both values).
     """
     resume = cfg.get("resume")
     if not resume:
         out_dir = Path(cfg.output_dir)
         if (out_dir / "metrics.json").is_file():
+            _check_finished_config(cfg, out_dir)
             return RunStart(cfg, out_dir, finished=json.loads((out_dir / "metrics.json").read_text()))
         if not (out_dir / "last.pt").is_file():
             return RunStart(cfg, out_dir)
@@ -152,6 +154,26 @@ def prepare(cfg: DictConfig, overrides: list[str] | None = None) -> RunStart:
     state = load_state(out_dir / "last.pt")
     log.info("resuming %s after epoch %d", out_dir, state["loop"]["epoch"])
     return RunStart(saved, out_dir, state=state)
+
+
+def _check_finished_config(cfg: DictConfig, out_dir: Path) -> None:
+    """Raise ConfigError when the finished run in ``out_dir`` was trained with another config than
+    ``cfg``: its metrics would otherwise be returned as this config's (e.g. a report's rerun folder
+    after the search's best trial changed). Options the saved ``config.yaml`` lacks (added to seqrec
+    since, at their defaults) and :data:`RUNTIME_KEYS` are not compared; a folder without
+    ``config.yaml`` cannot be checked and is taken as it is."""
+    path = out_dir / "config.yaml"
+    if not path.is_file():
+        return
+    saved = _flatten(OmegaConf.to_container(OmegaConf.load(path), resolve=True))
+    current = _flatten(OmegaConf.to_container(cfg, resolve=True))
+    changed = config_differences(saved, {k: v for k, v in current.items() if k in saved})
+    if changed:
+        raise ConfigError(
+            f"the folder {out_dir} holds a finished run of another config, so its metrics are not this "
+            f"run's: {'; '.join(changed)}. Give the run another folder (hydra.run.dir or hydra.sweep.dir), "
+            "or delete the old one to train this config."
+        )
 
 
 @contextlib.contextmanager

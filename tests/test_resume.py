@@ -14,6 +14,7 @@ import time
 import pandas as pd
 import pytest
 import torch
+import yaml
 
 from conftest import ROOT, compose_config
 from seqrec.errors import ConfigError, RunInterrupted
@@ -84,6 +85,22 @@ def test_finished_run_is_skipped_not_retrained(tmp_path, lastfm_data_dir, capsys
     again = run(config(out, lastfm_data_dir, "trainer.max_epochs=1"))
     assert again == first and (out / "metrics.json").stat().st_mtime_ns == stamp
     assert "already holds a finished run" in capsys.readouterr().out
+
+
+def test_a_finished_run_of_another_config_is_refused_not_returned(tmp_path, lastfm_data_dir):
+    out = tmp_path / "run"
+    first = run(config(out, lastfm_data_dir, "trainer.max_epochs=1"))
+    # e.g. a report's rerun folder after the search's best trial changed: not that config's metrics
+    with pytest.raises(ConfigError, match=r"finished run of another config.*optimizer.lr: 0.001 → 0.01"):
+        run(config(out, lastfm_data_dir, "trainer.max_epochs=1", "optimizer.lr=0.01"))
+    with pytest.raises(ConfigError, match=r"seed: 42 → 43"):
+        run(config(out, lastfm_data_dir, "trainer.max_epochs=1", "seed=43"))
+    # options that do not change the result, and options the saved config predates, are not compared
+    saved = yaml.safe_load((out / "config.yaml").read_text())
+    del saved["trainer"]["patience"]
+    (out / "config.yaml").write_text(yaml.safe_dump(saved))
+    again = run(config(out, lastfm_data_dir, "trainer.max_epochs=1", "num_threads=1", "trainer.progress=true"))
+    assert again == first
 
 
 def test_changed_config_on_resume_names_the_keys(tmp_path, lastfm_data_dir, signal_at):
