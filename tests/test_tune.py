@@ -240,6 +240,55 @@ def test_a_rerun_needs_a_conf_dir_named_experiment(tmp_path):
     assert sorted(p.name for p in (tmp_path / "search").iterdir()) == ["study.db"]
 
 
+@pytest.mark.parametrize("override, message", [
+    ("hydra.sweeper.n_trials=0", "hydra.sweeper.n_trials=0: it must be a whole number ≥ 1"),
+    ("hydra.sweeper.n_jobs=0", "hydra.sweeper.n_jobs=0: it must be a whole number ≥ 1"),
+    ("hydra.sweeper.direction=minimize", "a search must maximize it"),
+    ("optimizer.lr=interval(0.01, 0.001)", "search parameter `optimizer.lr=interval(0.01, 0.001)`: The `low` value"),
+    ("optimizer.lr=tag(log, interval(0, 0.01))", "must be larger than 0 for a log distribution"),
+    ("model.hiden_size=choice(32, 64)", "search parameter model.hiden_size=32: the config cannot be composed"),
+    ("model=choice(sasrec, nope)", "search parameter model=nope: the config cannot be composed"),
+    ("trainer.monitor=test/ndcg@10", "the search's fixed settings: trainer.monitor='test/ndcg@10' is not valid"),
+], ids=["n_trials", "n_jobs", "direction", "low>high", "log0", "typo", "group-option", "test-monitor"])
+def test_a_search_that_cannot_run_right_is_refused_before_any_trial(lastfm_data_dir, tmp_path, override, message):
+    run = _search(lastfm_data_dir, tmp_path / "search", 2, override)
+    assert run.returncode == 1 and message in run.stderr, run.stderr[-2000:]
+    assert "Traceback" not in run.stderr and not (tmp_path / "search").exists()  # no study, no trial
+
+
+@pytest.mark.parametrize("content", [b"junk\n", None], ids=["text", "foreign-sqlite"])
+def test_a_search_does_not_write_into_a_study_db_that_is_not_optunas(lastfm_data_dir, tmp_path, content):
+    db = tmp_path / "search" / "study.db"
+    db.parent.mkdir()
+    if content is None:
+        import sqlite3
+        con = sqlite3.connect(db)
+        con.execute("CREATE TABLE notes (x)")
+        con.commit()
+        con.close()
+    else:
+        db.write_bytes(content)
+    before = db.read_bytes()
+    run = _search(lastfm_data_dir, tmp_path / "search", 1)
+    assert run.returncode == 1 and "Run the search in another folder" in run.stderr and "Traceback" not in run.stderr
+    assert db.read_bytes() == before and sorted(p.name for p in db.parent.iterdir()) == ["study.db"]
+
+
+def test_search_signature_leaves_out_runtime_settings_and_names_what_changed():
+    from hydra_plugins.seqrec_optuna_sweeper import search_signature, signature_differences
+    space = {"optimizer.lr": optuna.distributions.LogUniformDistribution(1e-4, 1e-2)}
+    a = search_signature(space, {"hparams_search": "x", "num_threads": "1", "trainer.max_epochs": "40"})
+    b = search_signature(space, {"hparams_search": "x", "num_threads": "4", "trainer.progress": "false",
+                                 "trainer.max_epochs": "40"})
+    assert a == b and a["fixed"] == {"hparams_search": "x", "trainer.max_epochs": "40"}
+    c = search_signature({"optimizer.lr": optuna.distributions.LogUniformDistribution(1e-4, 1e-3)},
+                         {"hparams_search": "x", "trainer.max_epochs": "20"})
+    assert signature_differences(a, c) == [
+        "parameter optimizer.lr: LogUniformDistribution(high=0.01, low=0.0001) → "
+        "LogUniformDistribution(high=0.001, low=0.0001)",
+        "setting trainer.max_epochs: 40 → 20"]
+
+
 @pytest.mark.slow
 def test_search_continues_to_n_trials_and_the_report_reruns_the_best(lastfm_data_dir, tmp_path):
     sweep = tmp_path / "search"
@@ -256,8 +305,11 @@ def test_search_continues_to_n_trials_and_the_report_reruns_the_best(lastfm_data
         assert f"optimizer.lr={t.params['optimizer.lr']}" in task
         metrics = json.loads((sweep / f"trial{t.number}" / "metrics.json").read_text())
         assert t.value == pytest.approx(metrics["valid/ndcg@20"])
-    done = _search(lastfm_data_dir, sweep, 3)
+    done = _search(lastfm_data_dir, sweep, 3, "num_threads=2")  # threads are no part of the search
     assert done.returncode == 0 and len(_study(sweep).trials) == 3  # complete: nothing re-run
+    other = _search(lastfm_data_dir, sweep, 4, "model.hidden_size=64")  # another search, same folder
+    assert other.returncode == 1 and "setting model.hidden_size: (not set) → 64" in other.stderr
+    assert len(_study(sweep).trials) == 3
 
     conf = tmp_path / "conf" / "experiment"
 
@@ -316,6 +368,9 @@ def test_failed_trials_are_recorded_and_the_search_goes_on(lastfm_data_dir, tmp_
     all_fail = _search(lastfm_data_dir, tmp_path / "fail", 2, "model.hidden_size=32", "model.num_heads=3")
     assert all_fail.returncode == 1 and "every trial failed" in all_fail.stderr
     assert [t.state.name for t in _study(tmp_path / "fail").trials] == ["FAIL", "FAIL"]
+    again = _search(lastfm_data_dir, tmp_path / "fail", 2, "model.hidden_size=32", "model.num_heads=3")
+    assert again.returncode == 1 and "every one of the search's 2 trials failed" in again.stderr
+    assert "delete the study.db" in again.stderr and "Traceback" not in again.stderr
     report = subprocess.run([sys.executable, "-m", "seqrec.tune", str(tmp_path / "fail"), "--no-rerun"],
                             capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert report.returncode == 1 and "No complete trial" in report.stderr

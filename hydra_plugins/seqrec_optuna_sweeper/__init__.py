@@ -25,6 +25,14 @@ so the class lives here rather than in ``seqrec``.
 Failed trials (a diverged loss, an error in one configuration) are recorded as ``FAIL`` and the
 search goes on: ``max_failure_rate: 1.0`` in the YAML (the stock default 0.0 stops the search).
 
+Before the study file is opened, :func:`check_search` refuses what would waste or corrupt a search
+with one paragraph and exit status 1 (no traceback): ``n_trials``/``n_jobs`` under 1, a direction
+other than ``maximize`` (train.py returns a validation HR/NDCG), a range Optuna cannot sample
+(named), a parameter or value the config does not have, fixed settings ``validate_config``
+refuses (e.g. ``trainer.monitor=test/…``), a ``study.db`` that is not an Optuna storage, and a
+different search (another space or other fixed settings, :func:`search_signature`) continued in
+the folder of an earlier one.
+
 Requires the ``tune`` extra: ``pip install -e '.[tune]'`` (``make install-tune``).
 """
 
@@ -181,6 +189,129 @@ def _folder_name(config: Any) -> Callable[[int], str | None]:
     return name
 
 
+# fixed settings that do not change what a trial computes: a search may continue with others
+_RUNTIME = ("num_threads", "trainer.progress", "device", "data_dir", "output_dir")
+SIGNATURE_ATTR = "seqrec_search"  # the study's user attribute holding :func:`search_signature`
+
+
+def search_signature(space: dict, fixed: dict) -> dict:
+    """What makes a search the same search: its space (parameter → Optuna distribution as JSON)
+    and its fixed settings (``key → value`` overrides, runtime options such as threads left out).
+    Stored in the study when it is created and compared when it continues."""
+    import json
+
+    from optuna.distributions import distribution_to_json
+
+    def text(dist: Any) -> str:  # e.g. CategoricalDistribution(choices=[32, 64, 128])
+        attrs = json.loads(distribution_to_json(dist))["attributes"]
+        return f"{type(dist).__name__}({', '.join(f'{k}={v}' for k, v in sorted(attrs.items()))})"
+
+    return {"space": {k: text(d) for k, d in sorted(space.items())},
+            "fixed": {k: str(v) for k, v in sorted(fixed.items())
+                      if k.lstrip("+~") not in _RUNTIME and not k.startswith("hydra")}}
+
+
+def signature_differences(old: dict, new: dict) -> list[str]:
+    """``"<part> <key>: old → new"`` for each parameter or fixed setting that differs."""
+    out = []
+    for part in ("space", "fixed"):
+        a, b = old.get(part, {}), new.get(part, {})
+        for key in sorted(set(a) | set(b)):
+            if a.get(key) != b.get(key):
+                out.append(f"{'parameter' if part == 'space' else 'setting'} {key}: "
+                           f"{a.get(key, '(not set)')} → {b.get(key, '(not set)')}")
+    return out
+
+
+def _candidates(dist: Any) -> list:
+    """The values of a distribution a trial can get at its edges: every choice, or low and high."""
+    if hasattr(dist, "choices"):
+        return list(dist.choices)
+    return [dist.low, dist.high]
+
+
+def check_search(impl: Any, arguments: list[str]) -> tuple[dict, dict]:
+    """Check a search before its study is opened (see the module docstring).
+
+    Args:
+        impl: the stock sweeper's implementation (``OptunaSweeperImpl``, after ``setup``).
+        arguments: the command line's task overrides.
+
+    Returns:
+        ``(space, fixed)``: the searched parameters' distributions and the fixed overrides.
+
+    Raises:
+        ConfigError: a check fails; the message names the option and the fix.
+    """
+    from hydra.errors import HydraException
+    from hydra_plugins.hydra_optuna_sweeper._impl import create_params_from_overrides
+    from omegaconf import open_dict
+    from omegaconf.errors import OmegaConfBaseException
+
+    from seqrec.errors import ConfigError
+    from seqrec.pipeline import validate_config
+
+    for name in ("n_trials", "n_jobs"):
+        value = getattr(impl, name)
+        if not isinstance(value, int) or value < 1:
+            raise ConfigError(f"hydra.sweeper.{name}={value}: it must be a whole number ≥ 1 ("
+                              f"{'the size of the whole search' if name == 'n_trials' else 'trials run at once'}).")
+    directions = impl._get_directions()
+    if directions != ["maximize"]:
+        raise ConfigError(f"hydra.sweeper.direction={','.join(directions)}: train.py returns the run's "
+                          "trainer.monitor validation metric (HR@k or NDCG@k), where higher is better, so a "
+                          "search must maximize it; leave hydra.sweeper.direction out.")
+    impl._process_searchspace_config()
+    space, fixed = {}, {}
+    for text in [*impl._parse_sweeper_params_config(), *arguments]:
+        try:
+            one_space, one_fixed = create_params_from_overrides([text])
+        except (ValueError, AssertionError, NotImplementedError, HydraException) as exc:
+            raise ConfigError(f"search parameter `{text}`: {str(exc).rstrip('.')}. Give it a range Optuna can sample, e.g. "
+                              "`interval(0.0, 0.7)`, `tag(log, interval(0.0001, 0.01))` (low > 0) or "
+                              "`choice(32, 64, 128)`.") from None
+        space.update(one_space)
+        fixed.update(one_fixed)
+    for key in fixed:
+        space.pop(key, None)
+    loader = impl.hydra_context.config_loader
+    fixed_overrides = [f"{k}={v}" for k, v in fixed.items()]
+
+    def compose(overrides: list[str], what: str):
+        try:
+            return loader.load_sweep_config(impl.config, overrides)
+        except (HydraException, OmegaConfBaseException) as exc:
+            first = str(exc).strip().splitlines()[0].rstrip(".")
+            raise ConfigError(f"{what}: the config cannot be composed with it ({first}). Check the key's "
+                              "spelling and its values against conf/: `python train.py --cfg job` prints the "
+                              "config, and a config group's options are the files in conf/<group>/.") from None
+
+    base = compose(fixed_overrides, "the search's fixed settings")
+    with open_dict(base):  # a trial's config, as the launcher hands it to train.py
+        del base["hydra"]
+    try:
+        validate_config(base)
+    except ConfigError as exc:
+        raise ConfigError(f"the search's fixed settings: {exc}") from None
+    for key, dist in space.items():
+        for value in _candidates(dist):
+            compose([*fixed_overrides, f"{key}={value}"], f"search parameter {key}={value}")
+    return space, fixed
+
+
+def check_storage(storage: str | None) -> None:
+    """Refuse (read-only) an existing, non-empty SQLite ``study.db`` that is not an Optuna storage,
+    before Optuna would add its tables to it or stop with an SQL traceback."""
+    from seqrec.tune.study import _check_storage
+
+    prefix = "sqlite:///"
+    if storage and storage.startswith(prefix):
+        path = Path(storage[len(prefix):])
+        if path.is_file() and path.stat().st_size > 0:
+            _check_storage(path, "Run the search in another folder (hydra.sweep.dir=…), or move that "
+                                 "file away; the search creates its own study.db.")
+
+
 if OptunaSweeper is None:
     from hydra.core.config_store import ConfigStore
     from hydra.plugins.sweeper import Sweeper
@@ -211,15 +342,46 @@ else:
         """
 
         def sweep(self, arguments: list[str]) -> None:
+            from seqrec.cli import report_errors
+
+            # a refused search: one paragraph, exit status 1, and no empty sweep folder left behind
+            with report_errors(run_dir=Path(self.sweeper.config.hydra.sweep.dir)):
+                return self._sweep(arguments)
+
+        def _sweep(self, arguments: list[str]) -> None:
+            from seqrec.errors import ConfigError
+
             impl = self.sweeper
+            space, fixed = check_search(impl, arguments)
             if impl.storage and impl.study_name:
                 import optuna
 
+                check_storage(impl.storage)
+                signature = search_signature(space, fixed)
                 try:
                     study = optuna.load_study(study_name=impl.study_name, storage=impl.storage)
                 except KeyError:  # no such study yet: a new search
                     study = None
+                    optuna.create_study(study_name=impl.study_name, storage=impl.storage,
+                                        direction="maximize").set_user_attr(SIGNATURE_ATTR, signature)
                 if study is not None:
+                    stored = study.user_attrs.get(SIGNATURE_ATTR)
+                    changed = signature_differences(stored, signature) if stored is not None else []
+                    if changed:
+                        raise ConfigError(
+                            f"{impl.storage.removeprefix('sqlite:///')} holds the search {impl.study_name!r} "
+                            "with another space or "
+                            f"other fixed settings: {'; '.join(changed)}. Run this search in another folder "
+                            "(hydra.sweep.dir=…), or delete that folder's study.db to start over; to add "
+                            "trials to the stored search, repeat its command with a larger hydra.sweeper.n_trials.")
+                    if stored is None:  # a search stored before signatures: this one's from now on
+                        study.set_user_attr(SIGNATURE_ATTR, signature)
+                    states = [t.state.name for t in study.get_trials(deepcopy=False)]
+                    if "COMPLETE" not in states and states.count("FAIL") >= impl.n_trials:
+                        raise ConfigError(
+                            f"{impl.storage.removeprefix('sqlite:///')}: every one of the search's {len(states)} trials failed, and they "
+                            f"count towards n_trials={impl.n_trials}. Fix what made them fail (their "
+                            "train.log), then delete the study.db to run the search again.")
                     runs = TrialRuns(impl.config.hydra.sweep.dir, _folder_name(impl.config))
                     finished, next_number = continue_study(study, runs)
                     remaining = max(0, impl.n_trials - finished)
@@ -236,9 +398,10 @@ else:
                 return super().sweep(arguments)
             except ValueError as exc:  # the stock sweeper asks for the best trial at the end
                 if impl.storage and impl.study_name and "does not exist" in str(exc):
-                    raise RuntimeError(
+                    raise ConfigError(
                         f"No trial of the search {impl.study_name!r} completed: every trial failed (each "
                         "one's error is printed above, and its folder holds its train.log). Fix the search "
-                        f"space or the fixed settings; the study ({impl.storage}) keeps the failed trials."
+                        f"space or the fixed settings, then delete the study ({impl.storage}): its failed trials "
+                        "count towards n_trials."
                     ) from None
                 raise

@@ -62,11 +62,11 @@ def load_study(search_dir: str | Path, study_name: str | None = None):
     return optuna.load_study(study_name=study_name, storage=storage)
 
 
-def _check_storage(db: Path) -> None:
+def _check_storage(db: Path, fix: str | None = None) -> None:
     """Raise SeqrecError unless ``db`` is an SQLite file with Optuna's ``studies`` table (opened
-    read-only, so a wrong file is left as it was)."""
-    fix = ("The search writes it (`python train.py hparams_search=<name>`); pass that search's "
-           "folder, or delete the file and run the search again.")
+    read-only, so a wrong file is left as it was); ``fix`` ends the message."""
+    fix = fix or ("The search writes it (`python train.py hparams_search=<name>`); pass that search's "
+                  "folder, or delete the file and run the search again.")
     with db.open("rb") as f:
         header = f.read(16)
     if header != b"SQLite format 3\x00":
