@@ -179,6 +179,20 @@ def _tables(db: Path) -> set:
         con.close()
 
 
+def _study_file(db: Path, content: bytes | None) -> bytes:
+    """Write ``content`` to ``db`` (None: another program's SQLite file, one table ``notes``);
+    returns its bytes."""
+    if content is None:
+        import sqlite3
+        con = sqlite3.connect(db)
+        con.execute("CREATE TABLE notes (x)")
+        con.commit()
+        con.close()
+    else:
+        db.write_bytes(content)
+    return db.read_bytes()
+
+
 @pytest.mark.parametrize("content, message", [
     (b"", "is empty"),
     (b"not sqlite at all\n", "is not an SQLite database"),
@@ -188,15 +202,7 @@ def test_the_report_refuses_a_study_file_that_is_not_an_optuna_storage_and_leave
         tmp_path, content, message):
     from seqrec.tune import load_study
     db = tmp_path / "study.db"
-    if content is None:
-        import sqlite3
-        con = sqlite3.connect(db)
-        con.execute("CREATE TABLE foo (x)")
-        con.commit()
-        con.close()
-    else:
-        db.write_bytes(content)
-    before = db.read_bytes()
+    before = _study_file(db, content)
     with pytest.raises(SeqrecError, match=message):
         load_study(tmp_path)
     assert db.read_bytes() == before  # Optuna did not add its tables
@@ -260,15 +266,7 @@ def test_a_search_that_cannot_run_right_is_refused_before_any_trial(lastfm_data_
 def test_a_search_does_not_write_into_a_study_db_that_is_not_optunas(lastfm_data_dir, tmp_path, content):
     db = tmp_path / "search" / "study.db"
     db.parent.mkdir()
-    if content is None:
-        import sqlite3
-        con = sqlite3.connect(db)
-        con.execute("CREATE TABLE notes (x)")
-        con.commit()
-        con.close()
-    else:
-        db.write_bytes(content)
-    before = db.read_bytes()
+    before = _study_file(db, content)
     run = _search(lastfm_data_dir, tmp_path / "search", 1)
     assert run.returncode == 1 and "Run the search in another folder" in run.stderr and "Traceback" not in run.stderr
     assert db.read_bytes() == before and sorted(p.name for p in db.parent.iterdir()) == ["study.db"]
