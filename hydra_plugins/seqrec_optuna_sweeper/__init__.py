@@ -189,18 +189,19 @@ def _folder_name(config: Any) -> Callable[[int], str | None]:
     return name
 
 
-# fixed settings that do not change what a trial computes: a search may continue with others
-_RUNTIME = ("num_threads", "trainer.progress", "device", "data_dir", "output_dir")
 SIGNATURE_ATTR = "seqrec_search"  # the study's user attribute holding :func:`search_signature`
 
 
 def search_signature(space: dict, fixed: dict) -> dict:
-    """What makes a search the same search: its space (parameter → Optuna distribution as JSON)
-    and its fixed settings (``key → value`` overrides, runtime options such as threads left out).
-    Stored in the study when it is created and compared when it continues."""
+    """What makes a search the same search: its space (parameter → its Optuna distribution as text)
+    and its fixed settings (``key → value`` overrides; the runtime options of
+    :data:`seqrec.resume.RUNTIME_KEYS` such as threads, which do not change a trial's result, left
+    out). Stored in the study when it is created and compared when it continues."""
     import json
 
     from optuna.distributions import distribution_to_json
+
+    from seqrec.resume import RUNTIME_KEYS
 
     def text(dist: Any) -> str:  # e.g. CategoricalDistribution(choices=[32, 64, 128])
         attrs = json.loads(distribution_to_json(dist))["attributes"]
@@ -208,7 +209,7 @@ def search_signature(space: dict, fixed: dict) -> dict:
 
     return {"space": {k: text(d) for k, d in sorted(space.items())},
             "fixed": {k: str(v) for k, v in sorted(fixed.items())
-                      if k.lstrip("+~") not in _RUNTIME and not k.startswith("hydra")}}
+                      if k.lstrip("+~") not in RUNTIME_KEYS and not k.startswith("hydra")}}
 
 
 def signature_differences(old: dict, new: dict) -> list[str]:
