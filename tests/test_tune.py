@@ -238,6 +238,25 @@ def test_the_report_checks_its_inputs_before_it_writes_anything(tmp_path, args, 
     assert sorted(p.name for p in search.iterdir()) == ["study.db"] and not conf.exists()
 
 
+def test_the_report_refuses_a_conf_dir_whose_config_name_conf_experiment_shadows(tmp_path, monkeypatch):
+    # Hydra reads conf/experiment/<name>.yaml before the --conf-dir copy: the reruns would train it
+    from seqrec.tune import __main__ as report
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr(report, "rerun", lambda *a, **k: pytest.fail("the report reran the shadowed config"))
+    search = tmp_path / "search"
+    _one_trial_study(search)
+    hydra_dir = search / "trial0" / ".hydra"
+    hydra_dir.mkdir(parents=True)
+    (hydra_dir / "hydra.yaml").write_text(yaml.safe_dump({"hydra": {
+        "runtime": {"choices": {"dataset": "lastfm", "model": "sasrec", "loss": "cce", "optimizer": "adam"}},
+        "overrides": {"task": ["optimizer.lr=0.001"]}}}))
+    shadowing = sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml"))[0]
+    conf = tmp_path / "conf" / "experiment"
+    with pytest.raises(SeqrecError, match=f"the reruns would train conf/experiment/{shadowing}.yaml"):
+        report.main([str(search), "--conf-dir", str(conf), "--name", shadowing])
+    assert sorted(p.name for p in search.iterdir()) == ["study.db", "trial0"] and not conf.exists()
+
+
 def test_a_rerun_needs_a_conf_dir_named_experiment(tmp_path):
     from seqrec.tune.__main__ import main
     _one_trial_study(tmp_path / "search")

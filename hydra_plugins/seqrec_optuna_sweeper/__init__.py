@@ -303,13 +303,13 @@ def check_search(impl: Any, arguments: list[str]) -> tuple[dict, dict]:
 def check_storage(storage: str | None) -> None:
     """Refuse (read-only) an existing, non-empty SQLite ``study.db`` that is not an Optuna storage,
     before Optuna would add its tables to it or stop with an SQL traceback."""
-    from seqrec.tune.study import _check_storage
+    from seqrec.tune.study import check_optuna_storage
 
     prefix = "sqlite:///"
     if storage and storage.startswith(prefix):
         path = Path(storage[len(prefix):])
         if path.is_file() and path.stat().st_size > 0:
-            _check_storage(path, "Run the search in another folder (hydra.sweep.dir=…), or move that "
+            check_optuna_storage(path, "Run the search in another folder (hydra.sweep.dir=…), or move that "
                                  "file away; the search creates its own study.db.")
 
 
@@ -368,10 +368,10 @@ else:
                 if study is not None:
                     stored = study.user_attrs.get(SIGNATURE_ATTR)
                     changed = signature_differences(stored, signature) if stored is not None else []
+                    where = impl.storage.removeprefix("sqlite:///")
                     if changed:
                         raise ConfigError(
-                            f"{impl.storage.removeprefix('sqlite:///')} holds the search {impl.study_name!r} "
-                            "with another space or "
+                            f"{where} holds the search {impl.study_name!r} with another space or "
                             f"other fixed settings: {'; '.join(changed)}. Run this search in another folder "
                             "(hydra.sweep.dir=…), or delete that folder's study.db to start over; to add "
                             "trials to the stored search, repeat its command with a larger hydra.sweeper.n_trials.")
@@ -380,7 +380,7 @@ else:
                     states = [t.state.name for t in study.get_trials(deepcopy=False)]
                     if "COMPLETE" not in states and states.count("FAIL") >= impl.n_trials:
                         raise ConfigError(
-                            f"{impl.storage.removeprefix('sqlite:///')}: every one of the search's {len(states)} trials failed, and they "
+                            f"{where}: every one of the search's {len(states)} trials failed, and they "
                             f"count towards n_trials={impl.n_trials}. Fix what made them fail (their "
                             "train.log), then delete the study.db to run the search again.")
                     runs = TrialRuns(impl.config.hydra.sweep.dir, _folder_name(impl.config))

@@ -49,9 +49,8 @@ def main(argv: list[str] | None = None) -> None:
         console = Console(width=max(console.width, 160))
     if args.seeds < 2 and not args.no_rerun:
         raise SeqrecError(f"--seeds {args.seeds}: a mean ± std and a comparison need at least 2 seeds.")
-    name = args.name or None
-    if name is not None and not _NAME.fullmatch(name):
-        raise SeqrecError(f"--name {name!r}: give a file name without a folder or extension (letters, "
+    if args.name is not None and not _NAME.fullmatch(args.name):
+        raise SeqrecError(f"--name {args.name!r}: give a file name without a folder or extension (letters, "
                           "digits, _ -), e.g. --name lastfm_sasrec_cce_best; --conf-dir sets the folder.")
     if not args.no_rerun and args.conf_dir.name != "experiment":
         raise SeqrecError(f"--conf-dir {args.conf_dir}: the reruns read it as Hydra's `experiment` config "
@@ -63,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
     params = sorted(study.best_trial.params)
     choices, overrides = trial_overrides(best["run_dir"])  # read before anything is written
     monitor = _monitor(best["run_dir"])
-    name = name or f"{study.study_name}_best"
+    name = args.name or f"{study.study_name}_best"
     shadow = Path("conf/experiment") / f"{name}.yaml"
     if not args.no_rerun and args.conf_dir.resolve() != shadow.parent.resolve() and shadow.is_file():
         # Hydra's own config folder comes before an added search path: the reruns would train

@@ -46,7 +46,7 @@ def load_study(search_dir: str | Path, study_name: str | None = None):
             f"No search study at '{db}'. Pass the folder a search wrote (`python train.py "
             "hparams_search=<name>` writes outputs/search/<name>/study.db)."
         )
-    _check_storage(db)
+    check_optuna_storage(db)
     storage = f"sqlite:///{db.resolve()}"
     names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
     if not names:
@@ -62,7 +62,7 @@ def load_study(search_dir: str | Path, study_name: str | None = None):
     return optuna.load_study(study_name=study_name, storage=storage)
 
 
-def _check_storage(db: Path, fix: str | None = None) -> None:
+def check_optuna_storage(db: Path, fix: str | None = None) -> None:
     """Raise SeqrecError unless ``db`` is an SQLite file with Optuna's ``studies`` table (opened
     read-only, so a wrong file is left as it was); ``fix`` ends the message."""
     fix = fix or ("The search writes it (`python train.py hparams_search=<name>`); pass that search's "
@@ -112,9 +112,9 @@ def trials_table(study, search_dir: str | Path) -> pd.DataFrame:
             **t.params, "duration_s": duration,
             "best_epoch": m.get("best_epoch"), "epochs_run": m.get("epochs_run"), "run_dir": str(run_dir),
         })
-    columns = ["number", "state", "value", "duration_s", "best_epoch", "epochs_run", "run_dir"]
     if not rows:  # a search stopped before its first trial was recorded
-        return pd.DataFrame(columns=columns)
+        return pd.DataFrame(columns=["number", "state", "value", "duration_s", "best_epoch", "epochs_run",
+                                     "run_dir"])
     return pd.DataFrame(rows).sort_values("number").reset_index(drop=True)
 
 
