@@ -7,7 +7,8 @@ Reads every run below ``--runs`` (``metrics.json``, ``per_user_test.csv``, ``epo
 ``outputs/table2``, or ``outputs/table2-smoke`` while only the smoke sweep has finished runs, see
 :func:`seqrec.report.runs.resolve_runs`) and writes into ``--out`` (default ``<runs>/report``):
 ``table2.{md,csv,tex}``, ``table2_vs_paper.{md,csv}``, ``significance.{csv,md}`` and
-``rq2_<dataset>.png``. Table 2 and the t-tests compare ``--proposed`` with each of ``--baselines``.
+``rq2_<dataset>.png``; with ``--page FILE`` also the generated blocks of that markdown page
+(:mod:`seqrec.report.page`). Table 2 and the t-tests compare ``--proposed`` with each of ``--baselines``.
 All run files are read and checked before the first output is written, and each output is written
 atomically. Prints Table 2 and the paths written. A user error (no runs, mismatched data, a loss
 without runs, …) prints one paragraph on stderr and exits with status 1.
@@ -26,6 +27,7 @@ from seqrec.atomic import atomic_write
 from seqrec.cli import run_main
 from seqrec.errors import SeqrecError
 from seqrec.report.curves import rq2_figures, write_rq2
+from seqrec.report.page import render_blocks, update_page
 from seqrec.report.paper import BASELINES, LOSS_ORDER, PROPOSED, load_paper, ordered, to_rich
 from seqrec.report.runs import collect_runs, resolve_runs
 from seqrec.report.stats import significance_csv, significance_markdown, significance_table
@@ -49,6 +51,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    "(default: the copy shipped in seqrec/resources)")
     p.add_argument("--no-paper", action="store_true", help="skip the comparison with the paper")
     p.add_argument("--no-plots", action="store_true", help="skip the RQ2 curves")
+    p.add_argument("--page", type=Path, action="append", default=[],
+                   help="a markdown page whose generated blocks (<!-- generated:NAME begin -->) are rewritten "
+                        "from the runs, e.g. docs/results.md; repeatable (see seqrec.report.page)")
     return p.parse_args(argv)
 
 
@@ -73,13 +78,15 @@ def check_losses(runs, proposed: str, baselines: list[str]) -> None:
 
 def report(runs_root: Path, out: Path, paper: Path | None = None, with_paper: bool = True,
            with_plots: bool = True, console: Console | None = None, proposed: str = PROPOSED,
-           baselines: tuple[str, ...] | list[str] = BASELINES) -> list[Path]:
-    """Build and write all report files; returns the paths written. Raises SeqrecError."""
+           baselines: tuple[str, ...] | list[str] = BASELINES, pages: list[Path] = ()) -> list[Path]:
+    """Build and write all report files, and the generated blocks of ``pages``; returns the paths
+    written. Raises SeqrecError."""
     runs = collect_runs(runs_root)
     check_losses(runs, proposed, list(baselines))
-    paper_df = load_paper(paper) if with_paper else None
+    paper_df = load_paper(paper) if with_paper or pages else None
+    blocks = render_blocks(runs, paper_df) if pages else {}
     sig = significance_table(runs, proposed, baselines)
-    table = build_table2(runs, paper_df, sig, proposed, baselines)
+    table = build_table2(runs, paper_df if with_paper else None, sig, proposed, baselines)
     figures = rq2_figures(runs) if with_plots else {}
     if console is not None:
         rich_table = to_rich(table)
@@ -91,6 +98,7 @@ def report(runs_root: Path, out: Path, paper: Path | None = None, with_paper: bo
     paths.append(atomic_write(out / "significance.csv", significance_csv(sig)))
     paths.append(atomic_write(out / "significance.md", significance_markdown(sig)))
     paths += write_rq2(figures, out)
+    paths += [update_page(page, blocks) for page in pages]
     return paths
 
 
@@ -103,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         out = args.out if args.out is not None else runs / "report"
         baselines = [b.strip().lower() for b in args.baselines.split(",") if b.strip()]
         paths = report(runs, out, args.paper, not args.no_paper, not args.no_plots, console,
-                       args.proposed.strip().lower(), baselines)
+                       args.proposed.strip().lower(), baselines, args.page)
         console.print(f"wrote {len(paths)} files:")
         for path in paths:
             console.print(f"  {path}", highlight=False)

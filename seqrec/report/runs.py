@@ -17,6 +17,7 @@ import pandas as pd
 
 from seqrec.errors import SeqrecError
 from seqrec.evaluation import METRICS
+from seqrec.report.archive import RANKS_FILE, check_result_dir, is_result_dir, read_ranks
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +52,13 @@ def collect_runs(root: str | os.PathLike) -> pd.DataFrame:
         and size fields, ``data_fingerprint`` (str or None) and ``run_dir`` (str), sorted by
         dataset, model, loss, seed.
 
+    Result folders (:mod:`seqrec.report.archive`, e.g. ``results/table2``) count as finished runs
+    once :func:`~seqrec.report.archive.check_result_dir` accepts their format and checksums.
+
     Raises:
         SeqrecError: ``root`` does not exist or holds no finished run; a ``metrics.json`` is not
             valid json or lacks dataset/model/loss/seed; two runs share dataset, model, loss and
-            seed (the message names both directories).
+            seed (the message names both directories); a result folder of another format.
     """
     root = Path(root)
     if not root.is_dir():
@@ -64,6 +68,8 @@ def collect_runs(root: str | os.PathLike) -> pd.DataFrame:
         )
     rows = []
     for path in sorted(root.rglob("metrics.json")):
+        if is_result_dir(path.parent):  # a committed result folder: refuse another format by name
+            check_result_dir(path.parent)
         rows.append(_read_metrics(path))
     for cfg in root.rglob("config.yaml"):
         if cfg.parent.name != ".hydra" and not (cfg.parent / "metrics.json").exists():
@@ -122,7 +128,8 @@ def _read_metrics(path: Path) -> dict:
 def read_per_user(run_dir: str | os.PathLike) -> pd.DataFrame:
     """Per-user test metrics of one run.
 
-    Reads: ``<run_dir>/per_user_test.csv`` (``user_id`` read as str, ``rank``, the six metrics).
+    Reads: ``<run_dir>/per_user_test.csv`` (``user_id`` read as str, ``rank``, the six metrics),
+    or in a result folder ``per_user_test.csv.gz`` (ranks; the metrics recomputed from them).
 
     Returns:
         DataFrame indexed by ``user_id`` (str) with the metric columns present in ``METRICS``.
@@ -131,7 +138,11 @@ def read_per_user(run_dir: str | os.PathLike) -> pd.DataFrame:
         SeqrecError: the file is missing or unreadable, lacks ``user_id``, or repeats a user.
     """
     path = Path(run_dir) / "per_user_test.csv"
-    df = _read_csv(path, dtype={"user_id": str})
+    if not path.exists() and (Path(run_dir) / RANKS_FILE).exists():
+        path = Path(run_dir) / RANKS_FILE
+        df = read_ranks(path)
+    else:
+        df = _read_csv(path, dtype={"user_id": str})
     if "user_id" not in df.columns:
         raise SeqrecError(f"'{path}' has no user_id column; it was written by an old or broken run.")
     if df["user_id"].duplicated().any():

@@ -1,0 +1,235 @@
+"""Generated blocks of the documentation pages: numbers rebuilt from result folders, never typed.
+
+A page (``docs/results.md``, ``README.md``) marks each generated block with two HTML comments::
+
+    <!-- generated:table2 begin -->
+    ...
+    <!-- generated:table2 end -->
+
+``python -m seqrec.report --runs results/table2 --page docs/results.md --page README.md`` rewrites
+every marked block from the runs; :func:`stale_blocks` says which blocks of a page differ from what
+the runs give (the test that keeps the pages honest). Blocks:
+
+* ``table2``: every cell of the paper's Table 2 (dataset × model × loss) with our HR@10 and NDCG@10
+  (mean ± std over seeds), the paper's, the difference and whether it is within noise (below).
+* ``significance``: per dataset × model, CCE against its best baseline on NDCG@10 and HR@10 (paired
+  t-test over users, seeds averaged per user; :mod:`seqrec.report.stats`).
+* ``published``: per dataset the best NDCG@10 published on the same S3-Rec files with full ranking
+  (``seqrec/resources/published_best.csv``) beside the best cell of our Table 2.
+* ``summary``: a few lines per dataset for the README.
+
+Noise: a cell's ``noise`` is ``sqrt(SE_users² + s_seeds²)``, where ``SE_users`` is the standard
+error of the test mean over users (per-user standard deviation / sqrt(users), averaged over seeds)
+and ``s_seeds`` the standard deviation over seeds (0 with one seed): the spread one run of the
+cell would have. ``z = (ours − paper) / noise``; a cell with ``|z| > 2`` is outside noise.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import math
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from seqrec.atomic import atomic_write
+from seqrec.errors import SeqrecError
+from seqrec.report.markdown import markdown_table
+from seqrec.report.paper import (
+    BASELINES,
+    DATASET_NAMES,
+    DATASET_ORDER,
+    LOSS_ORDER,
+    MODEL_NAMES,
+    MODEL_ORDER,
+    PROPOSED,
+    loss_name,
+)
+from seqrec.report.runs import read_per_user
+from seqrec.report.stats import significance_table
+
+Z_OUTSIDE = 2.0
+_BLOCK_RE = re.compile(r"(<!-- generated:(?P<name>[a-z0-9_]+) begin[^>]*-->\n)(?P<body>.*?)(<!-- generated:(?P=name) end -->)",
+                       re.DOTALL)
+
+
+def cell_noise(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset × model × loss: seeds, mean, std over seeds and ``noise`` (module docstring)
+    of test HR@10 and NDCG@10. Reads every run's per-user test metrics.
+
+    Returns:
+        DataFrame with dataset, model, loss, n_seeds and, for m in ``hr@10``, ``ndcg@10``:
+        ``<m>``, ``<m>_std`` (NaN for one seed), ``<m>_noise``.
+    """
+    rows = []
+    for (dataset, model, loss), group in runs.groupby(["dataset", "model", "loss"], sort=False):
+        row = {"dataset": dataset, "model": model, "loss": loss, "n_seeds": len(group)}
+        per_user = [read_per_user(d) for d in group["run_dir"]]
+        for m in ("hr@10", "ndcg@10"):
+            values = group[f"test/{m}"].astype(float)
+            se_users = float(np.mean([u[m].std(ddof=1) / math.sqrt(len(u)) for u in per_user]))
+            s_seeds = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+            row.update({m: float(values.mean()), f"{m}_std": s_seeds if len(values) > 1 else math.nan,
+                        f"{m}_noise": math.hypot(se_users, s_seeds)})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _fmt(mean: float, std: float) -> str:
+    if pd.isna(mean):
+        return "not run"
+    return f"{mean:.4f}" if pd.isna(std) else f"{mean:.4f} ± {std:.4f}"
+
+
+def table2_block(cells: pd.DataFrame, paper: pd.DataFrame) -> str:
+    """Markdown table of every cell of the paper's Table 2 and every cell we ran (see module)."""
+    paper_wide = paper.pivot_table(index=["dataset", "model", "loss"], columns="metric", values="value")
+    keys = set(map(tuple, cells[["dataset", "model", "loss"]].to_numpy())) | set(paper_wide.index)
+    order = {k: {n: i for i, n in enumerate(v)} for k, v in
+             (("dataset", DATASET_ORDER), ("model", MODEL_ORDER), ("loss", LOSS_ORDER))}
+    keys = sorted(keys, key=lambda k: (order["dataset"].get(k[0], 99), k[0], order["model"].get(k[1], 99), k[1],
+                                       order["loss"].get(k[2], 99), k[2]))
+    indexed = cells.set_index(["dataset", "model", "loss"])
+    out = []
+    for key in keys:
+        ours = indexed.loc[key] if key in indexed.index else None
+        line = [DATASET_NAMES.get(key[0], key[0]), MODEL_NAMES.get(key[1], key[1]), loss_name(key[2]),
+                "" if ours is None else str(int(ours["n_seeds"]))]
+        verdict = ""
+        for m in ("hr@10", "ndcg@10"):
+            ref = paper_wide.loc[key, m] if key in paper_wide.index and m in paper_wide.columns else math.nan
+            mean = math.nan if ours is None else ours[m]
+            line += [_fmt(mean, math.nan if ours is None else ours[f"{m}_std"]),
+                     "" if pd.isna(ref) else f"{ref:.4f}"]
+            if m == "ndcg@10":
+                if pd.isna(mean) or pd.isna(ref):
+                    line += ["", ""]
+                else:
+                    z = (mean - ref) / ours[f"{m}_noise"]
+                    line += [f"{mean - ref:+.4f}", f"{z:+.1f}"]
+                    verdict = "outside" if abs(z) > Z_OUTSIDE else "within"
+        out.append(line + [verdict])
+    head = ["Dataset", "Model", "Loss", "seeds", "HR@10", "paper", "NDCG@10", "paper", "Δ NDCG@10", "z", "noise"]
+    return markdown_table(pd.DataFrame(out, columns=head), left=3)
+
+
+def significance_block(runs: pd.DataFrame) -> str:
+    """CCE against its best baseline per dataset × model (NDCG@10, HR@10), as markdown."""
+    present = [b for b in BASELINES if b in set(runs["loss"])]
+    if PROPOSED not in set(runs["loss"]) or not present:
+        return "(no dataset × model has runs of CCE and of a baseline yet)"
+    sig = significance_table(runs, PROPOSED, present)
+    out = []
+    for (dataset, model), group in sig.groupby(["dataset", "model"], sort=False):
+        ndcg = group[group["metric"] == "ndcg@10"]
+        best = ndcg.loc[ndcg["mean_baseline"].idxmax()]  # the first baseline on a tie
+        hr = group[(group["metric"] == "hr@10") & (group["baseline"] == best.baseline)].iloc[0]
+        out.append([DATASET_NAMES.get(dataset, dataset), MODEL_NAMES.get(model, model), loss_name(best.baseline),
+                    f"{best.n_seeds_proposed}/{best.n_seeds_baseline}", str(best.n_users),
+                    f"{best.mean_proposed:.4f} vs {best.mean_baseline:.4f}", f"{best.t:.1f}", f"{best.p:.2g}",
+                    f"{hr.mean_proposed:.4f} vs {hr.mean_baseline:.4f}", f"{hr.p:.2g}"])
+    head = ["Dataset", "Model", "best baseline", "seeds CCE/base", "users", "NDCG@10 CCE vs base", "t", "p",
+            "HR@10 CCE vs base", "p (HR@10)"]
+    return markdown_table(pd.DataFrame(out, columns=head), left=3)
+
+
+def load_published(path: str | os.PathLike | None = None) -> pd.DataFrame:
+    """The best published results on the S3-Rec files (``seqrec/resources/published_best.csv``:
+    dataset, model, venue, year, ndcg@10, hr@10, protocol)."""
+    source = importlib.resources.files("seqrec.resources") / "published_best.csv" if path is None else Path(path)
+    with source.open() as f:
+        return pd.read_csv(f).rename(columns={"ndcg@10": "ndcg10", "hr@10": "hr10"})
+
+
+def published_block(cells: pd.DataFrame, published: pd.DataFrame) -> str:
+    """Per dataset the best published NDCG@10 (HR@10) beside the best cell of our Table 2."""
+    out = []
+    for r in published.itertuples():
+        ours = cells[cells["dataset"] == r.dataset]
+        if ours.empty:
+            best_text = "not run"
+        else:
+            b = ours.loc[ours["ndcg@10"].idxmax()]
+            best_text = (f"{_fmt(b['ndcg@10'], b['ndcg@10_std'])} ({b['hr@10']:.4f}), "
+                         f"{MODEL_NAMES.get(b.model, b.model)} + {loss_name(b.loss)}, {int(b.n_seeds)} seed(s)")
+        out.append([DATASET_NAMES.get(r.dataset, r.dataset), f"{r.ndcg10:.4f} ({r.hr10:.4f})", f"{r.model} ({r.venue} {r.year})",
+                    best_text, r.protocol])
+    head = ["Dataset", "best published NDCG@10 (HR@10)", "model", "seqrec's best Table 2 cell (max_len 50)",
+            "their protocol"]
+    return markdown_table(pd.DataFrame(out, columns=head), left=3)
+
+
+def summary_block(cells: pd.DataFrame, paper: pd.DataFrame) -> str:
+    """README lines: per dataset, cells run, CCE cells within noise, best CCE NDCG@10 vs the paper's."""
+    paper_ndcg = paper[paper["metric"] == "ndcg@10"].set_index(["dataset", "model", "loss"])["value"]
+    lines = []
+    for dataset in [d for d in DATASET_ORDER if d in set(paper["dataset"])]:
+        ours = cells[cells["dataset"] == dataset]
+        n_paper = int((paper_ndcg.index.get_level_values(0) == dataset).sum())
+        if ours.empty:
+            lines.append(f"| {DATASET_NAMES[dataset]} | 0 of {n_paper} | | | |")
+            continue
+        z = [(r["ndcg@10"] - paper_ndcg.get((dataset, r.model, r.loss), math.nan)) / r["ndcg@10_noise"]
+             for _, r in ours.iterrows()]
+        within = sum(abs(v) <= Z_OUTSIDE for v in z if not pd.isna(v))
+        cce = ours[ours["loss"] == PROPOSED]
+        best = "" if cce.empty else cce.loc[cce["ndcg@10"].idxmax()]
+        best_text = "" if cce.empty else (
+            f"{best['ndcg@10']:.4f} ({MODEL_NAMES.get(best.model, best.model)}; paper "
+            f"{paper_ndcg.get((dataset, best.model, PROPOSED), math.nan):.4f})")
+        seeds = f"{int(cce['n_seeds'].min())}–{int(cce['n_seeds'].max())}" if not cce.empty else ""
+        seeds = seeds.split("–")[0] if seeds and len(set(seeds.split("–"))) == 1 else seeds
+        lines.append(f"| {DATASET_NAMES[dataset]} | {len(ours)} of {n_paper} | {within} of {len(ours)} | "
+                     f"{best_text} | {seeds} |")
+    head = ("| Dataset | cells run | within noise of the paper (NDCG@10) | best CCE NDCG@10 | seeds per CCE cell |\n"
+            "|---|---|---|---|---|")
+    return head + "\n" + "\n".join(lines)
+
+
+def render_blocks(runs: pd.DataFrame, paper: pd.DataFrame) -> dict[str, str]:
+    """Every generated block (name → markdown, ending in a newline) from a ``collect_runs`` frame
+    and the paper's table (``load_paper()``)."""
+    cells = cell_noise(runs)
+    return {
+        "table2": table2_block(cells, paper) + "\n",
+        "significance": significance_block(runs) + "\n",
+        "published": published_block(cells, load_published()) + "\n",
+        "summary": summary_block(cells, paper) + "\n",
+    }
+
+
+def page_blocks(text: str) -> dict[str, str]:
+    """The generated blocks of a page's text: name → body."""
+    return {m["name"]: m["body"] for m in _BLOCK_RE.finditer(text)}
+
+
+def stale_blocks(path: str | os.PathLike, blocks: dict[str, str]) -> list[str]:
+    """Names of the generated blocks of the page at ``path`` whose body differs from ``blocks``
+    (a block the page marks but ``blocks`` lacks counts as stale)."""
+    found = page_blocks(Path(path).read_text())
+    return [name for name, body in found.items() if blocks.get(name) != body]
+
+
+def update_page(path: str | os.PathLike, blocks: dict[str, str]) -> Path:
+    """Rewrite the generated blocks of the page at ``path`` (atomically); the text around them is
+    kept.
+
+    Raises:
+        SeqrecError: the page cannot be read, marks no block, or marks one that is not generated.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise SeqrecError(f"Cannot read the page '{path}' ({exc.strerror}); pass --page an existing markdown file.") from exc
+    found = page_blocks(text)
+    unknown = sorted(set(found) - set(blocks))
+    if not found or unknown:
+        raise SeqrecError(f"'{path}' marks {'no generated block' if not found else 'the unknown block(s) ' + ', '.join(unknown)}; "
+                          f"mark a block with <!-- generated:NAME begin --> … <!-- generated:NAME end -->, "
+                          f"NAME one of {', '.join(blocks)}.")
+    new = _BLOCK_RE.sub(lambda m: m.group(1) + blocks[m["name"]] + m.group(4), text)
+    return atomic_write(path, new)

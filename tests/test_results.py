@@ -1,0 +1,159 @@
+"""Result folders (seqrec.report.archive) and the generated blocks of the pages (seqrec.report.page).
+
+The committed ``results/table2`` is checked here too: every result folder's ranks give its
+``metrics.json`` exactly, and every generated block of ``docs/results.md`` and ``README.md`` equals
+what the report computes from ``results/`` (so no number on those pages is typed by hand).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from seqrec.errors import SeqrecError
+from seqrec.evaluation import METRICS
+from seqrec.report.__main__ import main as report_main
+from seqrec.report.archive import RANKS_FILE, RESULT_FILE, check_result_dir, export_run, export_runs
+from seqrec.report.export import main as export_main
+from seqrec.report.page import page_blocks, render_blocks, stale_blocks, update_page
+from seqrec.report.paper import load_paper
+from seqrec.report.runs import collect_runs, read_per_user
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "results" / "table2"
+MISS = 2147483647  # seqrec.evaluation.MASKED_RANK: a masked target, a miss at every k
+
+
+def hand_metrics(ranks) -> dict[str, list[float]]:
+    """HR@k and NDCG@k written out: a hit when rank <= k, gain 1 / log2(rank + 1)."""
+    return {**{f"hr@{k}": [float(r <= k) for r in ranks] for k in (5, 10, 20)},
+            **{f"ndcg@{k}": [1 / math.log2(r + 1) if r <= k else 0.0 for r in ranks] for k in (5, 10, 20)}}
+
+
+def make_run(root: Path, loss: str, ranks: list[int], seed: int = 42, dataset: str = "lastfm") -> Path:
+    """A finished run folder whose per-user and mean metrics follow from ``ranks``."""
+    run = root / f"{dataset}-{loss}-{seed}"
+    run.mkdir(parents=True)
+    users = [str(10 + i) for i in range(len(ranks))]
+    per_user = {"user_id": users, "rank": ranks, **hand_metrics(ranks)}
+    pd.DataFrame(per_user).to_csv(run / "per_user_test.csv", index=False)
+    test = {f"test/{m}": float(np.mean(per_user[m])) for m in METRICS}
+    (run / "metrics.json").write_text(json.dumps({"dataset": dataset, "model": "sasrec", "loss": loss, "seed": seed,
+                                                  "data_fingerprint": "fp", **test, **{k.replace("test", "valid"): v for k, v in test.items()}}))
+    pd.DataFrame({"epoch": [1, 2], "train_loss": [2.0, 1.0], "test/ndcg@10": [0.1, 0.2], "epoch_seconds": [1.0, 1.0],
+                  "train_seconds_cum": [1.0, 2.0]}).to_csv(run / "epochs.csv", index=False)
+    (run / "config.yaml").write_text(f"seed: {seed}\noutput_dir: {run}\n")
+    return run
+
+
+def test_result_folder_gives_the_runs_numbers(tmp_path):
+    ranks = [1, 3, 12, MISS]
+    run = make_run(tmp_path / "runs", "cce", ranks)
+    dest, changed = export_run(run, tmp_path / "results")
+    assert changed and dest == tmp_path / "results" / "lastfm" / "sasrec-cce" / "seed42"
+    assert sorted(p.name for p in dest.iterdir()) == sorted(["config.yaml", "metrics.json", "epochs.csv", RANKS_FILE, RESULT_FILE])
+    per_user = read_per_user(dest)
+    # by hand: NDCG@10 = (1 + 1/log2(4) + 0 + 0) / 4, HR@20 = 3/4
+    assert per_user["ndcg@10"].mean() == pytest.approx((1 + 0.5) / 4, abs=1e-15)
+    assert per_user["hr@20"].mean() == 0.75
+    assert per_user.index.tolist() == ["10", "11", "12", "13"]
+    original = read_per_user(run)
+    pd.testing.assert_frame_equal(per_user, original[per_user.columns])
+    # the folder is found by the report, and its config names no path outside the working directory
+    assert collect_runs(tmp_path / "results")["test/ndcg@10"].tolist() == [0.375]
+    assert str(tmp_path) not in (dest / "config.yaml").read_text()
+
+
+def test_report_from_results_equals_report_from_runs(tmp_path):
+    for loss, ranks in (("bce", [2, 30, 7, 1, MISS]), ("ce", [4, 4, 11, 1, 60]), ("cce", [1, 2, 3, 25, 9])):
+        make_run(tmp_path / "runs", loss, ranks)
+    assert export_main([str(tmp_path / "runs"), "--into", str(tmp_path / "results")]) == 0
+    for src in ("runs", "results"):
+        assert report_main(["--runs", str(tmp_path / src), "--out", str(tmp_path / f"rep-{src}"), "--no-plots"]) == 0
+    for name in ("table2.md", "table2.csv", "table2_vs_paper.csv", "significance.csv"):
+        assert (tmp_path / "rep-runs" / name).read_text() == (tmp_path / "rep-results" / name).read_text(), name
+
+
+def test_export_is_byte_stable_and_refuses_a_different_result(tmp_path):
+    run = make_run(tmp_path / "runs", "cce", [1, 5, 9])
+    dest, _ = export_run(run, tmp_path / "results")
+    before = {p.name: p.read_bytes() for p in dest.iterdir()}
+    assert export_run(run, tmp_path / "results") == (dest, False)
+    assert {p.name: p.read_bytes() for p in dest.iterdir()} == before
+    other = make_run(tmp_path / "retrained", "cce", [2, 5, 9])
+    with pytest.raises(SeqrecError, match="already holds a different result"):
+        export_run(other, tmp_path / "results")
+    assert export_run(other, tmp_path / "results", overwrite=True) == (dest, True)
+    assert pd.read_csv(dest / RANKS_FILE)["rank"].tolist() == [2, 5, 9]
+
+
+def test_older_or_other_format_is_refused_by_name(tmp_path):
+    dest, _ = export_run(make_run(tmp_path / "runs", "cce", [1, 2]), tmp_path / "results")
+    meta = json.loads((dest / RESULT_FILE).read_text())
+    (dest / RESULT_FILE).write_text(json.dumps({**meta, "format": 0}))
+    with pytest.raises(SeqrecError, match=r"format 0; this seqrec reads format 1") as err:
+        collect_runs(tmp_path / "results")
+    assert str(dest) in str(err.value)
+    (dest / RESULT_FILE).unlink()  # the unversioned layout of before result.json
+    with pytest.raises(SeqrecError, match="older format") as err:
+        collect_runs(tmp_path / "results")
+    assert str(dest) in str(err.value)
+
+
+def test_an_edited_result_file_is_refused(tmp_path):
+    dest, _ = export_run(make_run(tmp_path / "runs", "cce", [1, 2]), tmp_path / "results")
+    metrics = json.loads((dest / "metrics.json").read_text())
+    (dest / "metrics.json").write_text(json.dumps({**metrics, "test/ndcg@10": 0.9}))
+    with pytest.raises(SeqrecError, match="edited or cut short"):
+        check_result_dir(dest)
+
+
+def test_export_of_nothing_is_one_paragraph(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert export_main([str(tmp_path / "empty"), "--into", str(tmp_path / "results")]) == 1
+    assert "No finished run" in capsys.readouterr().err
+    assert not (tmp_path / "results").exists()
+
+
+def test_update_page_rewrites_only_the_marked_blocks(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("intro\n<!-- generated:summary begin (rebuilt) -->\nold\n<!-- generated:summary end -->\noutro\n")
+    blocks = {"summary": "new 1\nnew 2\n", "table2": "t\n"}
+    assert stale_blocks(page, blocks) == ["summary"]
+    update_page(page, blocks)
+    assert page.read_text() == ("intro\n<!-- generated:summary begin (rebuilt) -->\nnew 1\nnew 2\n"
+                                "<!-- generated:summary end -->\noutro\n")
+    assert stale_blocks(page, blocks) == []
+    page.write_text("<!-- generated:nosuch begin -->\nx\n<!-- generated:nosuch end -->\n")
+    with pytest.raises(SeqrecError, match="unknown block"):
+        update_page(page, blocks)
+
+
+def test_table2_block_marks_cells_outside_noise(tmp_path):
+    # 4 users with NDCG@10 (1, 0.5, 0, 0): mean 0.375, per-user sd 0.4787, SE = sd / 2 = 0.2394
+    make_run(tmp_path / "runs", "cce", [1, 3, 12, MISS])
+    blocks = render_blocks(collect_runs(tmp_path / "runs"), load_paper())
+    row = next(r for r in blocks["table2"].splitlines() if r.startswith("| LastFM | SASRec | CCE"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    sd = float(np.std([1, 0.5, 0, 0], ddof=1))
+    assert cells[6:] == ["0.3750", "0.0354", f"{0.375 - 0.0354:+.4f}", f"{(0.375 - 0.0354) / (sd / 2):+.1f}", "within"]
+
+
+@pytest.mark.skipif(not RESULTS.is_dir(), reason="no results/table2 in this checkout")
+def test_committed_results_rebuild_every_number():
+    runs = collect_runs(RESULTS)  # also checks every folder's format and checksums
+    for _, run in runs.iterrows():
+        per_user = read_per_user(run["run_dir"])
+        for m in METRICS:
+            assert per_user[m].mean() == pytest.approx(run[f"test/{m}"], abs=1e-12), (run["run_dir"], m)
+    blocks = render_blocks(runs, load_paper())
+    for page in (ROOT / "docs" / "results.md", ROOT / "README.md"):
+        assert page_blocks(page.read_text()), f"{page} marks no generated block"
+        stale = stale_blocks(page, blocks)
+        assert not stale, (f"{page}: the block(s) {stale} differ from results/; rebuild them with "
+                           "`python -m seqrec.report --runs results/table2 --page docs/results.md --page README.md`")
