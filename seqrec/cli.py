@@ -23,16 +23,19 @@ from rich.markup import escape
 
 from seqrec import distributed
 from seqrec.errors import RunInterrupted, SeqrecError
+from seqrec.locks import RUN_LOCK, exclusive
+from seqrec.sweep import INCOMING
 
 
-# What Hydra writes into a run folder before the run starts (``hydra.job.chdir: false``).
-_HYDRA_FILES = {".hydra": {"config.yaml", "hydra.yaml", "overrides.yaml"}, "train.log": None}
+# What a run folder holds before a run has saved anything to continue from: Hydra's record and log
+# (``hydra.job.chdir: false``), the run's lock, and what a run writes before its first epoch ends.
+_HYDRA_FILES = {".hydra": None, "train.log": None, RUN_LOCK: None, "config.yaml": None, "ids.npz": None}
 
 
 @contextlib.contextmanager
 def report_errors(keep_going: bool = False, run_dir: Path | None = None):
-    """Turn a :class:`SeqrecError` (or a missing ``???`` option) into its message on stderr and
-    ``SystemExit(1)``; a run stopped by SIGTERM/Ctrl-C with its state saved into a one-line note
+    """Turn a :class:`SeqrecError`, an ``OSError`` (:func:`io_message`) or a missing ``???`` option
+    into one paragraph on stderr and ``SystemExit(1)``; a run stopped by SIGTERM/Ctrl-C with its state saved into a one-line note
     on how to resume and ``SystemExit(128 + signal)``; any other Ctrl-C into ``SystemExit(130)``.
 
     Args:
@@ -54,6 +57,12 @@ def report_errors(keep_going: bool = False, run_dir: Path | None = None):
             raise
         remove_unused_run_dir(run_dir)
         _fail(str(err))
+    except OSError as err:  # a folder that is a file, read-only, full: the path and the fix
+        if keep_going:
+            _print(io_message(err))
+            raise
+        remove_unused_run_dir(run_dir)
+        _fail(io_message(err))
     except MissingMandatoryValue as err:
         remove_unused_run_dir(run_dir)
         key = getattr(err, "full_key", None) or "a required option"
@@ -62,6 +71,15 @@ def report_errors(keep_going: bool = False, run_dir: Path | None = None):
     except KeyboardInterrupt:
         Console(stderr=True).print("interrupted: this run wrote no metrics.json, so it does not count as a result.")
         raise SystemExit(130) from None
+
+
+def io_message(err: OSError) -> str:
+    """One paragraph for a failed file operation: what failed, on which path, and the fix."""
+    path = err.filename if err.filename is not None else "a file"
+    other = f" (and '{err.filename2}')" if err.filename2 is not None else ""
+    return (f"cannot use '{path}'{other}: {err.strerror or err}. Check that the path exists, that every part "
+            "of it that should be a folder is one (not a file), that it is writable and that the disk has "
+            "space, or pass another path.")
 
 
 def run_main(body: Callable[[], object]) -> int:
@@ -122,29 +140,29 @@ def check_group_overrides(argv: list[str], conf_dir: str | Path) -> None:
 
 
 def remove_unused_run_dir(run_dir: Path | None) -> None:
-    """Delete ``run_dir`` if it holds only Hydra's files, then its empty parents up to the working
-    directory. Anything else in it (a result, a user's file) keeps the whole folder."""
+    """Delete ``run_dir`` if it holds nothing a run could continue from or report (only Hydra's
+    record and log, the lock, ``config.yaml`` and ``ids.npz``: a run that failed before its first
+    epoch ended), then its empty parents up to the working directory. This command's unsettled
+    Hydra record (:data:`seqrec.sweep.INCOMING`) is always removed. Anything else in the folder (a
+    checkpoint, a result, a user's file), or another live run holding its lock, keeps it."""
     if run_dir is None or not Path(run_dir).is_dir():
         return
     run_dir, cwd = Path(run_dir).resolve(), Path.cwd().resolve()
     if run_dir == cwd or run_dir in cwd.parents:
         return
-    for entry in run_dir.iterdir():
-        if entry.name not in _HYDRA_FILES:
-            return
-        allowed = _HYDRA_FILES[entry.name]
-        if allowed is None and not entry.is_file():
-            return
-        if allowed is not None and (not entry.is_dir() or any(
-                f.name not in allowed or not f.is_file() for f in entry.iterdir())):
-            return
+    shutil.rmtree(run_dir / INCOMING, ignore_errors=True)  # this command's record, never settled
+    with contextlib.suppress(OSError):
+        (run_dir / INCOMING).parent.rmdir()  # .hydra/ when the record was all it held
+    if any(entry.name not in _HYDRA_FILES for entry in run_dir.iterdir()):
+        return
     try:
-        shutil.rmtree(run_dir)
+        with exclusive(run_dir / RUN_LOCK):  # never the folder of a run that is still going
+            shutil.rmtree(run_dir)
         for parent in run_dir.parents:
             if parent == cwd or cwd not in parent.parents:
                 break
             parent.rmdir()  # OSError once a parent holds anything else
-    except OSError:
+    except (OSError, SeqrecError):
         pass
 
 

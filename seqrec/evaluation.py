@@ -54,6 +54,29 @@ def resolve_eval_batch_size(batch_size: int | str, n_items: int, device: torch.d
     return batch_size
 
 
+def mask_keeping_targets(scores: torch.Tensor, rows: torch.Tensor, items: torch.Tensor,
+                         targets: torch.Tensor) -> None:
+    """Set the history items of each row to ``-inf``, in place, except the row's target.
+
+    A target that repeats an item of the user's history (re-consumption: music, groceries) is
+    ranked among the items the user has not seen yet, never masked into a miss, which would score
+    a model zero for being right.
+
+    Args:
+        scores: ``[B, N]`` scores, column c = item c + 1.
+        rows, items: ``[M]`` each, the history pairs (row in the batch, item id) to mask.
+        targets: ``[B]`` item ids in 1..N.
+    """
+    columns = item_rows(targets).unsqueeze(1)  # [B, 1]
+    kept = scores.gather(1, columns)  # [B, 1]
+    scores[rows, item_rows(items)] = float("-inf")
+    scores.scatter_(1, columns, kept)
+
+
+class NonFiniteScores(ValueError):
+    """A target's score is NaN: the model's weights are no longer finite (training diverged)."""
+
+
 def target_ranks(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Pessimistic 1-based rank of each target among all items. Overwrites ``scores``.
 
@@ -69,11 +92,11 @@ def target_ranks(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         masked. Exact for N < 2**24.
 
     Raises:
-        ValueError: if a target's score is NaN (the model diverged).
+        NonFiniteScores: (a ``ValueError``) a target's score is NaN (the model diverged).
     """
     target_scores = scores.gather(1, item_rows(targets).unsqueeze(1))  # [B, 1]
     if torch.isnan(target_scores).any():
-        raise ValueError("evaluation scores contain NaN: the model diverged (try a lower learning rate)")
+        raise NonFiniteScores("evaluation scores contain NaN: the model diverged (try a lower learning rate)")
     # s - t < 0 exactly when s < t (IEEE subtraction keeps the sign) and never when s is NaN, so
     # N - #{s < t} counts the target, every item scoring >= it and every NaN-scored item
     below = scores.sub_(target_scores).lt_(0).sum(dim=1).long()  # [B]
@@ -110,7 +133,8 @@ def evaluate_ranks(
         inputs: ``[U, L]`` left-padded input sequences (on the model's device).
         targets: ``[U]`` target item ids.
         history: maps user indices ``[B]`` to ``(rows [M], items [M])`` pairs to mask, or None
-            for no masking (RecBole-style evaluation).
+            for no masking (RecBole-style evaluation); the target itself is never masked
+            (:func:`mask_keeping_targets`).
         batch_size: users scored at once (memory ≈ batch_size × N floats), or ``"auto"``
             (:func:`resolve_eval_batch_size`).
         trim: process users in length order and drop each batch's common left padding
@@ -135,7 +159,7 @@ def evaluate_ranks(
         scores = score_items(model, last_hidden(model, seq, autocast))  # [B, N]
         if history is not None:
             rows, items = history(users)
-            scores[rows, item_rows(items)] = float("-inf")
+            mask_keeping_targets(scores, rows, items, targets[users])
         ranks[users] = target_ranks(scores, targets[users])
     model.train(was_training)
     return ranks

@@ -108,10 +108,18 @@ class RunWriter(Checkpoints):
         # the model's data-derived constructor arguments (n_items, …), kept in best.pt so that
         # seqrec.pipeline.load_trained rebuilds the model without re-deriving them
         self.model_kwargs: dict = {}
+        # the data the run trains on (SequenceData.fingerprint), kept in best.pt and last.pt so a
+        # checkpoint of another run or other data is refused (seqrec.resume.check_identity)
+        self.data_fingerprint: str | None = None
         with writing(self.out_dir, "the run folder"):
             self.out_dir.mkdir(parents=True, exist_ok=True)
 
     def _write(self, name: str, write) -> None:
+        if not self.out_dir.is_dir():  # the atomic writer would quietly make a new, partial folder
+            raise OutputError(
+                f"the run folder {self.out_dir} disappeared while the run was going (deleted or moved), "
+                f"so {name} has nowhere to go and the run stops. Start the run again; to keep results, "
+                "do not delete or move a run folder while its run is going.")
         with writing(self.out_dir, name):
             write(self.out_dir / name)
 
@@ -130,20 +138,21 @@ class RunWriter(Checkpoints):
         self._write("epochs.csv", lambda path: write_csv(path, pd.DataFrame(self.epochs)))
 
     def save_best(self, state: dict) -> None:
-        """``best.pt``: ``{model, loss, optimizer, epoch, best_metric, config, model_kwargs}`` of the
-        selected epoch (``loss``: the loss's own parameters, empty for most losses;
+        """``best.pt``: ``{model, loss, optimizer, epoch, best_metric, config, model_kwargs,
+        data_fingerprint}`` of the selected epoch (``loss``: the loss's own parameters, empty for most losses;
         ``model_kwargs``: the model's data-derived constructor arguments)."""
         loop = state["loop"]
         payload = {"model": state["model"], "loss": state.get("loss", {}), "optimizer": state["optimizer"],
                    "epoch": loop["best_epoch"],
                    "best_metric": {state["monitor"]: loop["best_score"]}, "config": self.run_config,
-                   "model_kwargs": self.model_kwargs}
+                   "model_kwargs": self.model_kwargs, "data_fingerprint": self.data_fingerprint}
         self._write("best.pt", lambda path: atomic_write(path, lambda handle: torch.save(payload, handle)))
 
     def save_last(self, state: dict) -> None:
         """``last.pt``: the trainer's state dict (model, optimizer, loop state with generator
         states and log rows) plus the config, the run's facts and a format version."""
-        payload = {**state, "config": self.run_config, "facts": self.facts, "version": LAST_VERSION}
+        payload = {**state, "config": self.run_config, "facts": self.facts, "version": LAST_VERSION,
+                   "data_fingerprint": self.data_fingerprint}
         self._write("last.pt", lambda path: atomic_write(path, lambda handle: torch.save(payload, handle)))
 
     def load_best(self) -> dict | None:

@@ -7,6 +7,7 @@ dataset-derived sizes (``n_items``, ``max_len``) are passed at build time.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import platform
@@ -25,17 +26,15 @@ from seqrec.config.schema import CheckedConfig, build_object, check_model, valid
 from seqrec.data import DatasetSpec, LeaveOneOut, SequenceData, load_dataset
 from seqrec.data.attributes import load_attributes
 from seqrec.errors import ConfigError, RunInterrupted, SeqrecError
-from seqrec.evaluation import MASKED_RANK
 from seqrec.losses import Loss
 from seqrec.models.s3rec_checkpoint import load_published
-from seqrec.outputs import RunWriter, per_user_frame, write_json
+from seqrec.locks import RUN_LOCK, exclusive
+from seqrec.outputs import RunWriter, per_user_frame, write_json, writing
 from seqrec.pretrain import PretrainStage
 from seqrec.seeding import seed_everything
 from seqrec.summary import print_summary
+from seqrec.sweep import settle_hydra_record
 from seqrec.trainer import Interrupted, Trainer
-
-# warn when a larger share of valid or test targets are masked repeats of the user's history
-MASKED_WARN_SHARE = 0.05
 
 log = logging.getLogger(__name__)
 
@@ -184,15 +183,43 @@ def run(cfg: DictConfig, overrides: list[str] | None = None) -> dict:
         raise ConfigError("stage=pretrain runs in one process: start it with `python train.py stage=pretrain ...`, "
                           "then fine-tune under torchrun (it loads the pre-trained checkpoint).")
     cfg = ddp.share_run_dir(cfg)
+    with own_run_folder(cfg):
+        return _run_owned(cfg, overrides, stage, wall_start)
+
+
+@contextlib.contextmanager
+def own_run_folder(cfg: DictConfig):
+    """Hold the run folder's lock (:mod:`seqrec.locks`) for the run's life, on rank 0: a second
+    process writing the same folder is refused before it reads or writes anything there. The
+    folder is the one ``resume=`` names, else ``output_dir`` (created)."""
+    if not ddp.is_main():
+        yield
+        return
+    folder = Path(str(cfg.resume)) if cfg.get("resume") else Path(cfg.output_dir)
+    if not folder.is_dir():
+        if cfg.get("resume"):  # resume.prepare names the missing folder
+            yield
+            return
+        with writing(folder, "the run folder"):
+            folder.mkdir(parents=True, exist_ok=True)
+    with exclusive(folder / RUN_LOCK, what="run folder"):
+        yield
+
+
+def _run_owned(cfg: DictConfig, overrides: list[str] | None, stage: str, wall_start: float) -> dict:
+    """:func:`run` once the folder is this process's."""
     start = ddp.on_main(lambda: resume.prepare(cfg, overrides)) if stage == "finetune" else \
         resume.RunStart(cfg, Path(cfg.output_dir))
     cfg, out_dir = start.cfg, start.out_dir
     if start.finished is not None:
         if ddp.is_main():
+            settle_hydra_record(out_dir, cfg.get("resume"), accepted=False)
             print(f"{out_dir} already holds a finished run (metrics.json); not retrained. Delete the folder "
                   "to train it again.")
         return start.finished
     exp = build(cfg)  # a resumed run's saved config is checked too; bad data fails here, before any write
+    if ddp.is_main():  # the run is accepted: Hydra's record of this command joins the folder
+        settle_hydra_record(out_dir, cfg.get("resume"), accepted=True)
     data, model, loss, trainer, device = exp.data, exp.model, exp.loss, exp.trainer, exp.device
     if stage == "pretrain":
         return run_pretraining(cfg, exp, wall_start)
@@ -203,11 +230,13 @@ def run(cfg: DictConfig, overrides: list[str] | None = None) -> dict:
         writer.config(OmegaConf.to_yaml(cfg, resolve=True))
         pretrain_facts = ddp.on_main(lambda: start_from_pretraining(exp, cfg.trainer.progress))
     else:
+        resume.check_identity(start.state, config, out_dir / "last.pt", data.fingerprint)
         trainer.load_state_dict(start.state)  # the model's weights come from last.pt
         writer = RunWriter(out_dir, config, history=trainer.state.history) if main else ddp.NoWriter()
         pretrain_facts = start.state.get("facts", {})
     writer.facts = pretrain_facts
     writer.model_kwargs = exp.model_kwargs
+    writer.data_fingerprint = data.fingerprint
     writer.ids(data.item_tokens, data.user_tokens)  # raw ids for seqrec.recommend
 
     with resume.stop_on_signals() as stop:
@@ -216,15 +245,15 @@ def run(cfg: DictConfig, overrides: list[str] | None = None) -> dict:
         except Interrupted as err:
             raise RunInterrupted(err.signal, out_dir) from None
 
-    masked = {f"{split}/masked_share": float((ranks == MASKED_RANK).double().mean())
-              for split, ranks in (("valid", result.valid_ranks), ("test", result.test_ranks))}
+    repeats = {f"{split}/repeat_share": float(exp.split.repeated_targets(split).double().mean())
+               for split in ("valid", "test")}
     metrics = {
         "dataset": data.name,
         "model": getattr(model, "name", type(model).__name__.lower()),
         "loss": loss.name,
         "seed": int(cfg.seed),
         **result.metrics,
-        **masked,
+        **repeats,
         "best_epoch": result.best_epoch,
         "epochs_run": result.epochs_run,
         "seconds_per_epoch": result.seconds_per_epoch,
@@ -245,23 +274,9 @@ def run(cfg: DictConfig, overrides: list[str] | None = None) -> dict:
     }
     if not main:
         return metrics
-    warn_masked_targets(masked, trainer.mask_history)
     print_summary(metrics)  # printed first: the numbers are shown even when the disk is full
     writer.finish(metrics, per_user_frame(result.test_ranks, data.user_tokens))
     return metrics
-
-
-def warn_masked_targets(masked: dict[str, float], mask_history: bool) -> None:
-    """Warn when more than :data:`MASKED_WARN_SHARE` of the valid or test targets repeat an item of
-    the user's history: with ``eval.mask_history=true`` they are misses by construction (a log
-    with every row twice scores 0 everywhere)."""
-    worst = max(masked.values())
-    if mask_history and worst > MASKED_WARN_SHARE:
-        log.warning(
-            "%.1f%% of the validation and %.1f%% of the test targets are items the user already "
-            "interacted with; eval.mask_history=true masks them, so they count as misses. If the log "
-            "repeats rows, deduplicate it; if repeats are real (re-consumption), evaluate with "
-            "eval.mask_history=false.", 100 * masked["valid/masked_share"], 100 * masked["test/masked_share"])
 
 
 def run_pretraining(cfg: DictConfig, exp: Experiment, wall_start: float) -> dict:
@@ -328,6 +343,8 @@ def load_trained(run_dir: str | Path, data_dir: str | Path | None = None,
     except Exception as exc:  # yaml, json and pickle errors have no common base class
         raise SeqrecError(f"Cannot read the run in '{run_dir}': {exc}. Rerun it or delete the folder.") from exc
 
+    resume.check_identity(ckpt, OmegaConf.to_container(cfg, resolve=True), run_dir / "best.pt",
+                          metrics.get("data_fingerprint"))
     data_dir = Path(data_dir if data_dir is not None else cfg.data_dir)
     cfg.data_dir = str(data_dir)
     spec = DatasetSpec.from_mapping(cfg.dataset)

@@ -35,8 +35,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import logging
@@ -59,6 +57,7 @@ from seqrec.data.split import LeaveOneOut
 from seqrec.errors import SeqrecError
 from seqrec.atomic import atomic_write
 from seqrec.config.check import NonNegativeInt, PositiveInt, Probability, Range
+from seqrec.locks import exclusive
 from seqrec.outputs import write_json
 from seqrec.batching import epoch_batches
 
@@ -297,17 +296,33 @@ class PretrainStage:
         """The epoch-``config.epochs`` checkpoint, pre-training first when it is missing
         (resuming from the latest saved epoch below it). Global RNG state is left untouched."""
         target = self.path(self.config.epochs)
-        if target.is_file():
+        if self._intact(target):
             self.facts.setdefault("pretrain_epochs_run", 0)
             return target
         self.folder.mkdir(parents=True, exist_ok=True)
-        with _locked(self.folder / ".lock"):
-            if target.is_file():  # another process finished it while we waited
+        with exclusive(self.folder / ".lock", wait=True, what="pre-training folder"):
+            if self._intact(target):  # another process finished it while we waited
                 self.facts.setdefault("pretrain_epochs_run", 0)
                 return target
+            if target.is_file():  # damaged: pre-train again from the newest intact state
+                target.unlink()
             write_json(self.folder / "key.json", self.key)
             self._train(progress)
         return target
+
+    @staticmethod
+    def _intact(path: Path) -> bool:
+        """Whether ``path`` exists and loads; a damaged file (cut short by a full disk or a copy)
+        is named in a warning, and the caller pre-trains again from the previous intact state."""
+        if not path.is_file():
+            return False
+        try:
+            torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # noqa: BLE001 - a damaged file of any kind
+            log.warning("pre-training checkpoint %s is damaged (%s: %s); pre-training again from the previous "
+                        "intact checkpoint", path, type(err).__name__, err)
+            return False
+        return True
 
     def _resume_point(self, device: torch.device) -> dict | None:
         """The newest intact saved state below the target epoch: ``last.pt`` (written after every
@@ -379,21 +394,6 @@ class PretrainStage:
                 "pretrain_folder": str(self.folder), "saved_epochs": self.saved_epochs(),
                 **{f"pretrain/{k}": last[k] for k in (*OBJECTIVES, "loss") if k in last},
                 **self.facts}
-
-
-@contextlib.contextmanager
-def _locked(path: Path):
-    """Hold an exclusive lock on ``path`` (waits, with a log line, while another process has it)."""
-    with open(path, "a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            log.info("waiting for another process that is pre-training into %s", path.parent)
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 __all__ = ["PretrainConfig", "PretrainData", "PretrainStage", "Pretraining", "STAGE_KEYS", "pretrain", "pretrain_epoch", "epoch_seed"]

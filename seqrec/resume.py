@@ -152,8 +152,31 @@ def prepare(cfg: DictConfig, overrides: list[str] | None = None) -> RunStart:
             "epoch ended, or an older seqrec wrote it), so there is nothing to continue; start it anew."
         )
     state = load_state(out_dir / "last.pt")
+    check_identity(state, OmegaConf.to_container(saved, resolve=True), out_dir / "last.pt")
     log.info("resuming %s after epoch %d", out_dir, state["loop"]["epoch"])
     return RunStart(saved, out_dir, state=state)
+
+
+def check_identity(checkpoint: dict, config: dict, path: Path, data_fingerprint: str | None = None) -> None:
+    """Refuse a checkpoint (``last.pt``, ``best.pt``) that another run wrote: the resolved config it
+    carries (when it carries one) must equal ``config`` (the folder's ``config.yaml``; :data:`RUNTIME_KEYS` aside) and,
+    when both are known, its data fingerprint must equal ``data_fingerprint``.
+
+    Raises:
+        SeqrecError: naming the file, each differing key with both values, and the fix.
+    """
+    saved = checkpoint.get("config")
+    # a checkpoint without a config (written outside train.py, e.g. by a benchmark) cannot be checked
+    changed = config_differences(saved, config) if isinstance(saved, dict) and saved else []
+    theirs = checkpoint.get("data_fingerprint")
+    if data_fingerprint is not None and theirs is not None and theirs != data_fingerprint:
+        changed.append(f"data_fingerprint: {theirs!r} → {data_fingerprint!r}")
+    if changed:
+        raise SeqrecError(
+            f"{path} was written by another run than the one of its folder ({'; '.join(changed)}; "
+            f"checkpoint value → the folder's config.yaml), so continuing or evaluating it would report "
+            f"that run's model as this one's. Put the folder's own checkpoint back, or delete {path.name} "
+            "to train the run from its start.")
 
 
 def _check_finished_config(cfg: DictConfig, out_dir: Path) -> None:

@@ -24,8 +24,9 @@ def print_summary(metrics: dict, console: Console | None = None) -> None:
         f"best epoch {metrics['best_epoch']} of {metrics['epochs_run']} · "
         f"{metrics['seconds_per_epoch']:.2f} s/epoch training · {metrics['total_seconds']:.1f} s total"
     )
-    if "test/masked_share" in metrics and metrics.get("mask_history", True):
-        console.print(f"targets masked as repeats of the history: valid {100 * metrics['valid/masked_share']:.1f}% · "
-                      f"test {100 * metrics['test/masked_share']:.1f}%", highlight=False)
+    if "test/repeat_share" in metrics:
+        console.print(f"targets that repeat a history item (ranked, not masked): valid "
+                      f"{100 * metrics['valid/repeat_share']:.1f}% · test {100 * metrics['test/repeat_share']:.1f}%",
+                      highlight=False)
     # the folder on a line of its own, never wrapped, so it can be copied
     console.print(f"results in {escape(metrics['output_dir'])}", soft_wrap=True, highlight=False)

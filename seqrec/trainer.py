@@ -23,7 +23,7 @@ from seqrec.batching import batch_weights, epoch_batches
 from seqrec.checkpoints import Checkpoints, Interrupted, LoopState, StopRequest
 from seqrec.config.check import PositiveInt
 from seqrec.errors import SeqrecError
-from seqrec.evaluation import METRICS, evaluate_ranks, mean_metrics
+from seqrec.evaluation import METRICS, NonFiniteScores, evaluate_ranks, mean_metrics
 from seqrec.losses import Loss
 from seqrec.seeding import derive_seed
 
@@ -142,7 +142,21 @@ class Trainer:
 
     def evaluate(self, which: str) -> torch.Tensor:
         """Full-ranking ranks ``[U]`` of the ``which`` ('valid'|'test') targets for all users
-        (under DDP each rank ranks a share of the users; every rank gets all ``U`` ranks)."""
+        (under DDP each rank ranks a share of the users; every rank gets all ``U`` ranks).
+
+        Raises:
+            SeqrecError: the model scores NaN (training diverged, e.g. in an epoch's last step,
+                after the epoch's loss was still finite).
+        """
+        try:
+            return self._evaluate(which)
+        except NonFiniteScores:
+            raise SeqrecError(
+                f"the model's {which} scores are NaN after epoch {self.state.epoch + 1}: training diverged "
+                "(its last steps made the weights non-finite). Lower the learning rate (optimizer.lr=...) "
+                "or use trainer.precision=fp32.") from None
+
+    def _evaluate(self, which: str) -> torch.Tensor:
         inputs = getattr(self.split, f"{which}_input")
         targets = getattr(self.split, f"{which}_target")
         autocast = self._autocast if self.precision != "fp32" else None
@@ -358,6 +372,8 @@ class Trainer:
         metrics = mean_metrics(valid_ranks, prefix="valid/")
         test_ranks = self.evaluate("test")
         metrics.update(mean_metrics(test_ranks, prefix="test/"))
+        if (signum := ddp.agreed_signal(stop)) is not None:  # Ctrl-C/SIGTERM during the final evaluation
+            raise Interrupted(signum, st.epoch, 0)  # last.pt holds the finished loop: a resume evaluates
         n = len(st.history)
         return FitResult(
             metrics=metrics,

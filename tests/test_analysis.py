@@ -36,7 +36,7 @@ from seqrec.analysis.positions import (
 from seqrec.data.preprocess import SequenceData
 from seqrec.data.split import LeaveOneOut
 from seqrec.errors import SeqrecError
-from seqrec.evaluation import MASKED_RANK, evaluate_ranks
+from seqrec.evaluation import evaluate_ranks
 from seqrec.models import GRU4Rec, SASRec
 from seqrec.sweep import seed_list, threads_per_job
 
@@ -92,8 +92,9 @@ def test_ranks_at_every_position_by_hand(max_scores):
     masked = position_ranks(PredictNext(), split, mask_history=True, max_scores=max_scores)
     # user 0, position 4: target 7 scores 0 like every item but 4 (score 1); pessimistic rank =
     # all 10 items minus the 3 masked history items 1, 2, 3 → 7. User 2, position 1: the target 3
-    # is in the history s[:3] = 2 3 2, so it is masked: a miss (MASKED_RANK).
-    assert masked.tolist() == [[0, 1, 1, 7, 1], [0, 0, 0, 1, 1], [MASKED_RANK, 1, 1, 1, 1]]
+    # repeats the history s[:3] = 2 3 2; item 2 is masked, the target never is, and it scores 1
+    # after input 2: rank 1 (before, it was masked into a miss).
+    assert masked.tolist() == [[0, 1, 1, 7, 1], [0, 0, 0, 1, 1], [1, 1, 1, 1, 1]]
     unmasked = position_ranks(PredictNext(), split, mask_history=False, max_scores=max_scores)
     assert unmasked.tolist() == [[0, 1, 1, 10, 1], [0, 0, 0, 1, 1], [1, 1, 1, 1, 1]]
 
@@ -102,8 +103,9 @@ def test_per_position_means_and_user_counts():
     frame = per_position_metrics(position_ranks(PredictNext(), make_split(SEQS), mask_history=True))
     assert frame["position"].tolist() == [1, 2, 3, 4, 5]
     assert frame["n_users"].tolist() == [1, 2, 2, 3, 3]
-    assert frame["hr@10"].tolist() == [0.0, 1.0, 1.0, 1.0, 1.0]
-    expected_ndcg = [0.0, 1.0, 1.0, (1 / math.log2(8) + 1 + 1) / 3, 1.0]
+    # position 1: user 2's repeated target 3 ranks 1 (ranked, not masked; see above)
+    assert frame["hr@10"].tolist() == [1.0, 1.0, 1.0, 1.0, 1.0]
+    expected_ndcg = [1.0, 1.0, 1.0, (1 / math.log2(8) + 1 + 1) / 3, 1.0]
     assert frame["ndcg@10"].tolist() == pytest.approx(expected_ndcg, abs=1e-12)
 
 
@@ -278,3 +280,19 @@ def test_table2_smoke_report_and_plots_end_to_end(tmp_path, lastfm_data_dir):
     rq3 = pd.read_csv(runs / "report" / "rq3_lastfm.csv")
     assert set(rq3["model"]) == {"gru4rec"} and set(rq3["loss"]) == {"bce", "ce", "cce"}
     assert len(rq3) == 3 * 50 and (rq3.loc[rq3["position"] == 50, "n_users"] == 150).all()
+
+
+@pytest.mark.parametrize("overrides, name", [
+    (["loss=bce"], "bce"),
+    (["loss=bce", "loss.positions=last"], "bce-last"),  # was the choice "bce", beside the all-position runs
+    (["loss=bce", "loss.num_negatives=256", "loss/sampler=popularity"], "bce-k256-popularity"),
+    (["loss=ce"], "ce"),
+])
+def test_run_folders_are_named_by_the_runs_loss_name(overrides, name):
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
+
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=["experiment=table2", *overrides], return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    assert OmegaConf.to_container(cfg.hydra.sweep, resolve=True)["subdir"] == f"lastfm/sasrec-{name}/seed42"

@@ -112,14 +112,31 @@ def test_max_users_keeps_the_first_users(tmp_path):
     assert data.n_items == 4 and len(data.item_tokens) == 5  # catalogue not re-indexed
 
 
-def test_s3rec_keeps_item_ids_and_catalogue(tmp_path, caplog):
+def test_s3rec_keeps_item_ids_when_they_are_1_to_n(tmp_path, caplog):
     path = tmp_path / "T.txt"
-    path.write_text("10 5 2 9\n11 2 5\n12 1 2 3\n")
+    path.write_text("10 5 2 4\n11 2 5\n12 1 2 3\n")
     data = preprocess(read_s3rec(path), "t", kcore=0)
     assert "dropped 1 users" in caplog.text
     assert data.user_tokens.tolist() == ["10", "12"]
-    assert data.items.tolist() == [5, 2, 9, 1, 2, 3]  # item i stays index i
-    assert data.n_items == 9 and data.item_tokens[9] == "9" and data.item_tokens[0] == "[PAD]"
+    assert data.items.tolist() == [5, 2, 4, 1, 2, 3]  # item i stays index i
+    assert data.n_items == 5 and data.item_tokens.tolist() == ["[PAD]", "1", "2", "3", "4", "5"]
+
+
+def test_s3rec_ids_with_gaps_rank_only_the_items_that_occur(tmp_path):
+    # ids 1, 2, 3, 5, 9 occur (4, 6, 7, 8 never do): 5 items, ids kept as tokens in id order
+    path = tmp_path / "T.txt"
+    path.write_text("10 5 2 9\n12 1 2 3\n")
+    data = preprocess(read_s3rec(path), "t", kcore=0)
+    assert data.n_items == 5 and data.item_tokens.tolist() == ["[PAD]", "1", "2", "3", "5", "9"]
+    assert data.items.tolist() == [4, 2, 5, 1, 2, 3]
+
+
+def test_kcore_names_the_users_it_removes(tmp_path, caplog):
+    rows = [(u, i, t) for t, (u, i) in enumerate([("a", "x"), ("a", "y"), ("b", "x"), ("b", "y"),
+                                                  ("c", "z"), ("c", "x")])]
+    preprocess(read_csv(log(tmp_path, rows)), "t", kcore=2, min_user_interactions=2)
+    # z has one interaction: c loses it, then x and y keep 2 each, c keeps 1 < 2 and goes
+    assert "the 2-core filter removed 1 users entirely, e.g. c" in caplog.text
 
 
 # --- config spec ----------------------------------------------------------------------------

@@ -38,7 +38,6 @@ def test_s3rec_tolerates_bom_crlf_blank_lines_and_spaces(tmp_path):
     ("1 2 3\n2 4 x\n", 2, "'x' is not a positive integer"),
     ("1 2 3\n\n2 4 0\n", 3, "'0' is not a positive integer"),
     ("1 2 3\n2 -4 5\n", 2, "'-4' is not a positive integer"),
-    ("1 2 3\n2\n", 2, "has no items"),
     ("1 2 3\n2 3\n1 5 6\n", 3, "already given on line 1"),
 ])
 def test_s3rec_errors_name_file_and_line(tmp_path, text, line, needle):
@@ -315,3 +314,11 @@ def test_directory_is_named_with_its_files(tmp_path):
     with pytest.raises(DataError, match=f"{tmp_path} is a directory .it holds ratings.csv.; "
                                         f"dataset.path must name the interaction file"):
         read_csv(tmp_path)
+
+
+def test_s3rec_user_line_without_items_is_skipped_with_a_warning(tmp_path, caplog):
+    path = write(tmp_path, "Gaps.txt", "1 2 3\n2\n3 4 5\n")
+    with caplog.at_level("WARNING"):
+        inter = read_s3rec(path)
+    assert inter.users.tolist() == ["1", "1", "3", "3"] and inter.lines.tolist() == [1, 1, 3, 3]
+    assert "skipped 1 user line(s) with no items: line 2 (user 2)" in caplog.text

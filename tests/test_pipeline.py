@@ -152,29 +152,24 @@ def test_untied_output_table_runs_end_to_end(tmp_path, lastfm_data_dir, model):
     assert 0.0 <= metrics["test/ndcg@10"] <= 1.0
 
 
-def test_log_with_every_row_twice_warns_with_the_masked_share(tmp_path, caplog):
-    """Every row twice: each test item repeats the validation item, masked as history, so HR is 0
-    by construction — the run says so with the share and the remedy, and records the share."""
+def test_a_repeated_target_is_ranked_not_masked(tmp_path):
+    """Every row twice: each test item repeats the validation item, which is in the test history.
+    The history is masked but the target never is, so the target gets a real rank (not a miss by
+    construction), and metrics.json records the share of repeated targets."""
     rows = [f"u{u},i{(u * 7 + t) % 40},{t}" for u in range(30) for t in range(8)]
     log = tmp_path / "log.csv"
     log.write_text("user_id,item_id,timestamp\n" + "\n".join(r for r in rows for _ in (0, 1)) + "\n")
     cfg = compose_config([f"data_dir={tmp_path / 'data'}", f"output_dir={tmp_path / 'run'}", "dataset=custom",
                           f"dataset.path={log}", "dataset.kcore=0", "trainer.max_epochs=1",
                           "trainer.progress=false", "device=cpu"])
-    with caplog.at_level("WARNING"):
-        metrics = run(cfg)
+    metrics = run(cfg)
     # …, x, x: the test item repeats the validation item; the validation item is new
-    assert metrics["test/masked_share"] == 1.0 and metrics["valid/masked_share"] == 0.0
-    assert metrics["test/hr@20"] == 0.0
-    warning = " ".join(r.getMessage() for r in caplog.records if r.levelname == "WARNING")
-    assert "0.0% of the validation and 100.0% of the test targets" in warning
-    assert "deduplicate" in warning and "eval.mask_history=false" in warning
+    assert metrics["test/repeat_share"] == 1.0 and metrics["valid/repeat_share"] == 0.0
+    ranks = pd.read_csv(tmp_path / "run" / "per_user_test.csv")["rank"]
+    # 8 distinct items in each history, 7 of them masked: a target ranks among the 40 - 7 left
+    assert ranks.max() <= 40 - 7 and metrics["test/hr@20"] > 0.0
 
-    # the same log without the repeats: nothing masked, no warning
+    # the same log without the repeats: no repeated target
     log.write_text("user_id,item_id,timestamp\n" + "\n".join(rows) + "\n")
-    caplog.clear()
     cfg.output_dir = str(tmp_path / "run2")
-    with caplog.at_level("WARNING"):
-        clean = run(cfg)
-    assert clean["test/masked_share"] == 0.0
-    assert not [r for r in caplog.records if "targets are items" in r.getMessage()]
+    assert run(cfg)["test/repeat_share"] == 0.0

@@ -352,3 +352,13 @@ def test_runs_folder_falls_back_to_the_smoke_runs(tmp_path, monkeypatch):
     make_run(tmp_path / "outputs" / "table2")
     assert str(resolve_runs(None)) == "outputs/table2"
     assert str(resolve_runs("elsewhere")) == "elsewhere"  # given: used as it is
+
+
+def test_every_run_name_seqrec_writes_is_a_loss_column(tmp_path):
+    # variant names (bce-last, bce-k256-popularity) are no Python identifiers: rows are read by name
+    for loss, v in (("bce-last", 0.02), ("bce-k256-popularity", 0.03), ("cce", 0.045)):
+        make_run(tmp_path / "runs", loss=loss, metrics={"ndcg@10": v})
+    assert main(["--runs", str(tmp_path / "runs"), "--baselines", "bce-last,bce-k256-popularity", "--no-plots"]) == 0
+    md = (tmp_path / "runs" / "report" / "table2.md").read_text()
+    line = next(row for row in md_rows(md) if row[1] == "NDCG@10")
+    assert line[2:6] == ["0.0200", "<u>0.0300</u>", r"**0.0450**\*\*\*", "50.00%"]

@@ -391,3 +391,22 @@ def test_failed_trials_are_recorded_and_the_search_goes_on(lastfm_data_dir, tmp_
     report = subprocess.run([sys.executable, "-m", "seqrec.tune", str(tmp_path / "fail"), "--no-rerun"],
                             capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert report.returncode == 1 and "No complete trial" in report.stderr
+
+
+def test_the_report_never_replaces_an_existing_experiment_file_unasked(tmp_path):
+    # `--no-rerun` once rewrote the committed conf/experiment/lastfm_sasrec_cce_best.yaml silently
+    from seqrec.tune.__main__ import main
+    search = tmp_path / "search"
+    _one_trial_study(search)
+    hydra_dir = search / "trial0" / ".hydra"
+    hydra_dir.mkdir(parents=True)
+    (hydra_dir / "hydra.yaml").write_text(yaml.safe_dump({"hydra": {
+        "runtime": {"choices": {"dataset": "lastfm", "model": "sasrec", "loss": "cce", "optimizer": "adam"}},
+        "overrides": {"task": ["optimizer.lr=0.001"]}}}))
+    conf = tmp_path / "conf" / "experiment"
+    conf.mkdir(parents=True)
+    (conf / "mine.yaml").write_text("# a tuned configuration\n")
+    with pytest.raises(SeqrecError, match=r"mine.yaml already exists.*--name NEW.*--overwrite"):
+        main([str(search), "--no-rerun", "--conf-dir", str(conf), "--name", "mine"])
+    assert (conf / "mine.yaml").read_text() == "# a tuned configuration\n"
+    assert sorted(p.name for p in search.iterdir()) == ["study.db", "trial0"]  # nothing written

@@ -110,7 +110,8 @@ def position_ranks(model: torch.nn.Module, split: LeaveOneOut, mask_history: boo
         max_scores: memory bound in floats.
 
     Returns:
-        ``[U, L]`` int64 ranks (1..N, or ``MASKED_RANK`` for a masked target), 0 where there is no target.
+        ``[U, L]`` int64 ranks (1..N; a target that repeats a past item is ranked, never masked),
+        0 where there is no target.
     """
     was_training = model.training
     model.eval()
@@ -131,6 +132,8 @@ def position_ranks(model: torch.nn.Module, split: LeaveOneOut, mask_history: boo
         b, t = (tgt != 0).nonzero(as_tuple=True)  # [R] each
         scores = score_items(model, hidden[b, t])  # [R, N]
         if mask_history:
+            columns = item_rows(tgt[b, t]).unsqueeze(1)  # [R, 1]: a repeated target is never masked
+            kept = scores.gather(1, columns)
             old_b, old_item, hb, ht, hitem = _history(split, users, first)
             seen = torch.zeros(len(users), n_items, dtype=torch.bool, device=tgt.device)  # [B, N]
             seen[old_b, item_rows(old_item)] = True
@@ -140,6 +143,7 @@ def position_ranks(model: torch.nn.Module, split: LeaveOneOut, mask_history: boo
             rows = row_of[hb, ht - first]  # -1: a position without a target
             keep = rows >= 0
             scores[rows[keep], item_rows(hitem[keep])] = float("-inf")
+            scores.scatter_(1, columns, kept)
         ranks[users[b], first + t] = target_ranks(scores, tgt[b, t])
     model.train(was_training)
     return ranks

@@ -88,13 +88,16 @@ def preprocess(inter: Interactions, name: str, kcore: int = 5, min_user_interact
                max_users: int | None = None, fingerprint: str = "") -> SequenceData:
     """k-core filter, drop short users, sort each user's items by time, re-index.
 
-    Items of the S3-Rec format (``inter.item_ids`` set) keep their ids and the catalogue is
-    1..max id of the file; other items are re-indexed 1..N by first appearance in file order
-    after filtering. Users are re-indexed 0..U-1 the same way. Equal timestamps keep file order.
+    Items of the S3-Rec format (``inter.item_ids`` set) keep their ids when the items left after
+    filtering are exactly 1..max id (the benchmark files: attributes and published checkpoints
+    map by id); otherwise the items that occur are re-indexed 1..N in id order, so never-seen ids
+    are not ranked, and ``item_tokens`` keeps each index's file id. Other items are re-indexed
+    1..N by first appearance in file order after filtering. Users are re-indexed 0..U-1 the same way. Equal timestamps keep file order.
     ``max_users`` keeps the first users only (applied last; items are not re-indexed).
 
     Logs one warning with the number of users dropped for having fewer than
-    ``min_user_interactions`` interactions.
+    ``min_user_interactions`` interactions, and one with the number of users the k-core filter
+    removed entirely (naming the first five).
 
     Raises:
         DataError: nothing is left after a step (the message names the step and the option
@@ -116,6 +119,11 @@ def preprocess(inter: Interactions, name: str, kcore: int = 5, min_user_interact
         )
 
     counts = np.bincount(user_codes[keep], minlength=user_codes.max() + 1)
+    gone = np.flatnonzero(counts == 0)  # users the k-core filter removed entirely
+    if len(gone):
+        first = pd.unique(inter.users[np.isin(user_codes, gone)])[:5]
+        log.warning("dataset '%s': the %d-core filter removed %d users entirely, e.g. %s", name, kcore,
+                    len(gone), ", ".join(map(str, first)))
     short = (counts > 0) & (counts < min_user_interactions)
     if short.any():
         log.warning("dataset '%s': dropped %d users with fewer than %d interactions (leave-one-out "
@@ -134,8 +142,14 @@ def preprocess(inter: Interactions, name: str, kcore: int = 5, min_user_interact
     users, user_index = pd.factorize(inter.users[rows])
     if inter.item_ids is not None:
         items = inter.item_ids[rows]
+        present = np.unique(items)
         n_items = int(inter.item_ids.max())
-        item_tokens = np.concatenate([[PAD_TOKEN], np.arange(1, n_items + 1).astype(str)])
+        if len(present) == n_items:  # ids are 1..N: keep them (attributes, published checkpoints)
+            item_tokens = np.concatenate([[PAD_TOKEN], np.arange(1, n_items + 1).astype(str)])
+        else:  # gaps: rank only the items that occur, ids kept as tokens (ids.npz records them)
+            items = np.searchsorted(present, items).astype(np.int64) + 1
+            n_items = len(present)
+            item_tokens = np.concatenate([[PAD_TOKEN], present.astype(str)])
     else:
         codes, item_index = pd.factorize(inter.items[rows])
         items = codes.astype(np.int64) + 1

@@ -17,6 +17,7 @@ import csv
 import difflib
 import gzip
 import io
+import logging
 import lzma
 import re
 import zipfile
@@ -29,6 +30,8 @@ import pandas as pd
 
 from seqrec.data.timestamps import _DECIMAL_RE, parse_times
 from seqrec.errors import DataError
+
+log = logging.getLogger(__name__)
 
 
 
@@ -61,17 +64,19 @@ def read_s3rec(path: Path) -> Interactions:
     """Read an S3-Rec ``<Name>.txt`` file: one user per line, ``user_id item_id item_id ...``.
 
     Items are in chronological order. Blank lines, a UTF-8 BOM, CRLF line ends and repeated
-    whitespace are tolerated.
+    whitespace are tolerated; a line with a user id and no items is skipped with one warning
+    naming the first such lines (as RecBole's and S3-Rec's readers skip it).
 
     Raises:
-        DataError: a token is not a positive integer (0 is padding), a user has no items, or a
-            user id appears twice — the message names the file and the line.
+        DataError: a token is not a positive integer (0 is padding) or a user id appears twice —
+            the message names the file and the line.
     """
     path = Path(path)
     users: list[str] = []
     items: list[str] = []
     lines: list[int] = []
     seen: dict[int, int] = {}
+    empty: list[str] = []
     for number, line in enumerate(_read_text(path).split("\n"), start=1):
         tokens = line.split()
         if not tokens:
@@ -85,11 +90,9 @@ def read_s3rec(path: Path) -> Interactions:
                     "for string ids."
                 )
         user = int(tokens[0])
-        if len(tokens) == 1:
-            raise DataError(
-                f"{path}, line {number}: user {tokens[0]} has no items. Every line of an S3-Rec "
-                "file is 'user_id item_id item_id ...'; remove the line or add the user's items."
-            )
+        if len(tokens) == 1:  # a user without interactions: nothing to train or evaluate
+            empty.append(f"line {number} (user {tokens[0]})")
+            continue
         if user in seen:
             raise DataError(
                 f"{path}, line {number}: user id {tokens[0]} was already given on line "
@@ -100,6 +103,9 @@ def read_s3rec(path: Path) -> Interactions:
         users.extend([tokens[0]] * (len(tokens) - 1))
         items.extend(tokens[1:])
         lines.extend([number] * (len(tokens) - 1))
+    if empty:
+        log.warning("%s: skipped %d user line(s) with no items: %s%s", path, len(empty), ", ".join(empty[:5]),
+                    ", …" if len(empty) > 5 else "")
     item_ids = np.array(items, dtype=np.int64) if items else np.zeros(0, np.int64)
     return Interactions(users=np.array(users, dtype=str), items=np.array(items, dtype=str),
                         times=None, item_ids=item_ids, lines=np.array(lines, dtype=np.int64),

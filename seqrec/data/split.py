@@ -141,6 +141,16 @@ class LeaveOneOut:
         within = torch.arange(len(rows), device=users.device) - block_start[rows]
         return rows, self.items[starts[rows] + within]
 
+    def repeated_targets(self, split: str) -> torch.Tensor:
+        """``[U]`` bool: the ``split`` ('valid'|'test') target repeats an item of the user's
+        history (:meth:`history`), i.e. re-consumption. Such targets are ranked, not masked."""
+        users = torch.arange(len(self.test_target), device=self.test_target.device)
+        rows, items = self.history(users, split)
+        targets = getattr(self, f"{split}_target")
+        repeated = torch.zeros(len(users), dtype=torch.bool, device=users.device)
+        repeated[rows[items == targets[rows]]] = True
+        return repeated
+
     def sample_negatives(self, users: torch.Tensor, shape_tail: tuple[int, ...],
                          generator: torch.Generator) -> torch.Tensor:
         """Items drawn uniformly from 1..n_items among those NOT in the user's ``s[:-2]``.

@@ -23,6 +23,7 @@ import pandas as pd
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from seqrec.resume import check_identity
 from seqrec.errors import DataError, SeqrecError
 from seqrec.recommend.topk import csr_rows, recommend_csr, score_csr
 
@@ -61,10 +62,13 @@ def _read_run(run_dir: Path) -> tuple[DictConfig, dict, dict]:
     try:
         cfg = OmegaConf.load(run_dir / "config.yaml")
         metrics = json.loads((run_dir / "metrics.json").read_text())
-        state = torch.load(run_dir / "best.pt", map_location="cpu", weights_only=True)["model"]
+        checkpoint = torch.load(run_dir / "best.pt", map_location="cpu", weights_only=True)
+        state = checkpoint["model"]
     except Exception as exc:  # yaml, json, zip and pickle errors share no base class
         raise SeqrecError(f"cannot read the run in '{run_dir}' ({type(exc).__name__}: {exc}). "
                           "Its files are damaged or from other code; rerun it.") from exc
+    check_identity(checkpoint, OmegaConf.to_container(cfg, resolve=True), run_dir / "best.pt",
+                   metrics.get("data_fingerprint"))
     return cfg, metrics, state
 
 

@@ -99,16 +99,17 @@ _TEX = _Style(r"\textbf{{{}}}", r"\underline{{{}}}", r" $\pm$ ", f"$^{{{MARKER}}
 _RICH = _Style("[bold]{}[/bold]", "[underline]{}[/underline]", "", MARKER, " [red]↓[/red]", "%")
 
 
-def _cell(r, loss: str, proposed: str, st: _Style) -> str:
-    mean = getattr(r, loss)
+def _cell(r: pd.Series, loss: str, proposed: str, st: _Style) -> str:
+    # a row is read by column name: loss names such as bce-last are no Python identifiers
+    mean = r[loss]
     if pd.isna(mean):
         return ""
     text = f"{mean:.4f}"
-    if st.pm and getattr(r, f"{loss}_n") > 1:
-        text += f"{st.pm}{getattr(r, f'{loss}_std'):.4f}"
-    if getattr(r, f"ul_{loss}", False):
+    if st.pm and r[f"{loss}_n"] > 1:
+        text += f"{st.pm}{r[f'{loss}_std']:.4f}"
+    if r.get(f"ul_{loss}", False):
         text = st.ul.format(text)
-    if getattr(r, f"bold_{loss}"):
+    if r[f"bold_{loss}"]:
         text = st.bold.format(text)
     if loss == proposed and r.marker:
         text += st.marker
@@ -124,7 +125,7 @@ def _improve(r, st: _Style) -> str:
 def _blocks(table):
     """Yield (dataset, metric, {model: row}) in table order (rows are sorted by build_table2)."""
     for (dataset, metric), g in table.rows.groupby(["dataset", "metric"], sort=False):
-        yield dataset, metric, {r.model: r for r in g.itertuples()}
+        yield dataset, metric, {r["model"]: r for _, r in g.iterrows()}
 
 
 def _line_cells(table, by_model: dict, models: list[str], st: _Style) -> list[str]:

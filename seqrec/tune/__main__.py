@@ -37,6 +37,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "folder must be named experiment (the reruns add its parent to Hydra's search path)")
     p.add_argument("--seeds", type=int, default=5, help="seeds of the rerun, from 42 (default 5)")
     p.add_argument("--no-rerun", action="store_true", help="skip the rerun and the comparison")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing <conf-dir>/<name>.yaml (without it an existing file is refused)")
     p.add_argument("--train-args", default="",
                    help="extra train.py overrides for the reruns, e.g. 'num_threads=1 trainer.progress=false'")
     return p.parse_args(argv)
@@ -70,6 +72,11 @@ def main(argv: list[str] | None = None) -> None:
         raise SeqrecError(f"--conf-dir {args.conf_dir}: the reruns would train {shadow} instead of the "
                           f"{name}.yaml written there (conf/experiment comes first in Hydra's search path). "
                           "Pass another name with --name NAME.")
+
+    target = args.conf_dir / f"{name}.yaml"
+    if target.exists() and not args.overwrite:  # e.g. a tuned configuration committed with the repository
+        raise SeqrecError(f"{target} already exists, and this report would replace it with the best trial of "
+                          f"{args.search}. Pass --name NEW to write another file, or --overwrite to replace it.")
 
     table = Table(title=f"search {study.study_name}: {len(trials)} trials, objective {monitor} (validation)")
     shown = ["number", "state", "value", *params, "duration_s", "epochs_run"]
