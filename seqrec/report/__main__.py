@@ -54,6 +54,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--page", type=Path, action="append", default=[],
                    help="a markdown page whose generated blocks (<!-- generated:NAME begin -->) are rewritten "
                         "from the runs, e.g. docs/results.md; repeatable (see seqrec.report.page)")
+    p.add_argument("--pages-only", action="store_true",
+                   help="only rewrite the --page blocks (no table files; works while some losses have no runs yet)")
     return p.parse_args(argv)
 
 
@@ -108,6 +110,14 @@ def main(argv: list[str] | None = None) -> int:
 
     def body() -> None:
         runs = resolve_runs(args.runs)
+        if args.pages_only:
+            if not args.page:
+                raise SeqrecError("--pages-only rewrites the pages given with --page; name at least one, "
+                                  "e.g. --page docs/results.md.")
+            blocks = render_blocks(collect_runs(runs), load_paper(args.paper))
+            for page in args.page:
+                console.print(f"wrote {update_page(page, blocks)}", highlight=False)
+            return
         out = args.out if args.out is not None else runs / "report"
         baselines = [b.strip().lower() for b in args.baselines.split(",") if b.strip()]
         paths = report(runs, out, args.paper, not args.no_paper, not args.no_plots, console,
