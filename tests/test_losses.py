@@ -129,17 +129,14 @@ def test_bf16_autocast_keeps_the_loss_close_and_in_fp32():
     assert low.item() == pytest.approx(CCE()(HIDDEN, TARGETS, TABLE).item(), rel=2e-2)
 
 
-def test_bad_chunk_size_is_a_config_error():
-    from seqrec.errors import ConfigError
-
-    with pytest.raises(ConfigError, match="loss.chunk_size"):
+def test_bad_chunk_size_is_a_value_error_naming_it():
+    with pytest.raises(ValueError, match="chunk_size='big'"):
         CCE(chunk_size="big")
-    with pytest.raises(ConfigError, match="loss.chunk_size"):
+    with pytest.raises(ValueError, match="chunk_size=0"):
         CE(chunk_size=0)
 
 
 def test_auto_chunk_size_by_device_and_catalogue():
-    from seqrec.errors import ConfigError
     from seqrec.losses.softmax import resolve_chunk_size
 
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
@@ -150,5 +147,5 @@ def test_auto_chunk_size_by_device_and_catalogue():
     assert resolve_chunk_size("auto", 1_000_000, cuda) == 2**27 // 1_000_000 == 134
     assert resolve_chunk_size(None, 100, cpu) is None and resolve_chunk_size(7, 100, cpu) == 7
     for bad in ("big", 0, -3):
-        with pytest.raises(ConfigError, match="loss.chunk_size"):
+        with pytest.raises(ValueError, match="chunk_size"):
             resolve_chunk_size(bad, 100, cpu)

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from seqrec.errors import ConfigError
 from seqrec.losses.gbce import GBCE, gbce_beta, gbce_loss
 from seqrec.losses.pairwise import BPR, TOP1, BPRMax, TOP1Max, bpr_loss, bpr_max_loss, top1_loss, top1_max_loss
+from seqrec.losses.sampled import BCE
 from seqrec.losses.sampled_softmax import SampledSoftmax, sampled_softmax_loss
 from seqrec.samplers import NegativeBatch
 
@@ -93,7 +94,12 @@ def ref_gbce(sp, sn, _lq, t=0.75):
     return -math.log(sig(sp) ** beta) - sum(math.log(1 - sig(s)) for s in sn)
 
 
+def ref_bce(sp, sn, _lq):
+    return -math.log(sig(sp)) - sum(math.log(1 - sig(s)) for s in sn)
+
+
 CASES = [
+    pytest.param(BCE, {}, ref_bce, id="bce"),
     pytest.param(BPR, {}, ref_bpr, id="bpr"),
     pytest.param(TOP1, {}, ref_top1, id="top1"),
     pytest.param(BPRMax, {}, ref_bpr_max, id="bpr_max"),
@@ -128,7 +134,9 @@ def torch_reference(ref_name: str, hidden, table, which: str, **kw) -> torch.Ten
         negs = [int(i) for i in NEG_ITEMS[b, t] if int(i) != p]
         sp = hidden[b, t] @ table[p - 1]
         sn = torch.stack([hidden[b, t] @ table[i - 1] for i in negs]) if negs else None
-        if ref_name == "bpr":
+        if ref_name == "bce":
+            total.append(-torch.log(torch.sigmoid(sp)) - (torch.log(1 - torch.sigmoid(sn)).sum() if negs else 0))
+        elif ref_name == "bpr":
             total.append(-torch.log(torch.sigmoid(sp - sn)).mean() if negs else sp * 0)
         elif ref_name == "top1":
             total.append((torch.sigmoid(sn - sp) + torch.sigmoid(sn**2)).mean() if negs else sp * 0)
@@ -148,7 +156,7 @@ def torch_reference(ref_name: str, hidden, table, which: str, **kw) -> torch.Ten
 
 
 @pytest.mark.parametrize("which", ["all", "last"])
-@pytest.mark.parametrize("cls", [BPR, TOP1, BPRMax, TOP1Max, SampledSoftmax, GBCE], ids=lambda c: c.name)
+@pytest.mark.parametrize("cls", [BCE, BPR, TOP1, BPRMax, TOP1Max, SampledSoftmax, GBCE], ids=lambda c: c.name)
 def test_gradients_match_the_written_formula(cls, which):
     h1, e1 = HIDDEN.clone().requires_grad_(), TABLE.clone().requires_grad_()
     h2, e2 = HIDDEN.clone().requires_grad_(), TABLE.clone().requires_grad_()
@@ -160,7 +168,7 @@ def test_gradients_match_the_written_formula(cls, which):
         assert h1.grad[:, :3].abs().sum() == 0
 
 
-@pytest.mark.parametrize("cls", [BPR, TOP1, BPRMax, TOP1Max, SampledSoftmax, GBCE], ids=lambda c: c.name)
+@pytest.mark.parametrize("cls", [BCE, BPR, TOP1, BPRMax, TOP1Max, SampledSoftmax, GBCE], ids=lambda c: c.name)
 def test_last_ignores_every_earlier_position(cls):
     loss = cls(num_negatives=K, positions="last")
     hidden, negatives = HIDDEN.clone(), NEG_ITEMS.clone()
@@ -266,7 +274,7 @@ def test_gbce_beta_is_the_gsasrec_definition():
 
 
 # -- edge cases and config errors ----------------------------------------------------------------
-@pytest.mark.parametrize("cls", [BPR, TOP1, BPRMax, TOP1Max, SampledSoftmax, GBCE], ids=lambda c: c.name)
+@pytest.mark.parametrize("cls", [BCE, BPR, TOP1, BPRMax, TOP1Max, SampledSoftmax, GBCE], ids=lambda c: c.name)
 def test_no_position_gives_a_zero_with_a_graph(cls):
     h, e = HIDDEN.clone().requires_grad_(), TABLE.clone().requires_grad_()
     targets = torch.zeros_like(TARGETS)
@@ -275,7 +283,7 @@ def test_no_position_gives_a_zero_with_a_graph(cls):
     assert value.item() == 0.0 and h.grad.abs().sum() == 0 and e.grad.abs().sum() == 0
 
 
-@pytest.mark.parametrize("cls", [BPR, TOP1, BPRMax, TOP1Max, SampledSoftmax, GBCE], ids=lambda c: c.name)
+@pytest.mark.parametrize("cls", [BCE, BPR, TOP1, BPRMax, TOP1Max, SampledSoftmax, GBCE], ids=lambda c: c.name)
 def test_finite_for_large_scores(cls):
     hidden = HIDDEN * 40  # score gaps of hundreds: no overflow, no NaN gradient
     h, e = hidden.clone().requires_grad_(), TABLE.clone().requires_grad_()
@@ -284,20 +292,20 @@ def test_finite_for_large_scores(cls):
     assert torch.isfinite(value) and torch.isfinite(h.grad).all() and torch.isfinite(e.grad).all()
 
 
-@pytest.mark.parametrize("cls", [BPR, TOP1, BPRMax, TOP1Max, SampledSoftmax, GBCE], ids=lambda c: c.name)
-def test_bad_options_name_the_config_key(cls):
-    with pytest.raises(ConfigError, match="loss.positions"):
+@pytest.mark.parametrize("cls", [BCE, BPR, TOP1, BPRMax, TOP1Max, SampledSoftmax, GBCE], ids=lambda c: c.name)
+def test_bad_options_are_value_errors_naming_the_argument(cls):
+    with pytest.raises(ValueError, match="positions='first'"):
         cls(num_negatives=K, positions="first")
-    with pytest.raises(ConfigError, match="loss.num_negatives"):
+    with pytest.raises(ValueError, match="num_negatives >= 1"):
         cls(num_negatives=0)
     with pytest.raises(ValueError, match="negatives"):
         cls(num_negatives=K)(HIDDEN, TARGETS, TABLE, None)
 
 
 def test_bad_loss_specific_options():
-    with pytest.raises(ConfigError, match="loss.bpreg"):
+    with pytest.raises(ValueError, match="bpreg=-1.0"):
         BPRMax(bpreg=-1.0)
-    with pytest.raises(ConfigError, match="loss.t"):
+    with pytest.raises(ValueError, match="t=1.5"):
         GBCE(t=1.5)
     with pytest.raises(ConfigError, match="loss.num_negatives"):
         GBCE(num_negatives=N)(HIDDEN, TARGETS, TABLE, NegativeBatch(torch.ones(3, 4, N, dtype=torch.long)))
@@ -354,3 +362,28 @@ def test_eq24_eq25_ce_gradients():
     assert grads[1] == pytest.approx(p[1] - 1, rel=1e-12)  # Eq. 24
     for j in (0, 2, 3):
         assert grads[j] == pytest.approx(p[j], rel=1e-12)  # Eq. 25
+
+
+def test_bce_with_the_popularity_sampler_never_scores_a_positive_as_its_negative():
+    # item 1 is half of the training interactions: the popularity sampler draws it often, also at
+    # positions whose positive is 1; those draws must drop out, not push the positive down
+    from test_samplers_extra import make_split
+
+    from seqrec.samplers_extra import PopularitySampler
+
+    split = make_split()
+    sampler = PopularitySampler().bind(split)
+    targets = torch.tensor([[1, 2, 1, 3], [0, 0, 2, 2]])
+    negatives = sampler.sample(torch.tensor([0, 1]), targets, 8, torch.Generator().manual_seed(3))
+    hits = negatives.items == targets.unsqueeze(-1)
+    assert hits[targets != 0].any()  # the case happens
+    torch.manual_seed(1)
+    hidden, table = torch.randn(2, 4, 5, dtype=torch.float64), torch.randn(8, 5, dtype=torch.float64)
+    loss = BCE(num_negatives=8, sampler=sampler)
+    value = loss(hidden, targets, table, negatives)
+    terms = []
+    for b, t in zip(*torch.nonzero(targets, as_tuple=True)):
+        h, p = hidden[b, t], int(targets[b, t])
+        kept = [int(i) for i in negatives.items[b, t] if int(i) != p]
+        terms.append(-math.log(sig(float(h @ table[p - 1]))) - sum(math.log(1 - sig(float(h @ table[i - 1]))) for i in kept))
+    assert value.item() == pytest.approx(sum(terms) / len(terms), rel=1e-12)

@@ -25,7 +25,6 @@ import inspect
 import torch
 from torch import Tensor, nn
 
-from seqrec.errors import ConfigError
 from seqrec.samplers import NegativeBatch, Sampler, UniformSampler
 
 POSITIONS = ("all", "last")
@@ -50,10 +49,10 @@ def position_mask(targets: Tensor, positions: str) -> Tensor:
 
 
 def check_positions(positions: str) -> str:
-    """``positions`` if valid, else :class:`ConfigError` naming ``loss.positions``."""
+    """``positions`` if valid, else ``ValueError`` naming it (the config layer adds ``loss.``)."""
     if positions not in POSITIONS:
-        raise ConfigError(f"loss.positions={positions!r} is not valid: use all (every non-padding position, "
-                          "like CCE/BCE) or last (the last position of each sequence, like CE).")
+        raise ValueError(f"positions={positions!r} is not valid: use all (every non-padding position, "
+                         "like CCE/BCE) or last (the last position of each sequence, like CE)")
     return positions
 
 

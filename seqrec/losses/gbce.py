@@ -19,6 +19,7 @@ size minus one as N, a 1-item difference in α that this module does not copy.
 
 from __future__ import annotations
 
+from typing import Literal
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -62,17 +63,18 @@ class GBCE(SampledNegativeLoss):
         t: calibration parameter in [0, 1] (gSASRec's default 0.75).
 
     Raises:
-        ConfigError: ``t`` outside [0, 1]; in forward, K >= N (and as :class:`SampledNegativeLoss`).
+        ValueError: ``t`` outside [0, 1] (and as :class:`SampledNegativeLoss`).
+        ConfigError: in forward, K >= N (the catalogue size is known only then).
     """
 
     name = "gbce"
 
-    def __init__(self, num_negatives: int = 256, positions: str = "all", t: float = 0.75,
+    def __init__(self, num_negatives: int = 256, positions: Literal["all", "last"] = "all", t: float = 0.75,
                  sampler: Sampler | None = None):
         super().__init__(num_negatives, positions, sampler)
         if not 0.0 <= t <= 1.0:
-            raise ConfigError(f"loss.t={t!r} is not valid: gBCE's calibration parameter must be in [0, 1] "
-                              "(0 = plain BCE, 1 = fully calibrated; gSASRec uses 0.75).")
+            raise ValueError(f"t={t!r} is not valid: gBCE's calibration parameter must be in [0, 1] "
+                             "(0 = plain BCE, 1 = fully calibrated; gSASRec uses 0.75)")
         self.t = float(t)
 
     def per_position(self, s: Scores) -> Tensor:

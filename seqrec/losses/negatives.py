@@ -19,12 +19,12 @@ softmaxes, as TensorFlow's ``remove_accidental_hits`` and RePlay do.
 
 from __future__ import annotations
 
+from typing import Literal
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from seqrec.errors import ConfigError
 from seqrec.losses.base import Loss, check_positions, position_mask, variant_name
 from seqrec.models.scoring import item_rows
 from seqrec.samplers import NegativeBatch, Sampler
@@ -50,10 +50,10 @@ class Scores:
 
 
 def check_num_negatives(num_negatives: int, name: str) -> int:
-    """``num_negatives`` if it is an int >= 1, else :class:`ConfigError` naming ``loss.num_negatives``."""
+    """``num_negatives`` if it is an int >= 1, else ``ValueError`` naming it."""
     if isinstance(num_negatives, bool) or not isinstance(num_negatives, int) or num_negatives < 1:
-        raise ConfigError(f"loss.num_negatives={num_negatives!r} is not valid for loss={name}: it needs a whole "
-                          "number of sampled negatives >= 1 per position (e.g. loss.num_negatives=64).")
+        raise ValueError(f"{name} needs num_negatives >= 1 (a whole number of sampled negatives per position, "
+                         f"e.g. 64), got {num_negatives!r}")
     return num_negatives
 
 
@@ -71,12 +71,13 @@ class SampledNegativeLoss(Loss):
         sampler: draws the negatives (``loss/sampler=uniform|popularity|in_batch``; default uniform).
 
     Raises:
-        ConfigError: a bad ``num_negatives`` or ``positions``.
+        ValueError: a bad ``num_negatives`` or ``positions``.
     """
 
     name = "sampled"
 
-    def __init__(self, num_negatives: int = 1, positions: str = "all", sampler: Sampler | None = None):
+    def __init__(self, num_negatives: int = 1, positions: Literal["all", "last"] = "all",
+                 sampler: Sampler | None = None):
         check_num_negatives(num_negatives, self.name)
         super().__init__(num_negatives=num_negatives, sampler=sampler)
         self.positions = check_positions(positions)

@@ -5,19 +5,23 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from seqrec.losses.base import Loss, check_positions, position_mask, variant_name
-from seqrec.models.scoring import item_rows
-from seqrec.samplers import NegativeBatch, Sampler
+from typing import Literal
+
+from seqrec.losses.negatives import Scores, SampledNegativeLoss
+from seqrec.samplers import Sampler
 
 
-class BCE(Loss):
+class BCE(SampledNegativeLoss):
     """Binary cross-entropy with sampled negatives at every non-padding position (Eq. 20).
 
-    For each real position t with positive item p_t and negatives n_{t,1..K}:
-    ``-log σ(r_{t,p}) - Σ_k log(1 - σ(r_{t,n_k}))``, averaged over the real positions
-    (the paper's code uses K = 1 and ``log(σ(x) + 1e-24)``; this uses the exact, stable
-    ``logsigmoid``). The paper draws negatives uniformly among the items that are not in the
-    user's training sequence (``loss/sampler=uniform``, the default).
+    For each selected position t with positive score ``s⁺_t`` and negative scores ``s⁻_{t,k}``:
+    ``-log σ(s⁺_t) - Σ_k log(1 - σ(s⁻_{t,k}))``, averaged over the positions (the paper's code uses
+    K = 1 and ``log(σ(x) + 1e-24)``; this uses the exact, stable ``logsigmoid``). The paper draws
+    negatives uniformly among the items that are not in the user's training sequence
+    (``loss/sampler=uniform``, the default), which never returns the positive. With a sampler
+    that can (``popularity``, ``in_batch``), a negative equal to the positive is an accidental hit
+    and drops out of the sum, as in every loss of the sampled family
+    (:class:`~seqrec.losses.negatives.SampledNegativeLoss`).
 
     Args:
         num_negatives: K, negatives per position (1 in the paper).
@@ -26,34 +30,18 @@ class BCE(Loss):
             named ``bce-last``).
 
     Raises:
-        ValueError: ``num_negatives`` < 1. ConfigError: a bad ``positions``.
+        ValueError: ``num_negatives`` < 1 or a bad ``positions``.
     """
 
     name = "bce"
-    positions = "all"
 
-    def __init__(self, num_negatives: int = 1, sampler: Sampler | None = None, positions: str = "all"):
-        if isinstance(num_negatives, int) and num_negatives < 1:
+    def __init__(self, num_negatives: int = 1, sampler: Sampler | None = None,
+                 positions: Literal["all", "last"] = "all"):
+        if isinstance(num_negatives, int) and not isinstance(num_negatives, bool) and num_negatives < 1:
             raise ValueError(f"BCE needs num_negatives >= 1, got {num_negatives}")
-        super().__init__(num_negatives=num_negatives, sampler=sampler)
-        self.positions = check_positions(positions)
-        self.name = variant_name(self, positions)
+        super().__init__(num_negatives=num_negatives, positions=positions, sampler=sampler)
 
-    def forward(self, hidden: torch.Tensor, targets: torch.Tensor, table: torch.Tensor,
-                negatives: NegativeBatch | None = None) -> torch.Tensor:
-        """hidden ``[B, L, d]``, targets ``[B, L]`` (0 = padding), table ``[N, d]``,
-        ``negatives.items [B, L, K]`` item ids. Returns a scalar.
-
-        Raises:
-            ValueError: if ``negatives`` is missing.
-        """
-        if negatives is None:
-            raise ValueError("BCE needs sampled negatives (a NegativeBatch with items [B, L, K])")
-        mask = position_mask(targets, self.positions)  # [B, L]
-        h = hidden[mask]  # [P, d]
-        if h.shape[0] == 0:
-            return hidden.sum() * 0.0
-        pos = (h * table[item_rows(targets[mask])]).sum(-1)  # [P]
-        neg = torch.einsum("pd,pkd->pk", h, table[item_rows(negatives.items[mask])])  # [P, K]
-        loss = -F.logsigmoid(pos.float()) - F.logsigmoid(-neg.float()).sum(-1)  # [P]
-        return loss.mean()
+    def per_position(self, s: Scores) -> torch.Tensor:
+        """``[P]``: ``-log σ(s⁺) - Σ_{valid k} log σ(-s⁻_k)``."""
+        negatives = F.logsigmoid(-s.neg).masked_fill(~s.valid, 0.0).sum(-1)  # [P]
+        return -F.logsigmoid(s.pos) - negatives

@@ -16,6 +16,7 @@ estimate of full-catalogue CE: when the K negatives are every other item once wi
 
 from __future__ import annotations
 
+from typing import Literal
 import math
 
 import torch
@@ -53,13 +54,13 @@ class SampledSoftmax(SampledNegativeLoss):
             a sampler that reports ``log_q``.
 
     Raises:
-        ConfigError: as :class:`SampledNegativeLoss`.
+        ValueError: as :class:`SampledNegativeLoss`.
         ValueError (in forward): ``logq`` is on but the negatives carry no ``log_q``.
     """
 
     name = "sampled_softmax"
 
-    def __init__(self, num_negatives: int = 256, positions: str = "all", logq: bool = False,
+    def __init__(self, num_negatives: int = 256, positions: Literal["all", "last"] = "all", logq: bool = False,
                  sampler: Sampler | None = None):
         super().__init__(num_negatives, positions, sampler)
         self.logq = bool(logq)

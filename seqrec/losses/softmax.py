@@ -13,7 +13,6 @@ from typing import Literal
 import torch
 
 from seqrec.config.check import PositiveInt
-from seqrec.errors import ConfigError
 from seqrec.losses.base import Loss, check_positions, position_mask
 from seqrec.losses.chunked import chunked_cross_entropy
 from seqrec.models.scoring import item_rows
@@ -35,13 +34,13 @@ def resolve_chunk_size(chunk_size: int | str | None, n_items: int, device: torch
     the whole batch in one block). An int is used as given; ``None`` means no chunking.
 
     Raises:
-        ConfigError: an unknown string or a non-positive int.
+        ValueError: an unknown string or a non-positive int.
     """
     if chunk_size is None or (isinstance(chunk_size, int) and chunk_size > 0):
         return chunk_size
     if chunk_size != "auto":
-        raise ConfigError(f"loss.chunk_size={chunk_size!r} is not valid: use auto, null (all logits at once) or a "
-                          "positive number of positions.")
+        raise ValueError(f"chunk_size={chunk_size!r} is not valid: use auto, null (all logits at once) or a "
+                         "positive number of positions")
     if device.type == "cpu":
         return int(min(max(CPU_BLOCK_FLOATS // n_items, CPU_MIN_ROWS), CPU_MAX_ROWS))
     return max(1, GPU_BLOCK_FLOATS // n_items)
@@ -87,7 +86,7 @@ class CCE(Loss):
         positions: ``"all"`` (CCE) or ``"last"`` (CE).
 
     Raises:
-        ConfigError: a bad ``chunk_size`` or ``positions``.
+        ValueError: a bad ``chunk_size`` or ``positions``.
     """
 
     name = "cce"
