@@ -101,7 +101,7 @@ def test_cce_at_the_last_position_is_ce(tmp_path, lastfm_data_dir):
     (["loss=bpr", "loss.num_negatives=0"], r"invalid loss.num_negatives=0: bpr needs num_negatives >= 1"),
     (["loss=bpr_max", "loss.bpreg=-1"], r"invalid loss.bpreg=-1: bpreg=-1 is not valid"),
     (["loss=gbce", "loss.t=2"], r"invalid loss.t=2: t=2 is not valid"),
-    (["loss=cce", "loss.chunk_size=big"], r"invalid loss.chunk_size=big: chunk_size='big' is not valid"),
+    (["loss=cce", "loss.chunk_size=big"], r"loss.chunk_size='big' is not valid: it must be a whole number"),
     (["loss=sampled_softmax", "loss.positions=first"], r"loss.positions='first' is not valid: it must be one of all, last"),
 ])
 def test_a_losss_value_error_becomes_one_paragraph_naming_the_option(overrides, message):
