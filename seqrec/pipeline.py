@@ -27,6 +27,7 @@ from seqrec.data import DatasetSpec, LeaveOneOut, SequenceData, load_dataset
 from seqrec.data.attributes import load_attributes
 from seqrec.errors import ConfigError, RunInterrupted, SeqrecError
 from seqrec.losses import Loss
+from seqrec.models.causality import check_causal
 from seqrec.models.s3rec_checkpoint import load_published
 from seqrec.locks import RUN_LOCK, exclusive
 from seqrec.outputs import RunWriter, per_user_frame, write_json, writing
@@ -132,6 +133,8 @@ def build(cfg: DictConfig) -> Experiment:
     )
 
     model, model_kwargs, pretraining = build_model(options, cfg, data, split, device)
+    if options.run.stage == "finetune" and loss.positions == "all":  # the model must not see its targets
+        check_causal(model, data.n_items, options.dataset.max_len, loss.name)
     loss = loss.to(device)
     if loss.sampler is not None:
         loss.sampler.bind(split)

@@ -33,6 +33,7 @@ class GRU4Rec(nn.Module):
     """
 
     name = "gru4rec"
+    causal = True  # a recurrence reads left to right (seqrec.models.causality)
 
     def __init__(
         self,

@@ -153,6 +153,12 @@ class SASRec(nn.Module):
             x = block(x, bias)
         return x
 
+    @property
+    def causal(self) -> bool:
+        """Whether the output at t depends on items ≤ t only: True unless ``bidirectional``
+        (:mod:`seqrec.models.causality` checks it before all-position training)."""
+        return not self.bidirectional
+
     def forward(self, item_seq: torch.Tensor) -> torch.Tensor:
         """Hidden state at every position: ``item_seq [B, L]`` (0 = padding) → ``[B, L, d]``.
 

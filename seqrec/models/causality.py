@@ -1,0 +1,91 @@
+"""The causality guard: a model trained on every position must not see the items after it.
+
+A loss with ``positions="all"`` (CCE, Eq. 26; BCE, Eq. 20; sampled losses) asks the hidden state
+at position t to predict the item at t + 1, the input at t + 1. A model whose output at t depends
+on items after t (bidirectional attention, an FFT filter over the whole window as in BSARec,
+FMLP-Rec or WEARec) sees its own target there, learns to copy it, and its numbers are void —
+without any error, and often with a suspiciously good training loss.
+
+A model declares ``causal`` (``True``: the output at t depends on items ≤ t only). Before a run
+trains it with an all-position loss, :func:`check_causal` refuses a model that declares
+``causal = False`` and tests every other one on a small random batch: the items after a position
+t are replaced, and the hidden states up to t must not move. A model that fails is refused with
+one paragraph saying why and what to use instead. The check uses its own generator and
+evaluation mode, so it takes nothing from the run's random streams.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from seqrec.errors import ConfigError
+
+# tolerance of the comparison: float32 reductions over a changed padding-free prefix are exact,
+# but a model may legitimately batch its work differently; anything above this is a dependence
+ATOL = 1e-5
+
+
+def future_dependence(model: torch.nn.Module, n_items: int, max_len: int, batch: int = 4,
+                      seed: int = 0) -> float:
+    """The largest change of a hidden state at positions ≤ t when the items after t change.
+
+    Args:
+        model: ``forward(item_seq [B, L]) -> hidden [B, L, d]``.
+        n_items: N, item ids are drawn from 1..N.
+        max_len: L of the test batch (at most 20 positions are used).
+        batch: sequences in the test batch.
+        seed: seed of the check's own generator.
+
+    Returns:
+        ``max |h(x)[:, :t+1] - h(x')[:, :t+1]|`` over three cut points t, where ``x'`` equals ``x``
+        up to t and has other items after it (0.0 for a causal model).
+    """
+    length = max(2, min(int(max_len), 20))
+    gen = torch.Generator().manual_seed(seed)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    worst = 0.0
+    try:
+        with torch.no_grad():
+            seq = torch.randint(1, n_items + 1, (batch, length), generator=gen)  # [B, L], no padding
+            hidden = model(seq.to(device)).float()  # [B, L, d]
+            for t in sorted({0, length // 2, length - 2}):
+                other = seq.clone()
+                other[:, t + 1:] = torch.randint(1, n_items + 1, (batch, length - t - 1), generator=gen)
+                moved = model(other.to(device)).float()[:, : t + 1] - hidden[:, : t + 1]  # [B, t+1, d]
+                worst = max(worst, float(moved.abs().max()))
+    finally:
+        model.train(was_training)
+    return worst
+
+
+def check_causal(model: torch.nn.Module, n_items: int, max_len: int, loss_name: str) -> None:
+    """Refuse to train ``model`` with an all-position loss unless its outputs are causal.
+
+    Args:
+        model: the built model (its ``causal`` attribute, when present, is its declaration).
+        n_items, max_len: the data's sizes (for the test batch).
+        loss_name: the run's loss name, for the message.
+
+    Raises:
+        ConfigError: the model declares ``causal = False``, or changing the items after a
+            position changed its hidden states up to that position.
+    """
+    declared = getattr(model, "causal", None)
+    name = getattr(model, "name", type(model).__name__)
+    advice = (f"Train it with a last-position loss (loss.positions=last, e.g. loss=ce, or the published "
+              "models' prefix protocol), or use a causal variant of the model.")
+    if declared is False:
+        raise ConfigError(
+            f"model {name} declares causal = False: its output at position t depends on items after t. "
+            f"loss={loss_name} trains every position to predict the next item, which such a model sees, so "
+            f"its numbers would be void. {advice}")
+    moved = future_dependence(model, n_items, max_len)
+    if moved > ATOL:
+        claim = "declares causal = True, but" if declared else "does not declare whether it is causal, and"
+        raise ConfigError(
+            f"model {name} {claim} changing the items after a position t changed its hidden states at "
+            f"positions up to t by up to {moved:.3g}: its output at t sees the future. loss={loss_name} trains "
+            f"every position to predict the next item, which this model can read from its input, so its "
+            f"numbers would be void. {advice}")

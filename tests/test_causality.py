@@ -1,0 +1,79 @@
+"""The causality guard (seqrec.models.causality): a model that sees the items after a position is
+refused before an all-position loss trains it; every shipped model passes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from conftest import compose_config
+from seqrec.errors import ConfigError
+from seqrec.models import GRU4Rec, S3Rec, SASRec
+from seqrec.models.causality import check_causal, future_dependence
+from seqrec.pipeline import run
+
+
+class WindowMean(nn.Module):
+    """Leaks on purpose: each position's output adds the mean embedding of the whole window, as an
+    FFT filter over the window (BSARec, FMLP-Rec) lets every position see every other."""
+
+    name = "window_mean"
+
+    def __init__(self, n_items: int, max_len: int = 50, hidden_size: int = 8, causal: bool | None = None):
+        super().__init__()
+        self.emb = nn.Embedding(n_items + 1, hidden_size, padding_idx=0)
+        if causal is not None:
+            self.causal = causal
+
+    def forward(self, item_seq: torch.Tensor) -> torch.Tensor:
+        x = self.emb(item_seq)  # [B, L, d]
+        return x + x.mean(dim=1, keepdim=True)
+
+    def output_table(self) -> torch.Tensor:
+        return self.emb.weight[1:]
+
+
+@pytest.mark.parametrize("model", [SASRec(30, 20), GRU4Rec(30, 20), S3Rec(30, 20, n_attributes=4)],
+                         ids=["sasrec", "gru4rec", "s3rec"])
+def test_every_shipped_model_is_causal(model):
+    assert model.causal is True
+    assert future_dependence(model, 30, 20) == 0.0
+    check_causal(model, 30, 20, "cce")  # no error
+
+
+def test_a_leaking_model_is_refused_whatever_it_declares():
+    assert future_dependence(WindowMean(30), 30, 20) > 1e-3
+    with pytest.raises(ConfigError, match="does not declare whether it is causal, and changing the items after"):
+        check_causal(WindowMean(30), 30, 20, "cce")
+    with pytest.raises(ConfigError, match="declares causal = True, but changing the items after.*loss=bce"):
+        check_causal(WindowMean(30, causal=True), 30, 20, "bce")
+    with pytest.raises(ConfigError, match="declares causal = False.*numbers would be void.*loss.positions=last"):
+        check_causal(WindowMean(30, causal=False), 30, 20, "cce")
+
+
+def test_the_check_takes_nothing_from_the_runs_random_streams():
+    torch.manual_seed(5)
+    model = SASRec(30, 20).train()
+    before = torch.get_rng_state()
+    check_causal(model, 30, 20, "cce")
+    assert torch.equal(torch.get_rng_state(), before) and model.training
+
+
+def _tiny(tmp_path, *extra):
+    rows = [f"u{u},i{(u * 7 + t) % 40},{t}" for u in range(30) for t in range(8)]
+    (tmp_path / "log.csv").write_text("user_id,item_id,timestamp\n" + "\n".join(rows) + "\n")
+    return compose_config([f"data_dir={tmp_path / 'data'}", f"output_dir={tmp_path / 'run'}", "dataset=custom",
+                           f"dataset.path={tmp_path / 'log.csv'}", "dataset.kcore=0", "trainer.max_epochs=1",
+                           "trainer.progress=false", "device=cpu", *extra])
+
+
+def test_a_run_refuses_a_bidirectional_model_with_cce_before_writing(tmp_path):
+    with pytest.raises(ConfigError, match="model sasrec declares causal = False"):
+        run(_tiny(tmp_path, "+model.bidirectional=true"))
+    assert not (tmp_path / "run" / "config.yaml").exists()
+
+
+def test_a_last_position_loss_may_train_a_non_causal_model(tmp_path):
+    metrics = run(_tiny(tmp_path, "+model.bidirectional=true", "loss=ce"))
+    assert metrics["loss"] == "ce" and metrics["epochs_run"] == 1
