@@ -8,7 +8,6 @@ dataset-derived sizes (``n_items``, ``max_len``) are passed at build time.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import platform
 import subprocess
@@ -21,13 +20,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from seqrec import distributed as ddp
 from seqrec import resume
-from seqrec.config.check import plain
-from seqrec.config.schema import CheckedConfig, build_object, check_model, validate_config
-from seqrec.data import DatasetSpec, LeaveOneOut, SequenceData, load_dataset
-from seqrec.data.attributes import load_attributes
-from seqrec.errors import ConfigError, RunInterrupted, SeqrecError
+from seqrec.config.schema import CheckedConfig, build_object, validate_config
+from seqrec.data import LeaveOneOut, SequenceData, load_dataset
+from seqrec.errors import ConfigError, RunInterrupted
 from seqrec.losses import Loss
 from seqrec.models.causality import check_causal
+from seqrec.models.protocol import check_protocol
+from seqrec.rundir import read_run
 from seqrec.models.s3rec_checkpoint import load_published
 from seqrec.locks import RUN_LOCK, exclusive
 from seqrec.outputs import RunWriter, per_user_frame, write_json, writing
@@ -102,7 +101,9 @@ def build_model(options: CheckedConfig, cfg: DictConfig, data: SequenceData, spl
     sizes = {"n_items": data.n_items, "max_len": options.dataset.max_len}
     if pre is not None:
         sizes["n_attributes"] = stage.n_attributes if stage is not None else 0
-    return make(**sizes), sizes, stage
+    model = make(**sizes)
+    check_protocol(model, options.model["_target_"])
+    return model, sizes, stage
 
 
 def build(cfg: DictConfig) -> Experiment:
@@ -252,7 +253,7 @@ def _run_owned(cfg: DictConfig, overrides: list[str] | None, stage: str, wall_st
                for split in ("valid", "test")}
     metrics = {
         "dataset": data.name,
-        "model": getattr(model, "name", type(model).__name__.lower()),
+        "model": model.name,
         "loss": loss.name,
         "seed": int(cfg.seed),
         **result.metrics,
@@ -296,7 +297,7 @@ def run_pretraining(cfg: DictConfig, exp: Experiment, wall_start: float) -> dict
                           "the published model is already pre-trained, and stage=pretrain only runs "
                           "seqrec's own pre-training; drop one of the two.")
     path = exp.pretraining.checkpoint(cfg.trainer.progress)
-    summary = {"dataset": exp.data.name, "model": getattr(exp.model, "name", type(exp.model).__name__.lower()),
+    summary = {"dataset": exp.data.name, "model": exp.model.name,
                **exp.pretraining.summary(path), "total_seconds": time.perf_counter() - wall_start,
                "device": str(exp.device), "output_dir": str(cfg.output_dir)}
     write_json(Path(cfg.output_dir) / "pretrain.json", summary)
@@ -321,56 +322,21 @@ def load_trained(run_dir: str | Path, data_dir: str | Path | None = None,
                  device: str | torch.device = "cpu") -> TrainedRun:
     """Rebuild the data and the best model of a finished run, for re-evaluation or analysis.
 
-    Reads ``config.yaml`` (resolved), ``best.pt`` (``model`` state dict and the data-derived
-    ``model_kwargs``), ``metrics.json`` (``data_fingerprint``, to check the data is the one the run
-    was trained on) and the dataset from ``data_dir`` (default: the run's ``data_dir``, relative
-    to the current directory). Only the ``dataset`` and ``model`` options are checked; nothing of
-    a pre-training stage is built (no pre-training samples; S3-Rec's item attributes are read only
-    for a ``best.pt`` written before ``model_kwargs`` was recorded).
+    The folder is read by :func:`seqrec.rundir.read_run` (files checked, ``best.pt`` refused when
+    another run wrote it); the model is rebuilt from the constructor arguments ``best.pt`` saved,
+    and the dataset is read from ``data_dir`` (default: the run's ``data_dir``, relative to the
+    current directory) and refused when its fingerprint differs from the run's. Nothing of a
+    pre-training stage is built.
 
     Raises:
         SeqrecError: a file is missing or unreadable, the data changed since training, or the
             checkpoint does not fit the model its config describes.
     """
-    run_dir = Path(run_dir)
-    for name in ("config.yaml", "best.pt", "metrics.json"):
-        if not (run_dir / name).is_file():
-            raise SeqrecError(
-                f"'{run_dir / name}' is missing, so the run in '{run_dir}' cannot be re-evaluated. "
-                "Rerun it with the current code (train.py writes config.yaml, best.pt and "
-                "metrics.json) or delete the folder.")
-    try:
-        cfg = OmegaConf.load(run_dir / "config.yaml")
-        metrics = json.loads((run_dir / "metrics.json").read_text())
-        ckpt = torch.load(run_dir / "best.pt", map_location="cpu", weights_only=True)
-    except Exception as exc:  # yaml, json and pickle errors have no common base class
-        raise SeqrecError(f"Cannot read the run in '{run_dir}': {exc}. Rerun it or delete the folder.") from exc
-
-    resume.check_identity(ckpt, OmegaConf.to_container(cfg, resolve=True), run_dir / "best.pt",
-                          metrics.get("data_fingerprint"))
+    run = read_run(run_dir)
+    cfg = run.cfg
     data_dir = Path(data_dir if data_dir is not None else cfg.data_dir)
     cfg.data_dir = str(data_dir)
-    spec = DatasetSpec.from_mapping(cfg.dataset)
-    model_options, pretraining = check_model(plain(cfg.model, "model"))
-    data = load_dataset(spec, data_dir)
-    expected = metrics.get("data_fingerprint")
-    if expected is not None and data.fingerprint != expected:
-        raise SeqrecError(
-            f"The run in '{run_dir}' was trained on {data.name} with data_fingerprint {expected}, but "
-            f"the data in '{data_dir}' now gives {data.fingerprint} (its source file or preprocessing "
-            "changed). Pass --data-dir the data it was trained on, or retrain the run.")
-    split = LeaveOneOut.build(data, max_len=spec.max_len).to(device)
-    sizes = ckpt.get("model_kwargs")
-    if sizes is None:  # a best.pt from before model_kwargs: sizes as that code derived them
-        sizes = {"n_items": data.n_items, "max_len": spec.max_len}
-        if pretraining is not None:
-            attributes = load_attributes(spec, data_dir, data.item_tokens, required=False)
-            sizes["n_attributes"] = attributes.n_attributes if attributes is not None else 0
-    model = build_object(model_options, "model", **sizes)
-    try:
-        model.load_state_dict(ckpt["model"])
-    except (KeyError, RuntimeError) as exc:
-        raise SeqrecError(
-            f"best.pt in '{run_dir}' does not fit the model in its config.yaml ({exc}). The run was "
-            "written by other code; rerun it.") from exc
-    return TrainedRun(cfg=cfg, data=data, split=split, model=model.to(device).eval())
+    data = run.dataset(data_dir)
+    split = LeaveOneOut.build(data, max_len=int(cfg.dataset.max_len)).to(device)
+    model = run.build_model(device)
+    return TrainedRun(cfg=cfg, data=data, split=split, model=model)

@@ -18,7 +18,7 @@ import pytest
 from seqrec.errors import SeqrecError
 from seqrec.evaluation import METRICS
 from seqrec.report.__main__ import main as report_main
-from seqrec.report.archive import RANKS_FILE, RESULT_FILE, check_result_dir, export_run, export_runs
+from seqrec.report.archive import RANKS_FILE, RESULT_FILE, check_result_dir, export_run
 from seqrec.report.export import main as export_main
 from seqrec.report.page import page_blocks, render_blocks, stale_blocks, update_page
 from seqrec.report.paper import load_paper

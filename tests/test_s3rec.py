@@ -333,7 +333,7 @@ def test_pretrain_then_finetune_on_a_lastfm_slice(tmp_path, lastfm_data_dir, mon
 
     monkeypatch.setattr(seqrec.pretrain.PretrainData, "build", no_pretraining_data)
     monkeypatch.setattr(seqrec.pretrain, "load_attributes", no_pretraining_data)
-    monkeypatch.setattr(seqrec.pipeline, "load_attributes", no_pretraining_data)
+    monkeypatch.setattr(seqrec.data.attributes, "load_attributes", no_pretraining_data)
     trained = load_trained(tmp_path / "cce", device="cpu")
     assert type(trained.model).__name__ == "S3Rec" and not trained.model.training
     history = lambda users: trained.split.history(users, "test")  # noqa: E731

@@ -25,6 +25,7 @@ from seqrec.config.check import (Pattern, PositiveInt, Range, check_options, con
                                  rejected)
 from seqrec.data.spec import DatasetSpec
 from seqrec.errors import ConfigError
+from seqrec.models.protocol import can_pretrain
 from seqrec.pretrain import STAGE_KEYS, Pretraining
 
 
@@ -128,7 +129,7 @@ def check_model(values: dict) -> tuple[dict, Pretraining | None]:
     stage = {key: values[key] for key in STAGE_KEYS if key in values}
     options = {key: value for key, value in values.items() if key not in STAGE_KEYS}
     target = target_of(options, "model")
-    if stage and not hasattr(target, "pretrain_losses"):
+    if stage and not can_pretrain(target):
         key = next(iter(stage))
         raise ConfigError(f"unknown option model.{key}: {values['_target_']} has no pre-training stage "
                           "(only model=s3rec has), so nothing would read it. Remove it.")

@@ -74,7 +74,7 @@ def check_causal(model: torch.nn.Module, n_items: int, max_len: int, loss_name: 
     """
     declared = getattr(model, "causal", None)
     name = getattr(model, "name", type(model).__name__)
-    advice = (f"Train it with a last-position loss (loss.positions=last, e.g. loss=ce, or the published "
+    advice = ("Train it with a last-position loss (loss.positions=last, e.g. loss=ce, or the published "
               "models' prefix protocol), or use a causal variant of the model.")
     if declared is False:
         raise ConfigError(

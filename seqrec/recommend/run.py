@@ -12,7 +12,6 @@ The lists follow the tie rule and memory bound of :mod:`seqrec.recommend.topk`.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Iterable, Mapping
@@ -21,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from seqrec.resume import check_identity
+from seqrec.rundir import load_checked_dataset, read_run
 from seqrec.errors import DataError, SeqrecError
 from seqrec.recommend.topk import csr_rows, recommend_csr, score_csr
 
@@ -38,69 +37,6 @@ def _few(values, n: int = 5) -> str:
     values = list(values)
     shown = ", ".join(repr(str(v)) for v in values[:n])
     return shown + (f" and {len(values) - n} more" if len(values) > n else "")
-
-
-def _read_run(run_dir: Path) -> tuple[DictConfig, dict, dict]:
-    """``config.yaml``, ``metrics.json`` and the model state of a finished run.
-
-    Raises:
-        SeqrecError: the folder is no run, an unfinished one, or unreadable.
-    """
-    if not run_dir.is_dir():
-        raise SeqrecError(f"--run '{run_dir}' is not a folder. Pass the folder of a finished run "
-                          "(it holds config.yaml, best.pt and metrics.json; train.py prints it at the end).")
-    missing = [name for name in ("config.yaml", "best.pt", "metrics.json") if not (run_dir / name).is_file()]
-    if "config.yaml" in missing:
-        raise SeqrecError(f"'{run_dir}' has no config.yaml, so it is not a run folder. Pass the folder of a "
-                          "finished run (train.py prints it at the end: results in outputs/runs/...).")
-    if missing:
-        raise SeqrecError(
-            f"'{run_dir}' has no {' and no '.join(missing)}: it is not a finished run (train.py writes "
-            "metrics.json last; a run still training or interrupted has none, and its best.pt may be "
-            f"from an early epoch). Wait for it to finish, continue it with `python train.py "
-            f"resume={run_dir}`, or pass a finished run.")
-    try:
-        cfg = OmegaConf.load(run_dir / "config.yaml")
-        metrics = json.loads((run_dir / "metrics.json").read_text())
-        checkpoint = torch.load(run_dir / "best.pt", map_location="cpu", weights_only=True)
-        state = checkpoint["model"]
-    except Exception as exc:  # yaml, json, zip and pickle errors share no base class
-        raise SeqrecError(f"cannot read the run in '{run_dir}' ({type(exc).__name__}: {exc}). "
-                          "Its files are damaged or from other code; rerun it.") from exc
-    check_identity(checkpoint, OmegaConf.to_container(cfg, resolve=True), run_dir / "best.pt",
-                   metrics.get("data_fingerprint"))
-    return cfg, metrics, state
-
-
-def rebuild_model(cfg: DictConfig, state: Mapping[str, torch.Tensor], device: torch.device,
-                  run_dir: Path) -> torch.nn.Module:
-    """The run's model with its ``best.pt`` weights, without touching any data.
-
-    Sizes come from the checkpoint: ``n_items`` from the item table ``[N + 1, d]``, S3-Rec's
-    ``n_attributes`` from its attribute table. The model is built on the meta device and takes
-    the checkpoint's tensors as they are (``assign=True``). (To be replaced by the shared run loader once it
-    is merged; kept small for that.)
-
-    Raises:
-        SeqrecError: the checkpoint does not fit the model its config describes.
-    """
-    from seqrec.config.check import plain  # the training stack, only needed here
-    from seqrec.config.schema import build_object, check_model
-
-    options, _ = check_model(plain(cfg.model, "model"))  # constructor options, without S3-Rec's stage keys
-    sizes = {"n_items": int(state["item_emb.weight"].shape[0]) - 1, "max_len": int(cfg.dataset.max_len)}
-    if "attr_emb.weight" in state:
-        sizes["n_attributes"] = int(state["attr_emb.weight"].shape[0]) - 1
-    with torch.device("meta"):  # no random init and no second copy of a large item table
-        model = build_object(options, "model", **sizes)
-    try:
-        model.load_state_dict(state, assign=True)
-        if any(t.is_meta for t in model.state_dict().values()):  # a buffer best.pt does not hold
-            raise RuntimeError("parameters or buffers missing from the checkpoint")
-    except RuntimeError as exc:
-        raise SeqrecError(f"best.pt in '{run_dir}' does not fit the model of its config.yaml ({exc}). "
-                          "The run was written by other code; rerun it.") from exc
-    return model.to(device).eval()
 
 
 class Recommender:
@@ -300,23 +236,6 @@ class Recommender:
         return self._data
 
 
-def load_checked_dataset(cfg: DictConfig, data_dir: Path, fingerprint: str | None, run_dir: Path | None):
-    """The run's dataset from ``data_dir`` (cache or source), refused when its fingerprint changed.
-
-    Raises:
-        DataError: missing or changed data.
-    """
-    from seqrec.data import load_dataset
-
-    data = load_dataset(cfg.dataset, data_dir)
-    if fingerprint is not None and data.fingerprint != fingerprint:
-        raise DataError(
-            f"the run in '{run_dir}' was trained on {data.name} with data_fingerprint {fingerprint}, "
-            f"but the data in '{data_dir}' now gives {data.fingerprint} (its source file or "
-            "preprocessing changed). Pass --data-dir the data it was trained on, or retrain the run.")
-    return data
-
-
 def load_run(path: str | os.PathLike, device: str | torch.device = "cpu",
              data_dir: str | os.PathLike | None = None, batch_size: int | str | None = None) -> Recommender:
     """Load a finished run (``config.yaml``, ``best.pt``, ``metrics.json``, ``ids.npz``) for recommendation.
@@ -339,28 +258,17 @@ def load_run(path: str | os.PathLike, device: str | torch.device = "cpu",
     """
     from seqrec.pipeline import resolve_device  # the training stack, only needed here
 
-    run_dir = Path(path)
-    cfg, metrics, state = _read_run(run_dir)
-    device = resolve_device(str(device))
-    model = rebuild_model(cfg, state, device, run_dir)
-    n_items = int(state["item_emb.weight"].shape[0]) - 1
-    ids_file = run_dir / "ids.npz"
-    data = None
-    if ids_file.is_file():
-        try:
-            with np.load(ids_file, allow_pickle=False) as npz:
-                item_tokens = npz["item_tokens"]
-        except Exception as exc:  # zip, key and value errors
-            raise SeqrecError(f"cannot read '{ids_file}' ({type(exc).__name__}: {exc}); delete it "
-                              "to take the item ids from the run's dataset instead.") from exc
-    else:  # a run from before ids.npz: its dataset holds the same mapping
-        log.info("'%s' has no ids.npz; reading the item ids from the run's dataset", run_dir)
-        data = load_checked_dataset(cfg, Path(data_dir if data_dir is not None else cfg.data_dir),
-                                    metrics.get("data_fingerprint"), run_dir)
+    run = read_run(path)
+    model = run.build_model(resolve_device(str(device)))
+    item_tokens, data = run.item_tokens(), None
+    if item_tokens is None:  # a run from before ids.npz: its dataset holds the same mapping
+        log.info("'%s' has no ids.npz; reading the item ids from the run's dataset", run.path)
+        data = run.dataset(data_dir)
         item_tokens = data.item_tokens
-    if len(item_tokens) != n_items + 1:
-        raise SeqrecError(f"'{ids_file}' lists {len(item_tokens) - 1} items but best.pt has {n_items}; "
-                          "the folder mixes files of two runs. Rerun it.")
+        if len(item_tokens) != run.n_items + 1:
+            raise SeqrecError(f"the dataset of '{run.path}' has {len(item_tokens) - 1} items but best.pt has "
+                              f"{run.n_items}; the run was trained on other data. Rerun it.")
+    cfg, metrics, run_dir = run.cfg, run.metrics, run.path
     recommender = Recommender(model, item_tokens, cfg.dataset.max_len, cfg, run_dir, data_dir, batch_size,
                               metrics.get("data_fingerprint"))
     recommender._data = data

@@ -1,0 +1,175 @@
+"""The one reader of a finished run folder, used by recommend, the analyses and ``load_trained``.
+
+A finished run folder (``train.py`` writes ``metrics.json`` last) holds ``config.yaml`` (the
+resolved config), ``best.pt`` (the selected state with the model's data-derived constructor
+arguments ``model_kwargs`` and the run's identity) and ``ids.npz`` (raw ids). :func:`read_run`
+checks the files, reads them once and refuses a ``best.pt`` that another run wrote
+(:func:`seqrec.resume.check_identity`); :meth:`FinishedRun.build_model` rebuilds the model from
+its saved constructor arguments, whatever its parameters are called.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from seqrec.errors import DataError, SeqrecError
+from seqrec.resume import check_identity
+
+REQUIRED = ("config.yaml", "best.pt", "metrics.json")
+
+
+@dataclass(frozen=True, eq=False)
+class FinishedRun:
+    """A finished run's files, read and checked (:func:`read_run`).
+
+    Attributes:
+        path: the run folder.
+        cfg: its resolved ``config.yaml``.
+        metrics: its ``metrics.json``.
+        checkpoint: its ``best.pt`` (``model`` state dict, ``model_kwargs``, ``config``, …), on CPU.
+    """
+
+    path: Path
+    cfg: DictConfig
+    metrics: dict
+    checkpoint: dict
+
+    @property
+    def state(self) -> dict:
+        """The best model's state dict."""
+        return self.checkpoint["model"]
+
+    def model_kwargs(self) -> dict:
+        """The model's data-derived constructor arguments (``n_items``, ``max_len``, …).
+
+        ``best.pt`` records them; a ``best.pt`` from before that takes them from the shapes its
+        shipped models used (item table ``[N + 1, d]``, S3-Rec's attribute table).
+
+        Raises:
+            SeqrecError: an old ``best.pt`` of a model without those tables.
+        """
+        saved = self.checkpoint.get("model_kwargs")
+        if saved:
+            return dict(saved)
+        if "item_emb.weight" not in self.state:
+            raise SeqrecError(f"best.pt in '{self.path}' records no model_kwargs (it predates them) and its model "
+                              "has no item_emb table to read the catalogue size from. Rerun it with the current code.")
+        sizes = {"n_items": int(self.state["item_emb.weight"].shape[0]) - 1, "max_len": int(self.cfg.dataset.max_len)}
+        if "attr_emb.weight" in self.state:
+            sizes["n_attributes"] = int(self.state["attr_emb.weight"].shape[0]) - 1
+        return sizes
+
+    @property
+    def n_items(self) -> int:
+        """N, the catalogue size the model ranks."""
+        return int(self.model_kwargs()["n_items"])
+
+    def build_model(self, device: str | torch.device = "cpu") -> torch.nn.Module:
+        """The run's model with its ``best.pt`` weights, in eval mode, without touching any data.
+
+        Built on the meta device from the saved constructor arguments, then given the
+        checkpoint's tensors as they are (``assign=True``): no random init, no second copy of a
+        large item table.
+
+        Raises:
+            SeqrecError: the checkpoint does not fit the model its config describes.
+        """
+        from seqrec.config.check import plain  # the config layer, only needed here
+        from seqrec.config.schema import build_object, check_model
+
+        options, _ = check_model(plain(self.cfg.model, "model"))  # constructor options, without stage keys
+        with torch.device("meta"):
+            model = build_object(options, "model", **self.model_kwargs())
+        try:
+            model.load_state_dict(self.state, assign=True)
+            if any(t.is_meta for t in model.state_dict().values()):  # a buffer best.pt does not hold
+                raise RuntimeError("parameters or buffers missing from the checkpoint")
+        except RuntimeError as exc:
+            raise SeqrecError(f"best.pt in '{self.path}' does not fit the model of its config.yaml ({exc}). "
+                              "The run was written by other code; rerun it.") from exc
+        return model.to(device).eval()
+
+    def dataset(self, data_dir: str | os.PathLike | None = None):
+        """The run's dataset (:func:`load_checked_dataset`) from ``data_dir``, default the run's."""
+        return load_checked_dataset(self.cfg, Path(data_dir if data_dir is not None else self.cfg.data_dir),
+                                    self.metrics.get("data_fingerprint"), self.path)
+
+    def item_tokens(self) -> np.ndarray | None:
+        """Raw item id of each item index (``ids.npz``; ``[0]`` is padding), or None without the file.
+
+        Raises:
+            SeqrecError: the file is unreadable or lists another number of items than the model.
+        """
+        path = self.path / "ids.npz"
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                tokens = npz["item_tokens"]
+        except Exception as exc:  # zip, key and value errors
+            raise SeqrecError(f"cannot read '{path}' ({type(exc).__name__}: {exc}); delete it "
+                              "to take the item ids from the run's dataset instead.") from exc
+        if len(tokens) != self.n_items + 1:
+            raise SeqrecError(f"'{path}' lists {len(tokens) - 1} items but best.pt has {self.n_items}; "
+                              "the folder mixes files of two runs. Rerun it.")
+        return tokens
+
+
+def load_checked_dataset(cfg: DictConfig, data_dir: Path, fingerprint: str | None, run_dir: Path | None):
+    """A run's dataset from ``data_dir`` (cache or source), refused when its fingerprint differs
+    from the run's (``metrics.json``), so a model is never evaluated on data it was not trained on.
+
+    Raises:
+        DataError: missing or changed data.
+    """
+    from seqrec.data import load_dataset  # the data layer, only needed here
+
+    data = load_dataset(cfg.dataset, Path(data_dir))
+    if fingerprint is not None and data.fingerprint != fingerprint:
+        raise DataError(
+            f"the run in '{run_dir}' was trained on {data.name} with data_fingerprint {fingerprint}, "
+            f"but the data in '{data_dir}' now gives {data.fingerprint} (its source file or "
+            "preprocessing changed). Pass --data-dir the data it was trained on, or retrain the run.")
+    return data
+
+
+def read_run(path: str | os.PathLike) -> FinishedRun:
+    """Read and check a finished run folder.
+
+    Raises:
+        SeqrecError: the path is no folder or no run folder (no ``config.yaml``), the run is not
+            finished (no ``best.pt`` or ``metrics.json``), a file is unreadable, or ``best.pt``
+            was written by another run or on other data.
+    """
+    run_dir = Path(path)
+    if not run_dir.is_dir():
+        raise SeqrecError(f"'{run_dir}' is not a folder. Pass the folder of a finished run "
+                          "(it holds config.yaml, best.pt and metrics.json; train.py prints it at the end).")
+    missing = [name for name in REQUIRED if not (run_dir / name).is_file()]
+    if "config.yaml" in missing:
+        raise SeqrecError(f"'{run_dir}' has no config.yaml, so it is not a run folder. Pass the folder of a "
+                          "finished run (train.py prints it at the end: results in outputs/runs/...).")
+    if missing:
+        raise SeqrecError(
+            f"'{run_dir}' has no {' and no '.join(missing)}: it is not a finished run (train.py writes "
+            "metrics.json last; a run still training or interrupted has none, and its best.pt may be "
+            f"from an early epoch). Wait for it to finish, continue it with `python train.py "
+            f"resume={run_dir}`, or pass a finished run.")
+    try:
+        cfg = OmegaConf.load(run_dir / "config.yaml")
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        checkpoint = torch.load(run_dir / "best.pt", map_location="cpu", weights_only=True)
+        checkpoint["model"]
+    except Exception as exc:  # yaml, json, zip and pickle errors share no base class
+        raise SeqrecError(f"cannot read the run in '{run_dir}' ({type(exc).__name__}: {exc}). "
+                          "Its files are damaged or from other code; rerun it.") from exc
+    check_identity(checkpoint, OmegaConf.to_container(cfg, resolve=True), run_dir / "best.pt",
+                   metrics.get("data_fingerprint"))
+    return FinishedRun(run_dir, cfg, metrics, checkpoint)
