@@ -7,6 +7,8 @@
 # Needs the data in data/ (`make data`, or carry data/ to the machine) and seqrec's dependencies
 # in $PYTHON (a machine with torch but without hydra-core/omegaconf: install their pure-Python
 # wheels first, `pip wheel --no-deps hydra-core==1.3.2 omegaconf==2.3.0 antlr4-python3-runtime==4.9.3`).
+# PRETRAIN=sports,yelp also pre-trains S3-Rec on those datasets on the GPU at the end and stores the
+# models under results/pretrained/ (scripts/pretrain_store.sh; commit them afterwards).
 # Writes outputs/bench-gpu/. The first epoch of a run includes CUDA/cuBLAS warm-up; the bench
 # table excludes it (warm-up batches), the early-stopped runs average it in.
 set -euo pipefail
@@ -36,3 +38,7 @@ for p in ("fp32", "bf16"):
     print(f"  CCE {p}: {m['seconds_per_epoch']:.2f} s/epoch (paper {paper['cce']}), best epoch {m['best_epoch']}/{m['epochs_run']}, "
           f"test HR@10 {m['test/hr@10']:.4f} NDCG@10 {m['test/ndcg@10']:.4f} (paper 0.0541 / 0.0318), total {m['total_seconds']:.0f} s")
 PYEOF
+
+if [ -n "${PRETRAIN:-}" ]; then
+  PYTHON=$PY scripts/pretrain_store.sh "$PRETRAIN" device=cuda
+fi

@@ -1,8 +1,8 @@
 """S3-Rec's pre-training stage (Zhou et al., CIKM 2020, Sec. 3), as in its public code
 (``run_pretrain.py``, ``datasets.PretrainDataset``, ``trainers.PretrainTrainer``).
 
-* **Samples** (:class:`~seqrec.data.pretrain_samples.PretrainData`): every prefix ``w[:i+1]`` of each user's training part
-  ``s[:-2]`` restricted to its last ``max_len`` items (the reference's
+* **Samples** (:class:`~seqrec.data.pretrain_samples.PretrainData`): every prefix ``w[:i+1]`` of
+  each user's training part ``s[:-2]`` restricted to its last ``max_len`` items (the reference's
   ``seq[-(max_len+2):-2]``), left-padded. Validation and test items never appear: neither in the
   prefixes nor in the corpus that negative segments come from.
 * **Per batch, redrawn every epoch** from a generator seeded by (pre-training seed, epoch), all
@@ -50,16 +50,16 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
+from seqrec.atomic import atomic_write
+from seqrec.batching import epoch_batches
+from seqrec.config.check import NonNegativeInt, PositiveInt, Probability, Range
 from seqrec.data.attributes import load_attributes
-from seqrec.data.pretrain_samples import PretrainData, epoch_seed  # noqa: F401 (re-exported)
 from seqrec.data.preprocess import SequenceData
+from seqrec.data.pretrain_samples import PretrainData, epoch_seed  # noqa: F401 (re-exported)
 from seqrec.data.split import LeaveOneOut
 from seqrec.errors import SeqrecError
-from seqrec.atomic import atomic_write
-from seqrec.config.check import NonNegativeInt, PositiveInt, Probability, Range
 from seqrec.locks import exclusive
 from seqrec.outputs import write_json
-from seqrec.batching import epoch_batches
 
 log = logging.getLogger(__name__)
 
@@ -108,14 +108,12 @@ class PretrainConfig:
     @property
     def weights(self) -> dict[str, float]:
         """Loss weights by objective name."""
-        return {"aap": self.aap_weight, "mip": self.mip_weight, "map": self.map_weight,
-                "sp": self.sp_weight}
+        return {"aap": self.aap_weight, "mip": self.mip_weight, "map": self.map_weight, "sp": self.sp_weight}
 
     def recipe(self) -> dict:
         """The settings that change what a pre-training epoch computes (checkpoint key): all
         but ``epochs`` (the file name holds the epoch), ``save_every`` and ``dir``."""
         return {k: v for k, v in asdict(self).items() if k not in ("epochs", "save_every", "dir")}
-
 
 
 @dataclass(frozen=True)
@@ -138,8 +136,10 @@ class Pretraining:
 
     def __post_init__(self):
         if self.pretrained_from and not self.pretrained:
-            raise ValueError(f"model.pretrained_from={self.pretrained_from} loads pre-trained weights, but "
-                             "model.pretrained=false asks for none; drop one of the two")
+            raise ValueError(
+                f"model.pretrained_from={self.pretrained_from} loads pre-trained weights, but "
+                "model.pretrained=false asks for none; drop one of the two"
+            )
 
 
 # the keys of a model config that belong to :class:`Pretraining`, not to the model's constructor
@@ -147,8 +147,14 @@ STAGE_KEYS = ("pretrained", "pretrain", "pretrained_from")
 
 
 # -- the loop ------------------------------------------------------------------------------------
-def pretrain_epoch(model: torch.nn.Module, data: PretrainData, optimizer: torch.optim.Optimizer,
-                   config: PretrainConfig, epoch: int, progress: bool = True) -> dict[str, float]:
+def pretrain_epoch(
+    model: torch.nn.Module,
+    data: PretrainData,
+    optimizer: torch.optim.Optimizer,
+    config: PretrainConfig,
+    epoch: int,
+    progress: bool = True,
+) -> dict[str, float]:
     """One pass over all prefixes; returns each objective's mean per-sequence loss and the
     weighted total (``"loss"``). All randomness comes from :func:`epoch_seed`."""
     model.train()
@@ -170,20 +176,26 @@ def pretrain_epoch(model: torch.nn.Module, data: PretrainData, optimizer: torch.
         optimizer.step()
         totals += torch.stack([losses[name].detach() for name in OBJECTIVES])
         if progress and (step % 20 == 0 or step == len(batches)):
-            bar.set_postfix({name: f"{v:.3g}" for name, v in zip(OBJECTIVES, (totals / step).tolist())},
-                            refresh=False)
+            bar.set_postfix({name: f"{v:.3g}" for name, v in zip(OBJECTIVES, (totals / step).tolist())}, refresh=False)
     means = dict(zip(OBJECTIVES, (totals / max(len(batches), 1)).tolist()))
     means["loss"] = sum(weights[name] * means[name] for name in OBJECTIVES)
     if not all(math.isfinite(value) for value in means.values()):
-        raise SeqrecError(f"the pre-training loss became {means} in epoch {epoch}: training "
-                          "diverged. Lower model.pretrain.lr.")
+        raise SeqrecError(
+            f"the pre-training loss became {means} in epoch {epoch}: training diverged. Lower model.pretrain.lr."
+        )
     return means
 
 
-def pretrain(model: torch.nn.Module, data: PretrainData, config: PretrainConfig,
-             optimizer: torch.optim.Optimizer | None = None, start_epoch: int = 0,
-             epochs: int | None = None, save: Callable[[int, list[dict]], None] | None = None,
-             progress: bool = True) -> list[dict]:
+def pretrain(
+    model: torch.nn.Module,
+    data: PretrainData,
+    config: PretrainConfig,
+    optimizer: torch.optim.Optimizer | None = None,
+    start_epoch: int = 0,
+    epochs: int | None = None,
+    save: Callable[[int, list[dict]], None] | None = None,
+    progress: bool = True,
+) -> list[dict]:
     """Pre-train ``model`` (an :class:`~seqrec.models.S3Rec`) from epoch ``start_epoch + 1`` to
     ``epochs`` (default ``config.epochs``).
 
@@ -214,8 +226,12 @@ def pretrain(model: torch.nn.Module, data: PretrainData, config: PretrainConfig,
         row["seconds"] = time.perf_counter() - began
         history.append(row)
         bar.set_postfix({name: f"{row[name]:.3g}" for name in OBJECTIVES})
-        log.info("pre-train epoch %d  %s  %.1fs", epoch,
-                 "  ".join(f"{name} {row[name]:.4g}" for name in OBJECTIVES), row["seconds"])
+        log.info(
+            "pre-train epoch %d  %s  %.1fs",
+            epoch,
+            "  ".join(f"{name} {row[name]:.4g}" for name in OBJECTIVES),
+            row["seconds"],
+        )
         if save is not None:
             save(epoch, history)
     bar.close()
@@ -248,8 +264,14 @@ class PretrainStage:
     facts: dict = field(default_factory=dict)
 
     @classmethod
-    def from_config(cls, cfg: DictConfig, config: PretrainConfig, data: SequenceData, split: LeaveOneOut,
-                    build_model: Callable[..., torch.nn.Module]) -> PretrainStage:
+    def from_config(
+        cls,
+        cfg: DictConfig,
+        config: PretrainConfig,
+        data: SequenceData,
+        split: LeaveOneOut,
+        build_model: Callable[..., torch.nn.Module],
+    ) -> PretrainStage:
         """The stage of ``cfg`` (a model config with :data:`STAGE_KEYS`, checked by
         :func:`seqrec.config.validate_config`): loads the dataset's item attributes and builds
         the pre-training samples.
@@ -267,8 +289,7 @@ class PretrainStage:
         for key in STAGE_KEYS:
             model_cfg.pop(key, None)
         attributes = load_attributes(cfg.dataset, Path(cfg.data_dir), data.item_tokens, required=True)
-        sizes = {"n_items": data.n_items, "max_len": int(cfg.dataset.max_len),
-                 "n_attributes": attributes.n_attributes}
+        sizes = {"n_items": data.n_items, "max_len": int(cfg.dataset.max_len), "n_attributes": attributes.n_attributes}
         key = {
             "version": PRETRAIN_VERSION,
             "dataset": data.name,
@@ -278,9 +299,14 @@ class PretrainStage:
             "pretrain": config.recipe(),
         }
         digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-        return cls(config=config, folder=Path(config.dir) / f"{data.name}-{digest}", key=key,
-                   make_model=lambda: build_model(**sizes), data=PretrainData.build(split, attributes),
-                   n_attributes=attributes.n_attributes)
+        return cls(
+            config=config,
+            folder=Path(config.dir) / f"{data.name}-{digest}",
+            key=key,
+            make_model=lambda: build_model(**sizes),
+            data=PretrainData.build(split, attributes),
+            n_attributes=attributes.n_attributes,
+        )
 
     def path(self, epoch: int) -> Path:
         return self.folder / f"epoch-{epoch}.pt"
@@ -319,8 +345,13 @@ class PretrainStage:
         try:
             torch.load(path, map_location="cpu", weights_only=True)
         except Exception as err:  # noqa: BLE001 - a damaged file of any kind
-            log.warning("pre-training checkpoint %s is damaged (%s: %s); pre-training again from the previous "
-                        "intact checkpoint", path, type(err).__name__, err)
+            log.warning(
+                "pre-training checkpoint %s is damaged (%s: %s); pre-training again from the previous "
+                "intact checkpoint",
+                path,
+                type(err).__name__,
+                err,
+            )
             return False
         return True
 
@@ -332,14 +363,25 @@ class PretrainStage:
         candidates += [self.path(e) for e in reversed(self.saved_epochs()) if e < self.config.epochs]
         best = None
         for path in candidates:
-            if best is not None and path != self.folder / "last.pt" and int(_CHECKPOINT_RE.match(path.name)[1]) <= best["epoch"]:
+            if (
+                best is not None
+                and path != self.folder / "last.pt"
+                and int(_CHECKPOINT_RE.match(path.name)[1]) <= best["epoch"]
+            ):
                 break  # epoch files are newest first: the rest are older than what we have
             try:
                 state = torch.load(path, map_location=device, weights_only=True)
                 epoch = int(state["epoch"])
+                if "optimizer" not in state:  # a stored final model (scripts/pretrain_store.sh): no resuming
+                    log.info("%s holds no optimizer state; it is not a point to resume from", path)
+                    continue
             except Exception as err:  # noqa: BLE001 - a damaged file of any kind
-                log.warning("pre-training checkpoint %s is damaged (%s: %s); using the previous intact one",
-                            path, type(err).__name__, err)
+                log.warning(
+                    "pre-training checkpoint %s is damaged (%s: %s); using the previous intact one",
+                    path,
+                    type(err).__name__,
+                    err,
+                )
                 continue
             if epoch <= self.config.epochs and (best is None or epoch > best["epoch"]):
                 best = state
@@ -360,18 +402,28 @@ class PretrainStage:
                 history = state["history"]
                 log.info("resuming pre-training after epoch %d from %s", state["epoch"], self.folder)
             start = int(state["epoch"]) if state is not None else 0
-            log.info("pre-training %s for epochs %d..%d into %s (%d prefixes)", type(model).__name__,
-                     start + 1, self.config.epochs, self.folder, len(self.data))
+            log.info(
+                "pre-training %s for epochs %d..%d into %s (%d prefixes)",
+                type(model).__name__,
+                start + 1,
+                self.config.epochs,
+                self.folder,
+                len(self.data),
+            )
 
             def save(epoch: int, rows: list[dict]) -> None:
-                payload = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                           "epoch": epoch, "history": history + rows, "key": self.key}
+                payload = {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "epoch": epoch,
+                    "history": history + rows,
+                    "key": self.key,
+                }
                 atomic_write(self.folder / "last.pt", lambda handle: torch.save(payload, handle))
                 if epoch % self.config.save_every == 0 or epoch == self.config.epochs:
                     atomic_write(self.path(epoch), lambda handle: torch.save(payload, handle))
 
-            rows = pretrain(model, self.data, self.config, optimizer, start_epoch=start,
-                            save=save, progress=progress)
+            rows = pretrain(model, self.data, self.config, optimizer, start_epoch=start, save=save, progress=progress)
             if not self.path(self.config.epochs).is_file():  # last.pt already held the final epoch
                 save(self.config.epochs, [])
             self.facts["pretrain_epochs_run"] = len(rows)
@@ -383,17 +435,34 @@ class PretrainStage:
         path = self.checkpoint(progress)
         state = torch.load(path, map_location=next(model.parameters()).device, weights_only=True)
         model.load_state_dict(state["model"])
-        return {"pretrained": True, "pretrain_checkpoint": str(path),
-                "pretrain_epochs": int(state["epoch"]), **self.facts}
+        return {
+            "pretrained": True,
+            "pretrain_checkpoint": str(path),
+            "pretrain_epochs": int(state["epoch"]),
+            **self.facts,
+        }
 
     def summary(self, path: Path) -> dict:
         """What ``stage=pretrain`` reports: the checkpoint, its epoch and final losses."""
         state = torch.load(path, map_location="cpu", weights_only=True)
         last = state["history"][-1] if state["history"] else {}
-        return {"pretrain_checkpoint": str(path), "pretrain_epochs": int(state["epoch"]),
-                "pretrain_folder": str(self.folder), "saved_epochs": self.saved_epochs(),
-                **{f"pretrain/{k}": last[k] for k in (*OBJECTIVES, "loss") if k in last},
-                **self.facts}
+        return {
+            "pretrain_checkpoint": str(path),
+            "pretrain_epochs": int(state["epoch"]),
+            "pretrain_folder": str(self.folder),
+            "saved_epochs": self.saved_epochs(),
+            **{f"pretrain/{k}": last[k] for k in (*OBJECTIVES, "loss") if k in last},
+            **self.facts,
+        }
 
 
-__all__ = ["PretrainConfig", "PretrainData", "PretrainStage", "Pretraining", "STAGE_KEYS", "pretrain", "pretrain_epoch", "epoch_seed"]
+__all__ = [
+    "PretrainConfig",
+    "PretrainData",
+    "PretrainStage",
+    "Pretraining",
+    "STAGE_KEYS",
+    "pretrain",
+    "pretrain_epoch",
+    "epoch_seed",
+]
