@@ -11,7 +11,7 @@ ARGS ?=
 TORCH_PIP_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install data demo train test test-fast clean bench bench-losses bench-gpu
+.PHONY: help install data demo train test test-fast lint clean bench bench-losses bench-gpu pretrain-store
 
 help: ## list the targets (coloured on a terminal only)
 	@if [ -t 1 ]; then on=$$'\033[36m'; off=$$'\033[0m'; else on=; off=; fi; \
@@ -36,11 +36,19 @@ demo: install ## set up everything and train SASRec + CCE on LastFM to early sto
 
 train: demo ## same as demo; pass overrides with ARGS="model=gru4rec loss=bce dataset=beauty"
 
-test: install ## set up everything and run the test suite (CPU; the tests need no network)
+test: install ## set up everything, lint and format-check (ruff), and run the test suite (CPU; no network)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q
 
-test-fast: install ## the test suite without the slow end-to-end subprocess runs
+test-fast: install ## ruff, then the test suite without the slow end-to-end subprocess runs
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q -m "not slow"
+
+lint: install ## fix what ruff can (lint fixes, then the formatter)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 clean: ## remove caches and results (keeps data/ and .venv)
 	rm -rf outputs/runs outputs/multirun .pytest_cache data/processed
@@ -52,8 +60,11 @@ bench: install data ## CPU benchmark: s/epoch, eval s, peak RSS of each model ×
 bench-losses: install data ## CPU benchmark of the loss family: s/epoch of CE, CCE and each sampled loss at K = 1, 64, 256 (SASRec; outputs/bench-losses/)
 	$(BIN)/python scripts/bench.py --loss-family --models sasrec --out outputs/bench-losses $(ARGS)
 
-bench-gpu: install data ## the same on one CUDA GPU for Beauty and Sports + an early-stopped SASRec+CCE on Sports (sized for < 8 min on an H200; not yet run on one)
-	PYTHON=$(BIN)/python scripts/gpu_bench.sh
+bench-gpu: install data ## the same on one CUDA GPU for Beauty and Sports + an early-stopped SASRec+CCE on Sports; PRETRAIN=sports,yelp pre-trains S3-Rec there too
+	PYTHON=$(BIN)/python PRETRAIN=$(PRETRAIN) scripts/gpu_bench.sh
+
+pretrain-store: install data ## S3-Rec pre-training for DATASETS (default sports,yelp), continued from and stored in results/pretrained/
+	PYTHON=$(BIN)/python scripts/pretrain_store.sh $(or $(DATASETS),sports,yelp) $(ARGS)
 
 # ---- Table 2, figures and report (experiment=table2; see README "Reproducing the paper") ----
 # RUNS: where `make table2` writes and `make report` / `make plots` read (a folder of run folders).

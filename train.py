@@ -19,8 +19,7 @@ from seqrec.pipeline import run
 def main(cfg: DictConfig) -> float:
     # in a sweep (-m) a failing run must not stop the others
     hydra_cfg = HydraConfig.get()
-    with report_errors(keep_going=hydra_cfg.mode == RunMode.MULTIRUN,
-                       run_dir=Path(hydra_cfg.runtime.output_dir)):
+    with report_errors(keep_going=hydra_cfg.mode == RunMode.MULTIRUN, run_dir=Path(hydra_cfg.runtime.output_dir)):
         metrics = run(cfg, overrides=list(hydra_cfg.overrides.task))
     # the monitored validation metric, for sweepers that optimise a value (None for stage=pretrain)
     return metrics.get(metrics.get("monitor", ""))

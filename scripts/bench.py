@@ -106,8 +106,14 @@ def worker(args: argparse.Namespace) -> dict:
     from seqrec.pipeline import build
 
     overrides = [
-        f"dataset={args.dataset}", f"model={args.model}", *loss_overrides(args.loss), f"device={args.device}",
-        "trainer.progress=false", f"data_dir={args.data_dir}", *VARIANTS[args.variant], *args.override,
+        f"dataset={args.dataset}",
+        f"model={args.model}",
+        *loss_overrides(args.loss),
+        f"device={args.device}",
+        "trainer.progress=false",
+        f"data_dir={args.data_dir}",
+        *VARIANTS[args.variant],
+        *args.override,
     ]
     if args.threads:
         overrides.append(f"num_threads={args.threads}")
@@ -156,9 +162,25 @@ def worker(args: argparse.Namespace) -> dict:
 
 def run_worker(args: argparse.Namespace, dataset: str, model: str, loss: str, variant: str) -> dict:
     cmd = [
-        sys.executable, __file__, "--worker", "--dataset", dataset, "--model", model, "--loss", loss,
-        "--variant", variant, "--device", args.device, "--epochs", str(args.epochs),
-        "--warmup", str(args.warmup), "--data-dir", str(args.data_dir),
+        sys.executable,
+        __file__,
+        "--worker",
+        "--dataset",
+        dataset,
+        "--model",
+        model,
+        "--loss",
+        loss,
+        "--variant",
+        variant,
+        "--device",
+        args.device,
+        "--epochs",
+        str(args.epochs),
+        "--warmup",
+        str(args.warmup),
+        "--data-dir",
+        str(args.data_dir),
     ]
     if args.max_batches:
         cmd += ["--max-batches", str(args.max_batches)]
@@ -182,10 +204,16 @@ def summarise(rows: list[dict]):
 
     frame = pd.DataFrame(rows)
     keys = ["dataset", "model", "loss", "variant"]
-    best = frame.groupby(keys, sort=False).agg(
-        epoch_seconds=("epoch_seconds", "min"), eval_seconds=("eval_seconds", "min"),
-        peak_mb=("peak_mb", "max"), batches=("batches", "first"),
-    ).reset_index()
+    best = (
+        frame.groupby(keys, sort=False)
+        .agg(
+            epoch_seconds=("epoch_seconds", "min"),
+            eval_seconds=("eval_seconds", "min"),
+            peak_mb=("peak_mb", "max"),
+            batches=("batches", "first"),
+        )
+        .reset_index()
+    )
     base = best[best.variant == "base"].set_index(["dataset", "model", "loss"])
     table = base[["epoch_seconds", "eval_seconds", "peak_mb", "batches"]].copy()
     table["eval_share"] = table.eval_seconds / table.epoch_seconds
@@ -201,11 +229,19 @@ def summarise(rows: list[dict]):
 
 def to_markdown(table, device: str) -> str:
     header = {
-        "epoch_seconds": "s/epoch", "eval_seconds": "eval s", "eval_share": "eval / epoch",
-        "peak_mb": "peak MB", "batches": "batches",
-        "bucketing_off_x": "bucketing off ×", "unchunked_x": "unchunked ×", "naive_logits_x": "naive logits ×",
-        "bucketing_off_peak_mb": "peak MB (bucketing off)", "unchunked_peak_mb": "peak MB (unchunked)",
-        "naive_logits_peak_mb": "peak MB (naive)", "bf16_x": "bf16 ×", "bf16_peak_mb": "peak MB (bf16)",
+        "epoch_seconds": "s/epoch",
+        "eval_seconds": "eval s",
+        "eval_share": "eval / epoch",
+        "peak_mb": "peak MB",
+        "batches": "batches",
+        "bucketing_off_x": "bucketing off ×",
+        "unchunked_x": "unchunked ×",
+        "naive_logits_x": "naive logits ×",
+        "bucketing_off_peak_mb": "peak MB (bucketing off)",
+        "unchunked_peak_mb": "peak MB (unchunked)",
+        "naive_logits_peak_mb": "peak MB (naive)",
+        "bf16_x": "bf16 ×",
+        "bf16_peak_mb": "peak MB (bf16)",
     }
     import pandas as pd
 
@@ -216,26 +252,40 @@ def to_markdown(table, device: str) -> str:
     for c in cols[3:]:
         if pd.api.types.is_float_dtype(shown[c]):
             shown[c] = shown[c].map(lambda v: "" if v != v else f"{v:.2f}")
-    return (f"Benchmark on {device}. `×` columns: seconds per epoch of the variant ÷ all optimisations on "
-            "(> 1 means the optimisation is that many times faster).\n\n"
-            f"{markdown_table(shown.rename(columns=header), left=3)}\n")
+    return (
+        f"Benchmark on {device}. `×` columns: seconds per epoch of the variant ÷ all optimisations on "
+        "(> 1 means the optimisation is that many times faster).\n\n"
+        f"{markdown_table(shown.rename(columns=header), left=3)}\n"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", nargs="+", default=["lastfm", "beauty"])
     parser.add_argument("--models", nargs="+", default=["gru4rec", "sasrec"])
-    parser.add_argument("--losses", nargs="+", default=["bce", "ce", "cce"],
-                        help="loss names, optionally with K negatives: sampled_softmax:256")
-    parser.add_argument("--loss-family", action="store_true",
-                        help="time CE, CCE and every sampled loss at K = 1, 64, 256 (base variant only)")
+    parser.add_argument(
+        "--losses",
+        nargs="+",
+        default=["bce", "ce", "cce"],
+        help="loss names, optionally with K negatives: sampled_softmax:256",
+    )
+    parser.add_argument(
+        "--loss-family",
+        action="store_true",
+        help="time CE, CCE and every sampled loss at K = 1, 64, 256 (base variant only)",
+    )
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--epochs", type=int, default=2,
-                        help="timed training epochs per worker run; the fastest one counts")
-    parser.add_argument("--repeats", type=int, default=2,
-                        help="rounds over all variants of a configuration, interleaved (base, off, …, base, "
-                             "off, …); each cell is its fastest round. Use 3 or more on a shared machine")
+    parser.add_argument(
+        "--epochs", type=int, default=2, help="timed training epochs per worker run; the fastest one counts"
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=2,
+        help="rounds over all variants of a configuration, interleaved (base, off, …, base, "
+        "off, …); each cell is its fastest round. Use 3 or more on a shared machine",
+    )
     parser.add_argument("--max-batches", type=int, default=None, help="time only this many batches, extrapolated")
     parser.add_argument("--warmup", type=int, default=3, help="untimed warm-up batches")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")

@@ -38,8 +38,10 @@ def make_run(folder: Path, n_items: int, max_len: int, seed: int) -> None:
     from seqrec.models import SASRec
 
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=["model=sasrec", f"dataset.max_len={max_len}",
-                                                       "output_dir=.", f"seed={seed}"])
+        cfg = compose(
+            config_name="config",
+            overrides=["model=sasrec", f"dataset.max_len={max_len}", "output_dir=.", f"seed={seed}"],
+        )
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     torch.manual_seed(seed)
@@ -53,8 +55,11 @@ def make_run(folder: Path, n_items: int, max_len: int, seed: int) -> None:
 def make_sequences(path: Path, n_items: int, n_sequences: int, length: int, seed: int) -> None:
     rng = np.random.default_rng(seed)
     items = rng.integers(1, n_items + 1, size=(n_sequences, length))
-    path.write_text("".join(json.dumps({"sequence_id": f"s{s}", "items": [f"i{i}" for i in row]}) + "\n"
-                            for s, row in enumerate(items)))
+    path.write_text(
+        "".join(
+            json.dumps({"sequence_id": f"s{s}", "items": [f"i{i}" for i in row]}) + "\n" for s, row in enumerate(items)
+        )
+    )
 
 
 def child(args: list[str]) -> tuple[float, float, str]:
@@ -84,17 +89,39 @@ def main(argv: list[str] | None = None) -> int:
         make_sequences(seqs, args.items, args.sequences, args.length, args.seed)
         python = sys.executable
         # the loading baseline first (the peak is the max over children, so order matters)
-        load_s, load_mb, _ = child([python, "-c", f"import torch; torch.set_num_threads({args.num_threads}); "
-                                    f"import seqrec; seqrec.load_run({str(run)!r})"])
-        cmd = [python, "-m", "seqrec.recommend", "--run", str(run), "--sequences", str(seqs), "--k",
-               str(args.k), "--out", str(out), "--num-threads", str(args.num_threads)]
+        load_s, load_mb, _ = child(
+            [
+                python,
+                "-c",
+                f"import torch; torch.set_num_threads({args.num_threads}); "
+                f"import seqrec; seqrec.load_run({str(run)!r})",
+            ]
+        )
+        cmd = [
+            python,
+            "-m",
+            "seqrec.recommend",
+            "--run",
+            str(run),
+            "--sequences",
+            str(seqs),
+            "--k",
+            str(args.k),
+            "--out",
+            str(out),
+            "--num-threads",
+            str(args.num_threads),
+        ]
         total_s, peak_mb, log = child(cmd)
     matrix_mb = args.sequences * args.items * 4 / MB
-    print(f"items={args.items:,}  sequences={args.sequences:,} × {args.length} items  k={args.k}  "
-          f"threads={args.num_threads}  torch {torch.__version__}")
+    print(
+        f"items={args.items:,}  sequences={args.sequences:,} × {args.length} items  k={args.k}  "
+        f"threads={args.num_threads}  torch {torch.__version__}"
+    )
     print(f"load only:           {load_s:6.1f} s   peak RSS {load_mb:8.0f} MB")
-    print(f"load + recommend:    {total_s:6.1f} s   peak RSS {peak_mb:8.0f} MB "
-          f"(+{peak_mb - load_mb:.0f} MB for scoring)")
+    print(
+        f"load + recommend:    {total_s:6.1f} s   peak RSS {peak_mb:8.0f} MB (+{peak_mb - load_mb:.0f} MB for scoring)"
+    )
     print(f"recommend log:       {' | '.join(log.splitlines())}")
     print(f"a [sequences, N] float32 score matrix would need {matrix_mb:,.0f} MB")
     return 0

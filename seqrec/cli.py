@@ -16,7 +16,6 @@ from pathlib import Path
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
-
 from omegaconf.errors import MissingMandatoryValue
 from rich.console import Console
 from rich.markup import escape
@@ -26,7 +25,6 @@ from seqrec.errors import RunInterrupted, SeqrecError
 from seqrec.locks import RUN_LOCK, exclusive
 from seqrec.sweep import INCOMING
 
-
 # What a run folder holds before a run has saved anything to continue from: Hydra's record and log
 # (``hydra.job.chdir: false``), the run's lock, and what a run writes before its first epoch ends.
 _HYDRA_FILES = {".hydra": None, "train.log": None, RUN_LOCK: None, "config.yaml": None, "ids.npz": None}
@@ -35,8 +33,9 @@ _HYDRA_FILES = {".hydra": None, "train.log": None, RUN_LOCK: None, "config.yaml"
 @contextlib.contextmanager
 def report_errors(keep_going: bool = False, run_dir: Path | None = None):
     """Turn a :class:`SeqrecError`, an ``OSError`` (:func:`io_message`) or a missing ``???`` option
-    into one paragraph on stderr and ``SystemExit(1)``; a run stopped by SIGTERM/Ctrl-C with its state saved into a one-line note
-    on how to resume and ``SystemExit(128 + signal)``; any other Ctrl-C into ``SystemExit(130)``.
+    into one paragraph on stderr and ``SystemExit(1)``; a run stopped by SIGTERM/Ctrl-C with its
+    state saved into a one-line note on how to resume and ``SystemExit(128 + signal)``; any other
+    Ctrl-C into ``SystemExit(130)``.
 
     Args:
         keep_going: in a sweep, print the message and re-raise the error as an ordinary
@@ -66,8 +65,10 @@ def report_errors(keep_going: bool = False, run_dir: Path | None = None):
     except MissingMandatoryValue as err:
         remove_unused_run_dir(run_dir)
         key = getattr(err, "full_key", None) or "a required option"
-        _fail(f"{key} has no value (it is '???' in its config file). Set it on the command line, "
-              f"e.g. `python train.py ... {key}=<value>`.")
+        _fail(
+            f"{key} has no value (it is '???' in its config file). Set it on the command line, "
+            f"e.g. `python train.py ... {key}=<value>`."
+        )
     except KeyboardInterrupt:
         Console(stderr=True).print("interrupted: this run wrote no metrics.json, so it does not count as a result.")
         raise SystemExit(130) from None
@@ -77,9 +78,11 @@ def io_message(err: OSError) -> str:
     """One paragraph for a failed file operation: what failed, on which path, and the fix."""
     path = err.filename if err.filename is not None else "a file"
     other = f" (and '{err.filename2}')" if err.filename2 is not None else ""
-    return (f"cannot use '{path}'{other}: {err.strerror or err}. Check that the path exists, that every part "
-            "of it that should be a folder is one (not a file), that it is writable and that the disk has "
-            "space, or pass another path.")
+    return (
+        f"cannot use '{path}'{other}: {err.strerror or err}. Check that the path exists, that every part "
+        "of it that should be a folder is one (not a file), that it is writable and that the disk has "
+        "space, or pass another path."
+    )
 
 
 def run_main(body: Callable[[], object]) -> int:
@@ -128,15 +131,24 @@ def check_group_overrides(argv: list[str], conf_dir: str | Path) -> None:
     for arg in argv:
         key, sep, value = arg.partition("=")
         group = key.lstrip("+~")
-        if not sep or value.strip().lower() != "null" or "." in group \
-                or group.startswith("hydra") or not (conf_dir / group).is_dir():
+        if (
+            not sep
+            or value.strip().lower() != "null"
+            or "." in group
+            or group.startswith("hydra")
+            or not (conf_dir / group).is_dir()
+        ):
             continue
         options = ", ".join(sorted(p.stem for p in (conf_dir / group).glob("*.yaml")))
         if group in optional:
-            _fail(f"`{arg}`: `{group}` is off by default; leave it out of the command line instead of "
-                  f"setting it to null (Hydra cannot compose a null config group). Its options: {options}.")
-        _fail(f"`{arg}`: the config group `{group}` takes one of its options ({options}), not null. "
-              f"Pick one, e.g. `{group}={options.split(', ')[0]}`.")
+            _fail(
+                f"`{arg}`: `{group}` is off by default; leave it out of the command line instead of "
+                f"setting it to null (Hydra cannot compose a null config group). Its options: {options}."
+            )
+        _fail(
+            f"`{arg}`: the config group `{group}` takes one of its options ({options}), not null. "
+            f"Pick one, e.g. `{group}={options.split(', ')[0]}`."
+        )
 
 
 def remove_unused_run_dir(run_dir: Path | None) -> None:
@@ -179,8 +191,10 @@ def check_writable(folder: str | Path) -> None:
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as err:
-        _fail(f"cannot write into the output folder {folder}: {err.strerror or err}. Choose a writable "
-              "folder with hydra.run.dir=<folder> (sweeps: hydra.sweep.dir=<folder>), or free disk space.")
+        _fail(
+            f"cannot write into the output folder {folder}: {err.strerror or err}. Choose a writable "
+            "folder with hydra.run.dir=<folder> (sweeps: hydra.sweep.dir=<folder>), or free disk space."
+        )
 
 
 class OutputFolderCheck(Callback):

@@ -80,16 +80,16 @@ def slurm_env(env: dict[str, str], hostnames: Callable[[str], list[str]]) -> dic
     """
     if int(env.get("SLURM_NTASKS", "1")) <= 1 or "SLURM_PROCID" not in env or "SLURM_STEP_ID" not in env:
         return {}
-    out = {"RANK": env["SLURM_PROCID"], "WORLD_SIZE": env["SLURM_NTASKS"],
-           "LOCAL_RANK": env.get("SLURM_LOCALID", "0")}
+    out = {"RANK": env["SLURM_PROCID"], "WORLD_SIZE": env["SLURM_NTASKS"], "LOCAL_RANK": env.get("SLURM_LOCALID", "0")}
     out["MASTER_ADDR"] = env.get("MASTER_ADDR") or hostnames(env["SLURM_JOB_NODELIST"])[0]
     out["MASTER_PORT"] = env.get("MASTER_PORT") or str(20000 + int(env.get("SLURM_JOB_ID", "0")) % 20000)
     return out
 
 
 def _scontrol_hostnames(nodelist: str) -> list[str]:
-    return subprocess.run(["scontrol", "show", "hostnames", nodelist], capture_output=True, text=True,
-                          check=True).stdout.split()
+    return subprocess.run(
+        ["scontrol", "show", "hostnames", nodelist], capture_output=True, text=True, check=True
+    ).stdout.split()
 
 
 def init_from_env(device: str = "auto") -> bool:
@@ -131,9 +131,11 @@ def local_device(device: torch.device) -> torch.device:
     if not active() or device.type != "cuda":
         return device
     if device.index is not None and device.index != local_rank():
-        raise ConfigError(f"device={device} with {world_size()} processes: each process uses the GPU of its "
-                          "LOCAL_RANK (cuda:<local rank>). Use device=auto or device=cuda, and choose GPUs "
-                          "with CUDA_VISIBLE_DEVICES.")
+        raise ConfigError(
+            f"device={device} with {world_size()} processes: each process uses the GPU of its "
+            "LOCAL_RANK (cuda:<local rank>). Use device=auto or device=cuda, and choose GPUs "
+            "with CUDA_VISIBLE_DEVICES."
+        )
     return torch.device("cuda", local_rank())
 
 
@@ -303,8 +305,12 @@ def rank_rng(state: dict) -> dict | None:
     None when the run was saved by fewer processes (the rank keeps its freshly seeded generators)."""
     saved = state.get("ranks") or [state]
     if len(saved) != world_size() and is_main():
-        log.warning("resuming inside an epoch saved by %d process(es) with %d: the rest of the epoch draws "
-                    "other negatives and dropout than the uninterrupted run", len(saved), world_size())
+        log.warning(
+            "resuming inside an epoch saved by %d process(es) with %d: the rest of the epoch draws "
+            "other negatives and dropout than the uninterrupted run",
+            len(saved),
+            world_size(),
+        )
     return saved[rank()] if rank() < len(saved) else None
 
 
@@ -322,10 +328,10 @@ def sharded_ranks(evaluate: Callable[[torch.Tensor], torch.Tensor], lengths: tor
     if not active():
         return evaluate(torch.arange(len(lengths), device=lengths.device))
     order = torch.argsort(lengths, stable=True)
-    parts = gather(evaluate(order[rank():: world_size()]))
+    parts = gather(evaluate(order[rank() :: world_size()]))
     ranks = torch.empty(len(lengths), dtype=torch.long, device=lengths.device)
     for r, part in enumerate(parts):
-        ranks[order[r:: world_size()]] = part
+        ranks[order[r :: world_size()]] = part
     return ranks
 
 

@@ -50,12 +50,13 @@ def resolve_eval_batch_size(batch_size: int | str, n_items: int, device: torch.d
         budget = GPU_SCORE_FLOATS if device.type == "cuda" else CPU_SCORE_FLOATS
         return int(min(MAX_AUTO_EVAL_BATCH, max(1, budget // max(n_items, 1))))
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"eval.batch_size={batch_size!r} must be auto or a whole number >= 1 (e.g. eval.batch_size=256).")
+        raise ValueError(
+            f"eval.batch_size={batch_size!r} must be auto or a whole number >= 1 (e.g. eval.batch_size=256)."
+        )
     return batch_size
 
 
-def mask_keeping_targets(scores: torch.Tensor, rows: torch.Tensor, items: torch.Tensor,
-                         targets: torch.Tensor) -> None:
+def mask_keeping_targets(scores: torch.Tensor, rows: torch.Tensor, items: torch.Tensor, targets: torch.Tensor) -> None:
     """Set the history items of each row to ``-inf``, in place, except the row's target.
 
     A target that repeats an item of the user's history (re-consumption: music, groceries) is
@@ -155,7 +156,7 @@ def evaluate_ranks(
     for users in order.split(batch_size):
         seq = inputs[users]  # [B, L]
         if trim:
-            seq = seq[:, width - max(int(lengths[users].max()), 1):]
+            seq = seq[:, width - max(int(lengths[users].max()), 1) :]
         scores = score_items(model, last_hidden(model, seq, autocast))  # [B, N]
         if history is not None:
             rows, items = history(users)

@@ -73,7 +73,8 @@ def exclusive(path: str | os.PathLike, wait: bool = False, what: str = "folder")
                     f"The {what} {path.parent} is in use by another run ({holder}). Two runs writing one "
                     "folder would mix their files, so this one stops before writing anything. Wait for that "
                     "run to end, or give this one another folder (hydra.run.dir=<folder>; sweeps: "
-                    "hydra.sweep.dir=<folder>).") from None
+                    "hydra.sweep.dir=<folder>)."
+                ) from None
             log.info("waiting for the process that holds %s (%s)", path.parent, holder)
             fcntl.flock(handle, fcntl.LOCK_EX)
         try:

@@ -21,9 +21,9 @@ import pandas as pd
 import torch
 
 from seqrec.atomic import atomic_write
+from seqrec.checkpoints import Checkpoints
 from seqrec.errors import SeqrecError
 from seqrec.evaluation import metrics_from_ranks
-from seqrec.checkpoints import Checkpoints
 
 # what last.pt holds (bump when its layout changes)
 LAST_VERSION = 1
@@ -119,7 +119,8 @@ class RunWriter(Checkpoints):
             raise OutputError(
                 f"the run folder {self.out_dir} disappeared while the run was going (deleted or moved), "
                 f"so {name} has nowhere to go and the run stops. Start the run again; to keep results, "
-                "do not delete or move a run folder while its run is going.")
+                "do not delete or move a run folder while its run is going."
+            )
         with writing(self.out_dir, name):
             write(self.out_dir / name)
 
@@ -129,8 +130,17 @@ class RunWriter(Checkpoints):
     def ids(self, item_tokens: np.ndarray, user_tokens: np.ndarray) -> None:
         """``ids.npz``: ``item_tokens [N + 1]`` (raw id of item index i; ``[0]`` is padding) and
         ``user_tokens [U]`` (raw id of user index u), as strings; no pickles."""
-        self._write("ids.npz", lambda path: atomic_write(path, lambda handle: np.savez(
-            handle, item_tokens=np.asarray(item_tokens, dtype=str), user_tokens=np.asarray(user_tokens, dtype=str))))
+        self._write(
+            "ids.npz",
+            lambda path: atomic_write(
+                path,
+                lambda handle: np.savez(
+                    handle,
+                    item_tokens=np.asarray(item_tokens, dtype=str),
+                    user_tokens=np.asarray(user_tokens, dtype=str),
+                ),
+            ),
+        )
 
     def epoch(self, row: dict) -> None:
         """Append one epoch's row to ``epochs.csv`` (rewritten atomically, it is small)."""
@@ -142,17 +152,28 @@ class RunWriter(Checkpoints):
         data_fingerprint}`` of the selected epoch (``loss``: the loss's own parameters, empty for most losses;
         ``model_kwargs``: the model's data-derived constructor arguments)."""
         loop = state["loop"]
-        payload = {"model": state["model"], "loss": state.get("loss", {}), "optimizer": state["optimizer"],
-                   "epoch": loop["best_epoch"],
-                   "best_metric": {state["monitor"]: loop["best_score"]}, "config": self.run_config,
-                   "model_kwargs": self.model_kwargs, "data_fingerprint": self.data_fingerprint}
+        payload = {
+            "model": state["model"],
+            "loss": state.get("loss", {}),
+            "optimizer": state["optimizer"],
+            "epoch": loop["best_epoch"],
+            "best_metric": {state["monitor"]: loop["best_score"]},
+            "config": self.run_config,
+            "model_kwargs": self.model_kwargs,
+            "data_fingerprint": self.data_fingerprint,
+        }
         self._write("best.pt", lambda path: atomic_write(path, lambda handle: torch.save(payload, handle)))
 
     def save_last(self, state: dict) -> None:
         """``last.pt``: the trainer's state dict (model, optimizer, loop state with generator
         states and log rows) plus the config, the run's facts and a format version."""
-        payload = {**state, "config": self.run_config, "facts": self.facts, "version": LAST_VERSION,
-                   "data_fingerprint": self.data_fingerprint}
+        payload = {
+            **state,
+            "config": self.run_config,
+            "facts": self.facts,
+            "version": LAST_VERSION,
+            "data_fingerprint": self.data_fingerprint,
+        }
         self._write("last.pt", lambda path: atomic_write(path, lambda handle: torch.save(payload, handle)))
 
     def load_best(self) -> dict | None:

@@ -23,14 +23,14 @@ from seqrec import resume
 from seqrec.config.schema import CheckedConfig, build_object, validate_config
 from seqrec.data import LeaveOneOut, SequenceData, load_dataset
 from seqrec.errors import ConfigError, RunInterrupted
+from seqrec.locks import RUN_LOCK, exclusive
 from seqrec.losses import Loss
 from seqrec.models.causality import check_causal
 from seqrec.models.protocol import check_protocol
-from seqrec.rundir import read_run
 from seqrec.models.s3rec_checkpoint import load_published
-from seqrec.locks import RUN_LOCK, exclusive
 from seqrec.outputs import RunWriter, per_user_frame, write_json, writing
 from seqrec.pretrain import PretrainStage
+from seqrec.rundir import read_run
 from seqrec.seeding import seed_everything
 from seqrec.summary import print_summary
 from seqrec.sweep import settle_hydra_record
@@ -49,7 +49,9 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device={name} was asked for but no CUDA GPU is available here; use device=cpu or device=auto.")
+        raise ConfigError(
+            f"device={name} was asked for but no CUDA GPU is available here; use device=cpu or device=auto."
+        )
     return device
 
 
@@ -82,8 +84,9 @@ class Experiment:
     pretraining: PretrainStage | None = None
 
 
-def build_model(options: CheckedConfig, cfg: DictConfig, data: SequenceData, split: LeaveOneOut,
-                device: torch.device) -> tuple[torch.nn.Module, dict, PretrainStage | None]:
+def build_model(
+    options: CheckedConfig, cfg: DictConfig, data: SequenceData, split: LeaveOneOut, device: torch.device
+) -> tuple[torch.nn.Module, dict, PretrainStage | None]:
     """The model of the checked config on ``device``, the data-derived arguments it was built
     with, and the pre-training stage when the run needs one.
 
@@ -92,6 +95,7 @@ def build_model(options: CheckedConfig, cfg: DictConfig, data: SequenceData, spl
     samples) only for ``stage=pretrain`` or ``model.pretrained=true``; from scratch
     (``model.pretrained=false``) no pre-training data is read and ``n_attributes`` is 0.
     """
+
     def make(**sizes) -> torch.nn.Module:
         return build_object(options.model, "model", **sizes).to(device)
 
@@ -130,7 +134,11 @@ def build(cfg: DictConfig) -> Experiment:
     split = LeaveOneOut.build(data, max_len=options.dataset.max_len).to(device)
     log.info(
         "%s: %d users (%d with a training sequence), %d items, %d interactions",
-        data.name, data.n_users, len(split.train_users), data.n_items, int(data.lengths.sum()),
+        data.name,
+        data.n_users,
+        len(split.train_users),
+        data.n_items,
+        int(data.lengths.sum()),
     )
 
     model, model_kwargs, pretraining = build_model(options, cfg, data, split, device)
@@ -141,8 +149,16 @@ def build(cfg: DictConfig) -> Experiment:
         loss.sampler.bind(split)
     # a loss may have parameters of its own: they are trained with the model's
     optimizer = build_object(options.optimizer, "optimizer", params=[*model.parameters(), *loss.parameters()])
-    trainer = build_object(options.trainer, "trainer", model=model, loss=loss, optimizer=optimizer,
-                           split=split, seed=options.run.seed, device=device)
+    trainer = build_object(
+        options.trainer,
+        "trainer",
+        model=model,
+        loss=loss,
+        optimizer=optimizer,
+        split=split,
+        seed=options.run.seed,
+        device=device,
+    )
     return Experiment(data, split, model, loss, optimizer, trainer, device, options, model_kwargs, pretraining)
 
 
@@ -184,8 +200,10 @@ def run(cfg: DictConfig, overrides: list[str] | None = None) -> dict:
     stage = validate_config(cfg).run.stage  # every option, before a file is read or written
     # DDP (torchrun): join the process group, use rank 0's run folder and rank 0's view of it
     if ddp.init_from_env(cfg.device) and stage == "pretrain":
-        raise ConfigError("stage=pretrain runs in one process: start it with `python train.py stage=pretrain ...`, "
-                          "then fine-tune under torchrun (it loads the pre-trained checkpoint).")
+        raise ConfigError(
+            "stage=pretrain runs in one process: start it with `python train.py stage=pretrain ...`, "
+            "then fine-tune under torchrun (it loads the pre-trained checkpoint)."
+        )
     cfg = ddp.share_run_dir(cfg)
     with own_run_folder(cfg):
         return _run_owned(cfg, overrides, stage, wall_start)
@@ -212,14 +230,19 @@ def own_run_folder(cfg: DictConfig):
 
 def _run_owned(cfg: DictConfig, overrides: list[str] | None, stage: str, wall_start: float) -> dict:
     """:func:`run` once the folder is this process's."""
-    start = ddp.on_main(lambda: resume.prepare(cfg, overrides)) if stage == "finetune" else \
-        resume.RunStart(cfg, Path(cfg.output_dir))
+    start = (
+        ddp.on_main(lambda: resume.prepare(cfg, overrides))
+        if stage == "finetune"
+        else resume.RunStart(cfg, Path(cfg.output_dir))
+    )
     cfg, out_dir = start.cfg, start.out_dir
     if start.finished is not None:
         if ddp.is_main():
             settle_hydra_record(out_dir, cfg.get("resume"), accepted=False)
-            print(f"{out_dir} already holds a finished run (metrics.json); not retrained. Delete the folder "
-                  "to train it again.")
+            print(
+                f"{out_dir} already holds a finished run (metrics.json); not retrained. Delete the folder "
+                "to train it again."
+            )
         return start.finished
     exp = build(cfg)  # a resumed run's saved config is checked too; bad data fails here, before any write
     if ddp.is_main():  # the run is accepted: Hydra's record of this command joins the folder
@@ -249,8 +272,9 @@ def _run_owned(cfg: DictConfig, overrides: list[str] | None, stage: str, wall_st
         except Interrupted as err:
             raise RunInterrupted(err.signal, out_dir) from None
 
-    repeats = {f"{split}/repeat_share": float(exp.split.repeated_targets(split).double().mean())
-               for split in ("valid", "test")}
+    repeats = {
+        f"{split}/repeat_share": float(exp.split.repeated_targets(split).double().mean()) for split in ("valid", "test")
+    }
     metrics = {
         "dataset": data.name,
         "model": model.name,
@@ -293,17 +317,26 @@ def run_pretraining(cfg: DictConfig, exp: Experiment, wall_start: float) -> dict
         ConfigError: ``model.pretrained_from`` is set (a published model is already pre-trained).
     """
     if exp.options.pretraining.pretrained_from:
-        raise ConfigError(f"stage=pretrain with model.pretrained_from={exp.options.pretraining.pretrained_from}: "
-                          "the published model is already pre-trained, and stage=pretrain only runs "
-                          "seqrec's own pre-training; drop one of the two.")
+        raise ConfigError(
+            f"stage=pretrain with model.pretrained_from={exp.options.pretraining.pretrained_from}: "
+            "the published model is already pre-trained, and stage=pretrain only runs "
+            "seqrec's own pre-training; drop one of the two."
+        )
     path = exp.pretraining.checkpoint(cfg.trainer.progress)
-    summary = {"dataset": exp.data.name, "model": exp.model.name,
-               **exp.pretraining.summary(path), "total_seconds": time.perf_counter() - wall_start,
-               "device": str(exp.device), "output_dir": str(cfg.output_dir)}
+    summary = {
+        "dataset": exp.data.name,
+        "model": exp.model.name,
+        **exp.pretraining.summary(path),
+        "total_seconds": time.perf_counter() - wall_start,
+        "device": str(exp.device),
+        "output_dir": str(cfg.output_dir),
+    }
     write_json(Path(cfg.output_dir) / "pretrain.json", summary)
     losses = "  ".join(f"{k.split('/')[1]} {v:.4g}" for k, v in summary.items() if k.startswith("pretrain/"))
-    print(f"pre-trained {summary['model']} on {summary['dataset']}: epoch {summary['pretrain_epochs']} "
-          f"({losses})\ncheckpoint {path}")
+    print(
+        f"pre-trained {summary['model']} on {summary['dataset']}: epoch {summary['pretrain_epochs']} "
+        f"({losses})\ncheckpoint {path}"
+    )
     return summary
 
 
@@ -318,8 +351,9 @@ class TrainedRun:
     model: torch.nn.Module
 
 
-def load_trained(run_dir: str | Path, data_dir: str | Path | None = None,
-                 device: str | torch.device = "cpu") -> TrainedRun:
+def load_trained(
+    run_dir: str | Path, data_dir: str | Path | None = None, device: str | torch.device = "cpu"
+) -> TrainedRun:
     """Rebuild the data and the best model of a finished run, for re-evaluation or analysis.
 
     The folder is read by :func:`seqrec.rundir.read_run` (files checked, ``best.pt`` refused when

@@ -26,8 +26,8 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from seqrec.errors import ConfigError, SeqrecError
 from seqrec.checkpoints import StopRequest
+from seqrec.errors import ConfigError, SeqrecError
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +63,11 @@ def config_differences(saved: dict, current: dict, keys: list[str] | None = None
         names = [n for n in names if any(n == k or n.startswith(k + ".") for k in keys)]
     runtime = lambda n: any(n == k or n.startswith(k + ".") for k in RUNTIME_KEYS)  # noqa: E731
     missing = "(not set)"
-    return [f"{n}: {a.get(n, missing)!r} → {b.get(n, missing)!r}" for n in names
-            if not runtime(n) and a.get(n, missing) != b.get(n, missing)]
+    return [
+        f"{n}: {a.get(n, missing)!r} → {b.get(n, missing)!r}"
+        for n in names
+        if not runtime(n) and a.get(n, missing) != b.get(n, missing)
+    ]
 
 
 def override_keys(overrides: list[str]) -> list[str]:
@@ -132,8 +135,9 @@ def prepare(cfg: DictConfig, overrides: list[str] | None = None) -> RunStart:
     saved = OmegaConf.load(out_dir / "config.yaml")
     runtime = {key: OmegaConf.select(cfg, key) for key in RUNTIME_KEYS if OmegaConf.select(cfg, key) is not None}
     given = override_keys(overrides or [])
-    changed = config_differences(OmegaConf.to_container(saved, resolve=True),
-                                 OmegaConf.to_container(cfg, resolve=True), given)
+    changed = config_differences(
+        OmegaConf.to_container(saved, resolve=True), OmegaConf.to_container(cfg, resolve=True), given
+    )
     if changed:
         raise ConfigError(
             f"resume={resume}: the command line changes the saved config of that run: "
@@ -176,7 +180,8 @@ def check_identity(checkpoint: dict, config: dict, path: Path, data_fingerprint:
             f"{path} was written by another run than the one of its folder ({'; '.join(changed)}; "
             f"checkpoint value → the folder's config.yaml), so continuing or evaluating it would report "
             f"that run's model as this one's. Put the folder's own checkpoint back, or delete {path.name} "
-            "to train the run from its start.")
+            "to train the run from its start."
+        )
 
 
 def _check_finished_config(cfg: DictConfig, out_dir: Path) -> None:
@@ -214,8 +219,7 @@ def stop_on_signals():
         if stop.signal is not None and signum == signal.SIGINT:
             raise KeyboardInterrupt
         stop(signum, frame)
-        log.warning("received %s: stopping after the running batch and saving last.pt",
-                    signal.Signals(signum).name)
+        log.warning("received %s: stopping after the running batch and saving last.pt", signal.Signals(signum).name)
 
     for sig in previous:
         signal.signal(sig, handler)

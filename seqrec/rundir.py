@@ -59,8 +59,10 @@ class FinishedRun:
         if saved:
             return dict(saved)
         if "item_emb.weight" not in self.state:
-            raise SeqrecError(f"best.pt in '{self.path}' records no model_kwargs (it predates them) and its model "
-                              "has no item_emb table to read the catalogue size from. Rerun it with the current code.")
+            raise SeqrecError(
+                f"best.pt in '{self.path}' records no model_kwargs (it predates them) and its model "
+                "has no item_emb table to read the catalogue size from. Rerun it with the current code."
+            )
         sizes = {"n_items": int(self.state["item_emb.weight"].shape[0]) - 1, "max_len": int(self.cfg.dataset.max_len)}
         if "attr_emb.weight" in self.state:
             sizes["n_attributes"] = int(self.state["attr_emb.weight"].shape[0]) - 1
@@ -92,14 +94,20 @@ class FinishedRun:
             if any(t.is_meta for t in model.state_dict().values()):  # a buffer best.pt does not hold
                 raise RuntimeError("parameters or buffers missing from the checkpoint")
         except RuntimeError as exc:
-            raise SeqrecError(f"best.pt in '{self.path}' does not fit the model of its config.yaml ({exc}). "
-                              "The run was written by other code; rerun it.") from exc
+            raise SeqrecError(
+                f"best.pt in '{self.path}' does not fit the model of its config.yaml ({exc}). "
+                "The run was written by other code; rerun it."
+            ) from exc
         return model.to(device).eval()
 
     def dataset(self, data_dir: str | os.PathLike | None = None):
         """The run's dataset (:func:`load_checked_dataset`) from ``data_dir``, default the run's."""
-        return load_checked_dataset(self.cfg, Path(data_dir if data_dir is not None else self.cfg.data_dir),
-                                    self.metrics.get("data_fingerprint"), self.path)
+        return load_checked_dataset(
+            self.cfg,
+            Path(data_dir if data_dir is not None else self.cfg.data_dir),
+            self.metrics.get("data_fingerprint"),
+            self.path,
+        )
 
     def item_tokens(self) -> np.ndarray | None:
         """Raw item id of each item index (``ids.npz``; ``[0]`` is padding), or None without the file.
@@ -114,11 +122,15 @@ class FinishedRun:
             with np.load(path, allow_pickle=False) as npz:
                 tokens = npz["item_tokens"]
         except Exception as exc:  # zip, key and value errors
-            raise SeqrecError(f"cannot read '{path}' ({type(exc).__name__}: {exc}); delete it "
-                              "to take the item ids from the run's dataset instead.") from exc
+            raise SeqrecError(
+                f"cannot read '{path}' ({type(exc).__name__}: {exc}); delete it "
+                "to take the item ids from the run's dataset instead."
+            ) from exc
         if len(tokens) != self.n_items + 1:
-            raise SeqrecError(f"'{path}' lists {len(tokens) - 1} items but best.pt has {self.n_items}; "
-                              "the folder mixes files of two runs. Rerun it.")
+            raise SeqrecError(
+                f"'{path}' lists {len(tokens) - 1} items but best.pt has {self.n_items}; "
+                "the folder mixes files of two runs. Rerun it."
+            )
         return tokens
 
 
@@ -136,7 +148,8 @@ def load_checked_dataset(cfg: DictConfig, data_dir: Path, fingerprint: str | Non
         raise DataError(
             f"the run in '{run_dir}' was trained on {data.name} with data_fingerprint {fingerprint}, "
             f"but the data in '{data_dir}' now gives {data.fingerprint} (its source file or "
-            "preprocessing changed). Pass --data-dir the data it was trained on, or retrain the run.")
+            "preprocessing changed). Pass --data-dir the data it was trained on, or retrain the run."
+        )
     return data
 
 
@@ -150,26 +163,34 @@ def read_run(path: str | os.PathLike) -> FinishedRun:
     """
     run_dir = Path(path)
     if not run_dir.is_dir():
-        raise SeqrecError(f"'{run_dir}' is not a folder. Pass the folder of a finished run "
-                          "(it holds config.yaml, best.pt and metrics.json; train.py prints it at the end).")
+        raise SeqrecError(
+            f"'{run_dir}' is not a folder. Pass the folder of a finished run "
+            "(it holds config.yaml, best.pt and metrics.json; train.py prints it at the end)."
+        )
     missing = [name for name in REQUIRED if not (run_dir / name).is_file()]
     if "config.yaml" in missing:
-        raise SeqrecError(f"'{run_dir}' has no config.yaml, so it is not a run folder. Pass the folder of a "
-                          "finished run (train.py prints it at the end: results in outputs/runs/...).")
+        raise SeqrecError(
+            f"'{run_dir}' has no config.yaml, so it is not a run folder. Pass the folder of a "
+            "finished run (train.py prints it at the end: results in outputs/runs/...)."
+        )
     if missing:
         raise SeqrecError(
             f"'{run_dir}' has no {' and no '.join(missing)}: it is not a finished run (train.py writes "
             "metrics.json last; a run still training or interrupted has none, and its best.pt may be "
             f"from an early epoch). Wait for it to finish, continue it with `python train.py "
-            f"resume={run_dir}`, or pass a finished run.")
+            f"resume={run_dir}`, or pass a finished run."
+        )
     try:
         cfg = OmegaConf.load(run_dir / "config.yaml")
         metrics = json.loads((run_dir / "metrics.json").read_text())
         checkpoint = torch.load(run_dir / "best.pt", map_location="cpu", weights_only=True)
         checkpoint["model"]
     except Exception as exc:  # yaml, json, zip and pickle errors share no base class
-        raise SeqrecError(f"cannot read the run in '{run_dir}' ({type(exc).__name__}: {exc}). "
-                          "Its files are damaged or from other code; rerun it.") from exc
-    check_identity(checkpoint, OmegaConf.to_container(cfg, resolve=True), run_dir / "best.pt",
-                   metrics.get("data_fingerprint"))
+        raise SeqrecError(
+            f"cannot read the run in '{run_dir}' ({type(exc).__name__}: {exc}). "
+            "Its files are damaged or from other code; rerun it."
+        ) from exc
+    check_identity(
+        checkpoint, OmegaConf.to_container(cfg, resolve=True), run_dir / "best.pt", metrics.get("data_fingerprint")
+    )
     return FinishedRun(run_dir, cfg, metrics, checkpoint)

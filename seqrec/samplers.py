@@ -52,8 +52,7 @@ class Sampler:
             raise RuntimeError(f"{type(self).__name__}.sample() called before bind(split).")
         return self.split
 
-    def sample(self, users: torch.Tensor, targets: torch.Tensor, k: int,
-               generator: torch.Generator) -> NegativeBatch:
+    def sample(self, users: torch.Tensor, targets: torch.Tensor, k: int, generator: torch.Generator) -> NegativeBatch:
         """Draw ``k`` negatives for every position of a batch.
 
         Args:
@@ -88,8 +87,7 @@ class UniformSampler(Sampler):
         self._log_q = -torch.log((split.n_items - n_seen).clamp(min=1).float())
         return self
 
-    def sample(self, users: torch.Tensor, targets: torch.Tensor, k: int,
-               generator: torch.Generator) -> NegativeBatch:
+    def sample(self, users: torch.Tensor, targets: torch.Tensor, k: int, generator: torch.Generator) -> NegativeBatch:
         split = self._bound()
         items = split.sample_negatives(users, (targets.shape[1], k), generator)  # [B, L, k]
         log_q = self._log_q[users.to(self._log_q.device)].view(-1, 1, 1).expand(items.shape)  # [B, L, k]

@@ -117,8 +117,9 @@ class InBatchSampler(Sampler):
         first = torch.searchsorted(pool, targets)  # [B, L] start of the own item's block
         own_count = torch.searchsorted(pool, targets, right=True) - first  # [B, L] c_x (0 at padding)
         free = (m - own_count).unsqueeze(-1)  # [B, L, 1]
-        u = torch.rand((*targets.shape, k), generator=generator, dtype=torch.float64,
-                       device=generator.device).to(device)  # [B, L, k]
+        u = torch.rand((*targets.shape, k), generator=generator, dtype=torch.float64, device=generator.device).to(
+            device
+        )  # [B, L, k]
         r = torch.minimum((u * free).long(), (free - 1).clamp(min=0))  # uniform in [0, M - c_x)
         r = r + (r >= first.unsqueeze(-1)) * own_count.unsqueeze(-1)  # skip the own item's block
         items = pool[r.clamp(max=max(m - 1, 0))] if m else torch.zeros_like(r)  # [B, L, k]
@@ -127,8 +128,9 @@ class InBatchSampler(Sampler):
         # no other item in the batch: uniform over the catalogue without the own item
         alone = (free == 0).expand_as(items)
         if alone.any():
-            v = torch.rand((int(alone.sum()),), generator=generator, dtype=torch.float64,
-                           device=generator.device).to(device)
+            v = torch.rand((int(alone.sum()),), generator=generator, dtype=torch.float64, device=generator.device).to(
+                device
+            )
             own = targets.unsqueeze(-1).expand_as(items)[alone]
             n_other = n_items - (own != 0).long()
             pick = torch.minimum((v * n_other).long(), n_other - 1) + 1  # 1..n_other

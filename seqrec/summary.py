@@ -25,8 +25,10 @@ def print_summary(metrics: dict, console: Console | None = None) -> None:
         f"{metrics['seconds_per_epoch']:.2f} s/epoch training · {metrics['total_seconds']:.1f} s total"
     )
     if "test/repeat_share" in metrics:
-        console.print(f"targets that repeat a history item (ranked, not masked): valid "
-                      f"{100 * metrics['valid/repeat_share']:.1f}% · test {100 * metrics['test/repeat_share']:.1f}%",
-                      highlight=False)
+        console.print(
+            f"targets that repeat a history item (ranked, not masked): valid "
+            f"{100 * metrics['valid/repeat_share']:.1f}% · test {100 * metrics['test/repeat_share']:.1f}%",
+            highlight=False,
+        )
     # the folder on a line of its own, never wrapped, so it can be copied
     console.print(f"results in {escape(metrics['output_dir'])}", soft_wrap=True, highlight=False)

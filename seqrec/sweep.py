@@ -102,8 +102,12 @@ def loss_name(loss_cfg, choice: str) -> str:
 
 def register_resolvers() -> None:
     """Register the ``seqrec.*`` resolvers once (idempotent)."""
-    for name, fn in (("seqrec.seeds", seed_list), ("seqrec.threads_per_job", threads_per_job),
-                     ("seqrec.or", first_set), ("seqrec.hydra_subdir", hydra_subdir),
-                     ("seqrec.loss_name", loss_name)):
+    for name, fn in (
+        ("seqrec.seeds", seed_list),
+        ("seqrec.threads_per_job", threads_per_job),
+        ("seqrec.or", first_set),
+        ("seqrec.hydra_subdir", hydra_subdir),
+        ("seqrec.loss_name", loss_name),
+    ):
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn)

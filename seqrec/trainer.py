@@ -29,8 +29,16 @@ from seqrec.seeding import derive_seed
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Checkpoints", "FitResult", "Interrupted", "LoopState", "StopRequest", "Trainer", "batch_weights",
-           "epoch_batches"]
+__all__ = [
+    "Checkpoints",
+    "FitResult",
+    "Interrupted",
+    "LoopState",
+    "StopRequest",
+    "Trainer",
+    "batch_weights",
+    "epoch_batches",
+]
 
 # the validation metrics early stopping can monitor (``trainer.monitor``)
 Monitor = Literal[tuple(f"valid/{name}" for name in METRICS)]
@@ -154,7 +162,8 @@ class Trainer:
             raise SeqrecError(
                 f"the model's {which} scores are NaN after epoch {self.state.epoch + 1}: training diverged "
                 "(its last steps made the weights non-finite). Lower the learning rate (optimizer.lr=...) "
-                "or use trainer.precision=fp32.") from None
+                "or use trainer.precision=fp32."
+            ) from None
 
     def _evaluate(self, which: str) -> torch.Tensor:
         inputs = getattr(self.split, f"{which}_input")
@@ -163,8 +172,9 @@ class Trainer:
 
         def ranks(users: torch.Tensor) -> torch.Tensor:  # [u] user indices -> [u] ranks
             history = (lambda rows: self.split.history(users[rows], which)) if self.mask_history else None
-            return evaluate_ranks(self.model, inputs[users], targets[users], history, self.eval_batch_size,
-                                  autocast=autocast)
+            return evaluate_ranks(
+                self.model, inputs[users], targets[users], history, self.eval_batch_size, autocast=autocast
+            )
 
         return ddp.sharded_ranks(ranks, (inputs != 0).sum(1))  # DDP: users shared out, ranks gathered
 
@@ -225,8 +235,8 @@ class Trainer:
             idx, share = ddp.shard_rows(batches[b], positions, ddp.rank(), ddp.world_size())
             keep = int(self.train_lengths[idx].max()) if self.bucket_by_length else width
             idx = idx.to(self.device, non_blocking=True)
-            inputs = split.train_input[idx, width - keep:]  # [B, W]
-            targets = split.train_target[idx, width - keep:]  # [B, W]
+            inputs = split.train_input[idx, width - keep :]  # [B, W]
+            targets = split.train_target[idx, width - keep :]  # [B, W]
             negatives = None
             if self.loss.num_negatives:
                 negatives = self.loss.sampler.sample(
@@ -286,8 +296,12 @@ class Trainer:
         self.state = LoopState(**state["loop"])
 
     # -- the loop --------------------------------------------------------------------------
-    def fit(self, on_epoch_end: Callable[[dict], None] | None = None, checkpoints: Checkpoints | None = None,
-            stop: StopRequest | None = None) -> FitResult:
+    def fit(
+        self,
+        on_epoch_end: Callable[[dict], None] | None = None,
+        checkpoints: Checkpoints | None = None,
+        stop: StopRequest | None = None,
+    ) -> FitResult:
         """Train with early stopping, restore the best state, evaluate valid and test with it.
 
         Starts after :attr:`state` (epoch 0 for a new run, or where :meth:`load_state_dict` left
@@ -345,7 +359,14 @@ class Trainer:
                 st.best_score, st.best_epoch = score, epoch
             log.info(
                 "epoch %d  loss %.4f  %s %.4f  (best %.4f @ %d)  %.2fs train %.2fs eval",
-                epoch, train_loss, self.monitor, score, st.best_score, st.best_epoch, epoch_seconds, row["eval_seconds"],
+                epoch,
+                train_loss,
+                self.monitor,
+                score,
+                st.best_score,
+                st.best_epoch,
+                epoch_seconds,
+                row["eval_seconds"],
             )
             bar.update(1)
             bar.set_postfix(loss=f"{train_loss:.4f}", **{self.monitor: f"{score:.4f}"}, best=st.best_epoch)

@@ -17,16 +17,17 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-
+from conftest import CONF, ROOT, compose_config
 from hydra import compose, initialize_config_dir
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from torch import nn
 
-from conftest import CONF, ROOT, compose_config
 from seqrec.analysis.__main__ import main as plots_main
 from seqrec.analysis.positions import (
     main as rq3_main,
+)
+from seqrec.analysis.positions import (
     per_position_metrics,
     position_ranks,
     position_targets,
@@ -46,11 +47,14 @@ N_ITEMS = 10
 def make_split(seqs: list[list[int]], n_items: int = N_ITEMS, max_len: int = 5) -> LeaveOneOut:
     lengths = [len(s) for s in seqs]
     data = SequenceData(
-        name="hand", items=np.array([i for s in seqs for i in s], dtype=np.int64),
-        offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64), n_items=n_items,
+        name="hand",
+        items=np.array([i for s in seqs for i in s], dtype=np.int64),
+        offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+        n_items=n_items,
         user_tokens=np.array([f"u{u}" for u in range(len(seqs))]),
         item_tokens=np.array(["[PAD]"] + [str(i) for i in range(1, n_items + 1)]),
-        fingerprint="0" * 16)
+        fingerprint="0" * 16,
+    )
     return LeaveOneOut.build(data, max_len=max_len)
 
 
@@ -130,19 +134,37 @@ def test_last_position_is_the_test_evaluation(model_cls):
         assert torch.equal(ranks[:, -1], expected)
     if model_cls is GRU4Rec:  # no positions: position L-1 sees what the valid input ends with
         short = (split.offsets[1:] - split.offsets[:-1]) <= split.max_len + 1
-        valid = evaluate_ranks(model, split.valid_input, split.valid_target,
-                               lambda users: split.history(users, "valid"))
+        valid = evaluate_ranks(
+            model, split.valid_input, split.valid_target, lambda users: split.history(users, "valid")
+        )
         assert torch.equal(position_ranks(model, split)[short, -2], valid[short])
 
 
 def test_figure_has_a_panel_per_dataset_and_a_line_per_loss():
-    rows = [{"dataset": d, "model": "gru4rec", "loss": loss, "seed": 42, "position": p,
-             "ndcg@10": 0.01 * p, "hr@10": 0.02, "n_users": 3, "mask_history": True}
-            for d in ("lastfm", "beauty") for loss in ("bce", "ce", "cce") for p in (1, 2, 3)]
+    rows = [
+        {
+            "dataset": d,
+            "model": "gru4rec",
+            "loss": loss,
+            "seed": 42,
+            "position": p,
+            "ndcg@10": 0.01 * p,
+            "hr@10": 0.02,
+            "n_users": 3,
+            "mask_history": True,
+        }
+        for d in ("lastfm", "beauty")
+        for loss in ("bce", "ce", "cce")
+        for p in (1, 2, 3)
+    ]
     fig = rq3_figure(pd.DataFrame(rows))
     axes = fig.get_axes()
     assert [ax.get_title() for ax in axes] == ["Beauty · GRU4Rec", "LastFM · GRU4Rec"]
-    assert [line.get_label() for line in axes[0].get_lines() if not line.get_label().startswith("_")] == ["BCE", "CE", "CCE"]
+    assert [line.get_label() for line in axes[0].get_lines() if not line.get_label().startswith("_")] == [
+        "BCE",
+        "CE",
+        "CCE",
+    ]
 
 
 def test_cli_without_runs_is_one_paragraph_and_status_1(tmp_path, capsys):
@@ -153,6 +175,7 @@ def test_cli_without_runs_is_one_paragraph_and_status_1(tmp_path, capsys):
 
 
 # ---- experiment=table2: the sweep the basic sweeper launches ----
+
 
 def sweep_jobs(overrides: list[str]) -> list[dict[str, str]]:
     """The jobs `python train.py -m <overrides>` would launch: params first, then the command line,
@@ -208,19 +231,32 @@ def test_launcher_presets_compose(launcher, key, value, monkeypatch):
     pytest.importorskip(plugin[launcher], reason="pip install -e '.[sweep]'")
     monkeypatch.setenv("SEQREC_JOBS", "3")
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=["experiment=table2", f"hydra/launcher={launcher}"],
-                      return_hydra_config=True)
+        cfg = compose(
+            config_name="config",
+            overrides=["experiment=table2", f"hydra/launcher={launcher}"],
+            return_hydra_config=True,
+        )
     assert cfg.hydra.launcher[key] == value
 
 
 # ---- on real data ----
 
+
 def finished_run(tmp_path, data_dir, *overrides):
     from seqrec.pipeline import run
 
-    cfg = compose_config([f"data_dir={data_dir}", f"output_dir={tmp_path}", "dataset.max_users=60",
-                          "trainer.max_epochs=1", "trainer.progress=false", "device=cpu", "num_threads=1",
-                          *overrides])
+    cfg = compose_config(
+        [
+            f"data_dir={data_dir}",
+            f"output_dir={tmp_path}",
+            "dataset.max_users=60",
+            "trainer.max_epochs=1",
+            "trainer.progress=false",
+            "device=cpu",
+            "num_threads=1",
+            *overrides,
+        ]
+    )
     return run(cfg)
 
 
@@ -252,22 +288,37 @@ def test_table2_smoke_report_and_plots_end_to_end(tmp_path, lastfm_data_dir):
     models = "gru4rec,sasrec,s3rec" if (CONF / "model" / "s3rec.yaml").exists() else "gru4rec,sasrec"
 
     def call(*args):
-        out = subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=tmp_path,
-                             env=env, timeout=600)
+        out = subprocess.run(
+            [sys.executable, *args], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600
+        )
         assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
         return out
 
-    call(str(ROOT / "train.py"), "-m", "experiment=table2", "dataset=lastfm", f"model={models}",
-         f"data_dir={lastfm_data_dir}", "dataset.max_users=150", "trainer.max_epochs=1",
-         "dataset.pretrain_epochs=1", "trainer.progress=false", "device=cpu", "num_threads=1",
-         f"hydra.sweep.dir={runs}")
+    call(
+        str(ROOT / "train.py"),
+        "-m",
+        "experiment=table2",
+        "dataset=lastfm",
+        f"model={models}",
+        f"data_dir={lastfm_data_dir}",
+        "dataset.max_users=150",
+        "trainer.max_epochs=1",
+        "dataset.pretrain_epochs=1",
+        "trainer.progress=false",
+        "device=cpu",
+        "num_threads=1",
+        f"hydra.sweep.dir={runs}",
+    )
     finished = sorted(p.parent.relative_to(runs).as_posix() for p in runs.rglob("metrics.json"))
     assert finished == sorted(f"lastfm/{m}-{loss}/seed42" for m in models.split(",") for loss in ("bce", "ce", "cce"))
 
     report = call("-m", "seqrec.report", "--runs", str(runs))
     assert "LastFM" in report.stdout
-    rows = [line.strip("|").split("|") for line in (runs / "report" / "table2.md").read_text().splitlines()
-            if line.startswith("| ") and "@" in line.split("|")[2]]
+    rows = [
+        line.strip("|").split("|")
+        for line in (runs / "report" / "table2.md").read_text().splitlines()
+        if line.startswith("| ") and "@" in line.split("|")[2]
+    ]
     assert [r[0].strip() for r in rows] == ["LastFM"] + [""] * 5
     assert [r[1].strip() for r in rows] == ["HR@5", "HR@10", "HR@20", "NDCG@5", "NDCG@10", "NDCG@20"]
     for r in rows:  # a BCE, CE and CCE number for every model (Improve is blank when max(BCE, CE) = 0)
@@ -282,12 +333,15 @@ def test_table2_smoke_report_and_plots_end_to_end(tmp_path, lastfm_data_dir):
     assert len(rq3) == 3 * 50 and (rq3.loc[rq3["position"] == 50, "n_users"] == 150).all()
 
 
-@pytest.mark.parametrize("overrides, name", [
-    (["loss=bce"], "bce"),
-    (["loss=bce", "loss.positions=last"], "bce-last"),  # was the choice "bce", beside the all-position runs
-    (["loss=bce", "loss.num_negatives=256", "loss/sampler=popularity"], "bce-k256-popularity"),
-    (["loss=ce"], "ce"),
-])
+@pytest.mark.parametrize(
+    "overrides, name",
+    [
+        (["loss=bce"], "bce"),
+        (["loss=bce", "loss.positions=last"], "bce-last"),  # was the choice "bce", beside the all-position runs
+        (["loss=bce", "loss.num_negatives=256", "loss/sampler=popularity"], "bce-k256-popularity"),
+        (["loss=ce"], "ce"),
+    ],
+)
 def test_run_folders_are_named_by_the_runs_loss_name(overrides, name):
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import compose_config
 from torch import nn
 
-from conftest import compose_config
 from seqrec.errors import ConfigError
 from seqrec.models import GRU4Rec, S3Rec, SASRec
 from seqrec.models.causality import check_causal, future_dependence
@@ -34,8 +34,9 @@ class WindowMean(nn.Module):
         return self.emb.weight[1:]
 
 
-@pytest.mark.parametrize("model", [SASRec(30, 20), GRU4Rec(30, 20), S3Rec(30, 20, n_attributes=4)],
-                         ids=["sasrec", "gru4rec", "s3rec"])
+@pytest.mark.parametrize(
+    "model", [SASRec(30, 20), GRU4Rec(30, 20), S3Rec(30, 20, n_attributes=4)], ids=["sasrec", "gru4rec", "s3rec"]
+)
 def test_every_shipped_model_is_causal(model):
     assert model.causal is True
     assert future_dependence(model, 30, 20) == 0.0
@@ -63,9 +64,19 @@ def test_the_check_takes_nothing_from_the_runs_random_streams():
 def _tiny(tmp_path, *extra):
     rows = [f"u{u},i{(u * 7 + t) % 40},{t}" for u in range(30) for t in range(8)]
     (tmp_path / "log.csv").write_text("user_id,item_id,timestamp\n" + "\n".join(rows) + "\n")
-    return compose_config([f"data_dir={tmp_path / 'data'}", f"output_dir={tmp_path / 'run'}", "dataset=custom",
-                           f"dataset.path={tmp_path / 'log.csv'}", "dataset.kcore=0", "trainer.max_epochs=1",
-                           "trainer.progress=false", "device=cpu", *extra])
+    return compose_config(
+        [
+            f"data_dir={tmp_path / 'data'}",
+            f"output_dir={tmp_path / 'run'}",
+            "dataset=custom",
+            f"dataset.path={tmp_path / 'log.csv'}",
+            "dataset.kcore=0",
+            "trainer.max_epochs=1",
+            "trainer.progress=false",
+            "device=cpu",
+            *extra,
+        ]
+    )
 
 
 def test_a_run_refuses_a_bidirectional_model_with_cce_before_writing(tmp_path):

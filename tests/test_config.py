@@ -8,12 +8,11 @@ from typing import Annotated, Literal
 
 import pytest
 import torch
+from conftest import CONF, compose_config
 from hydra.utils import get_object
 from omegaconf import OmegaConf
 
-from conftest import CONF, compose_config
-from seqrec.config.check import (NonNegativeInt, Pattern, PositiveInt, Probability, Range, accepts,
-                                 check_options)
+from seqrec.config.check import NonNegativeInt, Pattern, PositiveInt, Probability, Range, accepts, check_options
 from seqrec.config.schema import SUPPLIED, build_object, validate_config
 from seqrec.errors import ConfigError
 from seqrec.pretrain import PretrainConfig
@@ -30,7 +29,11 @@ def test_groups_have_the_documented_options():
 
 def test_defaults_follow_the_paper():
     cfg = compose_config()
-    assert (cfg.dataset.name, cfg.model._target_, cfg.loss._target_) == ("lastfm", "seqrec.models.SASRec", "seqrec.losses.CCE")
+    assert (cfg.dataset.name, cfg.model._target_, cfg.loss._target_) == (
+        "lastfm",
+        "seqrec.models.SASRec",
+        "seqrec.losses.CCE",
+    )
     assert cfg.dataset.max_len == 50 and cfg.seed == 42
     assert cfg.trainer.batch_size == 256 and cfg.trainer.max_epochs == 150
     assert cfg.trainer.patience == 10 and cfg.trainer.monitor == "valid/ndcg@20"
@@ -44,8 +47,9 @@ def test_defaults_follow_the_paper():
 )
 def test_every_combination_validates_and_builds(dataset, model, loss, optimizer):
     extra = ["dataset.path=/x/log.csv"] if dataset == "custom" else []
-    checked = validate_config(compose_config([f"dataset={dataset}", f"model={model}", f"loss={loss}",
-                                              f"optimizer={optimizer}", *extra]))
+    checked = validate_config(
+        compose_config([f"dataset={dataset}", f"model={model}", f"loss={loss}", f"optimizer={optimizer}", *extra])
+    )
     assert checked.dataset.name == dataset
     assert (checked.pretraining is not None) == (model == "s3rec")
     sizes = {"n_items": 11, "max_len": checked.dataset.max_len}
@@ -62,8 +66,11 @@ def yaml_values(path):
     return {k: OmegaConf.to_container(node)[k] for k in node if not OmegaConf.is_interpolation(node, k)}
 
 
-@pytest.mark.parametrize("path", sorted(p for g in ("model", "loss", "optimizer", "trainer") for p in (CONF / g).glob("*.yaml")),
-                         ids=lambda p: f"{p.parent.name}/{p.stem}")
+@pytest.mark.parametrize(
+    "path",
+    sorted(p for g in ("model", "loss", "optimizer", "trainer") for p in (CONF / g).glob("*.yaml")),
+    ids=lambda p: f"{p.parent.name}/{p.stem}",
+)
 def test_python_defaults_equal_the_yaml_values(path):
     # conf/ holds the values a run uses; a Python default (for library use) must not disagree
     values = yaml_values(path)
@@ -101,7 +108,10 @@ BAD = [
     ("trainer.max_epochs=0", r"trainer.max_epochs=0 is not valid: it must be a whole number >= 1"),
     ("trainer.batch_size=2.5", r"trainer.batch_size=2.5 is not valid: it must be a whole number >= 1"),
     ("dataset.kcore=five", r"dataset.kcore='five' is not valid: it must be a whole number >= 0 or null"),
-    ("dataset.min_user_interactions=2", r"dataset.min_user_interactions=2 is not valid: it must be a whole number >= 3"),
+    (
+        "dataset.min_user_interactions=2",
+        r"dataset.min_user_interactions=2 is not valid: it must be a whole number >= 3",
+    ),
     ("model.hidden_size=6.5", r"model.hidden_size=6.5 is not valid: it must be a whole number"),
     ("model=s3rec model.pretrain.mask_p=1", r"model.pretrain.mask_p=1 is not valid: it must be a number > 0 and < 1"),
     ("optimizer.betas=[0.9]", r"optimizer.betas=\[0.9\] is not valid: it must be a list of 2 \(a number, a number\)"),
@@ -112,13 +122,19 @@ BAD = [
     ("trainer.precision=fp64", r"trainer.precision='fp64' is not valid: it must be one of fp32, bf16, fp16\."),
     ("stage=foo", r"stage='foo' is not valid: it must be one of finetune, pretrain"),
     ("dataset.format=parquet", r"dataset.format='parquet' is not valid: it must be one of s3rec, atomic, csv"),
-    ("trainer.monitor=valid/mrr", r"trainer.monitor='valid/mrr' is not valid: it must be one of valid/hr@5, .*valid/ndcg@20"),
+    (
+        "trainer.monitor=valid/mrr",
+        r"trainer.monitor='valid/mrr' is not valid: it must be one of valid/hr@5, .*valid/ndcg@20",
+    ),
     # unknown keys, in every group (Hydra's '+' adds them; nothing would read them)
     ("+foo=1", r"unknown option foo: nothing in seqrec reads it.*Valid top-level options are: data_dir, device"),
     ("+max_epochs=5", r"unknown option max_epochs: .*Did you mean trainer.max_epochs\?"),
     ("+dataset.user_column=u", r"unknown option dataset.user_column: .*Did you mean dataset.user_col\?"),
     ("+model.hidden=3", r"unknown option model.hidden: .*Did you mean model.hidden_size\?.*Valid model options are: "),
-    ("model=s3rec +model.pretrain.epoch=3", r"unknown option model.pretrain.epoch: .*Did you mean model.pretrain.epochs\?"),
+    (
+        "model=s3rec +model.pretrain.epoch=3",
+        r"unknown option model.pretrain.epoch: .*Did you mean model.pretrain.epochs\?",
+    ),
     ("+model.pretrained=false", r"unknown option model.pretrained: seqrec.models.SASRec has no pre-training stage"),
     ("+loss.chunk=4", r"unknown option loss.chunk: .*Did you mean loss.chunk_size\?"),
     ("+optimizer.lrr=1", r"unknown option optimizer.lrr: .*Did you mean optimizer.lr\?"),
@@ -153,8 +169,11 @@ def test_a_bad_value_leaves_no_run_folder(tmp_path):
 
 def test_a_value_error_of_a_class_names_its_option():
     checked = validate_config(compose_config(["loss=bce", "loss.num_negatives=0"]))
-    with pytest.raises(ConfigError, match=r"invalid loss.num_negatives=0: BCE needs num_negatives >= 1, got 0 "
-                                          r"\(refused by seqrec.losses.sampled.BCE\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"invalid loss.num_negatives=0: BCE needs num_negatives >= 1, got 0 "
+        r"\(refused by seqrec.losses.sampled.BCE\)",
+    ):
         build_object(checked.loss, "loss")
     checked = validate_config(compose_config(["model.num_heads=3"]))
     with pytest.raises(ConfigError, match=r"invalid model.hidden_size=64, model.num_heads=3: hidden_size 64 is not a "):
@@ -162,8 +181,17 @@ def test_a_value_error_of_a_class_names_its_option():
 
 
 def test_valid_values_pass_unchanged():
-    cfg = compose_config(["model=s3rec", "model.pretrained=false", "eval.batch_size=128", "num_threads=2",
-                          "device=cuda:1", "dataset.kcore=10", "trainer.precision=bf16"])
+    cfg = compose_config(
+        [
+            "model=s3rec",
+            "model.pretrained=false",
+            "eval.batch_size=128",
+            "num_threads=2",
+            "device=cuda:1",
+            "dataset.kcore=10",
+            "trainer.precision=bf16",
+        ]
+    )
     checked = validate_config(cfg)
     assert checked.pretraining.pretrained is False and checked.pretraining.pretrain.epochs == 150
     assert checked.run.num_threads == 2 and checked.run.device == "cuda:1" and checked.eval.batch_size == 128
@@ -177,24 +205,29 @@ def test_supplied_arguments_are_what_the_pipeline_passes():
 
     params = inspect.signature(Trainer).parameters
     assert set(SUPPLIED["trainer"]) <= set(params)
-    assert set(yaml_values(CONF / "trainer" / "default.yaml")) - {"_target_"} | {"mask_history", "eval_batch_size"} \
-        | set(SUPPLIED["trainer"]) == set(params)
+    assert set(yaml_values(CONF / "trainer" / "default.yaml")) - {"_target_"} | {
+        "mask_history",
+        "eval_batch_size",
+    } | set(SUPPLIED["trainer"]) == set(params)
 
 
 # -- the checker on hand-written annotations ------------------------------------------------------------
-@pytest.mark.parametrize("tp,good,bad", [
-    (bool, [True, False], ["no", "true", 1, 0, None]),
-    (int, [0, -3, 7], [True, 2.0, "5", None]),
-    (float, [0.5, 1, -2], [True, "0.5", None]),
-    (PositiveInt, [1, 99], [0, -1, 1.5]),
-    (NonNegativeInt | None, [0, 5, None], [-1, "x"]),
-    (Probability, [0.2, 0.999], [0, 1, 1.0, -0.1]),
-    (Literal["fp32", "bf16"], ["fp32", "bf16"], ["fp64", "FP32", None]),
-    (Literal[1, 2], [1, 2], [True, 1.0, "1"]),
-    (tuple[float, float], [[0.9, 0.99], (1, 2)], [[0.9], [0.9, "x"], 0.9]),
-    (list[int], [[], [1, 2]], [[1, "2"], "12"]),
-    (Annotated[str, Pattern(r"a|b\d", "a or b<digit>")], ["a", "b7"], ["b", "ab7", 3]),
-])
+@pytest.mark.parametrize(
+    "tp,good,bad",
+    [
+        (bool, [True, False], ["no", "true", 1, 0, None]),
+        (int, [0, -3, 7], [True, 2.0, "5", None]),
+        (float, [0.5, 1, -2], [True, "0.5", None]),
+        (PositiveInt, [1, 99], [0, -1, 1.5]),
+        (NonNegativeInt | None, [0, 5, None], [-1, "x"]),
+        (Probability, [0.2, 0.999], [0, 1, 1.0, -0.1]),
+        (Literal["fp32", "bf16"], ["fp32", "bf16"], ["fp64", "FP32", None]),
+        (Literal[1, 2], [1, 2], [True, 1.0, "1"]),
+        (tuple[float, float], [[0.9, 0.99], (1, 2)], [[0.9], [0.9, "x"], 0.9]),
+        (list[int], [[], [1, 2]], [[1, "2"], "12"]),
+        (Annotated[str, Pattern(r"a|b\d", "a or b<digit>")], ["a", "b7"], ["b", "ab7", 3]),
+    ],
+)
 def test_accepts_checks_types_exactly(tp, good, bad):
     assert all(accepts(tp, v) for v in good), good
     assert not any(accepts(tp, v) for v in bad), [v for v in bad if accepts(tp, v)]
@@ -207,15 +240,23 @@ def test_a_new_class_needs_no_registration():
         steps: PositiveInt = 1
 
     class ToyLoss:
-        def __init__(self, margin: float = 1.0, mode: Literal["sum", "mean"] = "mean",
-                     temperature: float | None = None, recipe: Recipe | None = None):
+        def __init__(
+            self,
+            margin: float = 1.0,
+            mode: Literal["sum", "mean"] = "mean",
+            temperature: float | None = None,
+            recipe: Recipe | None = None,
+        ):
             pass
 
     check_options({"_target_": "x.ToyLoss", "margin": 2, "mode": "sum", "recipe": {"steps": 3}}, ToyLoss, "loss")
     with pytest.raises(ConfigError, match=r"loss.mode='max' is not valid: it must be one of sum, mean"):
         check_options({"mode": "max"}, ToyLoss, "loss")
-    with pytest.raises(ConfigError, match=r"unknown option loss.margn: .*Did you mean loss.margin\?.*"
-                                          r"Valid loss options are: margin, mode, recipe, temperature\."):
+    with pytest.raises(
+        ConfigError,
+        match=r"unknown option loss.margn: .*Did you mean loss.margin\?.*"
+        r"Valid loss options are: margin, mode, recipe, temperature\.",
+    ):
         check_options({"margn": 1}, ToyLoss, "loss")
     with pytest.raises(ConfigError, match=r"loss.recipe.steps=0 is not valid: it must be a whole number >= 1"):
         check_options({"recipe": {"steps": 0}}, ToyLoss, "loss")
@@ -240,7 +281,9 @@ def test_the_table2_experiment_validates_as_hydra_runs_it():
         checked = validate_config(cfg)
     finally:
         HydraConfig.instance().cfg = None  # later tests run outside a Hydra app again
-    assert checked.run.seeds == 3 and checked.run.num_threads is None and checked.trainer["log_test_every_epoch"] is True
+    assert (
+        checked.run.seeds == 3 and checked.run.num_threads is None and checked.trainer["log_test_every_epoch"] is True
+    )
     with open_dict(cfg):
         cfg.seeds, cfg.num_threads = 0, 1
     with pytest.raises(ConfigError, match=r"seeds=0 is not valid: it must be a whole number >= 1 or null"):

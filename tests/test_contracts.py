@@ -1,4 +1,5 @@
-"""The loss and sampler contracts: the uniform sampler on a hand-written split, what losses declare, and how the trainer uses it."""
+"""The loss and sampler contracts: the uniform sampler on a hand-written split, what losses declare,
+and how the trainer uses it."""
 
 from __future__ import annotations
 
@@ -6,12 +7,11 @@ import math
 
 import pytest
 import torch
+from test_data_split import make_data
 
 from seqrec.data.split import LeaveOneOut
 from seqrec.losses import BCE, CCE, CE, Loss
 from seqrec.samplers import NegativeBatch, UniformSampler
-
-from test_data_split import make_data
 
 
 @pytest.fixture
@@ -38,8 +38,7 @@ def test_uniform_sampler_draws_the_splits_negatives_with_log_q(loo):
 
 def test_sampler_must_be_bound(loo):
     with pytest.raises(RuntimeError, match="bind"):
-        UniformSampler().sample(torch.tensor([0]), torch.zeros(1, 4, dtype=torch.long), 1,
-                                torch.Generator())
+        UniformSampler().sample(torch.tensor([0]), torch.zeros(1, 4, dtype=torch.long), 1, torch.Generator())
 
 
 def test_losses_declare_positions_negatives_and_sampler():
@@ -84,7 +83,9 @@ def test_a_loss_declares_how_many_terms_each_sequence_adds():
 
     def terms(loss):
         model = StubModel()
-        return Trainer(model, loss, torch.optim.SGD(model.parameters(), lr=0.1), split, progress=False)._loss_positions()
+        return Trainer(
+            model, loss, torch.optim.SGD(model.parameters(), lr=0.1), split, progress=False
+        )._loss_positions()
 
     lengths = (split.train_target != 0).sum(1)
     assert torch.equal(terms(MeanOfV()), lengths) and len(set(lengths.tolist())) > 1

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from conftest import ROOT
+
 from seqrec.cli import remove_unused_run_dir
 
 pytestmark = pytest.mark.slow
@@ -22,24 +22,50 @@ pytestmark = pytest.mark.slow
 def train(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
     """``train.py dataset=custom`` on CPU for one epoch, run from ``tmp_path`` (its outputs go
     to ``tmp_path/outputs``, the cache to ``tmp_path/data``)."""
-    command = [sys.executable, str(ROOT / "train.py"), "dataset=custom", "dataset.kcore=0",
-               f"data_dir={tmp_path / 'data'}", "trainer.max_epochs=1", "trainer.progress=false",
-               "device=cpu", *overrides]
-    return subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=300,
-                          env={"SEQREC_SHARED_DATA": str(tmp_path / "none"), "PATH": ""})
+    command = [
+        sys.executable,
+        str(ROOT / "train.py"),
+        "dataset=custom",
+        "dataset.kcore=0",
+        f"data_dir={tmp_path / 'data'}",
+        "trainer.max_epochs=1",
+        "trainer.progress=false",
+        "device=cpu",
+        *overrides,
+    ]
+    return subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+        env={"SEQREC_SHARED_DATA": str(tmp_path / "none"), "PATH": ""},
+    )
 
 
 def test_gzipped_tsv_with_string_ids_trains_and_keeps_the_ids(tmp_path):
     # a gzipped TSV, CRLF, a BOM, ids with leading zeros, float timestamps and one tie
-    rows = [("007", "a", "978300760.0"), ("007", "b", "978300761.0"), ("7", "a", "5.0"),
-            ("007", "c", "978300759.5"), ("7", "c", "5.0"), ("7", "b", "4.0"),
-            ("007", "d", "978300762")]
+    rows = [
+        ("007", "a", "978300760.0"),
+        ("007", "b", "978300761.0"),
+        ("7", "a", "5.0"),
+        ("007", "c", "978300759.5"),
+        ("7", "c", "5.0"),
+        ("7", "b", "4.0"),
+        ("007", "d", "978300762"),
+    ]
     text = "\ufeffuser\titem\tts\r\n" + "".join("\t".join(r) + "\r\n" for r in rows)
     log = tmp_path / "log.tsv.gz"
     log.write_bytes(gzip.compress(text.encode()))
-    result = train(tmp_path, f"dataset.path={log}", "dataset.user_col=user",
-                   "dataset.item_col=item", "dataset.time_col=ts", "dataset.sep='\\t'",
-                   f"hydra.run.dir={tmp_path / 'run'}")
+    result = train(
+        tmp_path,
+        f"dataset.path={log}",
+        "dataset.user_col=user",
+        "dataset.item_col=item",
+        "dataset.time_col=ts",
+        "dataset.sep='\\t'",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    )
     assert result.returncode == 0, result.stderr
     per_user = pd.read_csv(tmp_path / "run" / "per_user_test.csv", dtype={"user_id": str})
     assert per_user["user_id"].tolist() == ["007", "7"]  # not merged into one user 7
@@ -47,23 +73,29 @@ def test_gzipped_tsv_with_string_ids_trains_and_keeps_the_ids(tmp_path):
     assert (metrics["n_users"], metrics["n_items"]) == (2, 4)
     # the processed sequences: chronological, ties in file order
     from seqrec.data.cache import load_cache
+
     (cache,) = (tmp_path / "data" / "processed").glob("custom-*.npz")
     data = load_cache(cache, metrics["data_fingerprint"])
-    sequences = {data.user_tokens[u]: data.item_tokens[data.sequence(u)].tolist()
-                 for u in range(data.n_users)}
+    sequences = {data.user_tokens[u]: data.item_tokens[data.sequence(u)].tolist() for u in range(data.n_users)}
     assert sequences == {"007": ["c", "a", "b", "d"], "7": ["b", "a", "c"]}
 
 
-@pytest.mark.parametrize("name, content, overrides, message", [
-    ("ratings.dat", "1::1193::5::978300760\n", ["dataset.sep=::"], "the file has no header row"),
-    ("ratings_Beauty.csv", "user_id,item_id,timestamp\n", [], "has a header .line 1. but no data"),
-    ("ml-1m", None, [], "is a directory"),
-    ("short.csv", "user_id,item_id,timestamp\nu,a,1\nu,b,2\nu,c,3\n", [], "no training pair"),
-    ("x.inter", "user_id:token\titem_id:token\ttimestamp:float\nu\ta\t1\n",
-     ["dataset.format=atomic", "dataset.kcore=5"], "the 5-core filter removed every interaction"),
-])
-def test_bad_input_is_one_paragraph_exit_1_and_no_run_folder(tmp_path, name, content, overrides,
-                                                             message):
+@pytest.mark.parametrize(
+    "name, content, overrides, message",
+    [
+        ("ratings.dat", "1::1193::5::978300760\n", ["dataset.sep=::"], "the file has no header row"),
+        ("ratings_Beauty.csv", "user_id,item_id,timestamp\n", [], "has a header .line 1. but no data"),
+        ("ml-1m", None, [], "is a directory"),
+        ("short.csv", "user_id,item_id,timestamp\nu,a,1\nu,b,2\nu,c,3\n", [], "no training pair"),
+        (
+            "x.inter",
+            "user_id:token\titem_id:token\ttimestamp:float\nu\ta\t1\n",
+            ["dataset.format=atomic", "dataset.kcore=5"],
+            "the 5-core filter removed every interaction",
+        ),
+    ],
+)
+def test_bad_input_is_one_paragraph_exit_1_and_no_run_folder(tmp_path, name, content, overrides, message):
     path = tmp_path / name
     if content is None:
         path.mkdir()

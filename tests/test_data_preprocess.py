@@ -30,18 +30,23 @@ def log(tmp_path: Path, rows: list[tuple], name: str = "log.csv") -> Path:
 
 def same(a, b) -> bool:
     """Two SequenceData hold the same values."""
-    return (a.name == b.name and a.n_items == b.n_items and a.fingerprint == b.fingerprint
-            and all(np.array_equal(getattr(a, f), getattr(b, f))
-                    for f in ("items", "offsets", "user_tokens", "item_tokens")))
+    return (
+        a.name == b.name
+        and a.n_items == b.n_items
+        and a.fingerprint == b.fingerprint
+        and all(
+            np.array_equal(getattr(a, f), getattr(b, f)) for f in ("items", "offsets", "user_tokens", "item_tokens")
+        )
+    )
 
 
 def sequences(data) -> dict[str, list[str]]:
     """user token -> item tokens, oldest first."""
-    return {data.user_tokens[u]: data.item_tokens[data.sequence(u)].tolist()
-            for u in range(data.n_users)}
+    return {data.user_tokens[u]: data.item_tokens[data.sequence(u)].tolist() for u in range(data.n_users)}
 
 
 # --- k-core, order, re-indexing --------------------------------------------------------------
+
 
 def test_kcore_needs_several_passes():
     # k=2. Pass 1 drops u4 (1 row) -> item c falls to 1 -> pass 2 drops (u3, c) -> u3 falls to 1
@@ -59,8 +64,16 @@ def test_kcore_counts_repeats():
 
 
 def test_preprocess_sorts_stably_and_reindexes_by_first_appearance(tmp_path):
-    rows = [("u2", "z", 9), ("u1", "x", 5), ("u1", "y", 3), ("u2", "gone", 1),
-            ("u1", "z", 5), ("u1", "w", 3), ("u2", "x", 1), ("u2", "y", 2)]
+    rows = [
+        ("u2", "z", 9),
+        ("u1", "x", 5),
+        ("u1", "y", 3),
+        ("u2", "gone", 1),
+        ("u1", "z", 5),
+        ("u1", "w", 3),
+        ("u2", "x", 1),
+        ("u2", "y", 2),
+    ]
     data = preprocess(read_csv(log(tmp_path, rows)), "t", kcore=0)
     assert data.user_tokens.tolist() == ["u2", "u1"]  # first appearance in file order
     assert data.item_tokens.tolist() == ["[PAD]", "z", "x", "y", "gone", "w"]
@@ -73,8 +86,7 @@ def test_preprocess_sorts_stably_and_reindexes_by_first_appearance(tmp_path):
 def test_reindexing_ignores_filtered_items(tmp_path):
     # With k=2, user c and its item "rare" (first in the file) are removed; indices start at
     # the first surviving item.
-    rows = [("c", "rare", 1), ("a", "p", 1), ("a", "q", 2), ("b", "q", 3), ("b", "p", 4),
-            ("a", "p", 5), ("b", "q", 6)]
+    rows = [("c", "rare", 1), ("a", "p", 1), ("a", "q", 2), ("b", "q", 3), ("b", "p", 4), ("a", "p", 5), ("b", "q", 6)]
     data = preprocess(read_csv(log(tmp_path, rows)), "t", kcore=2)
     assert data.item_tokens.tolist() == ["[PAD]", "p", "q"]
     assert sequences(data) == {"a": ["p", "q", "p"], "b": ["q", "p", "q"]}
@@ -82,8 +94,7 @@ def test_reindexing_ignores_filtered_items(tmp_path):
 
 
 def test_short_users_dropped_with_one_counted_warning(tmp_path, caplog):
-    rows = [("a", "x", 1), ("a", "y", 2), ("a", "z", 3), ("b", "x", 1), ("b", "y", 2),
-            ("c", "z", 1)]
+    rows = [("a", "x", 1), ("a", "y", 2), ("a", "z", 3), ("b", "x", 1), ("b", "y", 2), ("c", "z", 1)]
     data = preprocess(read_csv(log(tmp_path, rows)), "t", kcore=0)
     warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert len(warned) == 1 and warned[0].startswith("dataset 't': dropped 2 users with fewer than 3 interactions")
@@ -104,9 +115,12 @@ def test_empty_after_short_user_drop_says_why(tmp_path, caplog):
 
 
 def test_max_users_keeps_the_first_users(tmp_path):
-    rows = [(u, i, t) for t, (u, i) in enumerate([("a", "x"), ("b", "y"), ("a", "y"), ("b", "x"),
-                                                  ("a", "z"), ("b", "z"), ("c", "w"), ("c", "x"),
-                                                  ("c", "y")])]
+    rows = [
+        (u, i, t)
+        for t, (u, i) in enumerate(
+            [("a", "x"), ("b", "y"), ("a", "y"), ("b", "x"), ("a", "z"), ("b", "z"), ("c", "w"), ("c", "x"), ("c", "y")]
+        )
+    ]
     data = preprocess(read_csv(log(tmp_path, rows)), "t", kcore=0, max_users=2)
     assert data.user_tokens.tolist() == ["a", "b"] and data.offsets.tolist() == [0, 3, 6]
     assert data.n_items == 4 and len(data.item_tokens) == 5  # catalogue not re-indexed
@@ -132,14 +146,16 @@ def test_s3rec_ids_with_gaps_rank_only_the_items_that_occur(tmp_path):
 
 
 def test_kcore_names_the_users_it_removes(tmp_path, caplog):
-    rows = [(u, i, t) for t, (u, i) in enumerate([("a", "x"), ("a", "y"), ("b", "x"), ("b", "y"),
-                                                  ("c", "z"), ("c", "x")])]
+    rows = [
+        (u, i, t) for t, (u, i) in enumerate([("a", "x"), ("a", "y"), ("b", "x"), ("b", "y"), ("c", "z"), ("c", "x")])
+    ]
     preprocess(read_csv(log(tmp_path, rows)), "t", kcore=2, min_user_interactions=2)
     # z has one interaction: c loses it, then x and y keep 2 each, c keeps 1 < 2 and goes
     assert "the 2-core filter removed 1 users entirely, e.g. c" in caplog.text
 
 
 # --- config spec ----------------------------------------------------------------------------
+
 
 def test_every_dataset_config_is_valid():
     # custom.yaml is the template for the user's own log: its path is a required override
@@ -152,11 +168,17 @@ def test_every_dataset_config_is_valid():
     assert DatasetSpec.from_mapping(configs["ml100k"]).sep == "\t"
 
 
-@pytest.mark.parametrize("fmt, given, sep", [
-    ("atomic", None, "\t"), ("csv", None, ","),  # custom.yaml leaves sep to the format
-    ("csv", "\\t", "\t"), ("atomic", "tab", "\t"),  # `dataset.sep='\t'` reaches us as backslash-t
-    ("csv", "::", "::"), ("csv", "|", "|"),
-])
+@pytest.mark.parametrize(
+    "fmt, given, sep",
+    [
+        ("atomic", None, "\t"),
+        ("csv", None, ","),  # custom.yaml leaves sep to the format
+        ("csv", "\\t", "\t"),
+        ("atomic", "tab", "\t"),  # `dataset.sep='\t'` reaches us as backslash-t
+        ("csv", "::", "::"),
+        ("csv", "|", "|"),
+    ],
+)
 def test_separator_defaults_by_format_and_tab_escape(fmt, given, sep):
     from conftest import compose_config
 
@@ -166,19 +188,26 @@ def test_separator_defaults_by_format_and_tab_escape(fmt, given, sep):
 
 
 def test_separator_with_a_line_break_is_refused():
-    with pytest.raises(ConfigError, match=re.escape("invalid dataset.sep='\\n': sep is '\\n'; a field separator cannot")):
+    with pytest.raises(
+        ConfigError, match=re.escape("invalid dataset.sep='\\n': sep is '\\n'; a field separator cannot")
+    ):
         DatasetSpec.from_mapping({"name": "x", "format": "csv", "path": "x", "sep": "\n"})
 
 
 def test_user_and_item_column_must_differ():
     cfg = {"name": "x", "format": "csv", "path": "x", "item_col": "user_id"}
-    with pytest.raises(ConfigError, match="invalid dataset.user_col='user_id', dataset.item_col='user_id': "
-                                          "user_col and item_col are both column 'user_id'"):
+    with pytest.raises(
+        ConfigError,
+        match="invalid dataset.user_col='user_id', dataset.item_col='user_id': "
+        "user_col and item_col are both column 'user_id'",
+    ):
         DatasetSpec.from_mapping(cfg)
 
 
 def test_unknown_format_lists_the_valid_ones():
-    with pytest.raises(ConfigError, match="dataset.format='parquet' is not valid: it must be one of s3rec, atomic, csv"):
+    with pytest.raises(
+        ConfigError, match="dataset.format='parquet' is not valid: it must be one of s3rec, atomic, csv"
+    ):
         DatasetSpec.from_mapping({"name": "x", "format": "parquet", "path": "x.pq"})
 
 
@@ -189,13 +218,16 @@ def test_bad_option_type_is_named():
 
 # --- cache and fetch ------------------------------------------------------------------------
 
+
 @pytest.fixture
 def shared(tmp_path, monkeypatch) -> Path:
     """A private shared folder (SEQREC_SHARED_DATA) with a tiny CSV log."""
     folder = tmp_path / "shared"
     folder.mkdir()
-    rows = [(u, i, t) for t, (u, i) in enumerate(
-        [("a", "x"), ("a", "y"), ("b", "y"), ("a", "z"), ("b", "x"), ("b", "z"), ("a", "x")])]
+    rows = [
+        (u, i, t)
+        for t, (u, i) in enumerate([("a", "x"), ("a", "y"), ("b", "y"), ("a", "z"), ("b", "x"), ("b", "z"), ("a", "x")])
+    ]
     log(folder, rows, "tiny.csv")
     monkeypatch.setenv("SEQREC_SHARED_DATA", str(folder))
     return folder
@@ -229,8 +261,7 @@ def test_cache_round_trip_and_truncated_cache_rebuilt(shared, tmp_path, monkeypa
 
 def test_cache_key_changes_with_settings_and_file(shared, tmp_path, caplog):
     data_dir = tmp_path / "data"
-    keys = {load_dataset(TINY, data_dir).fingerprint,
-            load_dataset({**TINY, "max_users": 1}, data_dir).fingerprint}
+    keys = {load_dataset(TINY, data_dir).fingerprint, load_dataset({**TINY, "max_users": 1}, data_dir).fingerprint}
     (data_dir / "tiny.csv").write_text((data_dir / "tiny.csv").read_text() + "c,x,99\n")
     keys.add(load_dataset(TINY, data_dir).fingerprint)
     assert "dropped 1 users" in caplog.text  # the new user c has 1 item
@@ -264,10 +295,12 @@ def test_offline_error_names_file_url_and_remedies(tmp_path, monkeypatch):
 
 
 def test_no_user_with_a_training_pair_is_an_error_and_not_cached(shared, tmp_path):
-    log(shared, [("a", "x", 1), ("a", "y", 2), ("a", "z", 3), ("b", "x", 1), ("b", "y", 2),
-                 ("b", "z", 3)], "three.csv")
-    with pytest.raises(DataError, match=r"three.csv.: all 2 users left have at most 3 "
-                                        "interactions.*no training pair"):
+    log(shared, [("a", "x", 1), ("a", "y", 2), ("a", "z", 3), ("b", "x", 1), ("b", "y", 2), ("b", "z", 3)], "three.csv")
+    with pytest.raises(
+        DataError,
+        match=r"three.csv.: all 2 users left have at most 3 "
+        "interactions.*no training pair",
+    ):
         load_dataset({**TINY, "path": "three.csv"}, tmp_path / "data")
     assert not list((tmp_path / "data").glob("processed/*"))
 
@@ -277,9 +310,12 @@ def test_directory_as_dataset_path_is_a_clear_error(tmp_path):
     folder.mkdir()
     (folder / "ratings.dat").write_text("1::2::5::3\n")
     cfg = {**TINY, "path": str(folder)}
-    with pytest.raises(DataError, match=f"{folder} is a directory .it holds ratings.dat.; "
-                                        f"dataset.path must name the interaction file itself, "
-                                        f"e.g. dataset.path={folder / 'ratings.dat'}"):
+    with pytest.raises(
+        DataError,
+        match=f"{folder} is a directory .it holds ratings.dat.; "
+        f"dataset.path must name the interaction file itself, "
+        f"e.g. dataset.path={folder / 'ratings.dat'}",
+    ):
         load_dataset(cfg, tmp_path / "data")
 
 
@@ -295,9 +331,12 @@ def test_path_relative_to_the_working_directory_gets_the_absolute_path(tmp_path,
     monkeypatch.setenv("SEQREC_SHARED_DATA", str(tmp_path / "none"))
     monkeypatch.chdir(tmp_path)
     log(tmp_path, [("a", "x", 1)], "mine.csv")
-    with pytest.raises(DataError, match=f"but {tmp_path / 'mine.csv'} does: dataset.path is "
-                                        f"relative to the data directory .*dataset.path="
-                                        f"{tmp_path / 'mine.csv'}"):
+    with pytest.raises(
+        DataError,
+        match=f"but {tmp_path / 'mine.csv'} does: dataset.path is "
+        f"relative to the data directory .*dataset.path="
+        f"{tmp_path / 'mine.csv'}",
+    ):
         load_dataset({**TINY, "path": "mine.csv"}, Path("data"))
 
 
@@ -312,7 +351,8 @@ ML100K = "raw/ml-100k/ml-100k.inter"
 needs_ml100k = pytest.mark.skipif(
     find_shared(ML100K) is None,
     reason=f"{ML100K} is in no shared data folder (set SEQREC_SHARED_DATA to a folder that "
-           "holds it, e.g. data/ after `make data`)")
+    "holds it, e.g. data/ after `make data`)",
+)
 
 
 @pytest.mark.realdata
@@ -336,9 +376,11 @@ def test_real_ml100k_read_and_5core_is_stable(tmp_path):
 
 
 @pytest.mark.realdata
-@pytest.mark.skipif(find_shared("s3rec/LastFM.txt") is None,
-                    reason="s3rec/LastFM.txt is in no shared data folder (set SEQREC_SHARED_DATA "
-                           "to a folder that holds it, e.g. data/ after `make data`)")
+@pytest.mark.skipif(
+    find_shared("s3rec/LastFM.txt") is None,
+    reason="s3rec/LastFM.txt is in no shared data folder (set SEQREC_SHARED_DATA "
+    "to a folder that holds it, e.g. data/ after `make data`)",
+)
 def test_fetch_cli_copies_lastfm(tmp_path, capsys):
     assert main(["lastfm", "--data-dir", str(tmp_path)]) == 0
     for rel in ("s3rec/LastFM.txt", "s3rec/LastFM_item2attributes.json"):

@@ -25,6 +25,7 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
 
 # --- S3-Rec format -------------------------------------------------------------------------
 
+
 def test_s3rec_tolerates_bom_crlf_blank_lines_and_spaces(tmp_path):
     path = write(tmp_path, "Tiny.txt", "\ufeff1 3 1  2\r\n\r\n  2\t5 3 \r\n   \n3 4 4 4\n")
     inter = read_s3rec(path)
@@ -34,12 +35,15 @@ def test_s3rec_tolerates_bom_crlf_blank_lines_and_spaces(tmp_path):
     assert inter.times is None
 
 
-@pytest.mark.parametrize("text, line, needle", [
-    ("1 2 3\n2 4 x\n", 2, "'x' is not a positive integer"),
-    ("1 2 3\n\n2 4 0\n", 3, "'0' is not a positive integer"),
-    ("1 2 3\n2 -4 5\n", 2, "'-4' is not a positive integer"),
-    ("1 2 3\n2 3\n1 5 6\n", 3, "already given on line 1"),
-])
+@pytest.mark.parametrize(
+    "text, line, needle",
+    [
+        ("1 2 3\n2 4 x\n", 2, "'x' is not a positive integer"),
+        ("1 2 3\n\n2 4 0\n", 3, "'0' is not a positive integer"),
+        ("1 2 3\n2 -4 5\n", 2, "'-4' is not a positive integer"),
+        ("1 2 3\n2 3\n1 5 6\n", 3, "already given on line 1"),
+    ],
+)
 def test_s3rec_errors_name_file_and_line(tmp_path, text, line, needle):
     path = write(tmp_path, "Bad.txt", text)
     with pytest.raises(DataError, match=needle) as err:
@@ -66,28 +70,29 @@ def test_atomic_keeps_string_ids_and_exact_integer_timestamps(tmp_path):
     assert inter.lines.tolist() == [2, 4, 5, 6]
     assert inter.times.dtype == np.int64
     # 19 digits: float64 would round these three to the same value.
-    assert inter.times.tolist() == [1609459200123456789, 1609459200123456788,
-                                    1609459200123456790, 5]
+    assert inter.times.tolist() == [1609459200123456789, 1609459200123456788, 1609459200123456790, 5]
     assert inter.item_ids is None
 
 
 def test_csv_with_own_columns_separator_and_quotes(tmp_path):
-    text = "when;who;what;note\n3;a;x;\"b;c\"\n1; b ;y;plain\n"
-    inter = read_csv(write(tmp_path, "log.csv", text), user_col="who", item_col="what",
-                     time_col="when", sep=";")
+    text = 'when;who;what;note\n3;a;x;"b;c"\n1; b ;y;plain\n'
+    inter = read_csv(write(tmp_path, "log.csv", text), user_col="who", item_col="what", time_col="when", sep=";")
     assert inter.users.tolist() == ["a", "b"]
     assert inter.items.tolist() == ["x", "y"]
     assert inter.times.tolist() == [3, 1]
 
 
 def test_quoted_fields_spanning_lines_like_amazon_review_texts(tmp_path):
-    text = ('reviewerID,asin,reviewText,unixReviewTime\n'
-            'A1,B01,"Great.\r\n\r\nWould buy, again ""really""",1369699200\n'
-            'A1,B02,ok,1369699100\n'
-            'A2,B01,"multi\nline",1369699300\n'
-            'A2,B03,12" vinyl,1369699400\n')  # a quote inside an unquoted field is literal
-    inter = read_csv(write(tmp_path, "reviews.csv", text), user_col="reviewerID",
-                     item_col="asin", time_col="unixReviewTime")
+    text = (
+        "reviewerID,asin,reviewText,unixReviewTime\n"
+        'A1,B01,"Great.\r\n\r\nWould buy, again ""really""",1369699200\n'
+        "A1,B02,ok,1369699100\n"
+        'A2,B01,"multi\nline",1369699300\n'
+        'A2,B03,12" vinyl,1369699400\n'
+    )  # a quote inside an unquoted field is literal
+    inter = read_csv(
+        write(tmp_path, "reviews.csv", text), user_col="reviewerID", item_col="asin", time_col="unixReviewTime"
+    )
     assert inter.users.tolist() == ["A1", "A1", "A2", "A2"]
     assert inter.items.tolist() == ["B01", "B02", "B01", "B03"]
     assert inter.times.tolist() == [1369699200, 1369699100, 1369699300, 1369699400]
@@ -103,8 +108,9 @@ def test_unclosed_quote_names_its_line(tmp_path):
 
 def test_decimal_timestamps_keep_their_exact_order(tmp_path):
     # float64 gives these three the same value; their true order is 2nd < 3rd < 1st.
-    text = ("user_id,item_id,timestamp\n"
-            "u,a,1609459200.1234567893\nu,b,1609459200.1234567891\nu,c,1609459200.1234567892\n")
+    text = (
+        "user_id,item_id,timestamp\nu,a,1609459200.1234567893\nu,b,1609459200.1234567891\nu,c,1609459200.1234567892\n"
+    )
     times = read_csv(write(tmp_path, "dec.csv", text)).times
     assert float("1609459200.1234567891") == float("1609459200.1234567893")
     assert np.argsort(times, kind="stable").tolist() == [1, 2, 0]
@@ -147,11 +153,12 @@ def test_unparseable_timestamp_names_file_line_and_value(tmp_path):
 
 
 def test_date_strings_like_yelp_sort_chronologically(tmp_path):
-    text = ("user_id,business_id,date\n"
-            "u,a,2016-07-12 23:36:20\nu,b,2014-3-1 10:00\nu,c,2016-07-12 23:36:19\n"
-            "u,d,1510-03-01\n")  # not padded; before 1677 (out of nanosecond range)
-    times = read_csv(write(tmp_path, "yelp.csv", text), item_col="business_id",
-                     time_col="date").times
+    text = (
+        "user_id,business_id,date\n"
+        "u,a,2016-07-12 23:36:20\nu,b,2014-3-1 10:00\nu,c,2016-07-12 23:36:19\n"
+        "u,d,1510-03-01\n"
+    )  # not padded; before 1677 (out of nanosecond range)
+    times = read_csv(write(tmp_path, "yelp.csv", text), item_col="business_id", time_col="date").times
     assert np.argsort(times, kind="stable").tolist() == [3, 1, 2, 0]
 
 
@@ -162,11 +169,13 @@ def test_utc_offsets_are_compared_in_utc(tmp_path):
 
 
 def test_time_zone_on_some_date_times_only_is_an_error(tmp_path):
-    text = ("user_id,item_id,when\nu,a,2021-01-01 00:30:00\n"
-            "u,b,2021-01-01T01:00:00+02:00\nu,c,2021-01-01 02:00\n")
+    text = "user_id,item_id,when\nu,a,2021-01-01 00:30:00\nu,b,2021-01-01T01:00:00+02:00\nu,c,2021-01-01 02:00\n"
     path = write(tmp_path, "tz.csv", text)
-    with pytest.raises(DataError, match=r"line 2: date-time '2021-01-01 00:30:00' has no time "
-                                        r"zone, but line 3 .* has one.*every value in 'when'"):
+    with pytest.raises(
+        DataError,
+        match=r"line 2: date-time '2021-01-01 00:30:00' has no time "
+        r"zone, but line 3 .* has one.*every value in 'when'",
+    ):
         read_csv(path, time_col="when")
 
 
@@ -179,14 +188,12 @@ def test_empty_timestamp_says_empty(tmp_path, value):
 
 def test_slash_dates_are_refused_as_ambiguous(tmp_path):
     path = write(tmp_path, "t.csv", "user_id,item_id,timestamp\nu,a,03/01/2014\n")
-    with pytest.raises(DataError, match="line 2: timestamp '03/01/2014' is not a date-time.*"
-                                        "03/01/2014 is ambiguous"):
+    with pytest.raises(DataError, match="line 2: timestamp '03/01/2014' is not a date-time.*03/01/2014 is ambiguous"):
         read_csv(path)
 
 
 def test_float_negative_and_scientific_timestamps_order_exactly(tmp_path):
-    text = ("user_id,item_id,timestamp\nu,a,978300760.0\nu,b,-5\nu,c,9.783007605e8\n"
-            "u,d,978300759.5\n")
+    text = "user_id,item_id,timestamp\nu,a,978300760.0\nu,b,-5\nu,c,9.783007605e8\nu,d,978300759.5\n"
     times = read_csv(write(tmp_path, "f.csv", text)).times
     assert np.argsort(times, kind="stable").tolist() == [1, 3, 0, 2]
 
@@ -205,20 +212,40 @@ def test_empty_item_is_an_error(tmp_path):
 
 # --- header problems: the message says the likely cause ---------------------------------------
 
-@pytest.mark.parametrize("name, text, sep, needle", [
-    # MovieLens-1M ratings.dat and Amazon ratings-only CSVs have no header row
-    ("ratings.dat", "1::1193::5::978300760\n1::661::3::978302109\n", "::",
-     "line looks like data, not a header.*sed -i '1i user_id::item_id::rating::timestamp'"),
-    ("ratings_Beauty.csv", "A39HTATAQ9V7YF,0205616461,5.0,1369699200\n", ",",
-     "has no header row.*user_id,item_id,rating,timestamp"),
-    # a TSV or .inter file read with the comma default, a ;-separated export
-    ("x.inter", "user_id:token\titem_id:token\ttimestamp:float\nu\ti\t1\n", ",",
-     r"is one field with sep=','; the file seems to be separated by '\\t': set dataset.sep='\\t'"),
-    ("x.csv", "user_id;item_id;timestamp\nu;i;1\n", ",", "set dataset.sep=';'"),
-    # other spellings of the names
-    ("x.csv", "UserID,ItemID,Timestamp\nu,i,1\n", ",",
-     "closest: dataset.user_col=UserID dataset.item_col=ItemID dataset.time_col=Timestamp"),
-])
+
+@pytest.mark.parametrize(
+    "name, text, sep, needle",
+    [
+        # MovieLens-1M ratings.dat and Amazon ratings-only CSVs have no header row
+        (
+            "ratings.dat",
+            "1::1193::5::978300760\n1::661::3::978302109\n",
+            "::",
+            "line looks like data, not a header.*sed -i '1i user_id::item_id::rating::timestamp'",
+        ),
+        (
+            "ratings_Beauty.csv",
+            "A39HTATAQ9V7YF,0205616461,5.0,1369699200\n",
+            ",",
+            "has no header row.*user_id,item_id,rating,timestamp",
+        ),
+        # a TSV or .inter file read with the comma default, a ;-separated export
+        (
+            "x.inter",
+            "user_id:token\titem_id:token\ttimestamp:float\nu\ti\t1\n",
+            ",",
+            r"is one field with sep=','; the file seems to be separated by '\\t': set dataset.sep='\\t'",
+        ),
+        ("x.csv", "user_id;item_id;timestamp\nu;i;1\n", ",", "set dataset.sep=';'"),
+        # other spellings of the names
+        (
+            "x.csv",
+            "UserID,ItemID,Timestamp\nu,i,1\n",
+            ",",
+            "closest: dataset.user_col=UserID dataset.item_col=ItemID dataset.time_col=Timestamp",
+        ),
+    ],
+)
 def test_missing_columns_say_the_likely_cause(tmp_path, name, text, sep, needle):
     path = write(tmp_path, name, text)
     with pytest.raises(DataError, match=needle) as err:
@@ -246,8 +273,10 @@ def test_repeated_column_name_is_an_error(tmp_path):
 
 
 def test_extra_columns_and_typed_token_seq_are_ignored(tmp_path):
-    text = ("user_id:token\titem_id:token\trating:float\ttimestamp:float\tgenre:token_seq\n"
-            "u\t1\t4.0\t978300760.0\tAction Comedy\nu\t2\t3.0\t978300759.0\t\n")
+    text = (
+        "user_id:token\titem_id:token\trating:float\ttimestamp:float\tgenre:token_seq\n"
+        "u\t1\t4.0\t978300760.0\tAction Comedy\nu\t2\t3.0\t978300759.0\t\n"
+    )
     inter = read_atomic(write(tmp_path, "ml.inter", text))
     assert inter.items.tolist() == ["1", "2"] and inter.times[1] < inter.times[0]
 
@@ -262,10 +291,15 @@ def test_empty_file_is_an_error(tmp_path):
 LOG = "user_id,item_id,timestamp\nu,007,2\nu,7,1\n"
 
 
-@pytest.mark.parametrize("name, compress", [
-    ("log.csv.gz", gzip.compress), ("log.csv.bz2", bz2.compress), ("log.xz", lzma.compress),
-    ("log.csv", gzip.compress),  # recognised by content, not by name
-])
+@pytest.mark.parametrize(
+    "name, compress",
+    [
+        ("log.csv.gz", gzip.compress),
+        ("log.csv.bz2", bz2.compress),
+        ("log.xz", lzma.compress),
+        ("log.csv", gzip.compress),  # recognised by content, not by name
+    ],
+)
 def test_compressed_files_are_read(tmp_path, name, compress):
     path = tmp_path / name
     path.write_bytes(compress(LOG.encode()))
@@ -311,8 +345,10 @@ def test_latin1_file_names_line_and_iconv(tmp_path):
 
 def test_directory_is_named_with_its_files(tmp_path):
     (tmp_path / "ratings.csv").write_text(LOG)
-    with pytest.raises(DataError, match=f"{tmp_path} is a directory .it holds ratings.csv.; "
-                                        f"dataset.path must name the interaction file"):
+    with pytest.raises(
+        DataError,
+        match=f"{tmp_path} is a directory .it holds ratings.csv.; dataset.path must name the interaction file",
+    ):
         read_csv(tmp_path)
 
 

@@ -19,19 +19,21 @@ from seqrec.errors import DataError
 def make_data(seqs: list[list[int]], n_items: int) -> SequenceData:
     lengths = [len(s) for s in seqs]
     return SequenceData(
-        name="hand", items=np.array([i for s in seqs for i in s], dtype=np.int64),
-        offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64), n_items=n_items,
+        name="hand",
+        items=np.array([i for s in seqs for i in s], dtype=np.int64),
+        offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+        n_items=n_items,
         user_tokens=np.array([f"u{u}" for u in range(len(seqs))]),
         item_tokens=np.array(["[PAD]"] + [str(i) for i in range(1, n_items + 1)]),
-        fingerprint="0" * 16)
+        fingerprint="0" * 16,
+    )
 
 
 @pytest.fixture
 def loo() -> LeaveOneOut:
     # user 0: 7 items (inputs truncated to the last 4), user 1: 3 items (no training row),
     # user 2: 4 items (one training position).
-    return LeaveOneOut.build(make_data([[1, 2, 3, 4, 5, 6, 7], [8, 9, 10], [2, 8, 4, 9]], 10),
-                             max_len=4)
+    return LeaveOneOut.build(make_data([[1, 2, 3, 4, 5, 6, 7], [8, 9, 10], [2, 8, 4, 9]], 10), max_len=4)
 
 
 def test_windows_truncate_to_the_most_recent_items_and_left_pad(loo):
@@ -42,8 +44,17 @@ def test_windows_truncate_to_the_most_recent_items_and_left_pad(loo):
     assert loo.valid_target.tolist() == [6, 9, 4]
     assert loo.test_input.tolist() == [[3, 4, 5, 6], [0, 0, 8, 9], [0, 2, 8, 4]]
     assert loo.test_target.tolist() == [7, 10, 9]
-    for name in ("train_input", "train_target", "train_users", "valid_input", "valid_target",
-                 "test_input", "test_target", "items", "offsets"):
+    for name in (
+        "train_input",
+        "train_target",
+        "train_users",
+        "valid_input",
+        "valid_target",
+        "test_input",
+        "test_target",
+        "items",
+        "offsets",
+    ):
         assert getattr(loo, name).dtype == torch.int64, name
     assert loo.n_items == 10 and loo.max_len == 4 and loo.n_users == 3
 
@@ -68,7 +79,10 @@ def test_history_is_the_full_past_of_each_split(loo):
 
 def test_negatives_avoid_the_training_part_and_repeat_with_a_seed(loo):
     users = torch.tensor([0, 1, 2, 0])
-    draw = lambda seed: loo.sample_negatives(users, (50, 3), torch.Generator().manual_seed(seed))
+
+    def draw(seed):
+        return loo.sample_negatives(users, (50, 3), torch.Generator().manual_seed(seed))
+
     neg = draw(0)
     assert neg.shape == (4, 50, 3) and neg.dtype == torch.int64
     assert neg.min() >= 1 and neg.max() <= 10
@@ -112,9 +126,11 @@ LASTFM = "s3rec/LastFM.txt"
 
 
 @pytest.mark.realdata
-@pytest.mark.skipif(find_shared(LASTFM) is None,
-                    reason=f"{LASTFM} is in no shared data folder (set SEQREC_SHARED_DATA "
-                           "to a folder that holds it, e.g. data/ after `make data`)")
+@pytest.mark.skipif(
+    find_shared(LASTFM) is None,
+    reason=f"{LASTFM} is in no shared data folder (set SEQREC_SHARED_DATA "
+    "to a folder that holds it, e.g. data/ after `make data`)",
+)
 def test_real_lastfm_has_no_leakage(tmp_path):
     cfg = OmegaConf.load(CONF_DIR / "lastfm.yaml")
     data = load_dataset(cfg, tmp_path)  # copied from the shared folder into tmp_path
@@ -146,10 +162,18 @@ def test_real_lastfm_has_no_leakage(tmp_path):
     # Positions, not item values (items repeat): replace every interaction by its own id
     # (global position + 1) and check that no position >= n-2 of a user reaches training.
     positions = np.arange(1, len(data.items) + 1)
-    tagged = LeaveOneOut.build(SequenceData(
-        name="positions", items=positions, offsets=data.offsets, n_items=len(positions),
-        user_tokens=data.user_tokens, item_tokens=np.arange(len(positions) + 1).astype(str),
-        fingerprint=""), L)
+    tagged = LeaveOneOut.build(
+        SequenceData(
+            name="positions",
+            items=positions,
+            offsets=data.offsets,
+            n_items=len(positions),
+            user_tokens=data.user_tokens,
+            item_tokens=np.arange(len(positions) + 1).astype(str),
+            fingerprint="",
+        ),
+        L,
+    )
     first_held_out = torch.from_numpy(data.offsets[1:] - 2 + 1)  # id of s[n-2] per user
     limit = first_held_out[tagged.train_users][:, None]  # [U_tr, 1]
     assert (tagged.train_input < limit).all() and (tagged.train_target < limit).all()

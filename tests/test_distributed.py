@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
-
 from conftest import ROOT, compose_config
+
 from seqrec import distributed as ddp
 from seqrec.pipeline import run
 
@@ -81,11 +81,22 @@ def test_one_process_is_a_no_op():
 
 
 def test_slurm_steps_become_torchrun_variables():
-    env = {"SLURM_NTASKS": "8", "SLURM_PROCID": "5", "SLURM_LOCALID": "1", "SLURM_STEP_ID": "0",
-           "SLURM_JOB_NODELIST": "gpu[07-10]", "SLURM_JOB_ID": "123456"}
+    env = {
+        "SLURM_NTASKS": "8",
+        "SLURM_PROCID": "5",
+        "SLURM_LOCALID": "1",
+        "SLURM_STEP_ID": "0",
+        "SLURM_JOB_NODELIST": "gpu[07-10]",
+        "SLURM_JOB_ID": "123456",
+    }
     out = ddp.slurm_env(env, lambda nodes: ["gpu07", "gpu08", "gpu09", "gpu10"])
-    assert out == {"RANK": "5", "WORLD_SIZE": "8", "LOCAL_RANK": "1", "MASTER_ADDR": "gpu07",
-                   "MASTER_PORT": str(20000 + 123456 % 20000)}
+    assert out == {
+        "RANK": "5",
+        "WORLD_SIZE": "8",
+        "LOCAL_RANK": "1",
+        "MASTER_ADDR": "gpu07",
+        "MASTER_PORT": str(20000 + 123456 % 20000),
+    }
     assert ddp.slurm_env({**env, "SLURM_NTASKS": "1"}, lambda nodes: []) == {}
     assert ddp.slurm_env({k: v for k, v in env.items() if k != "SLURM_STEP_ID"}, lambda nodes: []) == {}
 
@@ -93,15 +104,38 @@ def test_slurm_steps_become_torchrun_variables():
 # -- real processes (torchrun, gloo) ---------------------------------------------------------
 # no dropout and no sampled negatives (CCE): then 1 and 2 processes compute the same steps up to
 # floating-point order, so the per-user ranks must be identical
-SMALL = ["dataset.max_users=120", "trainer.max_epochs=2", "trainer.batch_size=16", "trainer.progress=false",
-         "device=cpu", "num_threads=1", "model.dropout=0.0", "optimizer.lr=0.01"]
+SMALL = [
+    "dataset.max_users=120",
+    "trainer.max_epochs=2",
+    "trainer.batch_size=16",
+    "trainer.progress=false",
+    "device=cpu",
+    "num_threads=1",
+    "model.dropout=0.0",
+    "optimizer.lr=0.01",
+]
 
 
 def torchrun(data_dir, cwd, *overrides, env=None, nproc=2):
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-           str(ROOT / "tests" / "ddp_entry.py"), f"data_dir={data_dir}", *SMALL, *overrides]
-    return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, timeout=300,
-                          env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), **(env or {})})
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={nproc}",
+        str(ROOT / "tests" / "ddp_entry.py"),
+        f"data_dir={data_dir}",
+        *SMALL,
+        *overrides,
+    ]
+    return subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), **(env or {})},
+    )
 
 
 def read_run(folder):
@@ -163,8 +197,12 @@ def test_two_process_run_interrupted_on_one_rank_resumes_with_two_or_one(one_and
     assert ec["train_loss"].tolist() == e2["train_loss"].tolist()
 
     # the same checkpoint continued by one process: the unwrapped model, the same steps
-    run(compose_config([f"data_dir={lastfm_data_dir}", f"output_dir={tmp_path / 'unused'}", f"resume={copy}",
-                        "num_threads=1"]), overrides=[f"resume={copy}"])
+    run(
+        compose_config(
+            [f"data_dir={lastfm_data_dir}", f"output_dir={tmp_path / 'unused'}", f"resume={copy}", "num_threads=1"]
+        ),
+        overrides=[f"resume={copy}"],
+    )
     m1, u1, _ = read_run(one)
     mo, uo, _ = read_run(copy)
     for key in METRIC_KEYS:

@@ -9,12 +9,14 @@ from seqrec.evaluation import MASKED_RANK, mean_metrics, metrics_from_ranks, tar
 
 
 def test_ranks_by_hand():
-    scores = torch.tensor([
-        [0.1, 0.9, 0.5, 0.3],  # target item 3 (score .5): one item above → rank 2
-        [0.4, 0.2, 0.1, 0.0],  # target item 1: best → rank 1
-        [0.0, 0.0, 0.0, 0.0],  # all tied: pessimistic → rank 4 (last)
-        [0.2, 0.7, 0.7, 0.1],  # target item 2 tied with item 3 → rank 2
-    ])
+    scores = torch.tensor(
+        [
+            [0.1, 0.9, 0.5, 0.3],  # target item 3 (score .5): one item above → rank 2
+            [0.4, 0.2, 0.1, 0.0],  # target item 1: best → rank 1
+            [0.0, 0.0, 0.0, 0.0],  # all tied: pessimistic → rank 4 (last)
+            [0.2, 0.7, 0.7, 0.1],  # target item 2 tied with item 3 → rank 2
+        ]
+    )
     targets = torch.tensor([3, 1, 1, 2])
     assert target_ranks(scores, targets).tolist() == [2, 1, 4, 2]
 

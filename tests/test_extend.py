@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import compose_config
 from hydra.core.config_store import ConfigStore
 
-from conftest import compose_config
 from seqrec.losses import Loss
 from seqrec.models.scoring import item_rows
 from seqrec.pipeline import build, run
@@ -50,13 +50,27 @@ def test_toy_loss_formula():
 
 def test_a_new_loss_reaches_table2_and_the_ttests(tmp_path, lastfm_data_dir, capsys):
     # what conf/loss/toy.yaml would hold, registered in-process (the sampler: conf/loss/sampler/)
-    ConfigStore.instance().store(group="loss", name="toy", node={
-        "_target_": f"{__name__}.ToyLoss", "num_negatives": 1,
-        "sampler": {"_target_": "seqrec.samplers.UniformSampler"}})
+    ConfigStore.instance().store(
+        group="loss",
+        name="toy",
+        node={
+            "_target_": f"{__name__}.ToyLoss",
+            "num_negatives": 1,
+            "sampler": {"_target_": "seqrec.samplers.UniformSampler"},
+        },
+    )
     for loss in ("toy", "cce"):
-        cfg = compose_config([
-            f"loss={loss}", f"data_dir={lastfm_data_dir}", f"output_dir={tmp_path / 'runs' / loss}",
-            "dataset.max_users=150", "trainer.max_epochs=1", "trainer.progress=false", "device=cpu"])
+        cfg = compose_config(
+            [
+                f"loss={loss}",
+                f"data_dir={lastfm_data_dir}",
+                f"output_dir={tmp_path / 'runs' / loss}",
+                "dataset.max_users=150",
+                "trainer.max_epochs=1",
+                "trainer.progress=false",
+                "device=cpu",
+            ]
+        )
         if loss == "toy":  # the loss's own parameter is trained with the model's
             exp = build(cfg)
             assert any(p is exp.loss.scale for group in exp.optimizer.param_groups for p in group["params"])
@@ -66,9 +80,15 @@ def test_a_new_loss_reaches_table2_and_the_ttests(tmp_path, lastfm_data_dir, cap
         if loss == "toy":  # the trained scale is saved with the selected state, and restored from it
             saved = torch.load(tmp_path / "runs" / "toy" / "best.pt", weights_only=True)["loss"]["scale"]
             assert saved.item() != 1.0
-            assert torch.equal(torch.load(tmp_path / "runs" / "toy" / "last.pt", weights_only=True)["loss"]["scale"], saved)
-    assert report_main(["--runs", str(tmp_path / "runs"), "--proposed", "toy", "--baselines", "cce",
-                        "--no-plots", "--no-paper"]) == 0
+            assert torch.equal(
+                torch.load(tmp_path / "runs" / "toy" / "last.pt", weights_only=True)["loss"]["scale"], saved
+            )
+    assert (
+        report_main(
+            ["--runs", str(tmp_path / "runs"), "--proposed", "toy", "--baselines", "cce", "--no-plots", "--no-paper"]
+        )
+        == 0
+    )
     report = tmp_path / "runs" / "report"
     assert "| SASRec CCE | SASRec TOY | SASRec Improve |" in (report / "table2.md").read_text()
     wide = pd.read_csv(report / "table2.csv")
@@ -120,11 +140,21 @@ class NoOutputTable(torch.nn.Module):
 
 def _toy_cfg(tmp_path, lastfm_data_dir, out, *extra):
     # what conf/model/toy_model.yaml would hold, registered in-process
-    ConfigStore.instance().store(group="model", name="toy_model",
-                                 node={"_target_": f"{__name__}.ToyModel", "hidden_size": 16})
-    return compose_config(["model=toy_model", f"data_dir={lastfm_data_dir}", f"output_dir={out}",
-                           "dataset.max_users=150", "trainer.max_epochs=2", "trainer.progress=false",
-                           "device=cpu", *extra])
+    ConfigStore.instance().store(
+        group="model", name="toy_model", node={"_target_": f"{__name__}.ToyModel", "hidden_size": 16}
+    )
+    return compose_config(
+        [
+            "model=toy_model",
+            f"data_dir={lastfm_data_dir}",
+            f"output_dir={out}",
+            "dataset.max_users=150",
+            "trainer.max_epochs=2",
+            "trainer.progress=false",
+            "device=cpu",
+            *extra,
+        ]
+    )
 
 
 def test_a_new_model_goes_through_train_resume_recommend_report_and_analysis(tmp_path, lastfm_data_dir):
@@ -138,10 +168,13 @@ def test_a_new_model_goes_through_train_resume_recommend_report_and_analysis(tmp
     run(_toy_cfg(tmp_path, lastfm_data_dir, runs / "ce", "loss=ce"))
     # resume: the interrupted run (no metrics.json) continues from last.pt to the same numbers
     (runs / "cce" / "metrics.json").unlink()
-    resumed = run(_toy_cfg(tmp_path, lastfm_data_dir, runs / "cce", f"resume={runs / 'cce'}"),
-                  overrides=[f"resume={runs / 'cce'}"])
-    assert {k: v for k, v in resumed.items() if k.startswith("test/")} == \
-        {k: v for k, v in first.items() if k.startswith("test/")}
+    resumed = run(
+        _toy_cfg(tmp_path, lastfm_data_dir, runs / "cce", f"resume={runs / 'cce'}"),
+        overrides=[f"resume={runs / 'cce'}"],
+    )
+    assert {k: v for k, v in resumed.items() if k.startswith("test/")} == {
+        k: v for k, v in first.items() if k.startswith("test/")
+    }
     # recommend: rebuilt from the constructor arguments best.pt saved (it has no item_emb table)
     recs = seqrec.load_run(runs / "cce").recommend({"s": ["2", "15", "7"]}, k=5)
     assert len(recs) == 5 and not set(recs["item_id"]) & {"2", "15", "7"}
@@ -158,8 +191,17 @@ def test_a_model_without_output_table_is_refused_with_the_protocol(tmp_path, las
     from seqrec.errors import ConfigError
 
     ConfigStore.instance().store(group="model", name="broken", node={"_target_": f"{__name__}.NoOutputTable"})
-    cfg = compose_config(["model=broken", f"data_dir={lastfm_data_dir}", f"output_dir={tmp_path / 'run'}",
-                          "dataset.max_users=150", "trainer.max_epochs=1", "trainer.progress=false", "device=cpu"])
+    cfg = compose_config(
+        [
+            "model=broken",
+            f"data_dir={lastfm_data_dir}",
+            f"output_dir={tmp_path / 'run'}",
+            "dataset.max_users=150",
+            "trainer.max_epochs=1",
+            "trainer.progress=false",
+            "device=cpu",
+        ]
+    )
     with pytest.raises(ConfigError, match=r"does not implement seqrec's model protocol.*lacks output_table\(\)"):
         run(cfg)
     assert not (tmp_path / "run" / "config.yaml").exists()

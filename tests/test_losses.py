@@ -32,8 +32,12 @@ def test_cce_is_mean_over_real_positions_of_full_softmax_ce():
     ).mean()
     assert torch.allclose(CCE()(HIDDEN, TARGETS, TABLE), expected, atol=1e-6)
     # the same as F.cross_entropy on each position
-    per_pos = [F.cross_entropy((HIDDEN[b, t] @ ITEM_EMB[1:].T)[None], TARGETS[b, t][None] - 1)
-               for b in range(2) for t in range(4) if TARGETS[b, t]]
+    per_pos = [
+        F.cross_entropy((HIDDEN[b, t] @ ITEM_EMB[1:].T)[None], TARGETS[b, t][None] - 1)
+        for b in range(2)
+        for t in range(4)
+        if TARGETS[b, t]
+    ]
     assert torch.allclose(CCE()(HIDDEN, TARGETS, TABLE), torch.stack(per_pos).mean(), atol=1e-6)
 
 
@@ -77,15 +81,21 @@ def test_bce_formula_with_one_and_two_negatives():
             pos = HIDDEN[b, t] @ ITEM_EMB[TARGETS[b, t]]
             neg = HIDDEN[b, t] @ ITEM_EMB[negatives[b, t, 0]]
             terms.append(-math.log(torch.sigmoid(pos)) - math.log(1 - torch.sigmoid(neg)))
-    assert BCE()(HIDDEN, TARGETS, TABLE, negatives=NegativeBatch(negatives)).item() == pytest.approx(sum(terms) / len(terms), rel=1e-5)
+    assert BCE()(HIDDEN, TARGETS, TABLE, negatives=NegativeBatch(negatives)).item() == pytest.approx(
+        sum(terms) / len(terms), rel=1e-5
+    )
 
     two = torch.cat([negatives, negatives], dim=2)  # each negative counted twice
     extra = [
         -math.log(1 - torch.sigmoid(HIDDEN[b, t] @ ITEM_EMB[negatives[b, t, 0]]))
-        for b in range(2) for t in range(4) if TARGETS[b, t]
+        for b in range(2)
+        for t in range(4)
+        if TARGETS[b, t]
     ]
     expected_two = (sum(terms) + sum(extra)) / len(terms)
-    assert BCE(num_negatives=2)(HIDDEN, TARGETS, TABLE, negatives=NegativeBatch(two)).item() == pytest.approx(expected_two, rel=1e-5)
+    assert BCE(num_negatives=2)(HIDDEN, TARGETS, TABLE, negatives=NegativeBatch(two)).item() == pytest.approx(
+        expected_two, rel=1e-5
+    )
 
 
 def test_bce_needs_negatives():

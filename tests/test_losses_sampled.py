@@ -27,11 +27,13 @@ TABLE = torch.randn(N, D, dtype=torch.float64)  # item i = row i - 1
 HIDDEN = torch.randn(3, 4, D, dtype=torch.float64)
 # left-padded; row 2 is all padding (no target at all)
 TARGETS = torch.tensor([[0, 0, 3, 5], [2, 6, 1, 4], [0, 0, 0, 0]])
-NEG_ITEMS = torch.tensor([
-    [[1, 1, 1], [2, 4, 6], [1, 2, 4], [1, 5, 6]],   # (0, 3): 5 is the positive -> accidental hit
-    [[3, 4, 5], [1, 2, 3], [6, 6, 2], [4, 4, 4]],   # (1, 3): every negative is the positive
-    [[1, 2, 3], [1, 2, 3], [1, 2, 3], [1, 2, 3]],
-])
+NEG_ITEMS = torch.tensor(
+    [
+        [[1, 1, 1], [2, 4, 6], [1, 2, 4], [1, 5, 6]],  # (0, 3): 5 is the positive -> accidental hit
+        [[3, 4, 5], [1, 2, 3], [6, 6, 2], [4, 4, 4]],  # (1, 3): every negative is the positive
+        [[1, 2, 3], [1, 2, 3], [1, 2, 3], [1, 2, 3]],
+    ]
+)
 LOG_Q = torch.log(torch.rand(3, 4, K, dtype=torch.float64) * 0.5 + 0.01)
 
 
@@ -106,8 +108,12 @@ CASES = [
     pytest.param(BPRMax, {"bpreg": 0.3}, lambda sp, sn, lq: ref_bpr_max(sp, sn, lq, 0.3), id="bpr_max-bpreg0.3"),
     pytest.param(TOP1Max, {}, ref_top1_max, id="top1_max"),
     pytest.param(SampledSoftmax, {}, ref_sampled_softmax, id="sampled_softmax"),
-    pytest.param(SampledSoftmax, {"logq": True}, lambda sp, sn, lq: ref_sampled_softmax(sp, sn, lq, True),
-                 id="sampled_softmax-logq"),
+    pytest.param(
+        SampledSoftmax,
+        {"logq": True},
+        lambda sp, sn, lq: ref_sampled_softmax(sp, sn, lq, True),
+        id="sampled_softmax-logq",
+    ),
     pytest.param(GBCE, {}, ref_gbce, id="gbce"),
     pytest.param(GBCE, {"t": 0.2}, lambda sp, sn, lq: ref_gbce(sp, sn, lq, 0.2), id="gbce-t0.2"),
 ]
@@ -231,8 +237,9 @@ def test_eq21_bce_gradient_is_gbce_at_t0():
 def test_logq_is_the_textbook_importance_sampling_correction():
     # -log( e^{s⁺} / (e^{s⁺} + Σ_k e^{s⁻_k} / (K q_k)) )  (Bengio & Senécal 2008; Blanc & Rendle 2018)
     q = [0.05, 0.3, 0.01, 0.2]
-    textbook = -math.log(math.exp(S_POS) / (math.exp(S_POS) + sum(math.exp(s) / (len(q) * qk)
-                                                                 for s, qk in zip(S_NEG, q))))
+    textbook = -math.log(
+        math.exp(S_POS) / (math.exp(S_POS) + sum(math.exp(s) / (len(q) * qk) for s, qk in zip(S_NEG, q)))
+    )
     pos = torch.tensor([S_POS], dtype=torch.float64)
     neg = torch.tensor([S_NEG], dtype=torch.float64)
     log_q = torch.tensor([q], dtype=torch.float64).log()
@@ -316,7 +323,13 @@ def test_class_attributes_follow_the_contract():
         loss = cls(num_negatives=5, positions="last")
         assert isinstance(loss, torch.nn.Module) and loss.num_negatives == 5 and loss.positions == "last"
     assert [c.name for c in (BPR, TOP1, BPRMax, TOP1Max, SampledSoftmax, GBCE)] == [
-        "bpr", "top1", "bpr_max", "top1_max", "sampled_softmax", "gbce"]
+        "bpr",
+        "top1",
+        "bpr_max",
+        "top1_max",
+        "sampled_softmax",
+        "gbce",
+    ]
 
 
 def test_both_ways_to_the_negative_scores_agree():
@@ -385,5 +398,7 @@ def test_bce_with_the_popularity_sampler_never_scores_a_positive_as_its_negative
     for b, t in zip(*torch.nonzero(targets, as_tuple=True)):
         h, p = hidden[b, t], int(targets[b, t])
         kept = [int(i) for i in negatives.items[b, t] if int(i) != p]
-        terms.append(-math.log(sig(float(h @ table[p - 1]))) - sum(math.log(1 - sig(float(h @ table[i - 1]))) for i in kept))
+        terms.append(
+            -math.log(sig(float(h @ table[p - 1]))) - sum(math.log(1 - sig(float(h @ table[i - 1]))) for i in kept)
+        )
     assert value.item() == pytest.approx(sum(terms) / len(terms), rel=1e-12)

@@ -11,8 +11,8 @@ import sys
 import time
 
 import pytest
-
 from conftest import compose_config
+
 from seqrec import atomic, outputs
 from seqrec.atomic import atomic_write, remove_stale_temp_files
 from seqrec.cli import check_writable
@@ -42,9 +42,14 @@ def test_stale_temp_files_of_dead_writers_are_removed(tmp_path):
 
 
 def test_a_writer_killed_mid_write_leaves_a_temp_file_that_the_next_write_removes(tmp_path):
-    code = ("import sys, time; from seqrec.atomic import atomic_write\n"
-            "atomic_write(sys.argv[1], lambda h: (h.write(b'half'), h.flush(), print('writing', flush=True), time.sleep(60)))")
-    proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "cache.npz")], stdout=subprocess.PIPE, text=True)
+    code = (
+        "import sys, time; from seqrec.atomic import atomic_write\n"
+        "atomic_write(sys.argv[1], lambda h: (h.write(b'half'), h.flush(), print('writing', flush=True),"
+        " time.sleep(60)))"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(tmp_path / "cache.npz")], stdout=subprocess.PIPE, text=True
+    )
     assert proc.stdout.readline().strip() == "writing"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -70,8 +75,16 @@ def no_space(*args, **kwargs):
 
 @pytest.mark.realdata
 def test_disk_full_at_the_end_still_prints_the_metrics(tmp_path, lastfm_data_dir, monkeypatch, capsys):
-    cfg = compose_config([f"data_dir={lastfm_data_dir}", f"output_dir={tmp_path}", "dataset.max_users=100",
-                          "trainer.max_epochs=1", "trainer.progress=false", "device=cpu"])
+    cfg = compose_config(
+        [
+            f"data_dir={lastfm_data_dir}",
+            f"output_dir={tmp_path}",
+            "dataset.max_users=100",
+            "trainer.max_epochs=1",
+            "trainer.progress=false",
+            "device=cpu",
+        ]
+    )
     monkeypatch.setattr(outputs, "write_json", no_space)
     with pytest.raises(OutputError, match=f"metrics.json into the run folder {tmp_path}: No space left"):
         run(cfg)
@@ -81,8 +94,16 @@ def test_disk_full_at_the_end_still_prints_the_metrics(tmp_path, lastfm_data_dir
 
 @pytest.mark.realdata
 def test_disk_full_during_training_names_the_folder_and_how_to_resume(tmp_path, lastfm_data_dir, monkeypatch):
-    cfg = compose_config([f"data_dir={lastfm_data_dir}", f"output_dir={tmp_path}", "dataset.max_users=100",
-                          "trainer.max_epochs=2", "trainer.progress=false", "device=cpu"])
+    cfg = compose_config(
+        [
+            f"data_dir={lastfm_data_dir}",
+            f"output_dir={tmp_path}",
+            "dataset.max_users=100",
+            "trainer.max_epochs=2",
+            "trainer.progress=false",
+            "device=cpu",
+        ]
+    )
     monkeypatch.setattr(outputs, "write_csv", no_space)
     with pytest.raises(OutputError, match=rf"epochs.csv into the run folder .*resume={tmp_path}"):
         run(cfg)
@@ -101,7 +122,9 @@ def test_benchmark_file_cut_short_is_refused_naming_it(tmp_path, monkeypatch, sh
     monkeypatch.setenv("SEQREC_SHARED_DATA", str(fake_shared))
     cfg = compose_config(["dataset=lastfm"]).dataset
     data_dir = tmp_path / "data"
-    with pytest.raises(DataError, match=r"LastFM.txt \(1\d\d,\d\d\d bytes\) is not the published benchmark file.*deleted"):
+    with pytest.raises(
+        DataError, match=r"LastFM.txt \(1\d\d,\d\d\d bytes\) is not the published benchmark file.*deleted"
+    ):
         fetch_dataset(cfg, data_dir, extras=False)
     assert not (data_dir / "s3rec" / "LastFM.txt").exists()  # the bad copy is not kept
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import ROOT, compose_config
+
 from seqrec.cli import remove_unused_run_dir
 from seqrec.errors import SeqrecError
 from seqrec.locks import RUN_LOCK, FolderInUse, exclusive
@@ -31,9 +31,19 @@ def tiny_log(tmp_path: Path) -> Path:
 
 
 def tiny_cfg(tmp_path: Path, out: Path, *extra: str):
-    return compose_config([f"data_dir={tmp_path / 'data'}", f"output_dir={out}", "dataset=custom",
-                           f"dataset.path={tiny_log(tmp_path)}", "dataset.kcore=0", "trainer.max_epochs=2",
-                           "trainer.progress=false", "device=cpu", *extra])
+    return compose_config(
+        [
+            f"data_dir={tmp_path / 'data'}",
+            f"output_dir={out}",
+            "dataset=custom",
+            f"dataset.path={tiny_log(tmp_path)}",
+            "dataset.kcore=0",
+            "trainer.max_epochs=2",
+            "trainer.progress=false",
+            "device=cpu",
+            *extra,
+        ]
+    )
 
 
 HOLD = textwrap.dedent("""
@@ -87,6 +97,7 @@ def test_a_checkpoint_of_another_run_is_refused(tmp_path):
     with pytest.raises(SeqrecError, match=r"best.pt was written by another run .*seed: 43 → 42"):
         load_trained(a)
     from seqrec.recommend.__main__ import main as recommend
+
     with pytest.raises(SystemExit) as exit_:
         recommend(["--run", str(a), "--out", str(tmp_path / "recs.csv")])
     assert exit_.value.code == 1
@@ -142,9 +153,22 @@ def test_bad_pretrained_from_leaves_no_run_folder(tmp_path, lastfm_data_dir):
     bad = tmp_path / "not-a-checkpoint.pt"
     bad.write_text("text")
     out = tmp_path / "runs" / "s3rec"
-    proc = subprocess.run([sys.executable, str(ROOT / "train.py"), "model=s3rec", f"data_dir={lastfm_data_dir}",
-                           f"model.pretrained_from={bad}", f"hydra.run.dir={out}", "trainer.progress=false",
-                           "dataset.max_users=100", "num_threads=1"], capture_output=True, text=True, cwd=tmp_path)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "train.py"),
+            "model=s3rec",
+            f"data_dir={lastfm_data_dir}",
+            f"model.pretrained_from={bad}",
+            f"hydra.run.dir={out}",
+            "trainer.progress=false",
+            "dataset.max_users=100",
+            "num_threads=1",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 1, proc.stderr
     assert str(bad) in proc.stderr and "Traceback" not in proc.stderr
     assert not out.exists()
@@ -195,19 +219,23 @@ def test_entry_points_turn_a_path_through_a_file_into_one_paragraph(tmp_path, ca
     for loss in ("bce", "ce", "cce"):
         d = runs / loss
         d.mkdir()
-        (d / "metrics.json").write_text(json.dumps({"dataset": "lastfm", "model": "sasrec", "loss": loss, "seed": 42,
-                                                    "test/ndcg@10": 0.1}))
+        (d / "metrics.json").write_text(
+            json.dumps({"dataset": "lastfm", "model": "sasrec", "loss": loss, "seed": 42, "test/ndcg@10": 0.1})
+        )
         (d / "per_user_test.csv").write_text("user_id,rank\n1,3\n2,1\n")
         (d / "epochs.csv").write_text("epoch,test/ndcg@10,epoch_seconds,train_seconds_cum\n1,0.1,1,1\n")
         (d / "config.yaml").write_text("seed: 42\n")
     if entry == "report":
         from seqrec.report.__main__ import main
+
         code = main(["--runs", str(runs), "--out", str(blocker / "report"), "--no-plots"])
     elif entry == "export":
         from seqrec.report.export import main
+
         code = main([str(runs), "--into", str(blocker / "results")])
     else:
         from seqrec.data.fetch import main
+
         code = main(["lastfm", "--data-dir", str(blocker / "data")])
     err = capsys.readouterr().err
     assert code == 1 and "Traceback" not in err

@@ -7,8 +7,8 @@ import sys
 import pandas as pd
 import pytest
 import torch
-
 from conftest import ROOT, compose_config
+
 from seqrec.errors import SeqrecError
 from seqrec.evaluation import METRICS
 from seqrec.pipeline import run
@@ -17,10 +17,17 @@ pytestmark = pytest.mark.realdata
 
 
 def small_run(tmp_path, data_dir, *overrides):
-    cfg = compose_config([
-        f"data_dir={data_dir}", f"output_dir={tmp_path}", "dataset.max_users=150",
-        "trainer.max_epochs=2", "trainer.progress=false", "device=cpu", *overrides,
-    ])
+    cfg = compose_config(
+        [
+            f"data_dir={data_dir}",
+            f"output_dir={tmp_path}",
+            "dataset.max_users=150",
+            "trainer.max_epochs=2",
+            "trainer.progress=false",
+            "device=cpu",
+            *overrides,
+        ]
+    )
     return cfg, run(cfg)
 
 
@@ -57,9 +64,13 @@ def test_same_seed_same_numbers_other_seed_other_numbers(tmp_path, lastfm_data_d
     _, b = small_run(tmp_path / "b", lastfm_data_dir, "loss=bce", "model=gru4rec", "trainer.max_epochs=1")
     _, c = small_run(tmp_path / "c", lastfm_data_dir, "loss=bce", "model=gru4rec", "trainer.max_epochs=1", "seed=7")
     assert all(a[f"test/{m}"] == b[f"test/{m}"] for m in METRICS)
-    assert (tmp_path / "a" / "epochs.csv").read_text().split("\n")[1].split(",")[1] == \
-        (tmp_path / "b" / "epochs.csv").read_text().split("\n")[1].split(",")[1]  # same train loss
-    assert pd.read_csv(tmp_path / "a" / "epochs.csv")["train_loss"][0] != pd.read_csv(tmp_path / "c" / "epochs.csv")["train_loss"][0]
+    assert (tmp_path / "a" / "epochs.csv").read_text().split("\n")[1].split(",")[1] == (
+        tmp_path / "b" / "epochs.csv"
+    ).read_text().split("\n")[1].split(",")[1]  # same train loss
+    assert (
+        pd.read_csv(tmp_path / "a" / "epochs.csv")["train_loss"][0]
+        != pd.read_csv(tmp_path / "c" / "epochs.csv")["train_loss"][0]
+    )
 
 
 @pytest.mark.parametrize("model,loss", [("gru4rec", "ce"), ("sasrec", "bce")])
@@ -70,10 +81,15 @@ def test_other_models_and_losses_run(tmp_path, lastfm_data_dir, model, loss):
 
 def test_missing_data_file_is_a_clear_error_and_no_result(tmp_path, monkeypatch):
     monkeypatch.setenv("SEQREC_SHARED_DATA", str(tmp_path / "nowhere"))
-    cfg = compose_config([
-        f"data_dir={tmp_path / 'data'}", f"output_dir={tmp_path / 'out'}", "dataset.path=s3rec/Missing.txt",
-        "dataset.url=http://127.0.0.1:9/Missing.txt", "trainer.progress=false",
-    ])
+    cfg = compose_config(
+        [
+            f"data_dir={tmp_path / 'data'}",
+            f"output_dir={tmp_path / 'out'}",
+            "dataset.path=s3rec/Missing.txt",
+            "dataset.url=http://127.0.0.1:9/Missing.txt",
+            "trainer.progress=false",
+        ]
+    )
     with pytest.raises(SeqrecError, match="Missing.txt"):
         run(cfg)
     assert not (tmp_path / "out" / "metrics.json").exists()
@@ -81,8 +97,15 @@ def test_missing_data_file_is_a_clear_error_and_no_result(tmp_path, monkeypatch)
 
 @pytest.mark.slow
 def test_train_py_entry_point_and_exit_codes(tmp_path, lastfm_data_dir):
-    base = [sys.executable, str(ROOT / "train.py"), f"data_dir={lastfm_data_dir}", f"hydra.run.dir={tmp_path / 'run'}",
-            "dataset.max_users=80", "trainer.max_epochs=1", "device=cpu"]
+    base = [
+        sys.executable,
+        str(ROOT / "train.py"),
+        f"data_dir={lastfm_data_dir}",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        "dataset.max_users=80",
+        "trainer.max_epochs=1",
+        "device=cpu",
+    ]
     ok = subprocess.run(base, capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert ok.returncode == 0, ok.stderr
     assert "NDCG@10" in ok.stdout and (tmp_path / "run" / "metrics.json").exists()
@@ -90,44 +113,70 @@ def test_train_py_entry_point_and_exit_codes(tmp_path, lastfm_data_dir):
     bad_option = subprocess.run(base + ["model=sasrecc"], capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert bad_option.returncode != 0 and "sasrecc" in bad_option.stderr and "sasrec" in bad_option.stderr
 
-    bad_data = subprocess.run(base[:2] + [f"data_dir={tmp_path / 'empty'}", "dataset.path=s3rec/Nope.txt",
-                                          "dataset.url=http://127.0.0.1:9/Nope.txt", f"hydra.run.dir={tmp_path / 'bad'}"],
-                              capture_output=True, text=True, cwd=tmp_path, timeout=300,
-                              env={"SEQREC_SHARED_DATA": str(tmp_path / "none"), "PATH": ""})
+    bad_data = subprocess.run(
+        base[:2]
+        + [
+            f"data_dir={tmp_path / 'empty'}",
+            "dataset.path=s3rec/Nope.txt",
+            "dataset.url=http://127.0.0.1:9/Nope.txt",
+            f"hydra.run.dir={tmp_path / 'bad'}",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+        env={"SEQREC_SHARED_DATA": str(tmp_path / "none"), "PATH": ""},
+    )
     assert bad_data.returncode == 1
     assert "Nope.txt" in bad_data.stderr and "Traceback" not in bad_data.stderr
     assert not (tmp_path / "bad" / "metrics.json").exists()
 
     # a bad config value: one paragraph, exit 1, and Hydra's run folder removed again
-    bad_value = subprocess.run(base[:2] + ["eval.mask_history=no", f"hydra.run.dir={tmp_path / 'badvalue'}"],
-                               capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    bad_value = subprocess.run(
+        base[:2] + ["eval.mask_history=no", f"hydra.run.dir={tmp_path / 'badvalue'}"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert bad_value.returncode == 1 and "Traceback" not in bad_value.stderr
     assert "eval.mask_history='no' is not valid: it must be true or false" in " ".join(bad_value.stderr.split())
     assert not (tmp_path / "badvalue").exists()
 
 
-@pytest.mark.parametrize("override,message", [
-    ("model=null", "the config group `model` takes one of its options (gru4rec, s3rec, sasrec), not null"),
-    ("hparams_search=null", "`hparams_search` is off by default; leave it out"),
-    ("experiment=NULL", "`experiment` is off by default; leave it out"),
-])
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("model=null", "the config group `model` takes one of its options (gru4rec, s3rec, sasrec), not null"),
+        ("hparams_search=null", "`hparams_search` is off by default; leave it out"),
+        ("experiment=NULL", "`experiment` is off by default; leave it out"),
+    ],
+)
 def test_a_null_config_group_is_one_paragraph_not_hydras_traceback(tmp_path, override, message):
-    run = subprocess.run([sys.executable, str(ROOT / "train.py"), override, f"hydra.run.dir={tmp_path / 'run'}"],
-                         capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), override, f"hydra.run.dir={tmp_path / 'run'}"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert run.returncode == 1 and "Traceback" not in run.stderr
     assert message in " ".join(run.stderr.split()) and not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize("override,message", [
-    ("seed=abc", "seed='abc' is not valid: it must be a whole number"),
-    ("loss.chunk_size=-3", "loss.chunk_size=-3 is not valid"),
-    ("trainer.max_epochs=0", "trainer.max_epochs=0 is not valid: it must be a whole number >= 1"),
-    ("eval.batch_size=many", "eval.batch_size='many' is not valid: it must be auto or a whole number >= 1"),
-    ("+max_epochs=5", "unknown option max_epochs: .*Did you mean trainer.max_epochs\\?"),
-    ("+dataset.user_column=u", "unknown option dataset.user_column: .*Did you mean dataset.user_col\\?"),
-    ("+trainer.max_epoch=2", "unknown option trainer.max_epoch: .*Did you mean trainer.max_epochs\\?"),
-    ("optimizer.lr=-1", "invalid optimizer.lr=-1, .*: Invalid learning rate: -1 \\(refused by torch.optim"),
-])
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("seed=abc", "seed='abc' is not valid: it must be a whole number"),
+        ("loss.chunk_size=-3", "loss.chunk_size=-3 is not valid"),
+        ("trainer.max_epochs=0", "trainer.max_epochs=0 is not valid: it must be a whole number >= 1"),
+        ("eval.batch_size=many", "eval.batch_size='many' is not valid: it must be auto or a whole number >= 1"),
+        ("+max_epochs=5", "unknown option max_epochs: .*Did you mean trainer.max_epochs\\?"),
+        ("+dataset.user_column=u", "unknown option dataset.user_column: .*Did you mean dataset.user_col\\?"),
+        ("+trainer.max_epoch=2", "unknown option trainer.max_epoch: .*Did you mean trainer.max_epochs\\?"),
+        ("optimizer.lr=-1", "invalid optimizer.lr=-1, .*: Invalid learning rate: -1 \\(refused by torch.optim"),
+    ],
+)
 def test_bad_options_are_clear_errors_and_leave_no_files(tmp_path, lastfm_data_dir, override, message):
     with pytest.raises(SeqrecError, match=message):
         small_run(tmp_path / "out", lastfm_data_dir, override)
@@ -145,8 +194,9 @@ def test_error_messages_keep_square_brackets(capsys):
 
 @pytest.mark.parametrize("model", ["sasrec", "gru4rec"])
 def test_untied_output_table_runs_end_to_end(tmp_path, lastfm_data_dir, model):
-    cfg, metrics = small_run(tmp_path, lastfm_data_dir, f"model={model}", "model.tie_output=false",
-                             "loss=bce", "trainer.max_epochs=1")
+    cfg, metrics = small_run(
+        tmp_path, lastfm_data_dir, f"model={model}", "model.tie_output=false", "loss=bce", "trainer.max_epochs=1"
+    )
     state = torch.load(tmp_path / "best.pt", weights_only=False)["model"]
     assert state["output_emb"].shape == (metrics["n_items"], state["item_emb.weight"].shape[1])
     assert 0.0 <= metrics["test/ndcg@10"] <= 1.0
@@ -159,9 +209,18 @@ def test_a_repeated_target_is_ranked_not_masked(tmp_path):
     rows = [f"u{u},i{(u * 7 + t) % 40},{t}" for u in range(30) for t in range(8)]
     log = tmp_path / "log.csv"
     log.write_text("user_id,item_id,timestamp\n" + "\n".join(r for r in rows for _ in (0, 1)) + "\n")
-    cfg = compose_config([f"data_dir={tmp_path / 'data'}", f"output_dir={tmp_path / 'run'}", "dataset=custom",
-                          f"dataset.path={log}", "dataset.kcore=0", "trainer.max_epochs=1",
-                          "trainer.progress=false", "device=cpu"])
+    cfg = compose_config(
+        [
+            f"data_dir={tmp_path / 'data'}",
+            f"output_dir={tmp_path / 'run'}",
+            "dataset=custom",
+            f"dataset.path={log}",
+            "dataset.kcore=0",
+            "trainer.max_epochs=1",
+            "trainer.progress=false",
+            "device=cpu",
+        ]
+    )
     metrics = run(cfg)
     # …, x, x: the test item repeats the validation item; the validation item is new
     assert metrics["test/repeat_share"] == 1.0 and metrics["valid/repeat_share"] == 0.0

@@ -7,12 +7,12 @@ import math
 
 import pytest
 import torch
+from test_trainer_loop import tiny_split
 
 from seqrec.losses import BCE, CCE, CE
 from seqrec.models import SASRec
 from seqrec.samplers import NegativeBatch
 from seqrec.trainer import Trainer
-from test_trainer_loop import tiny_split
 
 
 @pytest.mark.parametrize("loss", [CCE(), CE(), BCE(num_negatives=3)], ids=["cce", "ce", "bce"])
@@ -52,8 +52,15 @@ def test_fp16_training_epoch_runs_with_loss_scaling():
     split = tiny_split(lengths=(12, 15, 20, 9, 30, 25, 18, 11) * 4)
     torch.manual_seed(0)
     model = SASRec(n_items=50, max_len=50, dropout=0.0)
-    trainer = Trainer(model, CCE(), torch.optim.Adam(model.parameters(), lr=1e-2), split, batch_size=8,
-                      precision="fp16", progress=False)
+    trainer = Trainer(
+        model,
+        CCE(),
+        torch.optim.Adam(model.parameters(), lr=1e-2),
+        split,
+        batch_size=8,
+        precision="fp16",
+        progress=False,
+    )
     assert trainer.scaler is not None
     first = trainer.train_epoch(1)
     for epoch in range(2, 6):

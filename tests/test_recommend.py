@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import ROOT, compose_config
 from torch import nn
 
 import seqrec
-from conftest import ROOT, compose_config
 from seqrec.errors import SeqrecError
 from seqrec.evaluation import MASKED_RANK
 from seqrec.models import S3Rec, SASRec
@@ -58,9 +58,9 @@ def test_top_k_breaks_ties_by_column_like_a_sort(k, chunk_floats):
     values, cols = top_k(scores.clone(), k, chunk_floats)
     for r in range(len(scores)):
         expected = reference_top_k(scores[r].tolist(), k)
-        assert cols[r, :len(expected)].tolist() == expected
-        assert values[r, :len(expected)].tolist() == scores[r, expected].tolist()
-        assert torch.isneginf(values[r, len(expected):]).all()
+        assert cols[r, : len(expected)].tolist() == expected
+        assert values[r, : len(expected)].tolist() == scores[r, expected].tolist()
+        assert torch.isneginf(values[r, len(expected) :]).all()
 
 
 def test_top_k_hand_example():
@@ -127,8 +127,7 @@ def test_unknown_items_are_dropped_with_a_counted_warning_and_empty_sequences_re
     assert "dropped 4 unknown item id(s) (3 distinct, in 2 of 4 sequences" in caplog.text
     assert "'zz', 'x1', '[PAD]'" in caplog.text
     assert "2 of 4 sequence(s) have no known item" in caplog.text and "'t', 'u'" in caplog.text
-    assert recs.groupby("sequence_id", sort=False)["item_id"].apply(list).to_dict() == {
-        "s": ["c", "d"], 7: ["a", "b"]}
+    assert recs.groupby("sequence_id", sort=False)["item_id"].apply(list).to_dict() == {"s": ["c", "d"], 7: ["a", "b"]}
 
 
 def test_no_sequence_with_a_known_item_gives_empty_results_not_a_crash(caplog):
@@ -173,8 +172,16 @@ def trained_run(tmp_path_factory, lastfm_data_dir):
     from seqrec.pipeline import run
 
     out = tmp_path_factory.mktemp("run")
-    cfg = compose_config([f"data_dir={lastfm_data_dir}", f"output_dir={out}", "dataset.max_users=150",
-                          "trainer.max_epochs=2", "trainer.progress=false", "device=cpu"])
+    cfg = compose_config(
+        [
+            f"data_dir={lastfm_data_dir}",
+            f"output_dir={out}",
+            "dataset.max_users=150",
+            "trainer.max_epochs=2",
+            "trainer.progress=false",
+            "device=cpu",
+        ]
+    )
     run(cfg)
     return out
 
@@ -191,8 +198,7 @@ def test_as_of_test_lists_reproduce_the_evaluated_ranks(trained_run, tmp_path):
     data = run.dataset()
     recs = cli(tmp_path, trained_run, "--as-of", "test", "--k", str(run.n_items))  # whole ranking
     per_user = pd.read_csv(trained_run / "per_user_test.csv", dtype={"user_id": str}).set_index("user_id")
-    test_item = pd.Series([data.item_tokens[data.sequence(u)[-1]] for u in range(data.n_users)],
-                          index=data.user_tokens)
+    test_item = pd.Series([data.item_tokens[data.sequence(u)[-1]] for u in range(data.n_users)], index=data.user_tokens)
     found = recs[recs["item_id"].to_numpy() == test_item[recs["user_id"]].to_numpy()].set_index("user_id")["rank"]
     ranks = per_user["rank"]
     assert (ranks[ranks != MASKED_RANK].sort_index() == found.sort_index()).all()
@@ -244,18 +250,25 @@ def test_users_file_sequences_file_and_runs_without_ids_npz(trained_run, tmp_pat
 
 
 @pytest.mark.realdata
-@pytest.mark.parametrize("case,args,message", [
-    ("no_best", ["--k", "5"], "has no best.pt.*not a finished run"),
-    ("unfinished", ["--k", "5"], "has no metrics.json.*not a finished run"),
-    ("ok", ["--k", "0"], "--k 0: a list needs at least one item"),
-    ("ok", ["--k", "ten"], "--k 'ten' is not a whole number"),
-    ("ok", ["--k", "100000"], "k=100000 must be a whole number from 1 to the run's catalogue size \\(3646 items\\)"),
-    ("ok", ["--sequences", "{bad}"], "bad.jsonl', line 2: not valid JSON"),
-    ("ok", ["--sequences", "{badcsv}"], "bad.csv', line 3: sequence_id or item_id is empty"),
-    ("ok", ["--sequences", "{bad}", "--users", "all"], "give --users or --sequences, not both"),
-    ("ok", ["--users", "{nobody}"], "none of the 1 given user ids is a user"),
-    ("ok", ["--out-suffix"], "must be a file ending in .csv or .jsonl"),
-])
+@pytest.mark.parametrize(
+    "case,args,message",
+    [
+        ("no_best", ["--k", "5"], "has no best.pt.*not a finished run"),
+        ("unfinished", ["--k", "5"], "has no metrics.json.*not a finished run"),
+        ("ok", ["--k", "0"], "--k 0: a list needs at least one item"),
+        ("ok", ["--k", "ten"], "--k 'ten' is not a whole number"),
+        (
+            "ok",
+            ["--k", "100000"],
+            "k=100000 must be a whole number from 1 to the run's catalogue size \\(3646 items\\)",
+        ),
+        ("ok", ["--sequences", "{bad}"], "bad.jsonl', line 2: not valid JSON"),
+        ("ok", ["--sequences", "{badcsv}"], "bad.csv', line 3: sequence_id or item_id is empty"),
+        ("ok", ["--sequences", "{bad}", "--users", "all"], "give --users or --sequences, not both"),
+        ("ok", ["--users", "{nobody}"], "none of the 1 given user ids is a user"),
+        ("ok", ["--out-suffix"], "must be a file ending in .csv or .jsonl"),
+    ],
+)
 def test_bad_input_is_one_paragraph_exit_1_and_no_output(trained_run, tmp_path, capsys, case, args, message):
     run_dir = tmp_path / "run"
     shutil.copytree(trained_run, run_dir)
@@ -267,8 +280,14 @@ def test_bad_input_is_one_paragraph_exit_1_and_no_output(trained_run, tmp_path, 
     (tmp_path / "bad.csv").write_text("sequence_id,item_id\ns,1\ns,\n")
     (tmp_path / "nobody.txt").write_text("nobody\n")
     out = tmp_path / ("recs.txt" if args == ["--out-suffix"] else "recs.csv")
-    args = [] if args == ["--out-suffix"] else [a.format(bad=tmp_path / "bad.jsonl", badcsv=tmp_path / "bad.csv",
-                                                           nobody=tmp_path / "nobody.txt") for a in args]
+    args = (
+        []
+        if args == ["--out-suffix"]
+        else [
+            a.format(bad=tmp_path / "bad.jsonl", badcsv=tmp_path / "bad.csv", nobody=tmp_path / "nobody.txt")
+            for a in args
+        ]
+    )
     with pytest.raises(SystemExit) as exit_info:
         main(["--run", str(run_dir), *args, "--out", str(out)])
     assert exit_info.value.code == 1
@@ -282,13 +301,23 @@ def test_bad_input_is_one_paragraph_exit_1_and_no_output(trained_run, tmp_path, 
 @pytest.mark.realdata
 def test_module_entry_point(trained_run, tmp_path):
     out = tmp_path / "recs.jsonl"
-    ok = subprocess.run([sys.executable, "-m", "seqrec.recommend", "--run", str(trained_run), "--k", "3",
-                         "--out", str(out)], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    ok = subprocess.run(
+        [sys.executable, "-m", "seqrec.recommend", "--run", str(trained_run), "--k", "3", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
     assert ok.returncode == 0, ok.stderr
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 3 * 150 and set(rows[0]) == {"user_id", "rank", "item_id", "score"}
-    bad = subprocess.run([sys.executable, "-m", "seqrec.recommend", "--run", str(tmp_path / "none")],
-                         capture_output=True, text=True, cwd=ROOT, timeout=300)
+    bad = subprocess.run(
+        [sys.executable, "-m", "seqrec.recommend", "--run", str(tmp_path / "none")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
     assert bad.returncode == 1 and "is not a folder" in bad.stderr and "Traceback" not in bad.stderr
 
 
@@ -298,9 +327,18 @@ def test_s3rec_run_recommends_from_the_run_folder_alone(tmp_path, lastfm_data_di
     need no dataset and no attributes file, and its lists agree with its evaluation."""
     from seqrec.pipeline import run
 
-    cfg = compose_config([f"data_dir={lastfm_data_dir}", f"output_dir={tmp_path / 'run'}", "model=s3rec",
-                          "model.pretrained=false", "dataset.max_users=60", "trainer.max_epochs=1",
-                          "trainer.progress=false", "device=cpu"])
+    cfg = compose_config(
+        [
+            f"data_dir={lastfm_data_dir}",
+            f"output_dir={tmp_path / 'run'}",
+            "model=s3rec",
+            "model.pretrained=false",
+            "dataset.max_users=60",
+            "trainer.max_epochs=1",
+            "trainer.progress=false",
+            "device=cpu",
+        ]
+    )
     run(cfg)
     moved = tmp_path / "moved"
     shutil.copytree(tmp_path / "run", moved)

@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from seqrec.atomic import atomic_write
 from seqrec.errors import SeqrecError
+from seqrec.evaluation import METRICS
 from seqrec.report.__main__ import main
 from seqrec.report.curves import rq2_figures, write_rq2
-from seqrec.atomic import atomic_write
-from seqrec.evaluation import METRICS
 from seqrec.report.paper import load_paper, to_latex, to_markdown, vs_paper_markdown
 from seqrec.report.runs import collect_runs, read_per_user
 from seqrec.report.stats import paired_ttest, significance_table
@@ -25,8 +25,20 @@ from seqrec.report.table2 import build_table2, compare_with_paper
 USERS = [f"u{i:03d}" for i in range(6)]
 
 
-def make_run(root, dataset="lastfm", model="sasrec", loss="cce", seed=42, value=0.03, metrics=None,
-             per_user=None, users=USERS, fingerprint="fp-a", epochs=3, epoch_seconds=1.5):
+def make_run(
+    root,
+    dataset="lastfm",
+    model="sasrec",
+    loss="cce",
+    seed=42,
+    value=0.03,
+    metrics=None,
+    per_user=None,
+    users=USERS,
+    fingerprint="fp-a",
+    epochs=3,
+    epoch_seconds=1.5,
+):
     """Write one finished run folder and return its path.
 
     ``value`` is the test value of every metric unless ``metrics`` ({"ndcg@10": 0.045}) overrides
@@ -41,16 +53,33 @@ def make_run(root, dataset="lastfm", model="sasrec", loss="cce", seed=42, value=
         table[m] = per_user.get(m, [test[m]] * len(users))
         test[m] = float(np.mean(table[m]))
     pd.DataFrame(table).to_csv(run_dir / "per_user_test.csv", index=False)
-    data = {"dataset": dataset, "model": model, "loss": loss, "seed": seed, "best_epoch": 2,
-            "epochs_run": epochs, "seconds_per_epoch": epoch_seconds, "total_seconds": 9.0,
-            "n_users": len(users), "n_items": 50, "data_fingerprint": fingerprint, "extra": "ignored"}
+    data = {
+        "dataset": dataset,
+        "model": model,
+        "loss": loss,
+        "seed": seed,
+        "best_epoch": 2,
+        "epochs_run": epochs,
+        "seconds_per_epoch": epoch_seconds,
+        "total_seconds": 9.0,
+        "n_users": len(users),
+        "n_items": 50,
+        "data_fingerprint": fingerprint,
+        "extra": "ignored",
+    }
     data |= {f"test/{m}": v for m, v in test.items()} | {f"valid/{m}": v for m, v in test.items()}
     (run_dir / "metrics.json").write_text(json.dumps(data))
     ep = np.arange(1, epochs + 1)
-    pd.DataFrame({
-        "epoch": ep, "train_loss": 1.0 / ep, "test/ndcg@10": test["ndcg@10"] * ep / epochs,
-        "epoch_seconds": epoch_seconds, "eval_seconds": 0.1, "train_seconds_cum": epoch_seconds * ep,
-    }).to_csv(run_dir / "epochs.csv", index=False)
+    pd.DataFrame(
+        {
+            "epoch": ep,
+            "train_loss": 1.0 / ep,
+            "test/ndcg@10": test["ndcg@10"] * ep / epochs,
+            "epoch_seconds": epoch_seconds,
+            "eval_seconds": 0.1,
+            "train_seconds_cum": epoch_seconds * ep,
+        }
+    ).to_csv(run_dir / "epochs.csv", index=False)
     (run_dir / "config.yaml").write_text("seed: 42\n")
     return run_dir
 
@@ -283,13 +312,20 @@ def test_cli_writes_everything(tmp_path, capsys):
     assert main(["--runs", str(tmp_path / "runs")]) == 0
     out_dir = tmp_path / "runs" / "report"
     names = sorted(p.name for p in out_dir.iterdir())
-    assert names == sorted([
-        "table2.md", "table2.csv", "table2.tex", "table2_vs_paper.md", "table2_vs_paper.csv",
-        "significance.csv", "significance.md", "rq2_lastfm.png",
-    ])  # and no temp files left behind
+    assert names == sorted(
+        [
+            "table2.md",
+            "table2.csv",
+            "table2.tex",
+            "table2_vs_paper.md",
+            "table2_vs_paper.csv",
+            "significance.csv",
+            "significance.md",
+            "rq2_lastfm.png",
+        ]
+    )  # and no temp files left behind
     wide = pd.read_csv(out_dir / "table2.csv")
-    assert list(wide.columns) == [
-        "dataset", "metric", "sasrec_bce", "sasrec_ce", "sasrec_cce", "sasrec_improve_pct"]
+    assert list(wide.columns) == ["dataset", "metric", "sasrec_bce", "sasrec_ce", "sasrec_cce", "sasrec_improve_pct"]
     assert wide.loc[wide.metric == "NDCG@10", "sasrec_improve_pct"].item() == pytest.approx(50.0)
     stdout = capsys.readouterr().out
     assert "Table 2" in stdout and "table2.md" in stdout

@@ -31,8 +31,10 @@ MISS = 2147483647  # seqrec.evaluation.MASKED_RANK: a masked target, a miss at e
 
 def hand_metrics(ranks) -> dict[str, list[float]]:
     """HR@k and NDCG@k written out: a hit when rank <= k, gain 1 / log2(rank + 1)."""
-    return {**{f"hr@{k}": [float(r <= k) for r in ranks] for k in (5, 10, 20)},
-            **{f"ndcg@{k}": [1 / math.log2(r + 1) if r <= k else 0.0 for r in ranks] for k in (5, 10, 20)}}
+    return {
+        **{f"hr@{k}": [float(r <= k) for r in ranks] for k in (5, 10, 20)},
+        **{f"ndcg@{k}": [1 / math.log2(r + 1) if r <= k else 0.0 for r in ranks] for k in (5, 10, 20)},
+    }
 
 
 def make_run(root: Path, loss: str, ranks: list[int], seed: int = 42, dataset: str = "lastfm") -> Path:
@@ -43,10 +45,28 @@ def make_run(root: Path, loss: str, ranks: list[int], seed: int = 42, dataset: s
     per_user = {"user_id": users, "rank": ranks, **hand_metrics(ranks)}
     pd.DataFrame(per_user).to_csv(run / "per_user_test.csv", index=False)
     test = {f"test/{m}": float(np.mean(per_user[m])) for m in METRICS}
-    (run / "metrics.json").write_text(json.dumps({"dataset": dataset, "model": "sasrec", "loss": loss, "seed": seed,
-                                                  "data_fingerprint": "fp", **test, **{k.replace("test", "valid"): v for k, v in test.items()}}))
-    pd.DataFrame({"epoch": [1, 2], "train_loss": [2.0, 1.0], "test/ndcg@10": [0.1, 0.2], "epoch_seconds": [1.0, 1.0],
-                  "train_seconds_cum": [1.0, 2.0]}).to_csv(run / "epochs.csv", index=False)
+    (run / "metrics.json").write_text(
+        json.dumps(
+            {
+                "dataset": dataset,
+                "model": "sasrec",
+                "loss": loss,
+                "seed": seed,
+                "data_fingerprint": "fp",
+                **test,
+                **{k.replace("test", "valid"): v for k, v in test.items()},
+            }
+        )
+    )
+    pd.DataFrame(
+        {
+            "epoch": [1, 2],
+            "train_loss": [2.0, 1.0],
+            "test/ndcg@10": [0.1, 0.2],
+            "epoch_seconds": [1.0, 1.0],
+            "train_seconds_cum": [1.0, 2.0],
+        }
+    ).to_csv(run / "epochs.csv", index=False)
     (run / "config.yaml").write_text(f"seed: {seed}\noutput_dir: {run}\n")
     return run
 
@@ -56,7 +76,9 @@ def test_result_folder_gives_the_runs_numbers(tmp_path):
     run = make_run(tmp_path / "runs", "cce", ranks)
     dest, changed = export_run(run, tmp_path / "results")
     assert changed and dest == tmp_path / "results" / "lastfm" / "sasrec-cce" / "seed42"
-    assert sorted(p.name for p in dest.iterdir()) == sorted(["config.yaml", "metrics.json", "epochs.csv", RANKS_FILE, RESULT_FILE])
+    assert sorted(p.name for p in dest.iterdir()) == sorted(
+        ["config.yaml", "metrics.json", "epochs.csv", RANKS_FILE, RESULT_FILE]
+    )
     per_user = read_per_user(dest)
     # by hand: NDCG@10 = (1 + 1/log2(4) + 0 + 0) / 4, HR@20 = 3/4
     assert per_user["ndcg@10"].mean() == pytest.approx((1 + 0.5) / 4, abs=1e-15)
@@ -126,8 +148,9 @@ def test_update_page_rewrites_only_the_marked_blocks(tmp_path):
     blocks = {"summary": "new 1\nnew 2\n", "table2": "t\n"}
     assert stale_blocks(page, blocks) == ["summary"]
     update_page(page, blocks)
-    assert page.read_text() == ("intro\n<!-- generated:summary begin (rebuilt) -->\nnew 1\nnew 2\n"
-                                "<!-- generated:summary end -->\noutro\n")
+    assert page.read_text() == (
+        "intro\n<!-- generated:summary begin (rebuilt) -->\nnew 1\nnew 2\n<!-- generated:summary end -->\noutro\n"
+    )
     assert stale_blocks(page, blocks) == []
     page.write_text("<!-- generated:nosuch begin -->\nx\n<!-- generated:nosuch end -->\n")
     with pytest.raises(SeqrecError, match="unknown block"):
@@ -155,5 +178,7 @@ def test_committed_results_rebuild_every_number():
     for page in (ROOT / "docs" / "results.md", ROOT / "README.md"):
         assert page_blocks(page.read_text()), f"{page} marks no generated block"
         stale = stale_blocks(page, blocks)
-        assert not stale, (f"{page}: the block(s) {stale} differ from results/; rebuild them with "
-                           "`python -m seqrec.report --runs results/table2 --page docs/results.md --page README.md`")
+        assert not stale, (
+            f"{page}: the block(s) {stale} differ from results/; rebuild them with "
+            "`python -m seqrec.report --runs results/table2 --page docs/results.md --page README.md`"
+        )

@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-
 from conftest import ROOT, compose_config
+
 from seqrec.errors import ConfigError, RunInterrupted
 from seqrec.pipeline import run
 from seqrec.trainer import Trainer
@@ -25,8 +25,14 @@ pytestmark = pytest.mark.realdata
 
 TIMINGS = {"total_seconds", "seconds_per_epoch", "eval_seconds_per_epoch", "output_dir"}
 EPOCH_TIMINGS = ["eval_seconds", "epoch_seconds", "train_seconds_cum"]
-SMALL = ["dataset.max_users=120", "trainer.max_epochs=4", "trainer.patience=10", "trainer.progress=false",
-         "device=cpu", "trainer.batch_size=32"]
+SMALL = [
+    "dataset.max_users=120",
+    "trainer.max_epochs=4",
+    "trainer.patience=10",
+    "trainer.progress=false",
+    "device=cpu",
+    "trainer.batch_size=32",
+]
 
 
 def config(out, data_dir, *overrides):
@@ -46,6 +52,7 @@ def assert_same_run(a, b):
 def signal_at(monkeypatch):
     """Send SIGTERM to this process at the n-th training batch (``Trainer._autocast`` runs once per
     training batch in fp32) — the real signal handler then stops the loop after that batch."""
+
     def arm(n):
         calls = {"n": 0}
         original = Trainer._autocast
@@ -57,11 +64,13 @@ def signal_at(monkeypatch):
             return original(self)
 
         monkeypatch.setattr(Trainer, "_autocast", counting)
+
     return arm
 
 
-@pytest.mark.parametrize("loss,batch", [("cce", 5), ("bce", 9), ("bce", 8)],
-                         ids=["cce-mid-epoch", "bce-mid-epoch", "bce-end-of-epoch-2"])
+@pytest.mark.parametrize(
+    "loss,batch", [("cce", 5), ("bce", 9), ("bce", 8)], ids=["cce-mid-epoch", "bce-mid-epoch", "bce-end-of-epoch-2"]
+)
 def test_interrupted_and_resumed_run_equals_the_uninterrupted_one(tmp_path, lastfm_data_dir, signal_at, loss, batch):
     # 120 users / 32 = 4 batches per epoch: batch 5 is inside epoch 2, batch 8 its last one
     ref, cut = tmp_path / "ref", tmp_path / "cut"
@@ -72,7 +81,9 @@ def test_interrupted_and_resumed_run_equals_the_uninterrupted_one(tmp_path, last
     assert info.value.exit_code == 128 + signal.SIGTERM
     assert not (cut / "metrics.json").exists()
     state = torch.load(cut / "last.pt", weights_only=True)
-    assert (state["loop"]["epoch"], state["loop"]["batches_done"]) == (divmod(batch, 4) if batch % 4 else (batch // 4, 0))
+    assert (state["loop"]["epoch"], state["loop"]["batches_done"]) == (
+        divmod(batch, 4) if batch % 4 else (batch // 4, 0)
+    )
     signal_at(10**9)  # disarm
     run(config(tmp_path / "elsewhere", lastfm_data_dir, f"resume={cut}"), overrides=[f"resume={cut}"])
     assert_same_run(ref, cut)
@@ -110,8 +121,10 @@ def test_changed_config_on_resume_names_the_keys(tmp_path, lastfm_data_dir, sign
         run(config(out, lastfm_data_dir))
     signal_at(10**9)
     with pytest.raises(ConfigError, match=r"optimizer.lr: 0.001 → 0.01"):
-        run(config(tmp_path / "x", lastfm_data_dir, f"resume={out}", "optimizer.lr=0.01"),
-            overrides=[f"resume={out}", "optimizer.lr=0.01"])
+        run(
+            config(tmp_path / "x", lastfm_data_dir, f"resume={out}", "optimizer.lr=0.01"),
+            overrides=[f"resume={out}", "optimizer.lr=0.01"],
+        )
     # a sweep re-run into the same folder with another setting is refused the same way
     with pytest.raises(ConfigError, match=r"trainer.batch_size: 32 → 64"):
         run(config(out, lastfm_data_dir, "trainer.batch_size=64"))
@@ -121,8 +134,16 @@ def test_changed_config_on_resume_names_the_keys(tmp_path, lastfm_data_dir, sign
 
 # -- real processes ------------------------------------------------------------------------------
 def train_cmd(data_dir, run_dir, *extra):
-    return [sys.executable, str(ROOT / "train.py"), f"data_dir={data_dir}", f"hydra.run.dir={run_dir}",
-            *SMALL, "trainer.max_epochs=6", "num_threads=1", *extra]
+    return [
+        sys.executable,
+        str(ROOT / "train.py"),
+        f"data_dir={data_dir}",
+        f"hydra.run.dir={run_dir}",
+        *SMALL,
+        "trainer.max_epochs=6",
+        "num_threads=1",
+        *extra,
+    ]
 
 
 def wait_for_epoch(run_dir, epoch, proc, timeout=240):
@@ -145,8 +166,9 @@ def test_kill_9_and_sigterm_then_resume_equal_the_uninterrupted_run(tmp_path, la
 
     for how, sig in (("kill", signal.SIGKILL), ("term", signal.SIGTERM)):
         cut = tmp_path / how
-        proc = subprocess.Popen(train_cmd(lastfm_data_dir, cut), cwd=tmp_path, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            train_cmd(lastfm_data_dir, cut), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         wait_for_epoch(cut, 2, proc)
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=300)
@@ -156,17 +178,31 @@ def test_kill_9_and_sigterm_then_resume_equal_the_uninterrupted_run(tmp_path, la
         else:
             assert proc.returncode == -signal.SIGKILL
         assert not (cut / "metrics.json").exists()
-        resumed = subprocess.run(train_cmd(lastfm_data_dir, tmp_path / "unused", f"resume={cut}")[:2] +
-                                 [f"resume={cut}", f"data_dir={lastfm_data_dir}", "num_threads=1"],
-                                 capture_output=True, text=True, cwd=tmp_path, timeout=600)
+        resumed = subprocess.run(
+            train_cmd(lastfm_data_dir, tmp_path / "unused", f"resume={cut}")[:2]
+            + [f"resume={cut}", f"data_dir={lastfm_data_dir}", "num_threads=1"],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=600,
+        )
         assert resumed.returncode == 0, resumed.stderr
         assert_same_run(ref, cut)
 
 
 @pytest.mark.slow
 def test_sweep_rerun_skips_finished_runs(tmp_path, lastfm_data_dir):
-    cmd = [sys.executable, str(ROOT / "train.py"), "-m", f"data_dir={lastfm_data_dir}", *SMALL,
-           "trainer.max_epochs=1", "loss=bce,cce", f"hydra.sweep.dir={tmp_path}", "hydra.sweep.subdir=${hydra:runtime.choices.loss}"]
+    cmd = [
+        sys.executable,
+        str(ROOT / "train.py"),
+        "-m",
+        f"data_dir={lastfm_data_dir}",
+        *SMALL,
+        "trainer.max_epochs=1",
+        "loss=bce,cce",
+        f"hydra.sweep.dir={tmp_path}",
+        "hydra.sweep.subdir=${hydra:runtime.choices.loss}",
+    ]
     first = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=600)
     assert first.returncode == 0, first.stderr
     stamps = {p: p.stat().st_mtime_ns for p in tmp_path.glob("*/metrics.json")}

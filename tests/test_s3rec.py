@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import compose_config
 from omegaconf import OmegaConf
 
-from conftest import compose_config
 from seqrec.data import LeaveOneOut, SequenceData
 from seqrec.data.attributes import load_attributes
 from seqrec.errors import DataError, SeqrecError
@@ -37,10 +37,13 @@ def tiny():
     seqs = [list(rng.integers(1, N_TRAIN_ITEMS + 1, n - 2)) + [next(held), next(held)] for n in lengths]
     n_items = N_TRAIN_ITEMS + 2 * len(lengths)
     data = SequenceData(
-        name="tiny", items=np.concatenate(seqs).astype(np.int64),
-        offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64), n_items=n_items,
+        name="tiny",
+        items=np.concatenate(seqs).astype(np.int64),
+        offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+        n_items=n_items,
         user_tokens=np.array([f"u{i}" for i in range(len(lengths))]),
-        item_tokens=np.array(["[PAD]"] + [str(i) for i in range(1, n_items + 1)]), fingerprint="tiny",
+        item_tokens=np.array(["[PAD]"] + [str(i) for i in range(1, n_items + 1)]),
+        fingerprint="tiny",
     )
     split = LeaveOneOut.build(data, max_len=MAX_LEN)
     attributes = torch.zeros(n_items + 1, N_ATTRIBUTES + 1, dtype=torch.bool)
@@ -64,7 +67,7 @@ def test_prefixes_are_every_prefix_of_the_last_max_len_training_items(tiny):
     _, _, pdata, seqs = tiny
     expected = []
     for seq in seqs:  # the reference's PretrainDataset.split_sequence
-        window = seq[-(MAX_LEN + 2):-2]
+        window = seq[-(MAX_LEN + 2) : -2]
         expected += [[0] * (MAX_LEN - i - 1) + window[: i + 1] for i in range(len(window))]
     assert pdata.windows(all_rows(pdata), MAX_LEN).tolist() == expected
 
@@ -125,7 +128,7 @@ def test_segments_are_a_contiguous_span_and_a_corpus_slice(tiny):
             rest[span] = False
             assert (seq[rest & (items != 0)] == mask_id).all() and (seq[items == 0] == 0).all()
         values = neg[span].tolist()
-        assert any(corpus[i:i + k] == values for i in range(len(corpus) - k + 1))
+        assert any(corpus[i : i + k] == values for i in range(len(corpus) - k + 1))
 
 
 # -- the objectives -----------------------------------------------------------------------------
@@ -158,8 +161,9 @@ def test_pretraining_is_bidirectional_and_fine_tuning_causal(tiny):
     with torch.no_grad():
         # real positions only (a padding query attends to everything: its output is unused)
         assert torch.allclose(model(seq)[:, 1:-1], model(changed)[:, 1:-1])  # causal
-        assert not torch.allclose(model.encode_bidirectional(seq)[:, 1:-1],
-                                  model.encode_bidirectional(changed)[:, 1:-1])
+        assert not torch.allclose(
+            model.encode_bidirectional(seq)[:, 1:-1], model.encode_bidirectional(changed)[:, 1:-1]
+        )
 
 
 def test_mask_token_is_not_a_row_of_the_item_table(tiny):
@@ -190,9 +194,14 @@ def tiny_stage(tiny, tmp_path, **recipe):
     data, split, pdata, _ = tiny
     config = PretrainConfig(**{"epochs": 2, "batch_size": 4, "save_every": 1, "dir": str(tmp_path), **recipe})
     key = {"data": data.fingerprint, "recipe": config.recipe()}
-    return PretrainStage(config=config, folder=tmp_path / "tiny-test", key=key,
-                         make_model=lambda: make_model(data.n_items, dropout=0.3),
-                         data=pdata, n_attributes=N_ATTRIBUTES)
+    return PretrainStage(
+        config=config,
+        folder=tmp_path / "tiny-test",
+        key=key,
+        make_model=lambda: make_model(data.n_items, dropout=0.3),
+        data=pdata,
+        n_attributes=N_ATTRIBUTES,
+    )
 
 
 def test_checkpoint_round_trips_and_resuming_matches_one_run(tiny, tmp_path):
@@ -211,8 +220,10 @@ def test_checkpoint_round_trips_and_resuming_matches_one_run(tiny, tmp_path):
     with torch.no_grad():
         seq = pdata.windows(all_rows(pdata), MAX_LEN)
         assert torch.equal(trained.eval()(seq), fresh.eval()(seq))
-        assert all(torch.equal(a, b) for a, b in zip(trained.pretrain_losses(batch).values(),
-                                                       fresh.pretrain_losses(batch).values()))
+        assert all(
+            torch.equal(a, b)
+            for a, b in zip(trained.pretrain_losses(batch).values(), fresh.pretrain_losses(batch).values())
+        )
 
     # 1 epoch, then resume to 2: the same weights as 2 epochs in one go
     short = tiny_stage(tiny, tmp_path / "b", epochs=1)
@@ -249,6 +260,22 @@ def test_pretraining_saves_every_epoch_and_skips_damaged_checkpoints(tiny, tmp_p
     assert all(torch.equal(one_go[k], again[k]) for k in one_go)
 
 
+def test_a_damaged_checkpoint_at_the_target_epoch_is_made_again(tiny, tmp_path, caplog):
+    # the file a fine-tuning run loads was cut short (a full disk, a copy): a warning names it and
+    # pre-training repeats from the previous intact state, to the same weights
+    stage = tiny_stage(tiny, tmp_path / "a", epochs=2)
+    stage.checkpoint(progress=False)
+    intact = torch.load(stage.path(2), weights_only=True)["model"]
+    for name in ("epoch-2.pt", "last.pt"):
+        (stage.folder / name).write_bytes((stage.folder / name).read_bytes()[:100])
+    again = tiny_stage(tiny, tmp_path / "a", epochs=2)
+    with caplog.at_level("WARNING"):
+        path = again.checkpoint(progress=False)
+    assert "epoch-2.pt is damaged" in caplog.text and again.facts["pretrain_epochs_run"] == 1  # epoch 2 again
+    remade = torch.load(path, weights_only=True)["model"]
+    assert all(torch.equal(intact[k], remade[k]) for k in intact)
+
+
 def test_pretrain_history_and_global_rng_untouched(tiny, tmp_path):
     stage = tiny_stage(tiny, tmp_path, epochs=1)
     torch.manual_seed(5)
@@ -269,8 +296,11 @@ def test_pretrain_loop_lowers_the_weighted_loss(tiny):
 # -- attributes ---------------------------------------------------------------------------------
 def test_json_attributes_dedupe_and_match_item_tokens(tmp_path):
     (tmp_path / "a.json").write_text(json.dumps({"1": [2, 2, 5], "3": [1], "99": [7]}))
-    attrs = load_attributes({"name": "t", "format": "s3rec", "path": "x.txt", "attributes_path": "a.json"},
-                            tmp_path, np.array(["[PAD]", "1", "2", "3"]))
+    attrs = load_attributes(
+        {"name": "t", "format": "s3rec", "path": "x.txt", "attributes_path": "a.json"},
+        tmp_path,
+        np.array(["[PAD]", "1", "2", "3"]),
+    )
     assert attrs.n_attributes == 7  # the file's largest id, as in S3-Rec's code
     table = attrs.multi_hot(5)
     assert table.shape == (5, 8)
@@ -279,10 +309,11 @@ def test_json_attributes_dedupe_and_match_item_tokens(tmp_path):
 
 
 def test_item_file_token_seq_attributes(tmp_path):
-    (tmp_path / "m.item").write_text("item_id:token\tmovie_title:token_seq\tclass:token_seq\n"
-                                     "10\tToy Story\tAnimation Comedy\n20\tHeat\tAction\n30\tX\t\n")
-    cfg = {"name": "m", "format": "atomic", "path": "m.inter", "item_path": "m.item",
-           "item_attribute_col": "class"}
+    (tmp_path / "m.item").write_text(
+        "item_id:token\tmovie_title:token_seq\tclass:token_seq\n"
+        "10\tToy Story\tAnimation Comedy\n20\tHeat\tAction\n30\tX\t\n"
+    )
+    cfg = {"name": "m", "format": "atomic", "path": "m.inter", "item_path": "m.item", "item_attribute_col": "class"}
     attrs = load_attributes(cfg, tmp_path, np.array(["[PAD]", "20", "10", "30"]))
     assert attrs.n_attributes == 3
     table = attrs.multi_hot()
@@ -309,10 +340,18 @@ def test_pretrain_then_finetune_on_a_lastfm_slice(tmp_path, lastfm_data_dir, mon
     s3rec = ("model=s3rec", "model.pretrain.epochs=1", f"model.pretrain.dir={tmp_path / 'pre'}")
 
     def small(out, *overrides, model=s3rec):
-        return compose_config([
-            f"data_dir={lastfm_data_dir}", f"output_dir={tmp_path / out}", "dataset.max_users=20",
-            *model, "trainer.max_epochs=1", "trainer.progress=false", "device=cpu", *overrides,
-        ])
+        return compose_config(
+            [
+                f"data_dir={lastfm_data_dir}",
+                f"output_dir={tmp_path / out}",
+                "dataset.max_users=20",
+                *model,
+                "trainer.max_epochs=1",
+                "trainer.progress=false",
+                "device=cpu",
+                *overrides,
+            ]
+        )
 
     first = run(small("cce"))
     assert first["model"] == "s3rec" and first["pretrain_epochs"] == 1 and first["pretrain_epochs_run"] == 1
@@ -353,8 +392,16 @@ def test_pretrain_then_finetune_on_a_lastfm_slice(tmp_path, lastfm_data_dir, mon
 def test_pretrain_stage_needs_a_pretraining_model(tmp_path, lastfm_data_dir):
     from seqrec.pipeline import run
 
-    cfg = compose_config([f"data_dir={lastfm_data_dir}", f"output_dir={tmp_path}", "dataset.max_users=20",
-                          "stage=pretrain", "device=cpu", "trainer.progress=false"])
+    cfg = compose_config(
+        [
+            f"data_dir={lastfm_data_dir}",
+            f"output_dir={tmp_path}",
+            "dataset.max_users=20",
+            "stage=pretrain",
+            "device=cpu",
+            "trainer.progress=false",
+        ]
+    )
     with pytest.raises(SeqrecError, match="model=s3rec"):
         run(cfg)
 

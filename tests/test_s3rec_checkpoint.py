@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from conftest import compose_config, find_shared_data
+
 from seqrec.errors import SeqrecError
 from seqrec.models import S3Rec
 from seqrec.models.s3rec_checkpoint import load_published, published_keys
@@ -50,12 +50,17 @@ def reference_forward(state: dict, seq: torch.Tensor, num_heads: int = 2, causal
     n_layers = len({k.split(".")[2] for k in state if k.startswith("item_encoder.layer.")})
     for i in range(n_layers):
         p = f"item_encoder.layer.{i}."
-        q, k, v = (_linear(state, p + f"attention.{n}", x).view(B, L, num_heads, head).permute(0, 2, 1, 3)
-                   for n in ("query", "key", "value"))
+        q, k, v = (
+            _linear(state, p + f"attention.{n}", x).view(B, L, num_heads, head).permute(0, 2, 1, 3)
+            for n in ("query", "key", "value")
+        )
         scores = q @ k.transpose(-1, -2) / math.sqrt(head) + additive
         ctx = (torch.softmax(scores, dim=-1) @ v).permute(0, 2, 1, 3).reshape(B, L, d)
-        x = _layer_norm(_linear(state, p + "attention.dense", ctx) + x,
-                        state[p + "attention.LayerNorm.weight"], state[p + "attention.LayerNorm.bias"])
+        x = _layer_norm(
+            _linear(state, p + "attention.dense", ctx) + x,
+            state[p + "attention.LayerNorm.weight"],
+            state[p + "attention.LayerNorm.bias"],
+        )
         h = _linear(state, p + "intermediate.dense_1", x)
         h = h * 0.5 * (1.0 + torch.erf(h / math.sqrt(2.0)))
         h = _linear(state, p + "intermediate.dense_2", h)
@@ -67,8 +72,11 @@ def fake_published(n_items=5, n_attributes=3, d=8, max_len=6, blocks=2, ffn=None
     """A random state dict in the published format (what S3-Rec's code would save)."""
     g = torch.Generator().manual_seed(seed)
     ffn = ffn or 4 * d
-    shapes = {"item_embeddings.weight": (n_items + 2, d), "attribute_embeddings.weight": (n_attributes + 1, d),
-              "position_embeddings.weight": (max_len, d)}
+    shapes = {
+        "item_embeddings.weight": (n_items + 2, d),
+        "attribute_embeddings.weight": (n_attributes + 1, d),
+        "position_embeddings.weight": (max_len, d),
+    }
     for name in ("LayerNorm", "aap_norm", "mip_norm", "map_norm", "sp_norm"):
         shapes[f"{name}.weight"] = (d,) if name == "LayerNorm" else (d, d)
         shapes[f"{name}.bias"] = (d,)
@@ -84,8 +92,9 @@ def fake_published(n_items=5, n_attributes=3, d=8, max_len=6, blocks=2, ffn=None
 
 
 def small_model(n_items=5, n_attributes=3, d=8, max_len=6, blocks=2) -> S3Rec:
-    return S3Rec(n_items, max_len=max_len, n_attributes=n_attributes, hidden_size=d, num_blocks=blocks,
-                 num_heads=2, dropout=0.0).eval()
+    return S3Rec(
+        n_items, max_len=max_len, n_attributes=n_attributes, hidden_size=d, num_blocks=blocks, num_heads=2, dropout=0.0
+    ).eval()
 
 
 def saved(tmp_path, state, name="Fake-epochs-7.pt") -> Path:
@@ -107,13 +116,16 @@ def test_rows_follow_the_item_tokens_and_qkv_is_query_key_value(tmp_path):
     assert torch.equal(model.mask_emb, items[6])  # last row = mask token M + 1
     qkv = model.blocks[1].qkv.weight
     for j, name in enumerate(("query", "key", "value")):
-        assert torch.equal(qkv[8 * j: 8 * (j + 1)], state[f"item_encoder.layer.1.attention.{name}.weight"])
+        assert torch.equal(qkv[8 * j : 8 * (j + 1)], state[f"item_encoder.layer.1.attention.{name}.weight"])
     assert torch.equal(model.attr_emb.weight[1:], state["attribute_embeddings.weight"][1:])
     for head in ("aap", "mip", "map", "sp"):
         assert torch.equal(getattr(model, f"{head}_proj").weight, state[f"{head}_norm.weight"])
         assert torch.equal(getattr(model, f"{head}_proj").bias, state[f"{head}_norm.bias"])
     assert facts["pretrained_from"] == "Fake-epochs-7.pt" and facts["pretrain_epochs"] == 7
-    assert facts["pretrained_sha256"] == __import__("hashlib").sha256((tmp_path / "Fake-epochs-7.pt").read_bytes()).hexdigest()
+    assert (
+        facts["pretrained_sha256"]
+        == __import__("hashlib").sha256((tmp_path / "Fake-epochs-7.pt").read_bytes()).hexdigest()
+    )
 
     # the same sequence in both id spaces gives the reference's hidden states at real positions
     file_ids = torch.tensor([[0, 0, 3, 5, 4, 1], [2, 4, 1, 3, 3, 5]])
@@ -160,13 +172,16 @@ def test_missing_unexpected_and_layer_count(tmp_path):
     assert set(fake_published(blocks=3)) == published_keys(3)
 
 
-@pytest.mark.parametrize("published, model, message", [
-    (dict(n_items=7), dict(), r"catalogue of 7 items \(item_embeddings has 9 rows.*dataset '\?' has 5 items"),
-    (dict(n_attributes=4), dict(), r"with 4 attributes \(attribute_embeddings has 5 rows\).* has 3\."),
-    (dict(d=16), dict(), r"hidden size 16 .*model.hidden_size=16"),
-    (dict(max_len=10), dict(), r"pos_emb\.weight would get shape \(10, 8\) .* model has \(6, 8\)"),
-    (dict(ffn=24), dict(), r"blocks\.0\.ffn_in\.weight would get shape \(24, 8\)"),
-])
+@pytest.mark.parametrize(
+    "published, model, message",
+    [
+        (dict(n_items=7), dict(), r"catalogue of 7 items \(item_embeddings has 9 rows.*dataset '\?' has 5 items"),
+        (dict(n_attributes=4), dict(), r"with 4 attributes \(attribute_embeddings has 5 rows\).* has 3\."),
+        (dict(d=16), dict(), r"hidden size 16 .*model.hidden_size=16"),
+        (dict(max_len=10), dict(), r"pos_emb\.weight would get shape \(10, 8\) .* model has \(6, 8\)"),
+        (dict(ffn=24), dict(), r"blocks\.0\.ffn_in\.weight would get shape \(24, 8\)"),
+    ],
+)
 def test_size_mismatches_name_what_differs(tmp_path, published, model, message):
     path = saved(tmp_path, fake_published(**published))
     with pytest.raises(SeqrecError, match=message) as err:
@@ -179,8 +194,9 @@ def test_item_tokens_that_are_not_file_ids(tmp_path):
     with pytest.raises(SeqrecError, match=r"item tokens that are not such ids \(e\.g\. 'a'\)"):
         load_published(small_model(), saved(tmp_path, fake_published()), item_tokens=tokens)
     with pytest.raises(SeqrecError, match=r"\(e\.g\. '6'\)"):
-        load_published(small_model(), saved(tmp_path, fake_published()),
-                       item_tokens=np.array(["[PAD]", "1", "2", "3", "4", "6"]))
+        load_published(
+            small_model(), saved(tmp_path, fake_published()), item_tokens=np.array(["[PAD]", "1", "2", "3", "4", "6"])
+        )
 
 
 def test_pretrained_from_needs_pretrained():
@@ -197,8 +213,10 @@ def lastfm_published() -> Path:
     shared = find_shared_data()
     path = shared.parent / "reference" / "s3rec_pretrained" / "LastFM-epochs-150.pt" if shared else None
     if path is None or not path.is_file():
-        pytest.skip("the published S3-Rec checkpoints are not on this machine "
-                    "(shared/reference/s3rec_pretrained/LastFM-epochs-150.pt)")
+        pytest.skip(
+            "the published S3-Rec checkpoints are not on this machine "
+            "(shared/reference/s3rec_pretrained/LastFM-epochs-150.pt)"
+        )
     return path
 
 
@@ -220,11 +238,11 @@ def test_lastfm_encoder_equals_the_reference_forward(lastfm_published, lastfm_da
     file_seqs, seqrec_seqs = torch.zeros(64, 50, dtype=torch.long), torch.zeros(64, 50, dtype=torch.long)
     for row, user in enumerate(raw):
         u = list(data.user_tokens).index(user)
-        ours = data.items[data.offsets[u]:data.offsets[u + 1]]
+        ours = data.items[data.offsets[u] : data.offsets[u + 1]]
         n = [1, 2, 7, 20, 49, 50, 200][row % 7]
         file_part, our_part = raw[user][:n][-50:], ours[:n][-50:]
-        file_seqs[row, 50 - len(file_part):] = torch.tensor(file_part)
-        seqrec_seqs[row, 50 - len(our_part):] = torch.from_numpy(np.asarray(our_part))
+        file_seqs[row, 50 - len(file_part) :] = torch.tensor(file_part)
+        seqrec_seqs[row, 50 - len(our_part) :] = torch.from_numpy(np.asarray(our_part))
     real = file_seqs > 0
     assert real.all(1).any() and (~real).any()  # full rows and padded rows
 
@@ -234,8 +252,9 @@ def test_lastfm_encoder_equals_the_reference_forward(lastfm_published, lastfm_da
         trimmed = model(seqrec_seqs[:, -20:])  # common left padding trimmed: same real positions
     torch.testing.assert_close(ours[real], ref[real], atol=1e-5, rtol=0)
     short = real[:, :30].sum(1) == 0
-    torch.testing.assert_close(trimmed[short][real[short][:, -20:]], ref[short][:, -20:][real[short][:, -20:]],
-                               atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        trimmed[short][real[short][:, -20:]], ref[short][:, -20:][real[short][:, -20:]], atol=1e-5, rtol=0
+    )
 
     # pre-training side: bidirectional encoding with mask tokens (seqrec id N+1, file row M+1) and a head
     masked_file, masked_ours = file_seqs.clone(), seqrec_seqs.clone()
@@ -255,10 +274,19 @@ def test_pipeline_fine_tunes_from_the_published_model(lastfm_published, lastfm_d
     from seqrec.pipeline import run
 
     def small(out, *overrides):
-        return compose_config([
-            f"data_dir={lastfm_data_dir}", f"output_dir={tmp_path / out}", "dataset.max_users=20",
-            "model=s3rec", f"model.pretrain.dir={tmp_path / 'pre'}", "trainer.max_epochs=1",
-            "trainer.progress=false", "device=cpu", *overrides])
+        return compose_config(
+            [
+                f"data_dir={lastfm_data_dir}",
+                f"output_dir={tmp_path / out}",
+                "dataset.max_users=20",
+                "model=s3rec",
+                f"model.pretrain.dir={tmp_path / 'pre'}",
+                "trainer.max_epochs=1",
+                "trainer.progress=false",
+                "device=cpu",
+                *overrides,
+            ]
+        )
 
     metrics = run(small("ok", f"model.pretrained_from={lastfm_published}"))
     on_disk = json.loads((tmp_path / "ok" / "metrics.json").read_text())

@@ -23,10 +23,14 @@ def make_split() -> LeaveOneOut:
     seqs = [[1, 2, 1, 3, 5, 6], [2, 2, 7, 8], [1, 7, 8]]
     lengths = [len(s) for s in seqs]
     data = SequenceData(
-        name="hand", items=np.array([i for s in seqs for i in s], dtype=np.int64),
-        offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64), n_items=N_ITEMS,
+        name="hand",
+        items=np.array([i for s in seqs for i in s], dtype=np.int64),
+        offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+        n_items=N_ITEMS,
         user_tokens=np.array([f"u{u}" for u in range(len(seqs))]),
-        item_tokens=np.array(["[PAD]"] + [str(i) for i in range(1, N_ITEMS + 1)]), fingerprint="0" * 16)
+        item_tokens=np.array(["[PAD]"] + [str(i) for i in range(1, N_ITEMS + 1)]),
+        fingerprint="0" * 16,
+    )
     return LeaveOneOut.build(data, max_len=5)
 
 
@@ -47,7 +51,9 @@ def test_popularity_draws_by_training_frequency():
     assert set(batch.items.unique().tolist()) == {1, 2, 3}  # never 0, never an uncounted item
     freq = torch.bincount(batch.items.flatten(), minlength=N_ITEMS + 1).double() / batch.items.numel()
     assert freq[1:4].tolist() == pytest.approx([3 / 7, 3 / 7, 1 / 7], abs=0.005)  # 120k draws: sd ~0.0014
-    expected_log_q = torch.tensor([0, math.log(3 / 7), math.log(3 / 7), math.log(1 / 7)], dtype=torch.float64)[batch.items]
+    expected_log_q = torch.tensor([0, math.log(3 / 7), math.log(3 / 7), math.log(1 / 7)], dtype=torch.float64)[
+        batch.items
+    ]
     assert torch.allclose(batch.log_q.double(), expected_log_q, atol=1e-6)
 
 

@@ -9,7 +9,6 @@ import sys
 
 import pandas as pd
 import pytest
-
 from conftest import ROOT
 
 SCRIPTS = ROOT / "scripts"
@@ -23,9 +22,33 @@ def _run(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
 
 @pytest.mark.slow
 def test_bench_writes_its_tables(lastfm_data_dir, tmp_path):
-    _run(str(SCRIPTS / "bench.py"), "--datasets", "lastfm", "--models", "sasrec", "--losses", "cce", "bpr:4",
-         "--variants", "base", "bucketing_off", "--epochs", "1", "--repeats", "1", "--max-batches", "2",
-         "--warmup", "1", "--threads", "1", "--data-dir", str(lastfm_data_dir), "--out", str(tmp_path))
+    _run(
+        str(SCRIPTS / "bench.py"),
+        "--datasets",
+        "lastfm",
+        "--models",
+        "sasrec",
+        "--losses",
+        "cce",
+        "bpr:4",
+        "--variants",
+        "base",
+        "bucketing_off",
+        "--epochs",
+        "1",
+        "--repeats",
+        "1",
+        "--max-batches",
+        "2",
+        "--warmup",
+        "1",
+        "--threads",
+        "1",
+        "--data-dir",
+        str(lastfm_data_dir),
+        "--out",
+        str(tmp_path),
+    )
     table = pd.read_csv(tmp_path / "bench.csv")
     assert len(table) == 2 and set(table["loss"]) == {"cce", "bpr:4"}
     assert (table["epoch_seconds"] > 0).all() and (table["eval_seconds"] > 0).all()

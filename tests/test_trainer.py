@@ -38,8 +38,8 @@ def batch_of_short_sequences(max_len=50, n_items=40, batch=6):
     targets = torch.zeros(batch, max_len, dtype=torch.long)
     for row, n in enumerate(lengths.tolist()):
         seq = torch.randint(1, n_items + 1, (n + 1,), generator=gen)
-        inputs[row, max_len - n:] = seq[:-1]
-        targets[row, max_len - n:] = seq[1:]
+        inputs[row, max_len - n :] = seq[:-1]
+        targets[row, max_len - n :] = seq[1:]
     negatives = torch.randint(1, n_items + 1, (batch, max_len, 2), generator=gen)
     return inputs, targets, negatives, int(lengths.max())
 

@@ -21,9 +21,15 @@ def tiny_split(lengths=(4, 5, 9, 12, 6, 30, 7, 4, 20, 8), n_items=50, seed=0) ->
     rng = np.random.default_rng(seed)
     seqs = [rng.integers(1, n_items + 1, n) for n in lengths]
     offsets = np.concatenate([[0], np.cumsum([len(s) for s in seqs])]).astype(np.int64)
-    data = SequenceData("tiny", np.concatenate(seqs).astype(np.int64), offsets, n_items,
-                        np.array([f"u{i}" for i in range(len(seqs))]),
-                        np.array(["[PAD]"] + [f"i{i}" for i in range(1, n_items + 1)]), "fp")
+    data = SequenceData(
+        "tiny",
+        np.concatenate(seqs).astype(np.int64),
+        offsets,
+        n_items,
+        np.array([f"u{i}" for i in range(len(seqs))]),
+        np.array(["[PAD]"] + [f"i{i}" for i in range(1, n_items + 1)]),
+        "fp",
+    )
     return LeaveOneOut.build(data, max_len=50)
 
 
@@ -74,8 +80,16 @@ def scripted_trainer(ranks: list[int], patience: int, max_epochs: int = 50):
     split = tiny_split()
     model = StubModel()
     ref = []
-    trainer = Trainer(model, MeanOfV(), SetV([model.v], ref), split, max_epochs=max_epochs,
-                      patience=patience, progress=False, bucket_by_length=False)
+    trainer = Trainer(
+        model,
+        MeanOfV(),
+        SetV([model.v], ref),
+        split,
+        max_epochs=max_epochs,
+        patience=patience,
+        progress=False,
+        bucket_by_length=False,
+    )
     ref.append(trainer)
     seen = []
 
@@ -150,8 +164,9 @@ def test_bucketed_epoch_applies_the_weights_to_each_batch():
         def step(self, closure=None):
             grads.append(float(model.v.grad[0]))
 
-    trainer = Trainer(model, MeanOfV(), Record([model.v]), split, batch_size=2, pool_batches=2,
-                      progress=False, bucket_by_length=True)
+    trainer = Trainer(
+        model, MeanOfV(), Record([model.v]), split, batch_size=2, pool_batches=2, progress=False, bucket_by_length=True
+    )
     trainer.train_epoch(1)
     batches = trainer._start_epoch(1)
     positions = torch.stack([trainer.train_lengths[b].sum() for b in batches]).double()
@@ -162,10 +177,22 @@ def test_bucketed_epoch_applies_the_weights_to_each_batch():
 
 def test_epoch_randomness_depends_on_seed_and_epoch_only():
     split = tiny_split()
-    a = Trainer(StubModel(), MeanOfV(), torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1), split,
-                batch_size=2, progress=False)
-    b = Trainer(StubModel(), MeanOfV(), torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1), split,
-                batch_size=2, progress=False)
+    a = Trainer(
+        StubModel(),
+        MeanOfV(),
+        torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1),
+        split,
+        batch_size=2,
+        progress=False,
+    )
+    b = Trainer(
+        StubModel(),
+        MeanOfV(),
+        torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1),
+        split,
+        batch_size=2,
+        progress=False,
+    )
     order_a3 = a._start_epoch(3)
     dropout_a3 = torch.rand(5)
     a._start_epoch(1)

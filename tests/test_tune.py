@@ -15,26 +15,39 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from scipy import stats
-
 from conftest import ROOT
+from scipy import stats
 
 optuna = pytest.importorskip("optuna", reason="the tune extra is not installed (make install-tune)")
 
 from hydra_plugins.seqrec_optuna_sweeper import TrialRuns, continue_study  # noqa: E402
-
 from seqrec.errors import SeqrecError  # noqa: E402
 from seqrec.tune import best_trial, experiment_yaml, parse_value, trial_overrides  # noqa: E402
 
 # a search small enough for a test: 60 LastFM users, 2 epochs, 2 searched parameters
-TINY = ["dataset.max_users=60", "trainer.max_epochs=2", "num_threads=1", "trainer.progress=false",
-        "hydra.sweeper.params=null", "optimizer.lr=tag(log, interval(0.0001, 0.01))",
-        "model.dropout=interval(0.0, 0.7)"]
+TINY = [
+    "dataset.max_users=60",
+    "trainer.max_epochs=2",
+    "num_threads=1",
+    "trainer.progress=false",
+    "hydra.sweeper.params=null",
+    "optimizer.lr=tag(log, interval(0.0001, 0.01))",
+    "model.dropout=interval(0.0, 0.7)",
+]
 
 
 def _search(data_dir: Path, sweep_dir: Path, n_trials: int, *extra: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, str(ROOT / "train.py"), "-m", "hparams_search=lastfm_sasrec_cce", f"data_dir={data_dir}",
-           f"hydra.sweep.dir={sweep_dir}", f"hydra.sweeper.n_trials={n_trials}", *TINY, *extra]
+    cmd = [
+        sys.executable,
+        str(ROOT / "train.py"),
+        "-m",
+        "hparams_search=lastfm_sasrec_cce",
+        f"data_dir={data_dir}",
+        f"hydra.sweep.dir={sweep_dir}",
+        f"hydra.sweeper.n_trials={n_trials}",
+        *TINY,
+        *extra,
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
 
 
@@ -74,9 +87,9 @@ def test_interrupted_trials_whose_run_finished_are_recorded_from_metrics_json(tm
     dist = optuna.distributions.UniformDistribution(0.0, 1.0)
     done = study.ask({"x": dist})
     study.tell(done, 0.01)
-    finished_run = study.ask({"x": dist})  # its run wrote metrics.json, then the search was killed
-    unfinished = study.ask({"x": dist})    # killed mid-run: no metrics.json
-    stale = study.ask({"x": dist})         # its folder holds an older search's finished run
+    study.ask({"x": dist})  # trial 1: its run wrote metrics.json, then the search was killed
+    unfinished = study.ask({"x": dist})  # killed mid-run: no metrics.json
+    study.ask({"x": dist})  # trial 3: its folder holds an older search's finished run
     x_unfinished = unfinished.params["x"]
     monitor = {"monitor": "valid/ndcg@20", "valid/ndcg@20": 0.0636, "valid/ndcg@10": 0.9}
     _run_folder(tmp_path, "trial0", 0, monitor)
@@ -88,8 +101,7 @@ def test_interrupted_trials_whose_run_finished_are_recorded_from_metrics_json(tm
 
     finished, next_number = continue_study(study, TrialRuns(tmp_path))
 
-    assert [t.state.name for t in study.get_trials()] == ["COMPLETE", "COMPLETE", "FAIL", "FAIL", "WAITING",
-                                                          "WAITING"]
+    assert [t.state.name for t in study.get_trials()] == ["COMPLETE", "COMPLETE", "FAIL", "FAIL", "WAITING", "WAITING"]
     assert study.trials[1].value == pytest.approx(0.0636)  # the monitored metric, not another one
     assert (finished, next_number) == (2, 4)
     assert study.ask({"x": dist}).params["x"] == x_unfinished
@@ -132,8 +144,13 @@ def test_parse_value_reads_numbers_as_hydra_does():
 
 
 def test_best_trial_is_the_highest_complete_objective():
-    trials = pd.DataFrame({"number": [0, 1, 2, 3], "state": ["COMPLETE", "FAIL", "COMPLETE", "COMPLETE"],
-                           "value": [0.02, math.nan, 0.05, 0.05]})
+    trials = pd.DataFrame(
+        {
+            "number": [0, 1, 2, 3],
+            "state": ["COMPLETE", "FAIL", "COMPLETE", "COMPLETE"],
+            "value": [0.02, math.nan, 0.05, 0.05],
+        }
+    )
     assert best_trial(trials)["number"] == 2  # highest value; the first on a tie
     with pytest.raises(SeqrecError, match="No complete trial"):
         best_trial(trials.assign(state="FAIL", value=math.nan))
@@ -142,20 +159,50 @@ def test_best_trial_is_the_highest_complete_objective():
 def test_experiment_yaml_nests_overrides_under_group_choices(tmp_path):
     hydra_dir = tmp_path / "trial3" / ".hydra"
     hydra_dir.mkdir(parents=True)
-    (hydra_dir / "hydra.yaml").write_text(yaml.safe_dump({"hydra": {
-        "runtime": {"choices": {"dataset": "lastfm", "model": "sasrec", "loss": "cce", "optimizer": "adam",
-                                "hparams_search": "lastfm_sasrec_cce", "hydra/sweeper": "seqrec_optuna"}},
-        "overrides": {"task": ["optimizer.lr=0.0021", "model.dropout=0.25", "optimizer.weight_decay=1e-06",
-                               "hparams_search=lastfm_sasrec_cce", "num_threads=1", "trainer.max_epochs=40"]},
-    }}))
+    (hydra_dir / "hydra.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "hydra": {
+                    "runtime": {
+                        "choices": {
+                            "dataset": "lastfm",
+                            "model": "sasrec",
+                            "loss": "cce",
+                            "optimizer": "adam",
+                            "hparams_search": "lastfm_sasrec_cce",
+                            "hydra/sweeper": "seqrec_optuna",
+                        }
+                    },
+                    "overrides": {
+                        "task": [
+                            "optimizer.lr=0.0021",
+                            "model.dropout=0.25",
+                            "optimizer.weight_decay=1e-06",
+                            "hparams_search=lastfm_sasrec_cce",
+                            "num_threads=1",
+                            "trainer.max_epochs=40",
+                        ]
+                    },
+                }
+            }
+        )
+    )
     choices, overrides = trial_overrides(tmp_path / "trial3")
     assert choices == {"dataset": "lastfm", "model": "sasrec", "loss": "cce", "optimizer": "adam"}
-    assert overrides == {"optimizer.lr": 0.0021, "model.dropout": 0.25, "optimizer.weight_decay": 1e-6,
-                         "trainer.max_epochs": 40}
+    assert overrides == {
+        "optimizer.lr": 0.0021,
+        "model.dropout": 0.25,
+        "optimizer.weight_decay": 1e-6,
+        "trainer.max_epochs": 40,
+    }
     text = experiment_yaml(choices, overrides, "header")
     parsed = yaml.safe_load(text)
-    assert parsed["defaults"] == [{"override /dataset": "lastfm"}, {"override /model": "sasrec"},
-                                  {"override /loss": "cce"}, {"override /optimizer": "adam"}]
+    assert parsed["defaults"] == [
+        {"override /dataset": "lastfm"},
+        {"override /model": "sasrec"},
+        {"override /loss": "cce"},
+        {"override /optimizer": "adam"},
+    ]
     assert parsed["optimizer"] == {"lr": 0.0021, "weight_decay": 1e-6}
     assert parsed["model"] == {"dropout": 0.25} and parsed["trainer"] == {"max_epochs": 40}
 
@@ -166,12 +213,18 @@ def _one_trial_study(folder: Path, value: float = 0.05) -> None:
     study = optuna.create_study(study_name="s", storage=f"sqlite:///{folder}/study.db", direction="maximize")
     with warnings.catch_warnings():  # add_trial and create_trial are "experimental" in optuna 2.x
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        study.add_trial(optuna.trial.create_trial(params={"optimizer.lr": 1e-3}, value=value, distributions={
-            "optimizer.lr": optuna.distributions.LogUniformDistribution(1e-4, 1e-2)}))
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={"optimizer.lr": 1e-3},
+                value=value,
+                distributions={"optimizer.lr": optuna.distributions.LogUniformDistribution(1e-4, 1e-2)},
+            )
+        )
 
 
 def _tables(db: Path) -> set:
     import sqlite3
+
     con = sqlite3.connect(db)
     try:
         return {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
@@ -184,6 +237,7 @@ def _study_file(db: Path, content: bytes | None) -> bytes:
     returns its bytes."""
     if content is None:
         import sqlite3
+
         con = sqlite3.connect(db)
         con.execute("CREATE TABLE notes (x)")
         con.commit()
@@ -193,14 +247,19 @@ def _study_file(db: Path, content: bytes | None) -> bytes:
     return db.read_bytes()
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"", "is empty"),
-    (b"not sqlite at all\n", "is not an SQLite database"),
-    (None, "not an Optuna study storage"),  # another program's SQLite file
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", "is empty"),
+        (b"not sqlite at all\n", "is not an SQLite database"),
+        (None, "not an Optuna study storage"),  # another program's SQLite file
+    ],
+)
 def test_the_report_refuses_a_study_file_that_is_not_an_optuna_storage_and_leaves_it_as_it_was(
-        tmp_path, content, message):
+    tmp_path, content, message
+):
     from seqrec.tune import load_study
+
     db = tmp_path / "study.db"
     before = _study_file(db, content)
     with pytest.raises(SeqrecError, match=message):
@@ -212,6 +271,7 @@ def test_the_report_refuses_a_study_file_that_is_not_an_optuna_storage_and_leave
 
 def test_the_report_of_a_search_with_no_study_or_no_trial_says_so(tmp_path):
     from seqrec.tune import load_study, trials_table
+
     storage = f"sqlite:///{tmp_path}/study.db"
     optuna.create_study(study_name="s", storage=storage)
     empty = trials_table(load_study(tmp_path), tmp_path)  # stopped before its first trial
@@ -224,12 +284,16 @@ def test_the_report_of_a_search_with_no_study_or_no_trial_says_so(tmp_path):
         load_study(tmp_path)
 
 
-@pytest.mark.parametrize("args, message", [
-    ([], "Cannot read the trial's Hydra record"),  # the best trial's folder is missing
-    (["--name", "../elsewhere"], "--name '../elsewhere'"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ([], "Cannot read the trial's Hydra record"),  # the best trial's folder is missing
+        (["--name", "../elsewhere"], "--name '../elsewhere'"),
+    ],
+)
 def test_the_report_checks_its_inputs_before_it_writes_anything(tmp_path, args, message):
     from seqrec.tune.__main__ import main
+
     search = tmp_path / "search"
     _one_trial_study(search)
     conf = tmp_path / "conf" / "experiment"
@@ -241,15 +305,25 @@ def test_the_report_checks_its_inputs_before_it_writes_anything(tmp_path, args, 
 def test_the_report_refuses_a_conf_dir_whose_config_name_conf_experiment_shadows(tmp_path, monkeypatch):
     # Hydra reads conf/experiment/<name>.yaml before the --conf-dir copy: the reruns would train it
     from seqrec.tune import __main__ as report
+
     monkeypatch.chdir(ROOT)
     monkeypatch.setattr(report, "rerun", lambda *a, **k: pytest.fail("the report reran the shadowed config"))
     search = tmp_path / "search"
     _one_trial_study(search)
     hydra_dir = search / "trial0" / ".hydra"
     hydra_dir.mkdir(parents=True)
-    (hydra_dir / "hydra.yaml").write_text(yaml.safe_dump({"hydra": {
-        "runtime": {"choices": {"dataset": "lastfm", "model": "sasrec", "loss": "cce", "optimizer": "adam"}},
-        "overrides": {"task": ["optimizer.lr=0.001"]}}}))
+    (hydra_dir / "hydra.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "hydra": {
+                    "runtime": {
+                        "choices": {"dataset": "lastfm", "model": "sasrec", "loss": "cce", "optimizer": "adam"}
+                    },
+                    "overrides": {"task": ["optimizer.lr=0.001"]},
+                }
+            }
+        )
+    )
     shadowing = sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml"))[0]
     conf = tmp_path / "conf" / "experiment"
     with pytest.raises(SeqrecError, match=f"the reruns would train conf/experiment/{shadowing}.yaml"):
@@ -259,22 +333,30 @@ def test_the_report_refuses_a_conf_dir_whose_config_name_conf_experiment_shadows
 
 def test_a_rerun_needs_a_conf_dir_named_experiment(tmp_path):
     from seqrec.tune.__main__ import main
+
     _one_trial_study(tmp_path / "search")
     with pytest.raises(SeqrecError, match="must be named experiment"):
         main([str(tmp_path / "search"), "--conf-dir", str(tmp_path / "configs")])
     assert sorted(p.name for p in (tmp_path / "search").iterdir()) == ["study.db"]
 
 
-@pytest.mark.parametrize("override, message", [
-    ("hydra.sweeper.n_trials=0", "hydra.sweeper.n_trials=0: it must be a whole number ≥ 1"),
-    ("hydra.sweeper.n_jobs=0", "hydra.sweeper.n_jobs=0: it must be a whole number ≥ 1"),
-    ("hydra.sweeper.direction=minimize", "a search must maximize it"),
-    ("optimizer.lr=interval(0.01, 0.001)", "search parameter `optimizer.lr=interval(0.01, 0.001)`: The `low` value"),
-    ("optimizer.lr=tag(log, interval(0, 0.01))", "must be larger than 0 for a log distribution"),
-    ("model.hiden_size=choice(32, 64)", "search parameter model.hiden_size=32: the config cannot be composed"),
-    ("model=choice(sasrec, nope)", "search parameter model=nope: the config cannot be composed"),
-    ("trainer.monitor=test/ndcg@10", "the search's fixed settings: trainer.monitor='test/ndcg@10' is not valid"),
-], ids=["n_trials", "n_jobs", "direction", "low>high", "log0", "typo", "group-option", "test-monitor"])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("hydra.sweeper.n_trials=0", "hydra.sweeper.n_trials=0: it must be a whole number ≥ 1"),
+        ("hydra.sweeper.n_jobs=0", "hydra.sweeper.n_jobs=0: it must be a whole number ≥ 1"),
+        ("hydra.sweeper.direction=minimize", "a search must maximize it"),
+        (
+            "optimizer.lr=interval(0.01, 0.001)",
+            "search parameter `optimizer.lr=interval(0.01, 0.001)`: The `low` value",
+        ),
+        ("optimizer.lr=tag(log, interval(0, 0.01))", "must be larger than 0 for a log distribution"),
+        ("model.hiden_size=choice(32, 64)", "search parameter model.hiden_size=32: the config cannot be composed"),
+        ("model=choice(sasrec, nope)", "search parameter model=nope: the config cannot be composed"),
+        ("trainer.monitor=test/ndcg@10", "the search's fixed settings: trainer.monitor='test/ndcg@10' is not valid"),
+    ],
+    ids=["n_trials", "n_jobs", "direction", "low>high", "log0", "typo", "group-option", "test-monitor"],
+)
 def test_a_search_that_cannot_run_right_is_refused_before_any_trial(lastfm_data_dir, tmp_path, override, message):
     run = _search(lastfm_data_dir, tmp_path / "search", 2, override)
     assert run.returncode == 1 and message in run.stderr, run.stderr[-2000:]
@@ -293,17 +375,22 @@ def test_a_search_does_not_write_into_a_study_db_that_is_not_optunas(lastfm_data
 
 def test_search_signature_leaves_out_runtime_settings_and_names_what_changed():
     from hydra_plugins.seqrec_optuna_sweeper import search_signature, signature_differences
+
     space = {"optimizer.lr": optuna.distributions.LogUniformDistribution(1e-4, 1e-2)}
     a = search_signature(space, {"hparams_search": "x", "num_threads": "1", "trainer.max_epochs": "40"})
-    b = search_signature(space, {"hparams_search": "x", "num_threads": "4", "trainer.progress": "false",
-                                 "trainer.max_epochs": "40"})
+    b = search_signature(
+        space, {"hparams_search": "x", "num_threads": "4", "trainer.progress": "false", "trainer.max_epochs": "40"}
+    )
     assert a == b and a["fixed"] == {"hparams_search": "x", "trainer.max_epochs": "40"}
-    c = search_signature({"optimizer.lr": optuna.distributions.LogUniformDistribution(1e-4, 1e-3)},
-                         {"hparams_search": "x", "trainer.max_epochs": "20"})
+    c = search_signature(
+        {"optimizer.lr": optuna.distributions.LogUniformDistribution(1e-4, 1e-3)},
+        {"hparams_search": "x", "trainer.max_epochs": "20"},
+    )
     assert signature_differences(a, c) == [
         "parameter optimizer.lr: LogUniformDistribution(high=0.01, low=0.0001) → "
         "LogUniformDistribution(high=0.001, low=0.0001)",
-        "setting trainer.max_epochs: 40 → 20"]
+        "setting trainer.max_epochs: 40 → 20",
+    ]
 
 
 @pytest.mark.slow
@@ -331,9 +418,25 @@ def test_search_continues_to_n_trials_and_the_report_reruns_the_best(lastfm_data
     conf = tmp_path / "conf" / "experiment"
 
     def tune_report(*extra):
-        return subprocess.run([sys.executable, "-m", "seqrec.tune", str(sweep), "--seeds", "2", "--conf-dir",
-                               str(conf), "--train-args", f"data_dir={lastfm_data_dir} num_threads=1", *extra],
-                              capture_output=True, text=True, cwd=ROOT, timeout=600)
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "seqrec.tune",
+                str(sweep),
+                "--seeds",
+                "2",
+                "--conf-dir",
+                str(conf),
+                "--train-args",
+                f"data_dir={lastfm_data_dir} num_threads=1",
+                *extra,
+            ],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=600,
+        )
 
     # conf/experiment/lastfm_sasrec_cce_best.yaml (the real search's) would shadow the written file
     shadowed = tune_report()
@@ -358,8 +461,12 @@ def test_search_continues_to_n_trials_and_the_report_reruns_the_best(lastfm_data
     assert cmp.loc["ndcg@10", "paper"] == pytest.approx(0.0354)
 
     def users(side):
-        frames = [pd.read_csv(sweep / side / f"seed{s}" / "per_user_test.csv", dtype={"user_id": str})
-                  .set_index("user_id")["ndcg@10"] for s in (42, 43)]
+        frames = [
+            pd.read_csv(sweep / side / f"seed{s}" / "per_user_test.csv", dtype={"user_id": str}).set_index("user_id")[
+                "ndcg@10"
+            ]
+            for s in (42, 43)
+        ]
         return pd.concat(frames).groupby(level=0).mean().sort_index()
 
     expected = stats.ttest_rel(users("best"), users("default"))
@@ -388,21 +495,36 @@ def test_failed_trials_are_recorded_and_the_search_goes_on(lastfm_data_dir, tmp_
     again = _search(lastfm_data_dir, tmp_path / "fail", 2, "model.hidden_size=32", "model.num_heads=3")
     assert again.returncode == 1 and "every one of the search's 2 trials failed" in again.stderr
     assert "delete the study.db" in again.stderr and "Traceback" not in again.stderr
-    report = subprocess.run([sys.executable, "-m", "seqrec.tune", str(tmp_path / "fail"), "--no-rerun"],
-                            capture_output=True, text=True, cwd=ROOT, timeout=300)
+    report = subprocess.run(
+        [sys.executable, "-m", "seqrec.tune", str(tmp_path / "fail"), "--no-rerun"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
     assert report.returncode == 1 and "No complete trial" in report.stderr
 
 
 def test_the_report_never_replaces_an_existing_experiment_file_unasked(tmp_path):
     # `--no-rerun` once rewrote the committed conf/experiment/lastfm_sasrec_cce_best.yaml silently
     from seqrec.tune.__main__ import main
+
     search = tmp_path / "search"
     _one_trial_study(search)
     hydra_dir = search / "trial0" / ".hydra"
     hydra_dir.mkdir(parents=True)
-    (hydra_dir / "hydra.yaml").write_text(yaml.safe_dump({"hydra": {
-        "runtime": {"choices": {"dataset": "lastfm", "model": "sasrec", "loss": "cce", "optimizer": "adam"}},
-        "overrides": {"task": ["optimizer.lr=0.001"]}}}))
+    (hydra_dir / "hydra.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "hydra": {
+                    "runtime": {
+                        "choices": {"dataset": "lastfm", "model": "sasrec", "loss": "cce", "optimizer": "adam"}
+                    },
+                    "overrides": {"task": ["optimizer.lr=0.001"]},
+                }
+            }
+        )
+    )
     conf = tmp_path / "conf" / "experiment"
     conf.mkdir(parents=True)
     (conf / "mine.yaml").write_text("# a tuned configuration\n")

@@ -9,14 +9,17 @@ import sys
 from conftest import ROOT
 
 # runs train.py with optuna and the stock Optuna sweeper made unimportable
-BLOCKED = ("import runpy, sys; sys.modules['optuna'] = None; "
-           "sys.modules['hydra_plugins.hydra_optuna_sweeper'] = None; "
-           f"sys.argv = ['train.py'] + sys.argv[1:]; runpy.run_path({str(ROOT / 'train.py')!r}, run_name='__main__')")
+BLOCKED = (
+    "import runpy, sys; sys.modules['optuna'] = None; "
+    "sys.modules['hydra_plugins.hydra_optuna_sweeper'] = None; "
+    f"sys.argv = ['train.py'] + sys.argv[1:]; runpy.run_path({str(ROOT / 'train.py')!r}, run_name='__main__')"
+)
 
 
 def _train(*overrides: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", BLOCKED, *overrides], capture_output=True, text=True,
-                          cwd=ROOT, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", BLOCKED, *overrides], capture_output=True, text=True, cwd=ROOT, timeout=300
+    )
 
 
 def test_search_without_the_tune_extra_says_what_to_install(tmp_path):

@@ -51,8 +51,10 @@ try:
 except ImportError:  # the tune extra is not installed: every other run must not notice
     OptunaSweeper = None
 
-MISSING = ("hparams_search=… needs Hydra's Optuna sweeper, which is not installed. Install the tune "
-           "extra with `make install-tune` (or `pip install -e '.[tune]'`) and run the search again.")
+MISSING = (
+    "hparams_search=… needs Hydra's Optuna sweeper, which is not installed. Install the tune "
+    "extra with `make install-tune` (or `pip install -e '.[tune]'`) and run the search again."
+)
 
 log = logging.getLogger(__name__)
 # optuna's SQL storage imports alembic, whose INFO records ("setup plugin …") Hydra would print
@@ -94,8 +96,10 @@ class TrialRuns:
         if folder is None:
             return None
         try:
-            if trial.datetime_start is not None and \
-                    (folder / "metrics.json").stat().st_mtime < trial.datetime_start.timestamp():
+            if (
+                trial.datetime_start is not None
+                and (folder / "metrics.json").stat().st_mtime < trial.datetime_start.timestamp()
+            ):
                 return None
         except OSError:  # no metrics.json: the run did not finish
             return None
@@ -152,8 +156,12 @@ def continue_study(study: Any, runs: TrialRuns | None = None) -> tuple[int, int]
     for t in interrupted:
         value = runs.value(t) if runs is not None else None
         if value is not None:
-            log.info("trial %d finished its run before the search stopped: recorded complete with "
-                     "its objective %.6g from its metrics.json", t.number, value)
+            log.info(
+                "trial %d finished its run before the search stopped: recorded complete with "
+                "its objective %.6g from its metrics.json",
+                t.number,
+                value,
+            )
             study.tell(t.number, value)
             finished += 1
             continue
@@ -163,9 +171,13 @@ def continue_study(study: Any, runs: TrialRuns | None = None) -> tuple[int, int]
             study.enqueue_trial(dict(t.params))
         queued = study.get_trials(deepcopy=False)[-1].number
         moved = runs.hand_over(t.number, queued) if runs is not None else None
-        log.warning("trial %d was running when the search stopped: marked failed, its parameters are "
-                    "tried again first as trial %d%s", t.number, queued,
-                    f", continuing its run (moved to {moved})" if moved else "")
+        log.warning(
+            "trial %d was running when the search stopped: marked failed, its parameters are "
+            "tried again first as trial %d%s",
+            t.number,
+            queued,
+            f", continuing its run (moved to {moved})" if moved else "",
+        )
     trials = study.get_trials(deepcopy=False)
     waiting = [t.number for t in trials if t.state == state.WAITING]
     next_number = min(waiting) if waiting else len(trials)
@@ -207,9 +219,14 @@ def search_signature(space: dict, fixed: dict) -> dict:
         attrs = json.loads(distribution_to_json(dist))["attributes"]
         return f"{type(dist).__name__}({', '.join(f'{k}={v}' for k, v in sorted(attrs.items()))})"
 
-    return {"space": {k: text(d) for k, d in sorted(space.items())},
-            "fixed": {k: str(v) for k, v in sorted(fixed.items())
-                      if k.lstrip("+~") not in RUNTIME_KEYS and not k.startswith("hydra")}}
+    return {
+        "space": {k: text(d) for k, d in sorted(space.items())},
+        "fixed": {
+            k: str(v)
+            for k, v in sorted(fixed.items())
+            if k.lstrip("+~") not in RUNTIME_KEYS and not k.startswith("hydra")
+        },
+    }
 
 
 def signature_differences(old: dict, new: dict) -> list[str]:
@@ -219,8 +236,10 @@ def signature_differences(old: dict, new: dict) -> list[str]:
         a, b = old.get(part, {}), new.get(part, {})
         for key in sorted(set(a) | set(b)):
             if a.get(key) != b.get(key):
-                out.append(f"{'parameter' if part == 'space' else 'setting'} {key}: "
-                           f"{a.get(key, '(not set)')} → {b.get(key, '(not set)')}")
+                out.append(
+                    f"{'parameter' if part == 'space' else 'setting'} {key}: "
+                    f"{a.get(key, '(not set)')} → {b.get(key, '(not set)')}"
+                )
     return out
 
 
@@ -245,32 +264,38 @@ def check_search(impl: Any, arguments: list[str]) -> tuple[dict, dict]:
         ConfigError: a check fails; the message names the option and the fix.
     """
     from hydra.errors import HydraException
-    from hydra_plugins.hydra_optuna_sweeper._impl import create_params_from_overrides
     from omegaconf import open_dict
     from omegaconf.errors import OmegaConfBaseException
 
+    from hydra_plugins.hydra_optuna_sweeper._impl import create_params_from_overrides
     from seqrec.errors import ConfigError
     from seqrec.pipeline import validate_config
 
     for name in ("n_trials", "n_jobs"):
         value = getattr(impl, name)
         if not isinstance(value, int) or value < 1:
-            raise ConfigError(f"hydra.sweeper.{name}={value}: it must be a whole number ≥ 1 ("
-                              f"{'the size of the whole search' if name == 'n_trials' else 'trials run at once'}).")
+            raise ConfigError(
+                f"hydra.sweeper.{name}={value}: it must be a whole number ≥ 1 ("
+                f"{'the size of the whole search' if name == 'n_trials' else 'trials run at once'})."
+            )
     directions = impl._get_directions()
     if directions != ["maximize"]:
-        raise ConfigError(f"hydra.sweeper.direction={','.join(directions)}: train.py returns the run's "
-                          "trainer.monitor validation metric (HR@k or NDCG@k), where higher is better, so a "
-                          "search must maximize it; leave hydra.sweeper.direction out.")
+        raise ConfigError(
+            f"hydra.sweeper.direction={','.join(directions)}: train.py returns the run's "
+            "trainer.monitor validation metric (HR@k or NDCG@k), where higher is better, so a "
+            "search must maximize it; leave hydra.sweeper.direction out."
+        )
     impl._process_searchspace_config()
     space, fixed = {}, {}
     for text in [*impl._parse_sweeper_params_config(), *arguments]:
         try:
             one_space, one_fixed = create_params_from_overrides([text])
         except (ValueError, AssertionError, NotImplementedError, HydraException) as exc:
-            raise ConfigError(f"search parameter `{text}`: {str(exc).rstrip('.')}. Give it a range Optuna can sample, e.g. "
-                              "`interval(0.0, 0.7)`, `tag(log, interval(0.0001, 0.01))` (low > 0) or "
-                              "`choice(32, 64, 128)`.") from None
+            raise ConfigError(
+                f"search parameter `{text}`: {str(exc).rstrip('.')}. Give it a range Optuna can sample, e.g. "
+                "`interval(0.0, 0.7)`, `tag(log, interval(0.0001, 0.01))` (low > 0) or "
+                "`choice(32, 64, 128)`."
+            ) from None
         space.update(one_space)
         fixed.update(one_fixed)
     for key in fixed:
@@ -283,9 +308,11 @@ def check_search(impl: Any, arguments: list[str]) -> tuple[dict, dict]:
             return loader.load_sweep_config(impl.config, overrides)
         except (HydraException, OmegaConfBaseException) as exc:
             first = str(exc).strip().splitlines()[0].rstrip(".")
-            raise ConfigError(f"{what}: the config cannot be composed with it ({first}). Check the key's "
-                              "spelling and its values against conf/: `python train.py --cfg job` prints the "
-                              "config, and a config group's options are the files in conf/<group>/.") from None
+            raise ConfigError(
+                f"{what}: the config cannot be composed with it ({first}). Check the key's "
+                "spelling and its values against conf/: `python train.py --cfg job` prints the "
+                "config, and a config group's options are the files in conf/<group>/."
+            ) from None
 
     base = compose(fixed_overrides, "the search's fixed settings")
     with open_dict(base):  # a trial's config, as the launcher hands it to train.py
@@ -307,10 +334,13 @@ def check_storage(storage: str | None) -> None:
 
     prefix = "sqlite:///"
     if storage and storage.startswith(prefix):
-        path = Path(storage[len(prefix):])
+        path = Path(storage[len(prefix) :])
         if path.is_file() and path.stat().st_size > 0:
-            check_optuna_storage(path, "Run the search in another folder (hydra.sweep.dir=…), or move that "
-                                 "file away; the search creates its own study.db.")
+            check_optuna_storage(
+                path,
+                "Run the search in another folder (hydra.sweep.dir=…), or move that "
+                "file away; the search creates its own study.db.",
+            )
 
 
 if OptunaSweeper is None:
@@ -331,8 +361,9 @@ if OptunaSweeper is None:
 
     # conf/hydra/sweeper/seqrec_optuna.yaml builds on the plugin's `optuna` config: without the
     # plugin, an untyped stand-in lets the config compose so that the sweeper above can speak
-    ConfigStore.instance().store(group="hydra/sweeper", name="optuna", provider="seqrec",
-                                 node={"_target_": f"{__name__}.SeqrecOptunaSweeper"})
+    ConfigStore.instance().store(
+        group="hydra/sweeper", name="optuna", provider="seqrec", node={"_target_": f"{__name__}.SeqrecOptunaSweeper"}
+    )
 else:
 
     class SeqrecOptunaSweeper(OptunaSweeper):
@@ -363,8 +394,9 @@ else:
                     study = optuna.load_study(study_name=impl.study_name, storage=impl.storage)
                 except KeyError:  # no such study yet: a new search
                     study = None
-                    optuna.create_study(study_name=impl.study_name, storage=impl.storage,
-                                        direction="maximize").set_user_attr(SIGNATURE_ATTR, signature)
+                    optuna.create_study(
+                        study_name=impl.study_name, storage=impl.storage, direction="maximize"
+                    ).set_user_attr(SIGNATURE_ATTR, signature)
                 if study is not None:
                     stored = study.user_attrs.get(SIGNATURE_ATTR)
                     changed = signature_differences(stored, signature) if stored is not None else []
@@ -374,7 +406,8 @@ else:
                             f"{where} holds the search {impl.study_name!r} with another space or "
                             f"other fixed settings: {'; '.join(changed)}. Run this search in another folder "
                             "(hydra.sweep.dir=…), or delete that folder's study.db to start over; to add "
-                            "trials to the stored search, repeat its command with a larger hydra.sweeper.n_trials.")
+                            "trials to the stored search, repeat its command with a larger hydra.sweeper.n_trials."
+                        )
                     if stored is None:  # a search stored before signatures: this one's from now on
                         study.set_user_attr(SIGNATURE_ATTR, signature)
                     states = [t.state.name for t in study.get_trials(deepcopy=False)]
@@ -382,19 +415,27 @@ else:
                         raise ConfigError(
                             f"{where}: every one of the search's {len(states)} trials failed, and they "
                             f"count towards n_trials={impl.n_trials}. Fix what made them fail (their "
-                            "train.log), then delete the study.db to run the search again.")
+                            "train.log), then delete the study.db to run the search again."
+                        )
                     runs = TrialRuns(impl.config.hydra.sweep.dir, _folder_name(impl.config))
                     finished, next_number = continue_study(study, runs)
                     remaining = max(0, impl.n_trials - finished)
-                    log.info("continuing the search in %s: %d of %d trials finished, %d to go",
-                             impl.storage, finished, impl.n_trials, remaining)
+                    log.info(
+                        "continuing the search in %s: %d of %d trials finished, %d to go",
+                        impl.storage,
+                        finished,
+                        impl.n_trials,
+                        remaining,
+                    )
                     impl.n_trials = remaining
                     impl.job_idx = next_number
                     if hasattr(impl.sampler, "reseed_rng"):
                         impl.sampler.reseed_rng()
                     if remaining == 0:
-                        log.info("the search is complete (n_trials=%d); raise hydra.sweeper.n_trials "
-                                 "to run more trials", finished)
+                        log.info(
+                            "the search is complete (n_trials=%d); raise hydra.sweeper.n_trials to run more trials",
+                            finished,
+                        )
             try:
                 return super().sweep(arguments)
             except ValueError as exc:  # the stock sweeper asks for the best trial at the end

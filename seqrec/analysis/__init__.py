@@ -15,8 +15,10 @@ from typing import Any
 
 _EXPORTS = {
     "per_position_metrics": "positions",
-    "position_ranks": "positions", "position_targets": "positions",
-    "rq3_figure": "positions", "rq3_runs": "positions",
+    "position_ranks": "positions",
+    "position_targets": "positions",
+    "rq3_figure": "positions",
+    "rq3_runs": "positions",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -24,8 +24,12 @@ def all_figures(args) -> list:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return cli(argv, "python -m seqrec.analysis",
-               "RQ2 training curves and RQ3 per-position accuracy from finished runs.", all_figures)
+    return cli(
+        argv,
+        "python -m seqrec.analysis",
+        "RQ2 training curves and RQ3 per-position accuracy from finished runs.",
+        all_figures,
+    )
 
 
 if __name__ == "__main__":

@@ -36,14 +36,22 @@ import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from seqrec.data import LeaveOneOut
+from seqrec.atomic import atomic_write
 from seqrec.cli import run_main
+from seqrec.data import LeaveOneOut
 from seqrec.errors import SeqrecError
 from seqrec.evaluation import metrics_from_ranks, target_ranks
 from seqrec.models.scoring import item_rows, score_items
-from seqrec.atomic import atomic_write
-from seqrec.report.paper import DATASET_NAMES, DATASET_ORDER, LOSS_ORDER, LOSS_STYLE, MODEL_NAMES, MODEL_ORDER
-from seqrec.report.paper import loss_name, ordered
+from seqrec.report.paper import (
+    DATASET_NAMES,
+    DATASET_ORDER,
+    LOSS_ORDER,
+    LOSS_STYLE,
+    MODEL_NAMES,
+    MODEL_ORDER,
+    loss_name,
+    ordered,
+)
 from seqrec.report.runs import collect_runs, resolve_runs
 
 log = logging.getLogger(__name__)
@@ -93,8 +101,9 @@ def _history(split: LeaveOneOut, users: torch.Tensor, first: int) -> tuple[torch
 
 
 @torch.no_grad()
-def position_ranks(model: torch.nn.Module, split: LeaveOneOut, mask_history: bool = True,
-                   max_scores: int = MAX_SCORES) -> torch.Tensor:
+def position_ranks(
+    model: torch.nn.Module, split: LeaveOneOut, mask_history: bool = True, max_scores: int = MAX_SCORES
+) -> torch.Tensor:
     """Full-ranking rank of the target at every input position of every user.
 
     Users go in length order, batched so that one score matrix ``[rows, N]`` holds about
@@ -162,14 +171,18 @@ def per_position_metrics(ranks: torch.Tensor, k: int = 10) -> pd.DataFrame:
     has = ranks > 0  # [U, L]
     per_entry = metrics_from_ranks(ranks.clamp(min=1), ks=(k,))
     n = has.sum(0)  # [L]
-    mean = {name: (torch.where(has, v, torch.zeros_like(v)).sum(0) / n).cpu().numpy()  # NaN where n = 0
-            for name, v in per_entry.items()}
-    return pd.DataFrame({
-        "position": np.arange(1, ranks.shape[1] + 1),
-        f"ndcg@{k}": mean[f"ndcg@{k}"],
-        f"hr@{k}": mean[f"hr@{k}"],
-        "n_users": n.cpu().numpy().astype(np.int64),
-    })
+    mean = {
+        name: (torch.where(has, v, torch.zeros_like(v)).sum(0) / n).cpu().numpy()  # NaN where n = 0
+        for name, v in per_entry.items()
+    }
+    return pd.DataFrame(
+        {
+            "position": np.arange(1, ranks.shape[1] + 1),
+            f"ndcg@{k}": mean[f"ndcg@{k}"],
+            f"hr@{k}": mean[f"hr@{k}"],
+            "n_users": n.cpu().numpy().astype(np.int64),
+        }
+    )
 
 
 def select_runs(runs: pd.DataFrame, model: str | None) -> pd.DataFrame:
@@ -177,8 +190,10 @@ def select_runs(runs: pd.DataFrame, model: str | None) -> pd.DataFrame:
     ``"all"`` = every model). Raises SeqrecError when an explicit model has no run."""
     if model == "all" or (model is None and "gru4rec" not in set(runs["model"])):
         if model is None:
-            log.warning("no gru4rec run found; analysing every model present: %s",
-                        ", ".join(ordered(runs["model"], MODEL_ORDER)))
+            log.warning(
+                "no gru4rec run found; analysing every model present: %s",
+                ", ".join(ordered(runs["model"], MODEL_ORDER)),
+            )
         return runs
     model = model or "gru4rec"
     chosen = runs[runs["model"] == model]
@@ -186,13 +201,19 @@ def select_runs(runs: pd.DataFrame, model: str | None) -> pd.DataFrame:
         raise SeqrecError(
             f"No finished {model} run under the given --runs folder (models found: "
             f"{', '.join(ordered(runs['model'], MODEL_ORDER))}). Pass one of those to --model, or "
-            "--model all.")
+            "--model all."
+        )
     return chosen
 
 
-def rq3_runs(runs_root: str | os.PathLike, model: str | None = None,
-             data_dir: str | os.PathLike | None = None, device: str | torch.device = "cpu",
-             mask_history: bool | None = None, max_scores: int = MAX_SCORES) -> pd.DataFrame:
+def rq3_runs(
+    runs_root: str | os.PathLike,
+    model: str | None = None,
+    data_dir: str | os.PathLike | None = None,
+    device: str | torch.device = "cpu",
+    mask_history: bool | None = None,
+    max_scores: int = MAX_SCORES,
+) -> pd.DataFrame:
     """Per-position metrics of every selected finished run under ``runs_root``.
 
     Args:
@@ -214,8 +235,7 @@ def rq3_runs(runs_root: str | os.PathLike, model: str | None = None,
         loaded = load_trained(run.run_dir, data_dir, device)
         mask = bool(loaded.cfg.eval.mask_history) if mask_history is None else mask_history
         frame = per_position_metrics(position_ranks(loaded.model, loaded.split, mask, max_scores))
-        frame = frame.assign(dataset=run.dataset, model=run.model, loss=run.loss, seed=run.seed,
-                             mask_history=mask)
+        frame = frame.assign(dataset=run.dataset, model=run.model, loss=run.loss, seed=run.seed, mask_history=mask)
         frames.append(frame[CSV_COLUMNS])
     return pd.concat(frames, ignore_index=True)
 
@@ -237,16 +257,29 @@ def rq3_figure(frame: pd.DataFrame) -> Figure:
                 line["hits"] = line["ndcg@10"] * line["n_users"]
                 mean = line.groupby("position")[["hits", "n_users"]].sum()
                 color, dash = LOSS_STYLE.get(loss, (None, ":"))
-                ax.plot(mean.index, mean["hits"] / mean["n_users"], dash, color=color,
-                        linewidth=1.3, label=loss_name(loss))
+                ax.plot(
+                    mean.index, mean["hits"] / mean["n_users"], dash, color=color, linewidth=1.3, label=loss_name(loss)
+                )
             length = int(frame["position"].max())
             for pos, name, side in ((length - 1, "valid", "right"), (length, "test", "left")):
                 ax.axvline(pos, color="grey", linestyle=":", linewidth=0.8)
-                ax.annotate(name, (pos, 0.98), xycoords=("data", "axes fraction"), rotation=90,
-                            xytext=(-2 if side == "right" else 2, 0), textcoords="offset points",
-                            ha=side, va="top", fontsize="x-small", color="grey")
-            ax.set_title(f"{DATASET_NAMES.get(dataset, dataset)} · {MODEL_NAMES.get(model, model)}"
-                         if not panel.empty else f"{DATASET_NAMES.get(dataset, dataset)} (no run)")
+                ax.annotate(
+                    name,
+                    (pos, 0.98),
+                    xycoords=("data", "axes fraction"),
+                    rotation=90,
+                    xytext=(-2 if side == "right" else 2, 0),
+                    textcoords="offset points",
+                    ha=side,
+                    va="top",
+                    fontsize="x-small",
+                    color="grey",
+                )
+            ax.set_title(
+                f"{DATASET_NAMES.get(dataset, dataset)} · {MODEL_NAMES.get(model, model)}"
+                if not panel.empty
+                else f"{DATASET_NAMES.get(dataset, dataset)} (no run)"
+            )
             ax.set_xlabel("position in the input")
             ax.set_ylabel("NDCG@10")
             ax.grid(alpha=0.3)
@@ -273,19 +306,28 @@ def write_rq3(frame: pd.DataFrame, out_dir: str | os.PathLike, dpi: int = 150) -
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The RQ3 command-line options (shared with ``python -m seqrec.analysis``)."""
-    p.add_argument("--runs", type=Path, default=None,
-                   help="folder searched recursively for finished runs (with metrics.json and best.pt); "
-                        "default: outputs/table2, or outputs/table2-smoke while only that has finished runs")
-    p.add_argument("--model", default=None,
-                   help="model to analyse (default: gru4rec as in the paper, or every model when "
-                        "there is no gru4rec run; 'all' = every model)")
+    p.add_argument(
+        "--runs",
+        type=Path,
+        default=None,
+        help="folder searched recursively for finished runs (with metrics.json and best.pt); "
+        "default: outputs/table2, or outputs/table2-smoke while only that has finished runs",
+    )
+    p.add_argument(
+        "--model",
+        default=None,
+        help="model to analyse (default: gru4rec as in the paper, or every model when "
+        "there is no gru4rec run; 'all' = every model)",
+    )
     p.add_argument("--out", type=Path, default=None, help="output folder (default: <runs>/report)")
-    p.add_argument("--data-dir", type=Path, default=None,
-                   help="where the datasets are (default: each run's data_dir)")
+    p.add_argument("--data-dir", type=Path, default=None, help="where the datasets are (default: each run's data_dir)")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1 or auto")
-    p.add_argument("--no-mask", action="store_true",
-                   help="do not mask each user's past items (the paper's Fig. 3 code did not); "
-                        "default: each run's eval.mask_history")
+    p.add_argument(
+        "--no-mask",
+        action="store_true",
+        help="do not mask each user's past items (the paper's Fig. 3 code did not); "
+        "default: each run's eval.mask_history",
+    )
     p.add_argument("--num-threads", type=int, default=None, help="torch CPU threads")
 
 
@@ -296,8 +338,7 @@ def run_rq3(args: argparse.Namespace) -> list[Path]:
     if args.num_threads:
         torch.set_num_threads(args.num_threads)
     out = args.out if args.out is not None else args.runs / "report"
-    frame = rq3_runs(args.runs, args.model, args.data_dir, resolve_device(args.device),
-                     False if args.no_mask else None)
+    frame = rq3_runs(args.runs, args.model, args.data_dir, resolve_device(args.device), False if args.no_mask else None)
     return write_rq3(frame, out)
 
 
@@ -321,9 +362,12 @@ def cli(argv: list[str] | None, prog: str, description: str, produce) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return cli(argv, "python -m seqrec.analysis.positions",
-               "RQ3: NDCG@10 at every input position of the trained models under --runs "
-               "(rq3_<dataset>.csv and rq3.png).", run_rq3)
+    return cli(
+        argv,
+        "python -m seqrec.analysis.positions",
+        "RQ3: NDCG@10 at every input position of the trained models under --runs (rq3_<dataset>.csv and rq3.png).",
+        run_rq3,
+    )
 
 
 if __name__ == "__main__":

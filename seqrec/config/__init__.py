@@ -12,7 +12,6 @@ library use and a test keeps them equal to ``conf/``'s. Library classes raise pl
 ``ValueError``; only this layer speaks in option names (:class:`seqrec.errors.ConfigError`).
 """
 
-from seqrec.config.check import (NonNegativeInt, Pattern, PositiveInt, Probability, Range,
-                                 check_options, construct)
+from seqrec.config.check import NonNegativeInt, Pattern, PositiveInt, Probability, Range, check_options, construct
 
 __all__ = ["NonNegativeInt", "Pattern", "PositiveInt", "Probability", "Range", "check_options", "construct"]

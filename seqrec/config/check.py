@@ -45,13 +45,19 @@ class Range:
     lt: float | None = None
 
     def holds(self, value: float) -> bool:
-        return ((self.ge is None or value >= self.ge) and (self.gt is None or value > self.gt)
-                and (self.le is None or value <= self.le) and (self.lt is None or value < self.lt))
+        return (
+            (self.ge is None or value >= self.ge)
+            and (self.gt is None or value > self.gt)
+            and (self.le is None or value <= self.le)
+            and (self.lt is None or value < self.lt)
+        )
 
     def __str__(self) -> str:
-        parts = [f"{op} {bound:g}" if isinstance(bound, float) else f"{op} {bound}"
-                 for op, bound in ((">=", self.ge), (">", self.gt), ("<=", self.le), ("<", self.lt))
-                 if bound is not None]
+        parts = [
+            f"{op} {bound:g}" if isinstance(bound, float) else f"{op} {bound}"
+            for op, bound in ((">=", self.ge), (">", self.gt), ("<=", self.le), ("<", self.lt))
+            if bound is not None
+        ]
         return " and ".join(parts)
 
 
@@ -91,13 +97,22 @@ def describe(tp: Any) -> str:
         return f"a list of {describe(args[0])}s" if args else "a list"
     if dataclasses.is_dataclass(tp):
         return f"a group of options ({', '.join(f.name for f in dataclasses.fields(tp))})"
-    return {bool: "true or false", int: "a whole number", float: "a number", str: "a string",
-            type(None): "null", dict: "a group of options"}.get(tp, getattr(tp, "__name__", str(tp)))
+    return {
+        bool: "true or false",
+        int: "a whole number",
+        float: "a number",
+        str: "a string",
+        type(None): "null",
+        dict: "a group of options",
+    }.get(tp, getattr(tp, "__name__", str(tp)))
 
 
 def _describable(tp: Any) -> bool:
-    return (tp in (bool, int, float, str, type(None), list, tuple, dict) or dataclasses.is_dataclass(tp)
-            or typing.get_origin(tp) in (Annotated, Literal, Union, types.UnionType, list, tuple, dict))
+    return (
+        tp in (bool, int, float, str, type(None), list, tuple, dict)
+        or dataclasses.is_dataclass(tp)
+        or typing.get_origin(tp) in (Annotated, Literal, Union, types.UnionType, list, tuple, dict)
+    )
 
 
 def _show(value: Any) -> str:
@@ -150,8 +165,7 @@ def parameters(target: Callable) -> tuple[dict[str, inspect.Parameter], dict[str
     (``include_extras``: ``Annotated`` kept; empty when they cannot be resolved) and whether it
     takes ``**kwargs``."""
     signature = inspect.signature(target)
-    named = {name: p for name, p in signature.parameters.items()
-             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    named = {name: p for name, p in signature.parameters.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
     takes_kwargs = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
     function = target.__init__ if inspect.isclass(target) else target
     try:
@@ -178,9 +192,14 @@ def closest(key: str, candidates: Iterable[str]) -> str | None:
     return found[0] if found else None
 
 
-def check_options(values: Mapping[str, Any], target: Callable, group: str,
-                  supplied: Iterable[str] = (), where: str = "",
-                  also_meant: Mapping[str, str] | None = None) -> None:
+def check_options(
+    values: Mapping[str, Any],
+    target: Callable,
+    group: str,
+    supplied: Iterable[str] = (),
+    where: str = "",
+    also_meant: Mapping[str, str] | None = None,
+) -> None:
     """Check a resolved config node against ``target``'s signature (see the module docstring).
 
     Args:
@@ -207,7 +226,8 @@ def check_options(values: Mapping[str, Any], target: Callable, group: str,
             raise ConfigError(
                 f"{prefix}{key} cannot be set: seqrec passes {key} to {_name(target)} itself (from the "
                 f"data or another option{', e.g. seed=7' if key == 'seed' else ''}). Remove "
-                f"{prefix}{key} from the command line or from {where}.")
+                f"{prefix}{key} from the command line or from {where}."
+            )
         if key not in named and not takes_kwargs:
             candidates = {name: prefix + name for name in valid} | dict(also_meant or {})
             match = closest(key, candidates)
@@ -215,11 +235,13 @@ def check_options(values: Mapping[str, Any], target: Callable, group: str,
             raise ConfigError(
                 f"unknown option {prefix}{key}: nothing in seqrec reads it, so it would be silently "
                 f"ignored. {hint}Valid {group + ' ' if group else 'top-level '}options are: "
-                f"{', '.join(sorted(valid))}.")
+                f"{', '.join(sorted(valid))}."
+            )
         if key in hints and not accepts(hints[key], value):
             raise ConfigError(
                 f"{prefix}{key}={_quote(value)} is not valid: it must be {describe(hints[key])}. "
-                f"Set it on the command line (e.g. {prefix}{key}=...) or in {where}.")
+                f"Set it on the command line (e.g. {prefix}{key}=...) or in {where}."
+            )
         nested = nested_schema(hints.get(key), value)
         if nested is not None:
             check_options(value, nested, prefix + key, where=where)
@@ -229,7 +251,8 @@ def check_options(values: Mapping[str, Any], target: Callable, group: str,
     if missing:
         raise ConfigError(
             f"{prefix}{missing[0]} has no value: {_name(target)} needs it. Set it on the command line "
-            f"({prefix}{missing[0]}=...) or in {where}.")
+            f"({prefix}{missing[0]}=...) or in {where}."
+        )
 
 
 def _target(name: Any, option: str) -> Callable:
@@ -239,8 +262,9 @@ def _target(name: Any, option: str) -> Callable:
     try:
         return get_object(name)
     except Exception as err:  # noqa: BLE001 - ImportError, AttributeError, Hydra's own errors
-        raise ConfigError(f"{option}._target_={name!r} cannot be imported ({err}). Name a class, e.g. "
-                          "seqrec.samplers.UniformSampler.") from None
+        raise ConfigError(
+            f"{option}._target_={name!r} cannot be imported ({err}). Name a class, e.g. seqrec.samplers.UniformSampler."
+        ) from None
 
 
 def _quote(value: Any) -> str:
@@ -268,12 +292,20 @@ def rejected(values: Mapping[str, Any], err: Exception, group: str, target: Call
     """The one-paragraph message for a ``ValueError`` that ``target`` raised on the options
     ``values`` of ``group``: the options it names, the reason, where to change them."""
     where = where or f"conf/{group.split('.')[0]}/"
-    return (f"invalid {named_options(values, str(err), group, target)}: {str(err).rstrip('.')} "
-            f"(refused by {_name(target)}). Change it on the command line or in {where}.")
+    return (
+        f"invalid {named_options(values, str(err), group, target)}: {str(err).rstrip('.')} "
+        f"(refused by {_name(target)}). Change it on the command line or in {where}."
+    )
 
 
-def construct(target: Callable, values: Mapping[str, Any], group: str, where: str = "",
-              also_meant: Mapping[str, str] | None = None, **supplied: Any):
+def construct(
+    target: Callable,
+    values: Mapping[str, Any],
+    group: str,
+    where: str = "",
+    also_meant: Mapping[str, str] | None = None,
+    **supplied: Any,
+):
     """:func:`check_options`, then ``target(**values, **supplied)``; nested dataclass options
     are built the same way. A ``ValueError`` of ``target`` becomes a :class:`ConfigError` naming
     the options (:func:`rejected`).
@@ -309,7 +341,9 @@ def plain(node: Any, group: str) -> dict:
         return OmegaConf.to_container(node, resolve=True, throw_on_missing=True)
     except MissingMandatoryValue as err:
         key = getattr(err, "full_key", None) or group
-        raise ConfigError(f"{key} has no value (it is '???' in its config file). Set it on the command "
-                          f"line, e.g. `python train.py ... {key}=<value>`.") from None
+        raise ConfigError(
+            f"{key} has no value (it is '???' in its config file). Set it on the command "
+            f"line, e.g. `python train.py ... {key}=<value>`."
+        ) from None
     except InterpolationResolutionError as err:
         raise ConfigError(f"a {group or 'top-level'} option cannot be resolved: {err}") from None

@@ -21,8 +21,7 @@ from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
 
-from seqrec.config.check import (Pattern, PositiveInt, Range, check_options, construct, plain,
-                                 rejected)
+from seqrec.config.check import Pattern, PositiveInt, Range, check_options, construct, plain, rejected
 from seqrec.data.spec import DatasetSpec
 from seqrec.errors import ConfigError
 from seqrec.models.protocol import can_pretrain
@@ -110,8 +109,10 @@ def target_of(values: Mapping[str, Any], group: str):
     try:
         return get_object(name)
     except Exception as err:  # noqa: BLE001 - ImportError, AttributeError, Hydra's own errors
-        raise ConfigError(f"{group}._target_={name!r} cannot be imported ({err}). Every file in "
-                          f"conf/{group}/ names a class with _target_, e.g. seqrec.models.SASRec.") from None
+        raise ConfigError(
+            f"{group}._target_={name!r} cannot be imported ({err}). Every file in "
+            f"conf/{group}/ names a class with _target_, e.g. seqrec.models.SASRec."
+        ) from None
 
 
 def check_target_group(values: dict, group: str) -> None:
@@ -131,8 +132,10 @@ def check_model(values: dict) -> tuple[dict, Pretraining | None]:
     target = target_of(options, "model")
     if stage and not can_pretrain(target):
         key = next(iter(stage))
-        raise ConfigError(f"unknown option model.{key}: {values['_target_']} has no pre-training stage "
-                          "(only model=s3rec has), so nothing would read it. Remove it.")
+        raise ConfigError(
+            f"unknown option model.{key}: {values['_target_']} has no pre-training stage "
+            "(only model=s3rec has), so nothing would read it. Remove it."
+        )
     check_options(options, target, "model", supplied=SUPPLIED["model"])
     return options, (construct(Pretraining, stage, "model") if stage else None)
 
@@ -150,8 +153,10 @@ def top_level(cfg: DictConfig) -> dict:
             value = cfg[key]
             values[key] = plain(value, key) if OmegaConf.is_config(value) else value
         except MissingMandatoryValue:
-            raise ConfigError(f"{key} has no value (it is '???'). Set it on the command line, e.g. "
-                              f"`python train.py ... {key}=<value>`.") from None
+            raise ConfigError(
+                f"{key} has no value (it is '???'). Set it on the command line, e.g. "
+                f"`python train.py ... {key}=<value>`."
+            ) from None
         except InterpolationResolutionError as err:
             if key != "output_dir":
                 raise ConfigError(f"the option {key} cannot be resolved: {err}") from None
@@ -171,23 +176,40 @@ def validate_config(cfg: DictConfig) -> CheckedConfig:
     """
     missing = [group for group in GROUPS if group not in cfg]
     if missing:
-        raise ConfigError(f"the config has no '{missing[0]}' group; compose it from conf/config.yaml "
-                          f"(groups: {', '.join(GROUPS)}).")
+        raise ConfigError(
+            f"the config has no '{missing[0]}' group; compose it from conf/config.yaml (groups: {', '.join(GROUPS)})."
+        )
     groups = {group: plain(cfg[group], group) for group in GROUPS}
-    also_meant = {str(key): f"{group}.{key}" for group in GROUPS for key in groups[group]
-                  if not str(key).startswith("_")}
-    run = construct(RunOptions, top_level(cfg), "", where="conf/config.yaml",
-                    also_meant={**also_meant, **{group: group for group in GROUPS}})
+    also_meant = {
+        str(key): f"{group}.{key}" for group in GROUPS for key in groups[group] if not str(key).startswith("_")
+    }
+    run = construct(
+        RunOptions,
+        top_level(cfg),
+        "",
+        where="conf/config.yaml",
+        also_meant={**also_meant, **{group: group for group in GROUPS}},
+    )
     dataset = construct(DatasetSpec, groups["dataset"], "dataset")
     eval_options = construct(EvalOptions, groups["eval"], "eval")
     model, pretraining = check_model(groups["model"])
     for group in ("loss", "optimizer", "trainer"):
         check_target_group(groups[group], group)
     if run.stage == "pretrain" and pretraining is None:
-        raise ConfigError(f"stage=pretrain needs a model with a pre-training stage (model=s3rec); "
-                          f"{model['_target_']} has none. Use stage=finetune.")
-    return CheckedConfig(run=run, dataset=dataset, eval=eval_options, model=model, loss=groups["loss"],
-                         optimizer=groups["optimizer"], trainer=groups["trainer"], pretraining=pretraining)
+        raise ConfigError(
+            f"stage=pretrain needs a model with a pre-training stage (model=s3rec); "
+            f"{model['_target_']} has none. Use stage=finetune."
+        )
+    return CheckedConfig(
+        run=run,
+        dataset=dataset,
+        eval=eval_options,
+        model=model,
+        loss=groups["loss"],
+        optimizer=groups["optimizer"],
+        trainer=groups["trainer"],
+        pretraining=pretraining,
+    )
 
 
 def build_object(values: Mapping[str, Any], group: str, **supplied: Any):

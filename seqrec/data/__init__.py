@@ -17,13 +17,21 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
-    "CACHE_VERSION": "cache", "load_dataset": "cache",
-    "ensure_file": "fetch", "fetch_dataset": "fetch", "find_shared": "fetch",
+    "CACHE_VERSION": "cache",
+    "load_dataset": "cache",
+    "ensure_file": "fetch",
+    "fetch_dataset": "fetch",
+    "find_shared": "fetch",
     "shared_data_dir": "fetch",
-    "PAD_TOKEN": "preprocess", "SequenceData": "preprocess", "kcore_mask": "preprocess",
-    "Interactions": "readers", "read_atomic": "readers", "read_csv": "readers",
+    "PAD_TOKEN": "preprocess",
+    "SequenceData": "preprocess",
+    "kcore_mask": "preprocess",
+    "Interactions": "readers",
+    "read_atomic": "readers",
+    "read_csv": "readers",
     "read_s3rec": "readers",
-    "FORMATS": "spec", "DatasetSpec": "spec",
+    "FORMATS": "spec",
+    "DatasetSpec": "spec",
     "LeaveOneOut": "split",
 }
 __all__ = sorted(_EXPORTS)

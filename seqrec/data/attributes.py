@@ -76,8 +76,9 @@ class ItemAttributes:
         return table
 
 
-def load_attributes(cfg: Mapping[str, Any] | DatasetSpec, data_dir: Path,
-                    item_tokens: np.ndarray, required: bool = True) -> ItemAttributes | None:
+def load_attributes(
+    cfg: Mapping[str, Any] | DatasetSpec, data_dir: Path, item_tokens: np.ndarray, required: bool = True
+) -> ItemAttributes | None:
     """The item attributes named by the dataset config, fetched into ``data_dir`` if missing.
 
     Args:
@@ -117,39 +118,49 @@ def _read_json(path: Path) -> tuple[tuple[np.ndarray, np.ndarray], int]:
     try:
         table = json.loads(path.read_text(encoding="utf-8-sig"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise DataError(f"cannot read the item attributes {path}: {err}. It must be one JSON "
-                        'object {"item_id": [attribute_id, ...]}; fetch it again (`make data`) '
-                        "or fix the file.") from err
+        raise DataError(
+            f"cannot read the item attributes {path}: {err}. It must be one JSON "
+            'object {"item_id": [attribute_id, ...]}; fetch it again (`make data`) '
+            "or fix the file."
+        ) from err
     if not isinstance(table, dict):
-        raise DataError(f"{path}: expected one JSON object {{\"item_id\": [attribute_id, ...]}}, "
-                        f"found a {type(table).__name__}.")
+        raise DataError(
+            f'{path}: expected one JSON object {{"item_id": [attribute_id, ...]}}, found a {type(table).__name__}.'
+        )
     items, attrs = [], []
     for item, values in table.items():
         if not isinstance(values, list) or not all(
-                isinstance(a, int) and not isinstance(a, bool) and a >= 1 for a in values):
-            raise DataError(f"{path}: item {item!r} has attributes {str(values)[:80]}; every "
-                            "value must be a list of integer attribute ids >= 1 (0 is padding).")
+            isinstance(a, int) and not isinstance(a, bool) and a >= 1 for a in values
+        ):
+            raise DataError(
+                f"{path}: item {item!r} has attributes {str(values)[:80]}; every "
+                "value must be a list of integer attribute ids >= 1 (0 is padding)."
+            )
         items.extend([str(item)] * len(values))
         attrs.extend(values)
     n_attributes = max(attrs, default=0)
     return (np.array(items, dtype=str), np.array(attrs, dtype=np.int64)), n_attributes
 
 
-def _read_item_file(path: Path, item_col: str, attribute_col: str
-                    ) -> tuple[tuple[np.ndarray, np.ndarray], int]:
+def _read_item_file(path: Path, item_col: str, attribute_col: str) -> tuple[tuple[np.ndarray, np.ndarray], int]:
     """Pairs and A of an atomic item file's token_seq column (tokens → ids by first appearance)."""
     try:
-        frame = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False,
-                            quoting=csv.QUOTE_NONE, encoding="utf-8-sig")
+        frame = pd.read_csv(
+            path, sep="\t", dtype=str, keep_default_na=False, quoting=csv.QUOTE_NONE, encoding="utf-8-sig"
+        )
     except (OSError, UnicodeDecodeError, pd.errors.ParserError) as err:
-        raise DataError(f"cannot read the item file {path}: {err}. It must be a tab separated "
-                        "RecBole atomic file with a typed header (item_id:token ...).") from err
+        raise DataError(
+            f"cannot read the item file {path}: {err}. It must be a tab separated "
+            "RecBole atomic file with a typed header (item_id:token ...)."
+        ) from err
     frame.columns = [str(c).split(":", 1)[0].strip() for c in frame.columns]
     missing = [c for c in (item_col, attribute_col) if c not in frame.columns]
     if missing:
-        raise DataError(f"{path}: column(s) {', '.join(missing)} not found; the header has "
-                        f"{', '.join(frame.columns)}. Set dataset.item_col / "
-                        "dataset.item_attribute_col to these names.")
+        raise DataError(
+            f"{path}: column(s) {', '.join(missing)} not found; the header has "
+            f"{', '.join(frame.columns)}. Set dataset.item_col / "
+            "dataset.item_attribute_col to these names."
+        )
     tokens = frame[attribute_col].str.split()  # one list of attribute tokens per item row
     counts = tokens.str.len().to_numpy()
     flat = np.array([t for row in tokens for t in row], dtype=str)
@@ -158,8 +169,9 @@ def _read_item_file(path: Path, item_col: str, attribute_col: str
     return (items, codes.astype(np.int64) + 1), len(uniques)
 
 
-def _to_csr(pairs: tuple[np.ndarray, np.ndarray], item_tokens: np.ndarray, n_attributes: int,
-            path: Path) -> ItemAttributes:
+def _to_csr(
+    pairs: tuple[np.ndarray, np.ndarray], item_tokens: np.ndarray, n_attributes: int, path: Path
+) -> ItemAttributes:
     """Map item tokens to the dataset's item indices and build the deduplicated CSR."""
     tokens, attrs = pairs
     n_items = len(item_tokens) - 1
@@ -170,8 +182,9 @@ def _to_csr(pairs: tuple[np.ndarray, np.ndarray], item_tokens: np.ndarray, n_att
     items, attrs = keys // (n_attributes + 1), keys % (n_attributes + 1)
     offsets = np.zeros(n_items + 2, dtype=np.int64)
     np.cumsum(np.bincount(items, minlength=n_items + 1), out=offsets[1:])
-    return ItemAttributes(attrs=attrs.astype(np.int64), offsets=offsets, n_items=n_items,
-                          n_attributes=int(n_attributes), source=path)
+    return ItemAttributes(
+        attrs=attrs.astype(np.int64), offsets=offsets, n_items=n_items, n_attributes=int(n_attributes), source=path
+    )
 
 
 __all__ = ["ItemAttributes", "load_attributes"]

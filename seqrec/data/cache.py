@@ -54,9 +54,14 @@ def load_dataset(cfg: Mapping[str, Any] | DatasetSpec, data_dir: Path) -> Sequen
             return _trainable(load_cache(cache, key), spec, source)
         except CorruptCacheError as err:
             log.warning("rebuilding %s: %s", cache, err)
-    data = preprocess(read_source(spec, source), spec.name, kcore=spec.kcore,
-                      min_user_interactions=spec.min_user_interactions,
-                      max_users=spec.max_users, fingerprint=key)
+    data = preprocess(
+        read_source(spec, source),
+        spec.name,
+        kcore=spec.kcore,
+        min_user_interactions=spec.min_user_interactions,
+        max_users=spec.max_users,
+        fingerprint=key,
+    )
     save_cache(_trainable(data, spec, source), cache)
     return data
 
@@ -79,8 +84,7 @@ def read_source(spec: DatasetSpec, source: Path) -> Interactions:
     if spec.format == "s3rec":
         return read_s3rec(source)
     reader = read_atomic if spec.format == "atomic" else read_csv
-    return reader(source, user_col=spec.user_col, item_col=spec.item_col,
-                  time_col=spec.time_col, sep=spec.sep)
+    return reader(source, user_col=spec.user_col, item_col=spec.item_col, time_col=spec.time_col, sep=spec.sep)
 
 
 def fingerprint(source: Path, spec: DatasetSpec) -> str:
@@ -100,10 +104,20 @@ class CorruptCacheError(Exception):
 
 def save_cache(data: SequenceData, path: Path) -> None:
     """Write ``data`` to ``path`` (.npz, no pickles) atomically."""
-    atomic_write(path, lambda handle: np.savez(
-        handle, version=np.array(CACHE_VERSION), name=np.array(data.name),
-        fingerprint=np.array(data.fingerprint), n_items=np.array(data.n_items), items=data.items,
-        offsets=data.offsets, user_tokens=data.user_tokens, item_tokens=data.item_tokens))
+    atomic_write(
+        path,
+        lambda handle: np.savez(
+            handle,
+            version=np.array(CACHE_VERSION),
+            name=np.array(data.name),
+            fingerprint=np.array(data.fingerprint),
+            n_items=np.array(data.n_items),
+            items=data.items,
+            offsets=data.offsets,
+            user_tokens=data.user_tokens,
+            item_tokens=data.item_tokens,
+        ),
+    )
 
 
 def load_cache(path: Path, key: str) -> SequenceData:
@@ -116,23 +130,31 @@ def load_cache(path: Path, key: str) -> SequenceData:
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}
-        data = SequenceData(name=str(arrays["name"]), items=arrays["items"].astype(np.int64),
-                            offsets=arrays["offsets"].astype(np.int64),
-                            n_items=int(arrays["n_items"]), user_tokens=arrays["user_tokens"],
-                            item_tokens=arrays["item_tokens"],
-                            fingerprint=str(arrays["fingerprint"]))
+        data = SequenceData(
+            name=str(arrays["name"]),
+            items=arrays["items"].astype(np.int64),
+            offsets=arrays["offsets"].astype(np.int64),
+            n_items=int(arrays["n_items"]),
+            user_tokens=arrays["user_tokens"],
+            item_tokens=arrays["item_tokens"],
+            fingerprint=str(arrays["fingerprint"]),
+        )
         version = str(arrays["version"])
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
         raise CorruptCacheError(f"unreadable ({type(err).__name__}: {err})") from err
     problems = [
         version != CACHE_VERSION and f"version {version} != {CACHE_VERSION}",
         data.fingerprint != key and f"key {data.fingerprint} != {key}",
-        (len(data.offsets) == 0 or data.offsets[0] != 0 or data.offsets[-1] != len(data.items)
-         or (np.diff(data.offsets) < 0).any()) and "bad offsets",
+        (
+            len(data.offsets) == 0
+            or data.offsets[0] != 0
+            or data.offsets[-1] != len(data.items)
+            or (np.diff(data.offsets) < 0).any()
+        )
+        and "bad offsets",
         len(data.user_tokens) != data.n_users and "user tokens do not match",
         len(data.item_tokens) != data.n_items + 1 and "item tokens do not match",
-        len(data.items) and (data.items.min() < 1 or data.items.max() > data.n_items)
-        and "item index out of range",
+        len(data.items) and (data.items.min() < 1 or data.items.max() > data.n_items) and "item index out of range",
     ]
     problems = [p for p in problems if p]
     if problems:

@@ -89,17 +89,28 @@ def verify_file(path: Path, sha256: str | None, source: str, fresh: bool) -> Non
     size = path.stat().st_size
     if fresh:
         path.unlink(missing_ok=True)
-        fix = (f"It was deleted again. The source ({source}) holds another version or a damaged copy: "
-               "replace it with the published file, then run `make data` again.")
+        fix = (
+            f"It was deleted again. The source ({source}) holds another version or a damaged copy: "
+            "replace it with the published file, then run `make data` again."
+        )
     else:
-        fix = (f"It is cut short, edited or another version. Delete it (rm {path}) and run `make data`, "
-               "which copies or downloads the published file anew.")
-    raise DataError(f"{path} ({size:,} bytes) is not the published benchmark file: its sha256 is {found}, "
-                    f"expected {sha256}. {fix}")
+        fix = (
+            f"It is cut short, edited or another version. Delete it (rm {path}) and run `make data`, "
+            "which copies or downloads the published file anew."
+        )
+    raise DataError(
+        f"{path} ({size:,} bytes) is not the published benchmark file: its sha256 is {found}, expected {sha256}. {fix}"
+    )
 
 
-def ensure_file(data_dir: Path, rel_path: str, url: str | None = None,
-                archive_member: str | None = None, timeout: float = TIMEOUT_S, sha256: str | None = None) -> Path:
+def ensure_file(
+    data_dir: Path,
+    rel_path: str,
+    url: str | None = None,
+    archive_member: str | None = None,
+    timeout: float = TIMEOUT_S,
+    sha256: str | None = None,
+) -> Path:
     """Return ``data_dir / rel_path``, copying or downloading it first when it is missing, and
     checked against ``sha256`` when one is given (the five benchmark files).
 
@@ -131,12 +142,13 @@ def ensure_file(data_dir: Path, rel_path: str, url: str | None = None,
     if not url:
         here = Path(rel_path).resolve()
         if not Path(rel_path).is_absolute() and here.is_file():
-            raise DataError(f"{target} does not exist, but {here} does: dataset.path is relative "
-                            f"to the data directory ({data_dir}), not to the working directory. "
-                            f"Give the absolute path: dataset.path={here}")
+            raise DataError(
+                f"{target} does not exist, but {here} does: dataset.path is relative "
+                f"to the data directory ({data_dir}), not to the working directory. "
+                f"Give the absolute path: dataset.path={here}"
+            )
         if Path(rel_path).is_absolute():
-            raise DataError(f"{target} does not exist. Check dataset.path (it should name your "
-                            "interaction log).")
+            raise DataError(f"{target} does not exist. Check dataset.path (it should name your interaction log).")
         raise DataError(
             f"{target} is missing, it is in no shared data folder and the dataset config has no "
             f"url to download it from. Copy the file to {target}, or set SEQREC_SHARED_DATA to "
@@ -155,8 +167,7 @@ def ensure_file(data_dir: Path, rel_path: str, url: str | None = None,
     return target
 
 
-def fetch_dataset(cfg: Mapping[str, Any] | DatasetSpec, data_dir: Path,
-                  extras: bool = True) -> list[Path]:
+def fetch_dataset(cfg: Mapping[str, Any] | DatasetSpec, data_dir: Path, extras: bool = True) -> list[Path]:
     """Make sure the dataset's source file (and, with ``extras``, its attribute/item files) is
     under ``data_dir``; return their paths. Raises :class:`DataError` as :func:`ensure_file`."""
     spec = cfg if isinstance(cfg, DatasetSpec) else DatasetSpec.from_mapping(cfg)
@@ -217,8 +228,9 @@ def _extract(archive: Path, member: str, target: Path, url: str) -> None:
                 _copy_to(target, src)
     except zipfile.BadZipFile as err:
         archive.unlink(missing_ok=True)  # a partial download: fetch it again next time
-        raise DataError(f"{archive} (from {url}) is not a valid zip file ({err}); it was "
-                        "deleted, run `make data` again.") from err
+        raise DataError(
+            f"{archive} (from {url}) is not a valid zip file ({err}); it was deleted, run `make data` again."
+        ) from err
 
 
 def load_dataset_configs(names: list[str] | None = None) -> dict[str, Mapping[str, Any]]:
@@ -232,8 +244,9 @@ def load_dataset_configs(names: list[str] | None = None) -> dict[str, Mapping[st
     available = sorted(p.stem for p in CONF_DIR.glob("*.yaml"))
     for name in names or []:
         if name not in available:
-            raise DataError(f"unknown dataset '{name}': there is no {CONF_DIR / name}.yaml. "
-                            f"Available: {', '.join(available)}.")
+            raise DataError(
+                f"unknown dataset '{name}': there is no {CONF_DIR / name}.yaml. Available: {', '.join(available)}."
+            )
     configs = {name: OmegaConf.load(CONF_DIR / f"{name}.yaml") for name in (names or available)}
     # without names: every dataset with a fixed source (not the `custom` template, path: ???)
     return {name: cfg for name, cfg in configs.items() if names or not OmegaConf.is_missing(cfg, "path")}
@@ -241,12 +254,14 @@ def load_dataset_configs(names: list[str] | None = None) -> dict[str, Mapping[st
 
 def main(argv: list[str] | None = None) -> int:
     """Command line entry point; returns the exit status (1 on a :class:`DataError`)."""
-    parser = argparse.ArgumentParser(prog="python -m seqrec.data.fetch", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m seqrec.data.fetch", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("names", nargs="*", help="dataset names (conf/dataset/<name>.yaml)")
     parser.add_argument("--all", action="store_true", help="fetch every configured dataset")
-    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
-                        help=f"where to put the files (default: {DEFAULT_DATA_DIR})")
+    parser.add_argument(
+        "--data-dir", type=Path, default=DEFAULT_DATA_DIR, help=f"where to put the files (default: {DEFAULT_DATA_DIR})"
+    )
     args = parser.parse_args(argv)
     if not args.names and not args.all:
         parser.error("name at least one dataset, or use --all")

@@ -58,7 +58,7 @@ class SequenceData:
 
     def sequence(self, user: int) -> np.ndarray:
         """The item indices of one user, oldest first (for inspection and tests)."""
-        return self.items[self.offsets[user]:self.offsets[user + 1]]
+        return self.items[self.offsets[user] : self.offsets[user + 1]]
 
 
 def kcore_mask(users: np.ndarray, items: np.ndarray, k: int) -> np.ndarray:
@@ -84,16 +84,23 @@ def kcore_mask(users: np.ndarray, items: np.ndarray, k: int) -> np.ndarray:
         keep = survive
 
 
-def preprocess(inter: Interactions, name: str, kcore: int = 5, min_user_interactions: int = 3,
-               max_users: int | None = None, fingerprint: str = "") -> SequenceData:
+def preprocess(
+    inter: Interactions,
+    name: str,
+    kcore: int = 5,
+    min_user_interactions: int = 3,
+    max_users: int | None = None,
+    fingerprint: str = "",
+) -> SequenceData:
     """k-core filter, drop short users, sort each user's items by time, re-index.
 
     Items of the S3-Rec format (``inter.item_ids`` set) keep their ids when the items left after
     filtering are exactly 1..max id (the benchmark files: attributes and published checkpoints
     map by id); otherwise the items that occur are re-indexed 1..N in id order, so never-seen ids
     are not ranked, and ``item_tokens`` keeps each index's file id. Other items are re-indexed
-    1..N by first appearance in file order after filtering. Users are re-indexed 0..U-1 the same way. Equal timestamps keep file order.
-    ``max_users`` keeps the first users only (applied last; items are not re-indexed).
+    1..N by first appearance in file order after filtering. Users are re-indexed 0..U-1 the same
+    way. Equal timestamps keep file order. ``max_users`` keeps the first users only (applied
+    last; items are not re-indexed).
 
     Logs one warning with the number of users dropped for having fewer than
     ``min_user_interactions`` interactions, and one with the number of users the k-core filter
@@ -122,13 +129,22 @@ def preprocess(inter: Interactions, name: str, kcore: int = 5, min_user_interact
     gone = np.flatnonzero(counts == 0)  # users the k-core filter removed entirely
     if len(gone):
         first = pd.unique(inter.users[np.isin(user_codes, gone)])[:5]
-        log.warning("dataset '%s': the %d-core filter removed %d users entirely, e.g. %s", name, kcore,
-                    len(gone), ", ".join(map(str, first)))
+        log.warning(
+            "dataset '%s': the %d-core filter removed %d users entirely, e.g. %s",
+            name,
+            kcore,
+            len(gone),
+            ", ".join(map(str, first)),
+        )
     short = (counts > 0) & (counts < min_user_interactions)
     if short.any():
-        log.warning("dataset '%s': dropped %d users with fewer than %d interactions (leave-one-out "
-                    "needs a training, a validation and a test item)", name, int(short.sum()),
-                    min_user_interactions)
+        log.warning(
+            "dataset '%s': dropped %d users with fewer than %d interactions (leave-one-out "
+            "needs a training, a validation and a test item)",
+            name,
+            int(short.sum()),
+            min_user_interactions,
+        )
         keep &= ~short[user_codes]
     if not keep.any():
         raise DataError(
@@ -170,5 +186,12 @@ def preprocess(inter: Interactions, name: str, kcore: int = 5, min_user_interact
         offsets = offsets[: max_users + 1]
         items = items[: offsets[-1]]
         user_tokens = user_tokens[:max_users]
-    return SequenceData(name=name, items=items, offsets=offsets, n_items=n_items,
-                        user_tokens=user_tokens, item_tokens=item_tokens, fingerprint=fingerprint)
+    return SequenceData(
+        name=name,
+        items=items,
+        offsets=offsets,
+        n_items=n_items,
+        user_tokens=user_tokens,
+        item_tokens=item_tokens,
+        fingerprint=fingerprint,
+    )

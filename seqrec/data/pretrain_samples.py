@@ -67,12 +67,18 @@ class PretrainData:
         if isinstance(attributes, ItemAttributes):
             attributes = attributes.multi_hot(split.n_items + 1)
         if attributes.shape[0] != split.n_items + 1:
-            raise ValueError(f"attributes has {attributes.shape[0]} rows, expected n_items + 1 = "
-                             f"{split.n_items + 1}")
+            raise ValueError(f"attributes has {attributes.shape[0]} rows, expected n_items + 1 = {split.n_items + 1}")
         held_out = torch.stack([items[train_ends], items[train_ends + 1]], 1)[user]  # [P, 2]
-        return cls(items=items, lo=lo, hi=hi, corpus=corpus, held_out=held_out,
-                   attributes=attributes.to(device),
-                   n_items=split.n_items, max_len=split.max_len)
+        return cls(
+            items=items,
+            lo=lo,
+            hi=hi,
+            corpus=corpus,
+            held_out=held_out,
+            attributes=attributes.to(device),
+            n_items=split.n_items,
+            max_len=split.max_len,
+        )
 
     def __len__(self) -> int:
         return len(self.lo)
@@ -87,8 +93,9 @@ class PretrainData:
         positions = self.hi[rows, None] - width + torch.arange(width, device=rows.device)  # [B, W]
         return torch.where(positions >= self.lo[rows, None], self.items[positions.clamp(min=0)], 0)
 
-    def batch(self, rows: torch.Tensor, generator: torch.Generator, mask_p: float,
-              trim: bool = True) -> dict[str, torch.Tensor]:
+    def batch(
+        self, rows: torch.Tensor, generator: torch.Generator, mask_p: float, trim: bool = True
+    ) -> dict[str, torch.Tensor]:
         """One batch of S3-Rec inputs for prefixes ``rows [B]``, with fresh random draws.
 
         Args:
@@ -122,8 +129,10 @@ class PretrainData:
         free = (~taken).cumsum(1)  # [B, N+1] number of free items <= each id
         n_free = free[:, -1:]  # [B, 1]
         if bool((n_free == 0).any()):
-            raise SeqrecError("a pre-training prefix holds every item of the catalogue, so no "
-                              "MIP negative exists; the dataset is too small for S3-Rec.")
+            raise SeqrecError(
+                "a pre-training prefix holds every item of the catalogue, so no "
+                "MIP negative exists; the dataset is too small for S3-Rec."
+            )
         draw = torch.rand((B, W), generator=generator, device=device, dtype=torch.float64)
         r = torch.minimum((draw * n_free).long(), n_free - 1)  # [B, W] in 0..n_free-1
         negatives = torch.searchsorted(free, r + 1)  # [B, W] first id with r+1 free ids <= it

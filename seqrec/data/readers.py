@@ -34,7 +34,6 @@ from seqrec.errors import DataError
 log = logging.getLogger(__name__)
 
 
-
 @dataclass(frozen=True)
 class Interactions:
     """One interaction file, row by row in file order (M rows).
@@ -104,16 +103,31 @@ def read_s3rec(path: Path) -> Interactions:
         items.extend(tokens[1:])
         lines.extend([number] * (len(tokens) - 1))
     if empty:
-        log.warning("%s: skipped %d user line(s) with no items: %s%s", path, len(empty), ", ".join(empty[:5]),
-                    ", …" if len(empty) > 5 else "")
+        log.warning(
+            "%s: skipped %d user line(s) with no items: %s%s",
+            path,
+            len(empty),
+            ", ".join(empty[:5]),
+            ", …" if len(empty) > 5 else "",
+        )
     item_ids = np.array(items, dtype=np.int64) if items else np.zeros(0, np.int64)
-    return Interactions(users=np.array(users, dtype=str), items=np.array(items, dtype=str),
-                        times=None, item_ids=item_ids, lines=np.array(lines, dtype=np.int64),
-                        path=path)
+    return Interactions(
+        users=np.array(users, dtype=str),
+        items=np.array(items, dtype=str),
+        times=None,
+        item_ids=item_ids,
+        lines=np.array(lines, dtype=np.int64),
+        path=path,
+    )
 
 
-def read_atomic(path: Path, user_col: str = "user_id", item_col: str = "item_id",
-                time_col: str | None = "timestamp", sep: str = "\t") -> Interactions:
+def read_atomic(
+    path: Path,
+    user_col: str = "user_id",
+    item_col: str = "item_id",
+    time_col: str | None = "timestamp",
+    sep: str = "\t",
+) -> Interactions:
     """Read a RecBole atomic file (``.inter``): tab separated, header ``name:type`` per column.
 
     Columns may be named with or without their type (``user_id`` or ``user_id:token``). Fields
@@ -122,8 +136,9 @@ def read_atomic(path: Path, user_col: str = "user_id", item_col: str = "item_id"
     return _read_delimited(path, user_col, item_col, time_col, sep, quoted=False)
 
 
-def read_csv(path: Path, user_col: str = "user_id", item_col: str = "item_id",
-             time_col: str | None = "timestamp", sep: str = ",") -> Interactions:
+def read_csv(
+    path: Path, user_col: str = "user_id", item_col: str = "item_id", time_col: str | None = "timestamp", sep: str = ","
+) -> Interactions:
     """Read a delimited log with a header row naming the columns (double quotes allowed; a
     quoted field may span lines, as review texts do).
 
@@ -143,8 +158,11 @@ def read_csv(path: Path, user_col: str = "user_id", item_col: str = "item_id",
 
 
 # Compressed files are recognised by their first bytes, whatever their name ends with.
-_COMPRESSIONS = ((b"\x1f\x8b", "gzip", gzip.decompress), (b"BZh", "bzip2", bz2.decompress),
-                 (b"\xfd7zXZ\x00", "xz", lzma.decompress))
+_COMPRESSIONS = (
+    (b"\x1f\x8b", "gzip", gzip.decompress),
+    (b"BZh", "bzip2", bz2.decompress),
+    (b"\xfd7zXZ\x00", "xz", lzma.decompress),
+)
 
 
 def _read_text(path: Path) -> str:
@@ -160,15 +178,19 @@ def _read_text(path: Path) -> str:
     except IsADirectoryError as err:
         raise DataError(directory_message(path)) from err
     except OSError as err:
-        raise DataError(f"cannot read {path}: {err.strerror}. Check that the file exists and is "
-                        "readable, or run `make data` to fetch it.") from err
+        raise DataError(
+            f"cannot read {path}: {err.strerror}. Check that the file exists and is "
+            "readable, or run `make data` to fetch it."
+        ) from err
     for magic, name, decompress in _COMPRESSIONS:
         if data.startswith(magic):
             try:
                 data = decompress(data)
             except (OSError, EOFError, ValueError, zlib.error, lzma.LZMAError) as err:
-                raise DataError(f"{path} is a truncated or corrupt {name} file ({err}). Download "
-                                f"or compress it again, or give the uncompressed file.") from err
+                raise DataError(
+                    f"{path} is a truncated or corrupt {name} file ({err}). Download "
+                    f"or compress it again, or give the uncompressed file."
+                ) from err
             break
     if data.startswith(b"PK\x03\x04"):
         raise DataError(_zip_message(path))
@@ -176,20 +198,25 @@ def _read_text(path: Path) -> str:
         try:
             return _normalise_newlines(data.decode("utf-16"))
         except UnicodeDecodeError as err:
-            raise DataError(f"{path}: the file starts like UTF-16 but is not valid UTF-16 "
-                            f"({err.reason}). Save it as UTF-8.") from err
+            raise DataError(
+                f"{path}: the file starts like UTF-16 but is not valid UTF-16 ({err.reason}). Save it as UTF-8."
+            ) from err
     nul = data.find(b"\x00")
     if nul >= 0:
         line = data[:nul].count(b"\n") + 1
-        raise DataError(f"{path}, line {line}: the file contains NUL bytes, so it is no text file "
-                        "(a binary format such as parquet, npz or a spreadsheet?). Export the "
-                        "interactions as a CSV or tab-separated text file.")
+        raise DataError(
+            f"{path}, line {line}: the file contains NUL bytes, so it is no text file "
+            "(a binary format such as parquet, npz or a spreadsheet?). Export the "
+            "interactions as a CSV or tab-separated text file."
+        )
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         line = data[: err.start].count(b"\n") + 1
-        raise DataError(f"{path}, line {line}: the file is not valid UTF-8 ({err.reason}). Save "
-                        "it as UTF-8 (e.g. `iconv -f latin1 -t utf-8`).") from err
+        raise DataError(
+            f"{path}, line {line}: the file is not valid UTF-8 ({err.reason}). Save "
+            "it as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)."
+        ) from err
     return _normalise_newlines(text)
 
 
@@ -204,8 +231,10 @@ def directory_message(path: Path) -> str:
     except OSError:  # e.g. no permission to list it
         names = []
     held = f" (it holds {', '.join(names)})" if names else " (it holds no files)"
-    return (f"{path} is a directory{held}; dataset.path must name the interaction file itself, "
-            f"e.g. dataset.path={path / (names[0] if names else 'ratings.csv')}.")
+    return (
+        f"{path} is a directory{held}; dataset.path must name the interaction file itself, "
+        f"e.g. dataset.path={path / (names[0] if names else 'ratings.csv')}."
+    )
 
 
 def _zip_message(path: Path) -> str:
@@ -215,12 +244,15 @@ def _zip_message(path: Path) -> str:
     except (zipfile.BadZipFile, OSError):
         names = []
     held = f" holding {', '.join(names[:10])}" if names else ""
-    return (f"{path} is a zip archive{held} (an .xlsx workbook is one too). Unzip it and set "
-            "dataset.path to the interaction file inside (export a spreadsheet as CSV first).")
+    return (
+        f"{path} is a zip archive{held} (an .xlsx workbook is one too). Unzip it and set "
+        "dataset.path to the interaction file inside (export a spreadsheet as CSV first)."
+    )
 
 
-def _read_delimited(path: Path, user_col: str, item_col: str, time_col: str | None, sep: str,
-                    quoted: bool) -> Interactions:
+def _read_delimited(
+    path: Path, user_col: str, item_col: str, time_col: str | None, sep: str, quoted: bool
+) -> Interactions:
     path = Path(path)
     raw = pd.Series(_read_text(path).split("\n"), dtype=object)
     numbers = np.arange(1, len(raw) + 1, dtype=np.int64)
@@ -230,8 +262,10 @@ def _read_delimited(path: Path, user_col: str, item_col: str, time_col: str | No
     keep = raw.str.replace(sep, "", regex=False).str.strip().to_numpy() != ""
     raw, numbers = raw[keep].reset_index(drop=True), numbers[keep]
     if len(raw) == 0:
-        raise DataError(f"{path} is empty: it needs a header row naming the columns "
-                        f"({user_col}, {item_col}, ...) and one row per interaction.")
+        raise DataError(
+            f"{path} is empty: it needs a header row naming the columns "
+            f"({user_col}, {item_col}, ...) and one row per interaction."
+        )
     header = [_column_name(name) for name in _split_line(raw[0], sep, quoted)]
     header_line = int(numbers[0])
     first_line = raw[0]
@@ -244,15 +278,20 @@ def _read_delimited(path: Path, user_col: str, item_col: str, time_col: str | No
             f"{path}, line {header_line}: the file looks like JSON (as Amazon and Yelp review "
             "dumps are), which seqrec does not read. Convert it to CSV first, e.g. `python -c "
             f"\"import pandas as pd; pd.read_json('{path}', lines=True).to_csv('{path}.csv', "
-            "index=False)\"`, and pass the .csv file with the names of its user, item and time "
+            'index=False)"`, and pass the .csv file with the names of its user, item and time '
             "columns."
         )
     if missing:
         raise DataError(
             f"{path}: column(s) {', '.join(missing)} not found; the header (line "
             f"{header_line}) has {', '.join(header)}. "
-            + _header_hint(path, first_line, header, [(o, c) for o, c in zip(
-                ("user_col", "item_col", "time_col"), wanted) if c in missing], sep)
+            + _header_hint(
+                path,
+                first_line,
+                header,
+                [(o, c) for o, c in zip(("user_col", "item_col", "time_col"), wanted) if c in missing],
+                sep,
+            )
         )
     repeated = [col for col in wanted if header.count(_column_name(col)) > 1]
     if repeated:
@@ -261,8 +300,10 @@ def _read_delimited(path: Path, user_col: str, item_col: str, time_col: str | No
             "once, so it is unclear which one to read. Rename or delete the duplicate column."
         )
     if len(raw) == 0:
-        raise DataError(f"{path} has a header (line {header_line}) but no data rows: it needs one "
-                        "row per interaction. Check that it is the right file.")
+        raise DataError(
+            f"{path} has a header (line {header_line}) but no data rows: it needs one "
+            "row per interaction. Check that it is the right file."
+        )
     fields = _split_fields(raw, numbers, len(header), sep, quoted, path)
     columns = {col: fields[header.index(_column_name(col))] for col in wanted}
 
@@ -270,32 +311,44 @@ def _read_delimited(path: Path, user_col: str, item_col: str, time_col: str | No
         empty = columns[col] == ""
         if empty.any():
             row = int(np.flatnonzero(empty)[0])
-            raise DataError(f"{path}, line {numbers[row]}: the '{col}' field is empty. Every row "
-                            "needs a user and an item; fill it in or delete the row.")
+            raise DataError(
+                f"{path}, line {numbers[row]}: the '{col}' field is empty. Every row "
+                "needs a user and an item; fill it in or delete the row."
+            )
     times = None if time_col is None else parse_times(columns[time_col], numbers, path, time_col)
-    return Interactions(users=columns[user_col].astype(str), items=columns[item_col].astype(str),
-                        times=times, item_ids=None, lines=numbers, path=path)
+    return Interactions(
+        users=columns[user_col].astype(str),
+        items=columns[item_col].astype(str),
+        times=times,
+        item_ids=None,
+        lines=numbers,
+        path=path,
+    )
 
 
 _SEPARATORS = {"\t": "'\\t'", ",": "','", ";": "';'", "|": "'|'", "::": "'::'", " ": "' '"}
 
 
-def _header_hint(path: Path, line: str, header: list[str], missing: list[tuple[str, str]],
-                 sep: str) -> str:
+def _header_hint(path: Path, line: str, header: list[str], missing: list[tuple[str, str]], sep: str) -> str:
     """How to fix a header without the wanted columns: the likely cause first."""
     if len(header) == 1:
         found = [shown for other, shown in _SEPARATORS.items() if other != sep and other in line]
         if found:
-            return (f"Line {line!r} is one field with sep={sep!r}; the file seems to be "
-                    f"separated by {found[0]}: set dataset.sep={found[0]}.")
+            return (
+                f"Line {line!r} is one field with sep={sep!r}; the file seems to be "
+                f"separated by {found[0]}: set dataset.sep={found[0]}."
+            )
     if any(re.fullmatch(_DECIMAL_RE, name) for name in header):
         guess = {2: ["user_id", "item_id"], 3: ["user_id", "item_id", "timestamp"]}.get(
-            len(header), ["user_id", "item_id", "rating", "timestamp"])
+            len(header), ["user_id", "item_id", "rating", "timestamp"]
+        )
         names = sep.join(guess[: len(header)] + [f"col{k}" for k in range(5, len(header) + 1)])
-        return ("That line looks like data, not a header: the file has no header row (like "
-                "MovieLens ratings.dat or Amazon's ratings-only CSVs). Add one naming the columns "
-                f"as the first line, e.g. `sed -i '1i {names}' {path}`, then set user_col / "
-                "item_col / time_col to those names.")
+        return (
+            "That line looks like data, not a header: the file has no header row (like "
+            "MovieLens ratings.dat or Amazon's ratings-only CSVs). Add one naming the columns "
+            f"as the first line, e.g. `sed -i '1i {names}' {path}`, then set user_col / "
+            "item_col / time_col to those names."
+        )
     close = []
     lower = {name.lower().replace("_", ""): name for name in header}
     for option, col in missing:
@@ -304,9 +357,11 @@ def _header_hint(path: Path, line: str, header: list[str], missing: list[tuple[s
         if match:
             close.append(f"dataset.{option}={match}")
     guess = f" (closest: {' '.join(close)})" if close else ""
-    return ("Set dataset.user_col / item_col / time_col to names from the header"
-            f"{guess}; time_col=null means the file order is the time order. Or check the "
-            f"separator (sep={sep!r}).")
+    return (
+        "Set dataset.user_col / item_col / time_col to names from the header"
+        f"{guess}; time_col=null means the file order is the time order. Or check the "
+        f"separator (sep={sep!r})."
+    )
 
 
 def _column_name(name: str) -> str:
@@ -331,7 +386,7 @@ def _join_quoted_lines(lines: list[str], sep: str, path: Path) -> tuple[pd.Serie
     try:
         for _ in reader:
             start, end = end + 1, reader.line_num
-            records.append("\n".join(lines[start - 1:end]))
+            records.append("\n".join(lines[start - 1 : end]))
             starts.append(start)
     except csv.Error as err:
         raise DataError(
@@ -348,8 +403,9 @@ def _split_line(line: str, sep: str, quoted: bool) -> list[str]:
     return line.split(sep)
 
 
-def _split_fields(raw: pd.Series, numbers: np.ndarray, n_fields: int, sep: str, quoted: bool,
-                  path: Path) -> list[np.ndarray]:
+def _split_fields(
+    raw: pd.Series, numbers: np.ndarray, n_fields: int, sep: str, quoted: bool, path: Path
+) -> list[np.ndarray]:
     """Split data lines into ``n_fields`` stripped string columns, checking every field count."""
     is_quoted = np.zeros(len(raw), dtype=bool)
     if quoted:
@@ -373,8 +429,7 @@ def _split_fields(raw: pd.Series, numbers: np.ndarray, n_fields: int, sep: str, 
         table[plain] = raw[plain].str.split(sep, expand=True, regex=False).to_numpy(dtype=object)
     for row, values in zip(quoted_rows, quoted_fields):
         table[row] = values
-    return [pd.Series(table[:, j], dtype=object).str.strip().to_numpy(dtype=object)
-            for j in range(n_fields)]
+    return [pd.Series(table[:, j], dtype=object).str.strip().to_numpy(dtype=object) for j in range(n_fields)]
 
 
 __all__ = ["Interactions", "read_s3rec", "read_atomic", "read_csv", "parse_times"]

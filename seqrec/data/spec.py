@@ -79,19 +79,23 @@ class DatasetSpec:
         else:
             sep = _SEP_ESCAPES.get(self.sep, self.sep)
         if "\n" in sep or "\r" in sep or '"' in sep:
-            raise ValueError(f"sep is {sep!r}; a field separator cannot contain a line break or a double "
-                             "quote (use e.g. ',' or '\\t' for a tab)")
+            raise ValueError(
+                f"sep is {sep!r}; a field separator cannot contain a line break or a double "
+                "quote (use e.g. ',' or '\\t' for a tab)"
+            )
         object.__setattr__(self, "sep", sep)
         if self.kcore is None:
             object.__setattr__(self, "kcore", 0 if self.format == "s3rec" else 5)
-        named = [(key, getattr(self, key)) for key in ("user_col", "item_col", "time_col")
-                 if getattr(self, key) is not None]
+        named = [
+            (key, getattr(self, key)) for key in ("user_col", "item_col", "time_col") if getattr(self, key) is not None
+        ]
         for key, col in named:
             others = [other for other, name in named if name == col and other != key]
             if self.format != "s3rec" and others:
                 raise ValueError(
                     f"{key} and {others[0]} are both column '{col}'; the user, item and time columns "
-                    "must be different columns of the file")
+                    "must be different columns of the file"
+                )
 
     @classmethod
     def from_mapping(cls, cfg: Mapping[str, Any]) -> DatasetSpec:
@@ -106,10 +110,13 @@ class DatasetSpec:
 
     def preprocessing_settings(self) -> dict[str, Any]:
         """The options that change the processed data (they enter the cache key)."""
-        settings = {"name": self.name, "format": self.format, "kcore": self.kcore,
-                    "min_user_interactions": self.min_user_interactions,
-                    "max_users": self.max_users}
+        settings = {
+            "name": self.name,
+            "format": self.format,
+            "kcore": self.kcore,
+            "min_user_interactions": self.min_user_interactions,
+            "max_users": self.max_users,
+        }
         if self.format != "s3rec":
-            settings.update(user_col=self.user_col, item_col=self.item_col,
-                            time_col=self.time_col, sep=self.sep)
+            settings.update(user_col=self.user_col, item_col=self.item_col, time_col=self.time_col, sep=self.sep)
         return settings

@@ -103,9 +103,13 @@ class LeaveOneOut:
             valid_target=t(items[ends - 2]),
             test_input=_windows(items, starts, ends - 1, max_len),
             test_target=t(items[ends - 1]),
-            items=t(items), offsets=t(offsets), train_keys=t(keys),
-            train_key_offsets=t(key_offsets.astype(np.int64)), free_before=t(free_before),
-            n_items=int(n_items), max_len=int(max_len),
+            items=t(items),
+            offsets=t(offsets),
+            train_keys=t(keys),
+            train_key_offsets=t(key_offsets.astype(np.int64)),
+            free_before=t(free_before),
+            n_items=int(n_items),
+            max_len=int(max_len),
         )
 
     @property
@@ -114,8 +118,11 @@ class LeaveOneOut:
 
     def to(self, device: torch.device | str) -> LeaveOneOut:
         """A copy with every tensor on ``device``."""
-        moved = {f.name: getattr(self, f.name).to(device) for f in fields(self)
-                 if isinstance(getattr(self, f.name), torch.Tensor)}
+        moved = {
+            f.name: getattr(self, f.name).to(device)
+            for f in fields(self)
+            if isinstance(getattr(self, f.name), torch.Tensor)
+        }
         return replace(self, **moved)
 
     def history(self, users: torch.Tensor, split: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -151,8 +158,9 @@ class LeaveOneOut:
         repeated[rows[items == targets[rows]]] = True
         return repeated
 
-    def sample_negatives(self, users: torch.Tensor, shape_tail: tuple[int, ...],
-                         generator: torch.Generator) -> torch.Tensor:
+    def sample_negatives(
+        self, users: torch.Tensor, shape_tail: tuple[int, ...], generator: torch.Generator
+    ) -> torch.Tensor:
         """Items drawn uniformly from 1..n_items among those NOT in the user's ``s[:-2]``.
 
         Rejection sampling: draw everything, look the ``user * (n_items + 1) + item`` keys up
@@ -178,15 +186,16 @@ class LeaveOneOut:
         full = (key_end - key_start) >= n
         if full.any():
             user = int(users[full][0])
-            raise DataError(f"user index {user} has interacted with all {n} items, so no negative "
-                            "item can be sampled; remove the user or use a loss without "
-                            "negatives (loss=ce or loss=cce).")
+            raise DataError(
+                f"user index {user} has interacted with all {n} items, so no negative "
+                "item can be sampled; remove the user or use a loss without "
+                "negatives (loss=ce or loss=cce)."
+            )
         shape = (len(users), *shape_tail)
         base = (users * (n + 1)).view(-1, *([1] * len(shape_tail))).expand(shape)  # [B, *tail]
 
         def draw(size: tuple[int, ...]) -> torch.Tensor:
-            return torch.randint(1, n + 1, size, generator=generator,
-                                 device=generator.device).to(device)
+            return torch.randint(1, n + 1, size, generator=generator, device=generator.device).to(device)
 
         items = draw(shape)
         for _ in range(_REJECTION_ROUNDS):
@@ -196,8 +205,9 @@ class LeaveOneOut:
             items[hit] = draw((int(hit.sum()),))
         hit = self._in_train(base + items)
         if hit.any():
-            items[hit] = self._draw_free(base[hit], key_start.view(-1, *([1] * len(shape_tail)))
-                                         .expand(shape)[hit], generator)
+            items[hit] = self._draw_free(
+                base[hit], key_start.view(-1, *([1] * len(shape_tail))).expand(shape)[hit], generator
+            )
         return items
 
     def _in_train(self, keys: torch.Tensor) -> torch.Tensor:
@@ -207,14 +217,14 @@ class LeaveOneOut:
         idx = torch.searchsorted(self.train_keys, keys).clamp(max=len(self.train_keys) - 1)
         return self.train_keys[idx] == keys
 
-    def _draw_free(self, base: torch.Tensor, key_start: torch.Tensor,
-                   generator: torch.Generator) -> torch.Tensor:
+    def _draw_free(self, base: torch.Tensor, key_start: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Exact uniform draw of the r-th free item of each user: item = r + 1 + #{keys whose
         free-before count <= r}. ``base``/``key_start``: ``[E]`` user*(n+1) and key offset."""
         user_keys = self.train_key_offsets[base // (self.n_items + 1) + 1] - key_start
         n_free = self.n_items - user_keys  # [E]
-        uniform = torch.rand(base.shape, generator=generator, dtype=torch.float64,
-                             device=generator.device).to(base.device)
+        uniform = torch.rand(base.shape, generator=generator, dtype=torch.float64, device=generator.device).to(
+            base.device
+        )
         r = torch.minimum((uniform * n_free).long(), n_free - 1)
         below = torch.searchsorted(self.free_before, base + r, right=True) - key_start
         return r + 1 + below

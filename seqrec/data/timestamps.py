@@ -22,8 +22,7 @@ _DECIMAL_RE = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
 _TZ_RE = r"\d:\d\d(?::\d\d(?:[.,]\d+)?)?\s*(?:[Zz]|UTC|[+-]\d\d(?::?\d\d)?)$"
 
 
-def parse_times(values: np.ndarray, lines: np.ndarray, path: Path,
-                column: str = "timestamp") -> np.ndarray:
+def parse_times(values: np.ndarray, lines: np.ndarray, path: Path, column: str = "timestamp") -> np.ndarray:
     """Turn timestamp strings into an exact int64 sort key ``[M]``.
 
     Integers are kept as they are; decimals are scaled by 10^(most fraction digits) when that
@@ -54,13 +53,11 @@ def parse_times(values: np.ndarray, lines: np.ndarray, path: Path,
     is_number = is_int | series.str.fullmatch(_DECIMAL_RE).to_numpy(dtype=bool)
     if is_number.any():
         if not is_number.all():
-            _bad_time(path, lines, series, int(np.flatnonzero(~is_number)[0]), "a number",
-                      column)
+            _bad_time(path, lines, series, int(np.flatnonzero(~is_number)[0]), "a number", column)
         return _decimal_key(series)
     parsed = pd.to_datetime(series, errors="coerce", format="ISO8601", utc=True)
     if parsed.isna().any():
-        _bad_time(path, lines, series, int(np.flatnonzero(parsed.isna().to_numpy())[0]),
-                  "a date-time", column)
+        _bad_time(path, lines, series, int(np.flatnonzero(parsed.isna().to_numpy())[0]), "a date-time", column)
     # A clock time without a zone beside one with a zone is ambiguous (a bare date is UTC midnight).
     aware = series.str.contains(_TZ_RE).to_numpy(dtype=bool)
     naive = ~aware & series.str.contains(r"\d:\d\d").to_numpy(dtype=bool)
@@ -103,8 +100,7 @@ def _decimal_rank(series: pd.Series) -> np.ndarray:
     return np.unique(exact, return_inverse=True)[1].astype(np.int64).reshape(-1)
 
 
-def _bad_time(path: Path, lines: np.ndarray, series: pd.Series, row: int, kind: str,
-              column: str) -> None:
+def _bad_time(path: Path, lines: np.ndarray, series: pd.Series, row: int, kind: str, column: str) -> None:
     raise DataError(
         f"{path}, line {lines[row]}: {column} {series[row]!r} is not {kind} like the other "
         "rows. Timestamps must all be integers, all decimals or all ISO date-times (like "

@@ -14,5 +14,16 @@ from seqrec.losses.sampled import BCE
 from seqrec.losses.sampled_softmax import SampledSoftmax
 from seqrec.losses.softmax import CCE, CE, softmax_cross_entropy
 
-__all__ = ["BCE", "BPR", "BPRMax", "CE", "CCE", "GBCE", "Loss", "SampledSoftmax", "TOP1", "TOP1Max",
-           "softmax_cross_entropy"]
+__all__ = [
+    "BCE",
+    "BPR",
+    "BPRMax",
+    "CE",
+    "CCE",
+    "GBCE",
+    "Loss",
+    "SampledSoftmax",
+    "TOP1",
+    "TOP1Max",
+    "softmax_cross_entropy",
+]

@@ -51,8 +51,10 @@ def position_mask(targets: Tensor, positions: str) -> Tensor:
 def check_positions(positions: str) -> str:
     """``positions`` if valid, else ``ValueError`` naming it (the config layer adds ``loss.``)."""
     if positions not in POSITIONS:
-        raise ValueError(f"positions={positions!r} is not valid: use all (every non-padding position, "
-                         "like CCE/BCE) or last (the last position of each sequence, like CE)")
+        raise ValueError(
+            f"positions={positions!r} is not valid: use all (every non-padding position, "
+            "like CCE/BCE) or last (the last position of each sequence, like CE)"
+        )
     return positions
 
 
@@ -72,8 +74,7 @@ def variant_name(loss: "Loss", positions: str, tags: tuple[str, ...] = ()) -> st
     """
     parts = [type(loss).name]
     default = inspect.signature(type(loss).__init__).parameters.get("num_negatives")
-    if default is not None and default.default is not inspect.Parameter.empty \
-            and loss.num_negatives != default.default:
+    if default is not None and default.default is not inspect.Parameter.empty and loss.num_negatives != default.default:
         parts.append(f"k{loss.num_negatives}")
     if loss.sampler is not None and loss.sampler.name != UniformSampler.name:
         parts.append(loss.sampler.name)
@@ -105,12 +106,14 @@ class Loss(nn.Module):
         if sampler is not None and not isinstance(sampler, Sampler):
             raise ValueError(
                 f"sampler must be a seqrec.samplers.Sampler, got {sampler!r}. A sampler is a config group: "
-                f"choose it with loss/sampler=<name> (conf/loss/sampler/<name>.yaml), not loss.sampler=<name>")
+                f"choose it with loss/sampler=<name> (conf/loss/sampler/<name>.yaml), not loss.sampler=<name>"
+            )
         self.num_negatives = num_negatives
         self.sampler = (sampler if sampler is not None else UniformSampler()) if num_negatives else None
 
-    def forward(self, hidden: torch.Tensor, targets: torch.Tensor, table: torch.Tensor,
-                negatives: NegativeBatch | None = None) -> torch.Tensor:
+    def forward(
+        self, hidden: torch.Tensor, targets: torch.Tensor, table: torch.Tensor, negatives: NegativeBatch | None = None
+    ) -> torch.Tensor:
         """``hidden [B, L, d]``, ``targets [B, L]`` (0 = padding), ``table [N, d]``,
         ``negatives`` (``items [B, L, K]``) -> scalar loss."""
         raise NotImplementedError

@@ -84,8 +84,15 @@ class _FusedCrossEntropy(torch.autograd.Function):
     """Forward: per block of positions, loss and gradients at once. Backward: scale them."""
 
     @staticmethod
-    def forward(ctx, hidden: Tensor, weight: Tensor, target: Tensor, chunk_size: int, sum_reduction: bool,
-                compute_dtype: torch.dtype) -> Tensor:
+    def forward(
+        ctx,
+        hidden: Tensor,
+        weight: Tensor,
+        target: Tensor,
+        chunk_size: int,
+        sum_reduction: bool,
+        compute_dtype: torch.dtype,
+    ) -> Tensor:
         acc_dtype = _accumulate_dtype(compute_dtype, hidden, weight)
         need_hidden, need_weight = ctx.needs_input_grad[:2]
         n_rows = hidden.shape[0]
@@ -107,7 +114,9 @@ class _FusedCrossEntropy(torch.autograd.Function):
                 row_loss = -p_target.log()
                 tiny = p_target < _TINY
                 if bool(tiny.any()):
-                    exact = torch.logsumexp(logits[tiny], dim=1) - logits[tiny].gather(1, t[tiny].unsqueeze(1)).squeeze(1)
+                    exact = torch.logsumexp(logits[tiny], dim=1) - logits[tiny].gather(1, t[tiny].unsqueeze(1)).squeeze(
+                        1
+                    )
                     row_loss[tiny] = exact
                 del logits
                 loss += row_loss.sum()
@@ -150,7 +159,9 @@ def _check_inputs(
 ) -> tuple[int, int]:
     """Raise ValueError on a bad argument; return (P, N)."""
     if chunk_size is not None and chunk_size <= 0:
-        raise ValueError(f"chunk_size must be a positive number of positions (or None for no chunking), got {chunk_size}.")
+        raise ValueError(
+            f"chunk_size must be a positive number of positions (or None for no chunking), got {chunk_size}."
+        )
     if reduction not in _REDUCTIONS:
         raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}.")
     if hidden.dim() != 2 or weight.dim() != 2:

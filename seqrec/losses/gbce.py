@@ -20,6 +20,7 @@ size minus one as N, a 1-item difference in α that this module does not copy.
 from __future__ import annotations
 
 from typing import Literal
+
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -69,18 +70,27 @@ class GBCE(SampledNegativeLoss):
 
     name = "gbce"
 
-    def __init__(self, num_negatives: int = 256, positions: Literal["all", "last"] = "all", t: float = 0.75,
-                 sampler: Sampler | None = None):
+    def __init__(
+        self,
+        num_negatives: int = 256,
+        positions: Literal["all", "last"] = "all",
+        t: float = 0.75,
+        sampler: Sampler | None = None,
+    ):
         super().__init__(num_negatives, positions, sampler)
         if not 0.0 <= t <= 1.0:
-            raise ValueError(f"t={t!r} is not valid: gBCE's calibration parameter must be in [0, 1] "
-                             "(0 = plain BCE, 1 = fully calibrated; gSASRec uses 0.75)")
+            raise ValueError(
+                f"t={t!r} is not valid: gBCE's calibration parameter must be in [0, 1] "
+                "(0 = plain BCE, 1 = fully calibrated; gSASRec uses 0.75)"
+            )
         self.t = float(t)
 
     def per_position(self, s: Scores) -> Tensor:
         try:
             beta = gbce_beta(self.num_negatives, s.n_items, self.t)
         except ValueError:
-            raise ConfigError(f"loss.num_negatives={self.num_negatives} is too large for gBCE on a catalogue of "
-                              f"{s.n_items} items: α = K / (N - 1) must be <= 1. Use fewer negatives.") from None
+            raise ConfigError(
+                f"loss.num_negatives={self.num_negatives} is too large for gBCE on a catalogue of "
+                f"{s.n_items} items: α = K / (N - 1) must be <= 1. Use fewer negatives."
+            ) from None
         return gbce_loss(s.pos, s.neg, s.valid, beta)

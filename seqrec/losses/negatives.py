@@ -19,8 +19,8 @@ softmaxes, as TensorFlow's ``remove_accidental_hits`` and RePlay do.
 
 from __future__ import annotations
 
-from typing import Literal
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import Tensor
@@ -52,8 +52,10 @@ class Scores:
 def check_num_negatives(num_negatives: int, name: str) -> int:
     """``num_negatives`` if it is an int >= 1, else ``ValueError`` naming it."""
     if isinstance(num_negatives, bool) or not isinstance(num_negatives, int) or num_negatives < 1:
-        raise ValueError(f"{name} needs num_negatives >= 1 (a whole number of sampled negatives per position, "
-                         f"e.g. 64), got {num_negatives!r}")
+        raise ValueError(
+            f"{name} needs num_negatives >= 1 (a whole number of sampled negatives per position, "
+            f"e.g. 64), got {num_negatives!r}"
+        )
     return num_negatives
 
 
@@ -76,8 +78,9 @@ class SampledNegativeLoss(Loss):
 
     name = "sampled"
 
-    def __init__(self, num_negatives: int = 1, positions: Literal["all", "last"] = "all",
-                 sampler: Sampler | None = None):
+    def __init__(
+        self, num_negatives: int = 1, positions: Literal["all", "last"] = "all", sampler: Sampler | None = None
+    ):
         check_num_negatives(num_negatives, self.name)
         super().__init__(num_negatives=num_negatives, sampler=sampler)
         self.positions = check_positions(positions)
@@ -99,8 +102,10 @@ class SampledNegativeLoss(Loss):
             raise ValueError(f"loss {self.name} needs sampled negatives (a NegativeBatch), got None")
         items = negatives.items
         if items.dim() != 3 or items.shape[:2] != targets.shape:
-            raise ValueError(f"negatives.items must be [B, L, K] = [{targets.shape[0]}, {targets.shape[1]}, K], "
-                             f"got {tuple(items.shape)}")
+            raise ValueError(
+                f"negatives.items must be [B, L, K] = [{targets.shape[0]}, {targets.shape[1]}, K], "
+                f"got {tuple(items.shape)}"
+            )
         mask = position_mask(targets, self.positions)  # [B, L]
         h = hidden[mask]  # [P, d]
         pos_items, neg_items = targets[mask], items[mask]  # [P], [P, K]
@@ -114,8 +119,7 @@ class SampledNegativeLoss(Loss):
         """``[P]`` loss of each selected position."""
         raise NotImplementedError
 
-    def forward(self, hidden: Tensor, targets: Tensor, table: Tensor,
-                negatives: NegativeBatch | None = None) -> Tensor:
+    def forward(self, hidden: Tensor, targets: Tensor, table: Tensor, negatives: NegativeBatch | None = None) -> Tensor:
         """Mean over the selected positions of :meth:`per_position`.
 
         Args:

@@ -18,6 +18,7 @@ Every loss takes ``positions="all"`` (every non-padding position, like SASRec's 
 from __future__ import annotations
 
 from typing import Literal
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -128,12 +129,19 @@ class BPRMax(SampledNegativeLoss):
 
     name = "bpr_max"
 
-    def __init__(self, num_negatives: int = 64, positions: Literal["all", "last"] = "all", bpreg: float = 1.0,
-                 sampler: Sampler | None = None):
+    def __init__(
+        self,
+        num_negatives: int = 64,
+        positions: Literal["all", "last"] = "all",
+        bpreg: float = 1.0,
+        sampler: Sampler | None = None,
+    ):
         super().__init__(num_negatives, positions, sampler)
         if not bpreg >= 0:
-            raise ValueError(f"bpreg={bpreg!r} is not valid: BPR-max's score regularisation weight must be "
-                             ">= 0 (GRU4Rec uses 1.0; 0 switches it off)")
+            raise ValueError(
+                f"bpreg={bpreg!r} is not valid: BPR-max's score regularisation weight must be "
+                ">= 0 (GRU4Rec uses 1.0; 0 switches it off)"
+            )
         self.bpreg = float(bpreg)
 
     def per_position(self, s: Scores) -> Tensor:
@@ -149,8 +157,9 @@ class TOP1Max(SampledNegativeLoss):
 
     name = "top1_max"
 
-    def __init__(self, num_negatives: int = 64, positions: Literal["all", "last"] = "all",
-                 sampler: Sampler | None = None):
+    def __init__(
+        self, num_negatives: int = 64, positions: Literal["all", "last"] = "all", sampler: Sampler | None = None
+    ):
         super().__init__(num_negatives, positions, sampler)
 
     def per_position(self, s: Scores) -> Tensor:

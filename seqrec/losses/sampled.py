@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
 
-from typing import Literal
-
-from seqrec.losses.negatives import Scores, SampledNegativeLoss
+from seqrec.losses.negatives import SampledNegativeLoss, Scores
 from seqrec.samplers import Sampler
 
 
@@ -35,8 +35,9 @@ class BCE(SampledNegativeLoss):
 
     name = "bce"
 
-    def __init__(self, num_negatives: int = 1, sampler: Sampler | None = None,
-                 positions: Literal["all", "last"] = "all"):
+    def __init__(
+        self, num_negatives: int = 1, sampler: Sampler | None = None, positions: Literal["all", "last"] = "all"
+    ):
         if isinstance(num_negatives, int) and not isinstance(num_negatives, bool) and num_negatives < 1:
             raise ValueError(f"BCE needs num_negatives >= 1, got {num_negatives}")
         super().__init__(num_negatives=num_negatives, positions=positions, sampler=sampler)

@@ -16,8 +16,8 @@ estimate of full-catalogue CE: when the K negatives are every other item once wi
 
 from __future__ import annotations
 
-from typing import Literal
 import math
+from typing import Literal
 
 import torch
 from torch import Tensor
@@ -60,8 +60,13 @@ class SampledSoftmax(SampledNegativeLoss):
 
     name = "sampled_softmax"
 
-    def __init__(self, num_negatives: int = 256, positions: Literal["all", "last"] = "all", logq: bool = False,
-                 sampler: Sampler | None = None):
+    def __init__(
+        self,
+        num_negatives: int = 256,
+        positions: Literal["all", "last"] = "all",
+        logq: bool = False,
+        sampler: Sampler | None = None,
+    ):
         super().__init__(num_negatives, positions, sampler)
         self.logq = bool(logq)
         if self.logq:  # a different objective: its own name (sampled_softmax-logq)
@@ -69,6 +74,8 @@ class SampledSoftmax(SampledNegativeLoss):
 
     def per_position(self, s: Scores) -> Tensor:
         if self.logq and s.log_q is None:
-            raise ValueError("loss.logq=true needs the sampler's log-probabilities, but the negatives carry "
-                             "no log_q; use a sampler that reports them (uniform, popularity, in_batch).")
+            raise ValueError(
+                "loss.logq=true needs the sampler's log-probabilities, but the negatives carry "
+                "no log_q; use a sampler that reports them (uniform, popularity, in_batch)."
+            )
         return sampled_softmax_loss(s.pos, s.neg, s.valid, s.log_q if self.logq else None)

@@ -17,7 +17,6 @@ from seqrec.losses.base import Loss, check_positions, position_mask
 from seqrec.losses.chunked import chunked_cross_entropy
 from seqrec.models.scoring import item_rows
 
-
 # Auto chunk sizes: logits blocks of about this many floats. CPU: 4 MB of logits, about the L2
 # caches of two cores, and at least 32 rows (thinner matrix products are slow); the measurements
 # behind these choices are in README.md, "Speed".
@@ -39,8 +38,10 @@ def resolve_chunk_size(chunk_size: int | str | None, n_items: int, device: torch
     if chunk_size is None or (isinstance(chunk_size, int) and chunk_size > 0):
         return chunk_size
     if chunk_size != "auto":
-        raise ValueError(f"chunk_size={chunk_size!r} is not valid: use auto, null (all logits at once) or a "
-                         "positive number of positions")
+        raise ValueError(
+            f"chunk_size={chunk_size!r} is not valid: use auto, null (all logits at once) or a "
+            "positive number of positions"
+        )
     if device.type == "cpu":
         return int(min(max(CPU_BLOCK_FLOATS // n_items, CPU_MIN_ROWS), CPU_MAX_ROWS))
     return max(1, GPU_BLOCK_FLOATS // n_items)
@@ -92,16 +93,16 @@ class CCE(Loss):
     name = "cce"
     positions = "all"
 
-    def __init__(self, chunk_size: PositiveInt | Literal["auto"] | None = "auto",
-                 positions: Literal["all", "last"] | None = None):
+    def __init__(
+        self, chunk_size: PositiveInt | Literal["auto"] | None = "auto", positions: Literal["all", "last"] | None = None
+    ):
         super().__init__(num_negatives=0)
         resolve_chunk_size(chunk_size, 1, torch.device("cpu"))  # fail early on a bad value
         self.chunk_size = chunk_size
         self.positions = check_positions(type(self).positions if positions is None else positions)
         self.name = "cce" if self.positions == "all" else "ce"
 
-    def forward(self, hidden: torch.Tensor, targets: torch.Tensor, table: torch.Tensor,
-                negatives=None) -> torch.Tensor:
+    def forward(self, hidden: torch.Tensor, targets: torch.Tensor, table: torch.Tensor, negatives=None) -> torch.Tensor:
         """hidden ``[B, L, d]``, targets ``[B, L]`` (0 = padding), table ``[N, d]``. Returns a scalar."""
         mask = position_mask(targets, self.positions)  # [B, L]
         return softmax_cross_entropy(hidden[mask], targets[mask], table, self.chunk_size)

@@ -25,8 +25,7 @@ from seqrec.errors import ConfigError
 ATOL = 1e-5
 
 
-def future_dependence(model: torch.nn.Module, n_items: int, max_len: int, batch: int = 4,
-                      seed: int = 0) -> float:
+def future_dependence(model: torch.nn.Module, n_items: int, max_len: int, batch: int = 4, seed: int = 0) -> float:
     """The largest change of a hidden state at positions ≤ t when the items after t change.
 
     Args:
@@ -52,7 +51,7 @@ def future_dependence(model: torch.nn.Module, n_items: int, max_len: int, batch:
             hidden = model(seq.to(device)).float()  # [B, L, d]
             for t in sorted({0, length // 2, length - 2}):
                 other = seq.clone()
-                other[:, t + 1:] = torch.randint(1, n_items + 1, (batch, length - t - 1), generator=gen)
+                other[:, t + 1 :] = torch.randint(1, n_items + 1, (batch, length - t - 1), generator=gen)
                 moved = model(other.to(device)).float()[:, : t + 1] - hidden[:, : t + 1]  # [B, t+1, d]
                 worst = max(worst, float(moved.abs().max()))
     finally:
@@ -74,13 +73,16 @@ def check_causal(model: torch.nn.Module, n_items: int, max_len: int, loss_name: 
     """
     declared = getattr(model, "causal", None)
     name = getattr(model, "name", type(model).__name__)
-    advice = ("Train it with a last-position loss (loss.positions=last, e.g. loss=ce, or the published "
-              "models' prefix protocol), or use a causal variant of the model.")
+    advice = (
+        "Train it with a last-position loss (loss.positions=last, e.g. loss=ce, or the published "
+        "models' prefix protocol), or use a causal variant of the model."
+    )
     if declared is False:
         raise ConfigError(
             f"model {name} declares causal = False: its output at position t depends on items after t. "
             f"loss={loss_name} trains every position to predict the next item, which such a model sees, so "
-            f"its numbers would be void. {advice}")
+            f"its numbers would be void. {advice}"
+        )
     moved = future_dependence(model, n_items, max_len)
     if moved > ATOL:
         claim = "declares causal = True, but" if declared else "does not declare whether it is causal, and"
@@ -88,4 +90,5 @@ def check_causal(model: torch.nn.Module, n_items: int, max_len: int, loss_name: 
             f"model {name} {claim} changing the items after a position t changed its hidden states at "
             f"positions up to t by up to {moved:.3g}: its output at t sees the future. loss={loss_name} trains "
             f"every position to predict the next item, which this model can read from its input, so its "
-            f"numbers would be void. {advice}")
+            f"numbers would be void. {advice}"
+        )

@@ -59,7 +59,9 @@ class GRU4Rec(nn.Module):
         for name, param in self.gru.named_parameters():
             nn.init.xavier_uniform_(param)
         # created last, so the tied model's initial weights (and the RNG stream) stay as they were
-        self.output_emb = None if tie_output else nn.Parameter(nn.init.xavier_normal_(torch.empty(n_items, embedding_size)))
+        self.output_emb = (
+            None if tie_output else nn.Parameter(nn.init.xavier_normal_(torch.empty(n_items, embedding_size)))
+        )
 
     def output_table(self) -> torch.Tensor:
         """``[N, e]`` output vectors of items 1..N (row r = item r + 1; see :mod:`seqrec.models.scoring`)."""

@@ -86,4 +86,5 @@ def check_protocol(model: object, target: str) -> None:
         raise ConfigError(
             f"model {target} does not implement seqrec's model protocol (seqrec.models.protocol."
             f"SequentialRecommender): it lacks {', '.join(missing)}. Training, evaluation and recommendation "
-            "read a model only through these; add them (docs/extending.md shows a model in one file).")
+            "read a model only through these; add them (docs/extending.md shows a model in one file)."
+        )

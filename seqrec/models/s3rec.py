@@ -84,9 +84,16 @@ class S3Rec(SASRec):
         dropout: float = 0.5,
         init_std: float = 0.02,
     ):
-        super().__init__(n_items, max_len=max_len, hidden_size=hidden_size, num_blocks=num_blocks,
-                         num_heads=num_heads, dropout=dropout, init_std=init_std,
-                         bidirectional=False)
+        super().__init__(
+            n_items,
+            max_len=max_len,
+            hidden_size=hidden_size,
+            num_blocks=num_blocks,
+            num_heads=num_heads,
+            dropout=dropout,
+            init_std=init_std,
+            bidirectional=False,
+        )
         self.n_attributes = n_attributes
         with torch.random.fork_rng(devices=[]):
             self.attr_emb = nn.Embedding(n_attributes + 1, hidden_size, padding_idx=0)
@@ -178,8 +185,9 @@ class S3Rec(SASRec):
         items, masked = batch["items"], batch["masked"]
         B = items.shape[0]
         # one bidirectional pass over the masked prefixes and the three SP sequences: [4B, W, d]
-        hidden = self.encode_bidirectional(torch.cat(
-            [masked, batch["segment_masked"], batch["pos_segment"], batch["neg_segment"]]))
+        hidden = self.encode_bidirectional(
+            torch.cat([masked, batch["segment_masked"], batch["pos_segment"], batch["neg_segment"]])
+        )
         h_items, h_context, h_pos, h_neg = hidden.split(B)  # 4 × [B, W, d]
         is_mask = masked == self.mask_id  # [B, W]
         seen = (masked != 0) & ~is_mask  # [B, W] real, non-masked positions

@@ -67,11 +67,18 @@ _EPOCHS_RE = re.compile(r"epochs-(\d+)")  # the published names: <Name>-epochs-<
 def published_keys(num_blocks: int) -> set[str]:
     """Every key of a published ``S3RecModel`` state dict with ``num_blocks`` encoder layers."""
     keys = {"item_embeddings.weight", "attribute_embeddings.weight", "position_embeddings.weight"}
-    keys |= {f"{name}.{p}" for name in ("LayerNorm", "aap_norm", "mip_norm", "map_norm", "sp_norm")
-             for p in ("weight", "bias")}
+    keys |= {
+        f"{name}.{p}"
+        for name in ("LayerNorm", "aap_norm", "mip_norm", "map_norm", "sp_norm")
+        for p in ("weight", "bias")
+    }
     layer_modules = ("attention.query", "attention.key", "attention.value", *_BLOCK_KEYS)
-    keys |= {f"{_LAYER.format(i=i)}{name}.{p}" for i in range(num_blocks) for name in layer_modules
-             for p in ("weight", "bias")}
+    keys |= {
+        f"{_LAYER.format(i=i)}{name}.{p}"
+        for i in range(num_blocks)
+        for name in layer_modules
+        for p in ("weight", "bias")
+    }
     return keys
 
 
@@ -89,25 +96,39 @@ def read_published(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         what = "is a folder, not a file." if path.is_dir() else "does not exist."
-        raise _error(path, what, "Give the path of a published S3-Rec pre-trained model, e.g. "
-                     "LastFM-epochs-150.pt from the reproduce/ folder of aHuiWang/CIKM2020-S3Rec "
-                     "(relative paths are read from the working directory).")
+        raise _error(
+            path,
+            what,
+            "Give the path of a published S3-Rec pre-trained model, e.g. "
+            "LastFM-epochs-150.pt from the reproduce/ folder of aHuiWang/CIKM2020-S3Rec "
+            "(relative paths are read from the working directory).",
+        )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - pickle, zip and weights_only errors all mean "not a state dict"
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise _error(path, f"is not a PyTorch state dict that loads with weights_only=True ({first}).",
-                     "Give the .pt file the S3-Rec code saved with torch.save(model.state_dict(), ...).") from None
+        raise _error(
+            path,
+            f"is not a PyTorch state dict that loads with weights_only=True ({first}).",
+            "Give the .pt file the S3-Rec code saved with torch.save(model.state_dict(), ...).",
+        ) from None
     if isinstance(state, Mapping) and "model" in state and isinstance(state["model"], Mapping):
-        raise _error(path, "holds a training checkpoint (a dict with a 'model' entry, as seqrec's own "
-                     "pre-training writes), not a bare S3-Rec state dict.",
-                     "seqrec's own checkpoints are found by themselves (model.pretrained=true, no "
-                     f"{OPTION}); {OPTION} is for the published S3RecModel state dicts.")
+        raise _error(
+            path,
+            "holds a training checkpoint (a dict with a 'model' entry, as seqrec's own "
+            "pre-training writes), not a bare S3-Rec state dict.",
+            "seqrec's own checkpoints are found by themselves (model.pretrained=true, no "
+            f"{OPTION}); {OPTION} is for the published S3RecModel state dicts.",
+        )
     if not isinstance(state, Mapping) or not all(
-            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
         kind = type(state).__name__ if not isinstance(state, Mapping) else "dict with non-tensor entries"
-        raise _error(path, f"holds a {kind}, not a state dict (a mapping of parameter names to tensors).",
-                     "Give the .pt file the S3-Rec code saved with torch.save(model.state_dict(), ...).")
+        raise _error(
+            path,
+            f"holds a {kind}, not a state dict (a mapping of parameter names to tensors).",
+            "Give the .pt file the S3-Rec code saved with torch.save(model.state_dict(), ...).",
+        )
     return dict(state)
 
 
@@ -121,23 +142,36 @@ def _check_keys(state: Mapping[str, torch.Tensor], num_blocks: int, path: Path) 
     if missing:
         parts.append(f"missing {len(missing)} key(s) ({', '.join(missing[:4])}{', ...' if len(missing) > 4 else ''})")
     if unexpected:
-        parts.append(f"has {len(unexpected)} unexpected key(s) "
-                     f"({', '.join(unexpected[:4])}{', ...' if len(unexpected) > 4 else ''})")
-    blocks = (f" The file has {len(layers)} encoder layer(s), seqrec's model {num_blocks} "
-              f"(model.num_blocks)." if layers and len(layers) != num_blocks else "")
-    raise _error(path, f"is not a state dict of S3-Rec's S3RecModel with {num_blocks} encoder layers: it "
-                 f"{' and '.join(parts)}.{blocks}",
-                 "Use an unmodified published checkpoint, and set model.num_blocks to its number of layers.")
+        parts.append(
+            f"has {len(unexpected)} unexpected key(s) "
+            f"({', '.join(unexpected[:4])}{', ...' if len(unexpected) > 4 else ''})"
+        )
+    blocks = (
+        f" The file has {len(layers)} encoder layer(s), seqrec's model {num_blocks} (model.num_blocks)."
+        if layers and len(layers) != num_blocks
+        else ""
+    )
+    raise _error(
+        path,
+        f"is not a state dict of S3-Rec's S3RecModel with {num_blocks} encoder layers: it "
+        f"{' and '.join(parts)}.{blocks}",
+        "Use an unmodified published checkpoint, and set model.num_blocks to its number of layers.",
+    )
 
 
-def _item_rows(item_tokens: np.ndarray | None, n_items: int, n_published: int, dataset: str,
-               path: Path) -> torch.Tensor:
+def _item_rows(
+    item_tokens: np.ndarray | None, n_items: int, n_published: int, dataset: str, path: Path
+) -> torch.Tensor:
     """``[N]`` published row of seqrec items 1..N (through their raw tokens)."""
     if n_published != n_items:
-        raise _error(path, f"was pre-trained on a catalogue of {n_published} items (item_embeddings has "
-                     f"{n_published + 2} rows: padding, items, mask token), but dataset '{dataset}' has "
-                     f"{n_items} items.", "Use the checkpoint made for this dataset (e.g. LastFM-epochs-150.pt "
-                     "for dataset=lastfm, Beauty-epochs-150.pt for dataset=beauty).")
+        raise _error(
+            path,
+            f"was pre-trained on a catalogue of {n_published} items (item_embeddings has "
+            f"{n_published + 2} rows: padding, items, mask token), but dataset '{dataset}' has "
+            f"{n_items} items.",
+            "Use the checkpoint made for this dataset (e.g. LastFM-epochs-150.pt "
+            "for dataset=lastfm, Beauty-epochs-150.pt for dataset=beauty).",
+        )
     if item_tokens is None:
         return torch.arange(1, n_items + 1)
     tokens = np.asarray(item_tokens[1:], dtype=str)
@@ -145,16 +179,23 @@ def _item_rows(item_tokens: np.ndarray | None, n_items: int, n_published: int, d
     bad = np.flatnonzero((ids < 1) | (ids > n_published))
     if len(bad) or len(np.unique(ids)) != len(ids):
         example = f"e.g. {str(tokens[bad[0]])!r}" if len(bad) else "some repeat"
-        raise _error(path, f"has rows for the item ids 1..{n_published} of an S3-Rec data file, but "
-                     f"dataset '{dataset}' has item tokens that are not such ids ({example}).",
-                     "Load the published checkpoints only with the S3-Rec data file they were "
-                     "pre-trained on (dataset=lastfm, beauty, toys, ...).")
+        raise _error(
+            path,
+            f"has rows for the item ids 1..{n_published} of an S3-Rec data file, but "
+            f"dataset '{dataset}' has item tokens that are not such ids ({example}).",
+            "Load the published checkpoints only with the S3-Rec data file they were "
+            "pre-trained on (dataset=lastfm, beauty, toys, ...).",
+        )
     return torch.from_numpy(ids)
 
 
-def convert_published(state: Mapping[str, torch.Tensor], model: torch.nn.Module,
-                      item_tokens: np.ndarray | None = None, dataset: str = "?",
-                      path: str | Path = "<state dict>") -> dict[str, torch.Tensor]:
+def convert_published(
+    state: Mapping[str, torch.Tensor],
+    model: torch.nn.Module,
+    item_tokens: np.ndarray | None = None,
+    dataset: str = "?",
+    path: str | Path = "<state dict>",
+) -> dict[str, torch.Tensor]:
     """seqrec's state dict for ``model`` from a published ``S3RecModel`` state dict.
 
     Args:
@@ -176,15 +217,25 @@ def convert_published(state: Mapping[str, torch.Tensor], model: torch.nn.Module,
     items = state["item_embeddings.weight"]  # [M + 2, d]
     attrs = state["attribute_embeddings.weight"]  # [A + 1, d]
     if items.shape[1] != model.hidden_size:
-        raise _error(path, f"has hidden size {items.shape[1]} (item_embeddings is {tuple(items.shape)}), "
-                     f"seqrec's model {model.hidden_size}.", f"Set model.hidden_size={items.shape[1]}.")
+        raise _error(
+            path,
+            f"has hidden size {items.shape[1]} (item_embeddings is {tuple(items.shape)}), "
+            f"seqrec's model {model.hidden_size}.",
+            f"Set model.hidden_size={items.shape[1]}.",
+        )
     rows = _item_rows(item_tokens, model.n_items, items.shape[0] - 2, dataset, path)
     if attrs.shape[0] != model.n_attributes + 1:
-        raise _error(path, f"was pre-trained with {attrs.shape[0] - 1} attributes (attribute_embeddings has "
-                     f"{attrs.shape[0]} rows), but dataset '{dataset}' has {model.n_attributes}.",
-                     "Use the checkpoint and the item2attributes file of the same dataset.")
-    converted = {"item_emb.weight": torch.cat([torch.zeros_like(items[:1]), items[rows]]),
-                 "mask_emb": items[-1], "attr_emb.weight": torch.cat([torch.zeros_like(attrs[:1]), attrs[1:]])}
+        raise _error(
+            path,
+            f"was pre-trained with {attrs.shape[0] - 1} attributes (attribute_embeddings has "
+            f"{attrs.shape[0]} rows), but dataset '{dataset}' has {model.n_attributes}.",
+            "Use the checkpoint and the item2attributes file of the same dataset.",
+        )
+    converted = {
+        "item_emb.weight": torch.cat([torch.zeros_like(items[:1]), items[rows]]),
+        "mask_emb": items[-1],
+        "attr_emb.weight": torch.cat([torch.zeros_like(attrs[:1]), attrs[1:]]),
+    }
     for old, new in _TOP_KEYS.items():
         for p in ("weight", "bias"):
             if f"{old}.{p}" in state and f"{new}.{p}" not in converted:
@@ -193,22 +244,27 @@ def convert_published(state: Mapping[str, torch.Tensor], model: torch.nn.Module,
         layer = _LAYER.format(i=i)
         for p in ("weight", "bias"):
             converted[f"blocks.{i}.qkv.{p}"] = torch.cat(
-                [state[f"{layer}attention.{name}.{p}"] for name in ("query", "key", "value")])  # [3d, ...]
+                [state[f"{layer}attention.{name}.{p}"] for name in ("query", "key", "value")]
+            )  # [3d, ...]
             for old, new in _BLOCK_KEYS.items():
                 converted[f"blocks.{i}.{new}.{p}"] = state[f"{layer}{old}.{p}"]
     target = model.state_dict()
     for name, tensor in converted.items():
         if tensor.shape != target[name].shape:
-            raise _error(path, f"does not fit seqrec's S3-Rec: {name} would get shape {tuple(tensor.shape)} "
-                         f"from the file but the model has {tuple(target[name].shape)} (model.hidden_size="
-                         f"{model.hidden_size}, dataset.max_len={model.max_len}, feed-forward width "
-                         f"{4 * model.hidden_size}).",
-                         "Set the model sizes and dataset.max_len to the checkpoint's (S3-Rec: 64, 50).")
+            raise _error(
+                path,
+                f"does not fit seqrec's S3-Rec: {name} would get shape {tuple(tensor.shape)} "
+                f"from the file but the model has {tuple(target[name].shape)} (model.hidden_size="
+                f"{model.hidden_size}, dataset.max_len={model.max_len}, feed-forward width "
+                f"{4 * model.hidden_size}).",
+                "Set the model sizes and dataset.max_len to the checkpoint's (S3-Rec: 64, 50).",
+            )
     return converted
 
 
-def load_published(model: torch.nn.Module, path: str | Path, item_tokens: np.ndarray | None = None,
-                   dataset: str = "?") -> dict:
+def load_published(
+    model: torch.nn.Module, path: str | Path, item_tokens: np.ndarray | None = None, dataset: str = "?"
+) -> dict:
     """Load the published pre-trained S3-Rec model in ``path`` into ``model`` (in place).
 
     Args:
@@ -229,8 +285,13 @@ def load_published(model: torch.nn.Module, path: str | Path, item_tokens: np.nda
     converted = convert_published(read_published(path), model, item_tokens, dataset, path)
     model.load_state_dict(converted, strict=True)
     epochs = _EPOCHS_RE.search(path.name)
-    return {"pretrained": True, "pretrained_from": path.name, "pretrained_sha256": file_sha256(path),
-            "pretrain_checkpoint": str(path), "pretrain_epochs": int(epochs.group(1)) if epochs else None}
+    return {
+        "pretrained": True,
+        "pretrained_from": path.name,
+        "pretrained_sha256": file_sha256(path),
+        "pretrain_checkpoint": str(path),
+        "pretrain_epochs": int(epochs.group(1)) if epochs else None,
+    }
 
 
 __all__ = ["convert_published", "load_published", "published_keys", "read_published"]

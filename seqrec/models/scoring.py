@@ -50,8 +50,11 @@ def score_items(model: torch.nn.Module, hidden: torch.Tensor) -> torch.Tensor:
     return hidden.float() @ table.float().T  # [B, N]
 
 
-def last_hidden(model: torch.nn.Module, inputs: torch.Tensor,
-                autocast: Callable[[], contextlib.AbstractContextManager] | None = None) -> torch.Tensor:
+def last_hidden(
+    model: torch.nn.Module,
+    inputs: torch.Tensor,
+    autocast: Callable[[], contextlib.AbstractContextManager] | None = None,
+) -> torch.Tensor:
     """Hidden state after the most recent item: ``inputs [B, L]`` (left-padded) ``-> [B, d]``.
 
     Args:

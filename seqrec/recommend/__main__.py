@@ -56,25 +56,41 @@ def _batch_size(text: str) -> int | str:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = _Parser(prog="python -m seqrec.recommend",
-                description="Top-k recommendations from a finished run, for its users or for new sequences.")
+    p = _Parser(
+        prog="python -m seqrec.recommend",
+        description="Top-k recommendations from a finished run, for its users or for new sequences.",
+    )
     p.add_argument("--run", required=True, help="folder of a finished run (config.yaml, best.pt, metrics.json)")
-    p.add_argument("--users", default=None,
-                   help="'all' (default without --sequences) or a file of raw user ids, one per line "
-                        "(or a CSV with a user_id column, e.g. per_user_test.csv)")
-    p.add_argument("--as-of", default="all", choices=list(AS_OF),
-                   help="known users' input: all = whole sequence (default), test = the evaluation "
-                        "input s[:-1], valid = s[:-2]")
-    p.add_argument("--sequences", default=None,
-                   help="CSV (sequence_id,item_id rows) or JSON Lines of raw item-id sequences")
+    p.add_argument(
+        "--users",
+        default=None,
+        help="'all' (default without --sequences) or a file of raw user ids, one per line "
+        "(or a CSV with a user_id column, e.g. per_user_test.csv)",
+    )
+    p.add_argument(
+        "--as-of",
+        default="all",
+        choices=list(AS_OF),
+        help="known users' input: all = whole sequence (default), test = the evaluation input s[:-1], valid = s[:-2]",
+    )
+    p.add_argument(
+        "--sequences", default=None, help="CSV (sequence_id,item_id rows) or JSON Lines of raw item-id sequences"
+    )
     p.add_argument("--k", type=_k, default=10, help="list length (default 10)")
     p.add_argument("--out", default=None, help="output file, .csv or .jsonl (default: CSV on stdout)")
-    p.add_argument("--include-history", action="store_true",
-                   help="allow items already in the sequence (default: excluded, as in evaluation)")
+    p.add_argument(
+        "--include-history",
+        action="store_true",
+        help="allow items already in the sequence (default: excluded, as in evaluation)",
+    )
     p.add_argument("--data-dir", default=None, help="datasets folder for known users (default: the run's)")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1 or auto")
-    p.add_argument("--batch-size", type=_batch_size, default=None,
-                   help="sequences scored at once (default: the run's eval.batch_size, auto)")
+    p.add_argument(
+        "--batch-size",
+        type=_batch_size,
+        default=None,
+        help="sequences scored at once (default: the run's eval.batch_size, auto)",
+    )
     p.add_argument("--num-threads", type=int, default=None, help="torch CPU threads")
     args = p.parse_args(argv)
     if args.sequences is not None and args.users is not None:

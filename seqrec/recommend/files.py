@@ -36,9 +36,11 @@ OUT_SUFFIXES = {".csv", ".jsonl"}
 
 
 def _fix(path: Path) -> str:
-    return (f"Fix the file '{path}': CSV needs a header with sequence_id (or user_id) and item_id, one row "
-            "per interaction; JSON Lines needs one sequence per line, {\"sequence_id\": \"s1\", \"items\": "
-            "[\"i1\", \"i2\"]} or [\"i1\", \"i2\"].")
+    return (
+        f"Fix the file '{path}': CSV needs a header with sequence_id (or user_id) and item_id, one row "
+        'per interaction; JSON Lines needs one sequence per line, {"sequence_id": "s1", "items": '
+        '["i1", "i2"]} or ["i1", "i2"].'
+    )
 
 
 def read_sequences(path: str | Path) -> dict[str, list[str]]:
@@ -67,8 +69,10 @@ def _read_csv(path: Path, sep: str) -> dict[str, list[str]]:
         raise DataError(f"--sequences '{path}' is not a readable CSV ({str(exc).strip()}). {_fix(path)}") from None
     id_col = next((c for c in ("sequence_id", "user_id") if c in frame.columns), None)
     if id_col is None or "item_id" not in frame.columns:
-        raise DataError(f"--sequences '{path}': the header names {', '.join(map(str, frame.columns))}, "
-                        f"not sequence_id (or user_id) and item_id. {_fix(path)}")
+        raise DataError(
+            f"--sequences '{path}': the header names {', '.join(map(str, frame.columns))}, "
+            f"not sequence_id (or user_id) and item_id. {_fix(path)}"
+        )
     blank = (frame[id_col] == "") | (frame["item_id"] == "")
     if blank.any():
         line = int(blank.to_numpy().nonzero()[0][0]) + 2  # 1-based, after the header
@@ -79,8 +83,10 @@ def _read_csv(path: Path, sep: str) -> dict[str, list[str]]:
 def _item_token(value, path: Path, line: int) -> str:
     if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
         return str(value)
-    raise DataError(f"--sequences '{path}', line {line}: item {json.dumps(value)} is not an id (a string "
-                    f"or a whole number). {_fix(path)}")
+    raise DataError(
+        f"--sequences '{path}', line {line}: item {json.dumps(value)} is not an id (a string "
+        f"or a whole number). {_fix(path)}"
+    )
 
 
 def _read_jsonl(path: Path) -> dict[str, list[str]]:
@@ -96,8 +102,9 @@ def _read_jsonl(path: Path) -> dict[str, list[str]]:
         try:
             record = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise DataError(f"--sequences '{path}', line {number}: not valid JSON ({exc.msg} at column "
-                            f"{exc.colno}). {_fix(path)}") from None
+            raise DataError(
+                f"--sequences '{path}', line {number}: not valid JSON ({exc.msg} at column {exc.colno}). {_fix(path)}"
+            ) from None
         if isinstance(record, dict):
             if not isinstance(record.get("items"), list):
                 raise DataError(f"--sequences '{path}', line {number}: the object has no \"items\" list. {_fix(path)}")
@@ -105,12 +112,15 @@ def _read_jsonl(path: Path) -> dict[str, list[str]]:
         elif isinstance(record, list):
             key, items = str(number), record
         else:
-            raise DataError(f"--sequences '{path}', line {number}: a {type(record).__name__}, not an "
-                            f"object or a list. {_fix(path)}")
+            raise DataError(
+                f"--sequences '{path}', line {number}: a {type(record).__name__}, not an object or a list. {_fix(path)}"
+            )
         key = _item_token(key, path, number)
         if key in sequences:
-            raise DataError(f"--sequences '{path}', line {number}: sequence_id {key!r} was already used on "
-                            f"line {first_line[key]}; give every sequence its own id.")
+            raise DataError(
+                f"--sequences '{path}', line {number}: sequence_id {key!r} was already used on "
+                f"line {first_line[key]}; give every sequence its own id."
+            )
         sequences[key] = [_item_token(item, path, number) for item in items]
         first_line[key] = number
     if not sequences:
@@ -126,8 +136,9 @@ def read_users(path: str | Path) -> list[str]:
     """
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"--users '{path}' does not exist or is not a file; give 'all' or a file with one "
-                        "raw user id per line.")
+        raise DataError(
+            f"--users '{path}' does not exist or is not a file; give 'all' or a file with one raw user id per line."
+        )
     lines = [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines()]
     lines = [line for line in lines if line]
     if lines and "," in lines[0]:
@@ -136,8 +147,10 @@ def read_users(path: str | Path) -> list[str]:
         except (pd.errors.ParserError, UnicodeDecodeError) as exc:
             raise DataError(f"--users '{path}' is not a readable CSV ({str(exc).strip()}).") from None
         if "user_id" not in frame.columns:
-            raise DataError(f"--users '{path}' looks like a CSV but has no user_id column (it has "
-                            f"{', '.join(map(str, frame.columns))}); give a user_id column or one id per line.")
+            raise DataError(
+                f"--users '{path}' looks like a CSV but has no user_id column (it has "
+                f"{', '.join(map(str, frame.columns))}); give a user_id column or one id per line."
+            )
         lines = [u for u in frame["user_id"] if u]
     elif lines and lines[0] == "user_id":
         lines = lines[1:]

@@ -22,9 +22,9 @@ import pandas as pd
 import torch
 from omegaconf import DictConfig
 
-from seqrec.rundir import load_checked_dataset, read_run
 from seqrec.errors import DataError, SeqrecError
 from seqrec.recommend.topk import csr_rows, recommend_csr, score_csr
+from seqrec.rundir import load_checked_dataset, read_run
 
 log = logging.getLogger(__name__)
 
@@ -53,17 +53,27 @@ class Recommender:
         fingerprint: the run's ``data_fingerprint``; known users' data must have it.
     """
 
-    def __init__(self, model: torch.nn.Module, item_tokens: np.ndarray, max_len: int,
-                 cfg: DictConfig | None = None, run_dir: Path | None = None,
-                 data_dir: str | os.PathLike | None = None, batch_size: int | str | None = None,
-                 fingerprint: str | None = None):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        item_tokens: np.ndarray,
+        max_len: int,
+        cfg: DictConfig | None = None,
+        run_dir: Path | None = None,
+        data_dir: str | os.PathLike | None = None,
+        batch_size: int | str | None = None,
+        fingerprint: str | None = None,
+    ):
         self.model = model
         self.item_tokens = np.asarray(item_tokens, dtype=str)
         self.max_len = int(max_len)
         self.cfg, self.run_dir, self.fingerprint = cfg, run_dir, fingerprint
         self.data_dir = Path(data_dir) if data_dir is not None else (Path(cfg.data_dir) if cfg is not None else None)
-        self.batch_size = batch_size if batch_size is not None else (
-            cfg.get("eval", {}).get("batch_size", "auto") if cfg is not None else "auto")
+        self.batch_size = (
+            batch_size
+            if batch_size is not None
+            else (cfg.get("eval", {}).get("batch_size", "auto") if cfg is not None else "auto")
+        )
         self.device = next(model.parameters()).device
         # raw id -> index 1..N; "[PAD]" (index 0) is not an item
         self.index = pd.Index(self.item_tokens[1:])
@@ -98,17 +108,32 @@ class Recommender:
         owner = np.repeat(np.arange(len(ids)), lengths)
         if not known.all():
             unknown = pd.unique(np.asarray(tokens, dtype=object)[~known])
-            log.warning("dropped %d unknown item id(s) (%d distinct, in %d of %d sequences; the run's "
-                        "catalogue has %d items): %s", int((~known).sum()), len(unknown),
-                        len(np.unique(owner[~known])), len(ids), self.n_items, _few(unknown))
+            log.warning(
+                "dropped %d unknown item id(s) (%d distinct, in %d of %d sequences; the run's "
+                "catalogue has %d items): %s",
+                int((~known).sum()),
+                len(unknown),
+                len(np.unique(owner[~known])),
+                len(ids),
+                self.n_items,
+                _few(unknown),
+            )
         kept = np.bincount(owner[known], minlength=len(ids))  # known items per sequence
         empty = [ids[i] for i in np.flatnonzero(kept == 0)]
         if empty:
-            log.warning("%d of %d sequence(s) have no known item, so they get no recommendations: %s",
-                        len(empty), len(ids), _few(empty))
+            log.warning(
+                "%d of %d sequence(s) have no known item, so they get no recommendations: %s",
+                len(empty),
+                len(ids),
+                _few(empty),
+            )
         offsets = np.concatenate([[0], np.cumsum(kept[kept > 0])]).astype(np.int64)
-        return ([ids[i] for i in np.flatnonzero(kept > 0)], torch.as_tensor(codes[known], device=self.device),
-                torch.as_tensor(offsets, device=self.device), empty)
+        return (
+            [ids[i] for i in np.flatnonzero(kept > 0)],
+            torch.as_tensor(codes[known], device=self.device),
+            torch.as_tensor(offsets, device=self.device),
+            empty,
+        )
 
     def _scored(self, scorer, *args, **kwargs):
         """``scorer(*args, **kwargs)`` with a diverged model (NaN) reported as a :class:`SeqrecError`."""
@@ -119,17 +144,24 @@ class Recommender:
 
     def _check_k(self, k: int) -> int:
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= self.n_items:
-            raise SeqrecError(f"k={k!r} must be a whole number from 1 to the run's catalogue size "
-                              f"({self.n_items} items); e.g. --k 10.")
+            raise SeqrecError(
+                f"k={k!r} must be a whole number from 1 to the run's catalogue size "
+                f"({self.n_items} items); e.g. --k 10."
+            )
         return int(k)
 
     def _frame(self, id_name: str, ids: list, scores: torch.Tensor, items: torch.Tensor) -> pd.DataFrame:
         """Long format: one row per (id, rank) with the raw item id and its score."""
         scores, items = scores.cpu().numpy(), items.cpu().numpy()
         row, col = np.nonzero(items > 0)  # row-major: ranks in order; -inf tails dropped
-        return pd.DataFrame({
-            id_name: pd.Series(np.asarray(ids, dtype=object)[row] if len(ids) else [], dtype=object),
-            "rank": col + 1, "item_id": self.item_tokens[items[row, col]], "score": scores[row, col]})
+        return pd.DataFrame(
+            {
+                id_name: pd.Series(np.asarray(ids, dtype=object)[row] if len(ids) else [], dtype=object),
+                "rank": col + 1,
+                "item_id": self.item_tokens[items[row, col]],
+                "score": scores[row, col],
+            }
+        )
 
     # -- outputs ---------------------------------------------------------------------------------
     def recommend(self, sequences: Sequences, k: int = 10, include_history: bool = False) -> pd.DataFrame:
@@ -147,8 +179,16 @@ class Recommender:
         """
         k = self._check_k(k)
         ids, items, offsets, _ = self.encode(sequences)
-        scores, top = self._scored(recommend_csr, self.model, items, offsets, k, self.max_len,
-                                    exclude_history=not include_history, batch_size=self.batch_size)
+        scores, top = self._scored(
+            recommend_csr,
+            self.model,
+            items,
+            offsets,
+            k,
+            self.max_len,
+            exclude_history=not include_history,
+            batch_size=self.batch_size,
+        )
         return self._frame("sequence_id", ids, scores, top)
 
     def score(self, sequences: Sequences, items: Iterable | None = None) -> pd.DataFrame:
@@ -170,17 +210,23 @@ class Recommender:
             wanted = [str(t) for t in items]
             codes = self.index.get_indexer(pd.Index(wanted, dtype=object)) + 1
             if (codes == 0).any():
-                raise SeqrecError(f"items: {_few(np.asarray(wanted, dtype=object)[codes == 0])} are not in "
-                                  f"the run's catalogue ({self.n_items} items, ids.npz).")
+                raise SeqrecError(
+                    f"items: {_few(np.asarray(wanted, dtype=object)[codes == 0])} are not in "
+                    f"the run's catalogue ({self.n_items} items, ids.npz)."
+                )
             columns = torch.as_tensor(codes, device=self.device)
         ids, seq_items, offsets, _ = self.encode(sequences)
         scores = self._scored(score_csr, self.model, seq_items, offsets, self.max_len, columns, self.batch_size)
         names = self.item_tokens[1:] if columns is None else self.item_tokens[columns.cpu().numpy()]
-        return pd.DataFrame(scores.cpu().numpy(), index=pd.Index(ids, dtype=object, name="sequence_id"),
-                            columns=pd.Index(names, name="item_id"))
+        return pd.DataFrame(
+            scores.cpu().numpy(),
+            index=pd.Index(ids, dtype=object, name="sequence_id"),
+            columns=pd.Index(names, name="item_id"),
+        )
 
-    def recommend_users(self, users: Iterable | None = None, k: int = 10, as_of: str = "all",
-                        include_history: bool = False) -> pd.DataFrame:
+    def recommend_users(
+        self, users: Iterable | None = None, k: int = 10, as_of: str = "all", include_history: bool = False
+    ) -> pd.DataFrame:
         """Top-k for users of the run's dataset, from their own sequences.
 
         Args:
@@ -207,20 +253,34 @@ class Recommender:
             wanted = pd.Index([str(u) for u in users], dtype=object)
             index = pd.Index(np.asarray(data.user_tokens, dtype=str)).get_indexer(wanted)
             if (index < 0).any():
-                log.warning("dropped %d unknown user id(s) (not among the run's %d users): %s",
-                            int((index < 0).sum()), data.n_users, _few(wanted[index < 0]))
+                log.warning(
+                    "dropped %d unknown user id(s) (not among the run's %d users): %s",
+                    int((index < 0).sum()),
+                    data.n_users,
+                    _few(wanted[index < 0]),
+                )
             index = index[index >= 0]
             if len(index) == 0:
-                raise SeqrecError(f"none of the {len(wanted)} given user ids is a user of the run's dataset "
-                                  f"{data.name} (e.g. {_few(data.user_tokens[:3])}); check the users file.")
+                raise SeqrecError(
+                    f"none of the {len(wanted)} given user ids is a user of the run's dataset "
+                    f"{data.name} (e.g. {_few(data.user_tokens[:3])}); check the users file."
+                )
         offsets = torch.as_tensor(data.offsets, device=self.device)
         users_t = torch.as_tensor(index, dtype=torch.long, device=self.device)
         starts, ends = offsets[users_t], offsets[users_t + 1] - AS_OF[as_of]  # [U'] each
         # the selected users' (cut) sequences as one CSR, in the given order
         _, flat = csr_rows(torch.as_tensor(data.items, device=self.device), starts, ends)
         sub_offsets = torch.cat([torch.zeros(1, dtype=torch.long, device=self.device), torch.cumsum(ends - starts, 0)])
-        scores, top = self._scored(recommend_csr, self.model, flat, sub_offsets, k, self.max_len,
-                                    exclude_history=not include_history, batch_size=self.batch_size)
+        scores, top = self._scored(
+            recommend_csr,
+            self.model,
+            flat,
+            sub_offsets,
+            k,
+            self.max_len,
+            exclude_history=not include_history,
+            batch_size=self.batch_size,
+        )
         return self._frame("user_id", list(np.asarray(data.user_tokens, dtype=str)[index]), scores, top)
 
     def dataset(self):
@@ -230,14 +290,20 @@ class Recommender:
                 raise SeqrecError("known users need the run's dataset: load the run with seqrec.load_run(path).")
             data = load_checked_dataset(self.cfg, self.data_dir, self.fingerprint, self.run_dir)
             if not np.array_equal(np.asarray(data.item_tokens, dtype=str), self.item_tokens):
-                raise DataError(f"the item ids of the data in '{self.data_dir}' differ from the run's "
-                                f"ids.npz in '{self.run_dir}'; pass --data-dir the data the run was trained on.")
+                raise DataError(
+                    f"the item ids of the data in '{self.data_dir}' differ from the run's "
+                    f"ids.npz in '{self.run_dir}'; pass --data-dir the data the run was trained on."
+                )
             self._data = data
         return self._data
 
 
-def load_run(path: str | os.PathLike, device: str | torch.device = "cpu",
-             data_dir: str | os.PathLike | None = None, batch_size: int | str | None = None) -> Recommender:
+def load_run(
+    path: str | os.PathLike,
+    device: str | torch.device = "cpu",
+    data_dir: str | os.PathLike | None = None,
+    batch_size: int | str | None = None,
+) -> Recommender:
     """Load a finished run (``config.yaml``, ``best.pt``, ``metrics.json``, ``ids.npz``) for recommendation.
 
     Example::
@@ -266,10 +332,13 @@ def load_run(path: str | os.PathLike, device: str | torch.device = "cpu",
         data = run.dataset(data_dir)
         item_tokens = data.item_tokens
         if len(item_tokens) != run.n_items + 1:
-            raise SeqrecError(f"the dataset of '{run.path}' has {len(item_tokens) - 1} items but best.pt has "
-                              f"{run.n_items}; the run was trained on other data. Rerun it.")
+            raise SeqrecError(
+                f"the dataset of '{run.path}' has {len(item_tokens) - 1} items but best.pt has "
+                f"{run.n_items}; the run was trained on other data. Rerun it."
+            )
     cfg, metrics, run_dir = run.cfg, run.metrics, run.path
-    recommender = Recommender(model, item_tokens, cfg.dataset.max_len, cfg, run_dir, data_dir, batch_size,
-                              metrics.get("data_fingerprint"))
+    recommender = Recommender(
+        model, item_tokens, cfg.dataset.max_len, cfg, run_dir, data_dir, batch_size, metrics.get("data_fingerprint")
+    )
     recommender._data = data
     return recommender

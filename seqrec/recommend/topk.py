@@ -20,7 +20,6 @@ from __future__ import annotations
 import torch
 
 from seqrec.evaluation import resolve_eval_batch_size
-
 from seqrec.models.scoring import last_hidden, score_items
 
 
@@ -62,7 +61,7 @@ def top_k(scores: torch.Tensor, k: int, chunk_floats: int = 2**22) -> tuple[torc
     tied = (values[:, k] == values[:, k - 1]).nonzero().squeeze(1) if k < n else cols[:0, 0]  # [T]
     values, cols = values[:, :k].contiguous(), cols[:, :k].contiguous()
     for rows in tied.split(max(1, chunk_floats // n)):
-        sub, threshold = scores[rows], values[rows, k - 1:]  # [t, N], [t, 1]
+        sub, threshold = scores[rows], values[rows, k - 1 :]  # [t, N], [t, 1]
         above = sub > threshold
         need = k - above.sum(1, dtype=torch.int32, keepdim=True)  # [t, 1] places for items equal to the k-th
         equal = sub == threshold
@@ -82,13 +81,21 @@ def batches(lengths: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
 
 def _check_finite(hidden: torch.Tensor) -> None:
     if torch.isnan(hidden).any():
-        raise ValueError("the model returns NaN hidden states: the checkpoint diverged (retrain with a lower learning rate)")
+        raise ValueError(
+            "the model returns NaN hidden states: the checkpoint diverged (retrain with a lower learning rate)"
+        )
 
 
 @torch.no_grad()
-def recommend_csr(model: torch.nn.Module, items: torch.Tensor, offsets: torch.Tensor, k: int,
-                  max_len: int, exclude_history: bool = True,
-                  batch_size: int | str = "auto") -> tuple[torch.Tensor, torch.Tensor]:
+def recommend_csr(
+    model: torch.nn.Module,
+    items: torch.Tensor,
+    offsets: torch.Tensor,
+    k: int,
+    max_len: int,
+    exclude_history: bool = True,
+    batch_size: int | str = "auto",
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Top-k items after each sequence.
 
     Args:
@@ -135,8 +142,14 @@ def recommend_csr(model: torch.nn.Module, items: torch.Tensor, offsets: torch.Te
 
 
 @torch.no_grad()
-def score_csr(model: torch.nn.Module, items: torch.Tensor, offsets: torch.Tensor, max_len: int,
-              columns: torch.Tensor | None = None, batch_size: int | str = "auto") -> torch.Tensor:
+def score_csr(
+    model: torch.nn.Module,
+    items: torch.Tensor,
+    offsets: torch.Tensor,
+    max_len: int,
+    columns: torch.Tensor | None = None,
+    batch_size: int | str = "auto",
+) -> torch.Tensor:
     """Raw scores of every sequence against every item (or the ``columns``), no masking.
 
     Args:

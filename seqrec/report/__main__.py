@@ -39,23 +39,42 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="python -m seqrec.report",
         description="Build Table 2 (RQ1), significance tests and RQ2 curves from finished runs.",
     )
-    p.add_argument("--runs", type=Path, default=None,
-                   help="folder searched recursively for run folders (those with a metrics.json); default: "
-                        "outputs/table2, or outputs/table2-smoke while only that has finished runs")
+    p.add_argument(
+        "--runs",
+        type=Path,
+        default=None,
+        help="folder searched recursively for run folders (those with a metrics.json); default: "
+        "outputs/table2, or outputs/table2-smoke while only that has finished runs",
+    )
     p.add_argument("--out", type=Path, default=None, help="output folder (default: <runs>/report)")
     p.add_argument("--proposed", default=PROPOSED, help=f"the loss compared with the baselines (default {PROPOSED})")
-    p.add_argument("--baselines", default=",".join(BASELINES),
-                   help=f"comma-separated losses it is compared with, in column order (default {','.join(BASELINES)})")
-    p.add_argument("--paper", type=Path, default=None,
-                   help="the paper's numbers, csv with dataset,model,loss,metric,value "
-                   "(default: the copy shipped in seqrec/resources)")
+    p.add_argument(
+        "--baselines",
+        default=",".join(BASELINES),
+        help=f"comma-separated losses it is compared with, in column order (default {','.join(BASELINES)})",
+    )
+    p.add_argument(
+        "--paper",
+        type=Path,
+        default=None,
+        help="the paper's numbers, csv with dataset,model,loss,metric,value "
+        "(default: the copy shipped in seqrec/resources)",
+    )
     p.add_argument("--no-paper", action="store_true", help="skip the comparison with the paper")
     p.add_argument("--no-plots", action="store_true", help="skip the RQ2 curves")
-    p.add_argument("--page", type=Path, action="append", default=[],
-                   help="a markdown page whose generated blocks (<!-- generated:NAME begin -->) are rewritten "
-                        "from the runs, e.g. docs/results.md; repeatable (see seqrec.report.page)")
-    p.add_argument("--pages-only", action="store_true",
-                   help="only rewrite the --page blocks (no table files; works while some losses have no runs yet)")
+    p.add_argument(
+        "--page",
+        type=Path,
+        action="append",
+        default=[],
+        help="a markdown page whose generated blocks (<!-- generated:NAME begin -->) are rewritten "
+        "from the runs, e.g. docs/results.md; repeatable (see seqrec.report.page)",
+    )
+    p.add_argument(
+        "--pages-only",
+        action="store_true",
+        help="only rewrite the --page blocks (no table files; works while some losses have no runs yet)",
+    )
     return p.parse_args(argv)
 
 
@@ -69,18 +88,28 @@ def check_losses(runs, proposed: str, baselines: list[str]) -> None:
     if not baselines or proposed in baselines or len(set(baselines)) != len(baselines):
         raise SeqrecError(
             f"--proposed {proposed} --baselines {','.join(baselines)}: name at least one baseline, each once, "
-            f"and not the proposed loss (e.g. --proposed cce --baselines bce,ce). Losses with runs: {', '.join(found)}.")
+            f"and not the proposed loss (e.g. --proposed cce --baselines bce,ce). Losses with runs: {', '.join(found)}."
+        )
     missing = [loss for loss in (proposed, *baselines) if loss not in found]
     if missing:
         raise SeqrecError(
             f"No finished run of the loss(es) {', '.join(missing)} under the runs folder, so Table 2 cannot "
             f"compare them. Losses with runs: {', '.join(found)}; pick --proposed and --baselines among "
-            "those, or train the missing ones first.")
+            "those, or train the missing ones first."
+        )
 
 
-def report(runs_root: Path, out: Path, paper: Path | None = None, with_paper: bool = True,
-           with_plots: bool = True, console: Console | None = None, proposed: str = PROPOSED,
-           baselines: tuple[str, ...] | list[str] = BASELINES, pages: list[Path] = ()) -> list[Path]:
+def report(
+    runs_root: Path,
+    out: Path,
+    paper: Path | None = None,
+    with_paper: bool = True,
+    with_plots: bool = True,
+    console: Console | None = None,
+    proposed: str = PROPOSED,
+    baselines: tuple[str, ...] | list[str] = BASELINES,
+    pages: list[Path] = (),
+) -> list[Path]:
     """Build and write all report files, and the generated blocks of ``pages``; returns the paths
     written. Raises SeqrecError."""
     runs = collect_runs(runs_root)
@@ -112,16 +141,26 @@ def main(argv: list[str] | None = None) -> int:
         runs = resolve_runs(args.runs)
         if args.pages_only:
             if not args.page:
-                raise SeqrecError("--pages-only rewrites the pages given with --page; name at least one, "
-                                  "e.g. --page docs/results.md.")
+                raise SeqrecError(
+                    "--pages-only rewrites the pages given with --page; name at least one, e.g. --page docs/results.md."
+                )
             blocks = render_blocks(collect_runs(runs), load_paper(args.paper))
             for page in args.page:
                 console.print(f"wrote {update_page(page, blocks)}", highlight=False)
             return
         out = args.out if args.out is not None else runs / "report"
         baselines = [b.strip().lower() for b in args.baselines.split(",") if b.strip()]
-        paths = report(runs, out, args.paper, not args.no_paper, not args.no_plots, console,
-                       args.proposed.strip().lower(), baselines, args.page)
+        paths = report(
+            runs,
+            out,
+            args.paper,
+            not args.no_paper,
+            not args.no_plots,
+            console,
+            args.proposed.strip().lower(),
+            baselines,
+            args.page,
+        )
         console.print(f"wrote {len(paths)} files:")
         for path in paths:
             console.print(f"  {path}", highlight=False)

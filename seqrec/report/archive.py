@@ -61,28 +61,35 @@ def check_result_dir(path: str | os.PathLike) -> None:
             sha256 (edited or cut short). The message names the folder and how to rebuild it.
     """
     path = Path(path)
-    rebuild = ("Rebuild it from its run folder with `python -m seqrec.report.export <runs> --into "
-               "<results>`, or read it with the seqrec version that wrote it (its commit is in metrics.json).")
+    rebuild = (
+        "Rebuild it from its run folder with `python -m seqrec.report.export <runs> --into "
+        "<results>`, or read it with the seqrec version that wrote it (its commit is in metrics.json)."
+    )
     meta_path = path / RESULT_FILE
     if not meta_path.is_file():
-        raise SeqrecError(f"Result folder '{path}' has no {RESULT_FILE}: it was written in an older format "
-                          f"than this seqrec reads (format {RESULT_FORMAT}). {rebuild}")
+        raise SeqrecError(
+            f"Result folder '{path}' has no {RESULT_FILE}: it was written in an older format "
+            f"than this seqrec reads (format {RESULT_FORMAT}). {rebuild}"
+        )
     try:
         meta = json.loads(meta_path.read_text())
         fmt, files = meta["format"], meta["files"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise SeqrecError(f"Cannot read '{meta_path}' ({exc}). {rebuild}") from exc
     if fmt != RESULT_FORMAT:
-        raise SeqrecError(f"Result folder '{path}' is in format {fmt!r}; this seqrec reads format "
-                          f"{RESULT_FORMAT}. {rebuild}")
+        raise SeqrecError(
+            f"Result folder '{path}' is in format {fmt!r}; this seqrec reads format {RESULT_FORMAT}. {rebuild}"
+        )
     for name, digest in files.items():
         try:
             actual = _sha256((path / name).read_bytes())
         except OSError as exc:
             raise SeqrecError(f"Result folder '{path}' lacks '{name}' ({exc.strerror}). {rebuild}") from exc
         if actual != digest:
-            raise SeqrecError(f"'{path / name}' differs from the sha256 recorded in {RESULT_FILE}: it was "
-                              f"edited or cut short. Restore it (`git checkout -- {path / name}`) or rebuild it. {rebuild}")
+            raise SeqrecError(
+                f"'{path / name}' differs from the sha256 recorded in {RESULT_FILE}: it was "
+                f"edited or cut short. Restore it (`git checkout -- {path / name}`) or rebuild it. {rebuild}"
+            )
 
 
 def read_ranks(path: str | os.PathLike) -> pd.DataFrame:
@@ -112,8 +119,11 @@ def read_ranks(path: str | os.PathLike) -> pd.DataFrame:
 
 def result_dir_name(metrics: dict) -> Path:
     """``<dataset>/<model>-<loss>/seed<seed>`` of a run from its ``metrics.json`` content."""
-    return Path(str(metrics["dataset"]).lower(), f"{str(metrics['model']).lower()}-{str(metrics['loss']).lower()}",
-                f"seed{int(metrics['seed'])}")
+    return Path(
+        str(metrics["dataset"]).lower(),
+        f"{str(metrics['model']).lower()}-{str(metrics['loss']).lower()}",
+        f"seed{int(metrics['seed'])}",
+    )
 
 
 def export_run(run_dir: str | os.PathLike, into: str | os.PathLike, overwrite: bool = False) -> tuple[Path, bool]:
@@ -138,17 +148,27 @@ def export_run(run_dir: str | os.PathLike, into: str | os.PathLike, overwrite: b
         files["config.yaml"] = _portable_config((run_dir / "config.yaml").read_text())
         per_user = pd.read_csv(run_dir / "per_user_test.csv", dtype={"user_id": str}, usecols=["user_id", "rank"])
     except (OSError, ValueError, KeyError) as exc:
-        raise SeqrecError(f"Cannot export '{run_dir}': {exc}. Only finished runs (with metrics.json, "
-                          "config.yaml, epochs.csv and per_user_test.csv) can be exported.") from exc
+        raise SeqrecError(
+            f"Cannot export '{run_dir}': {exc}. Only finished runs (with metrics.json, "
+            "config.yaml, epochs.csv and per_user_test.csv) can be exported."
+        ) from exc
     files[RANKS_FILE] = _gzip(per_user.to_csv(index=False).encode())
     dest = Path(into) / result_dir_name(metrics)
-    meta = json.dumps({"format": RESULT_FORMAT, "files": {n: _sha256(b) for n, b in sorted(files.items())}},
-                      indent=1, sort_keys=True) + "\n"
+    meta = (
+        json.dumps(
+            {"format": RESULT_FORMAT, "files": {n: _sha256(b) for n, b in sorted(files.items())}},
+            indent=1,
+            sort_keys=True,
+        )
+        + "\n"
+    )
     if (dest / RESULT_FILE).is_file() and (dest / RESULT_FILE).read_text() == meta:
         return dest, False
     if dest.exists() and any(dest.iterdir()) and not overwrite:
-        raise SeqrecError(f"'{dest}' already holds a different result for this dataset, model, loss and seed "
-                          f"than the run '{run_dir}'. Pass --overwrite to replace it, or export into another folder.")
+        raise SeqrecError(
+            f"'{dest}' already holds a different result for this dataset, model, loss and seed "
+            f"than the run '{run_dir}'. Pass --overwrite to replace it, or export into another folder."
+        )
     (dest / RESULT_FILE).unlink(missing_ok=True)  # the folder is incomplete until result.json is back
     for name, data in files.items():
         atomic_write(dest / name, data)
@@ -161,8 +181,10 @@ def export_runs(runs: str | os.PathLike, into: str | os.PathLike, overwrite: boo
     result folders themselves are skipped). Raises SeqrecError as it does, or when none is found."""
     found = sorted(p.parent for p in Path(runs).rglob("metrics.json") if not is_result_dir(p.parent))
     if not found:
-        raise SeqrecError(f"No finished run under '{runs}' (no metrics.json outside result folders). "
-                          "Point it at a folder of run folders, e.g. outputs/table2.")
+        raise SeqrecError(
+            f"No finished run under '{runs}' (no metrics.json outside result folders). "
+            "Point it at a folder of run folders, e.g. outputs/table2."
+        )
     return [export_run(run, into, overwrite) for run in found]
 
 

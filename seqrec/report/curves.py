@@ -53,17 +53,21 @@ def load_curves(runs: pd.DataFrame) -> pd.DataFrame:
     frames = []
     for run in first.itertuples():
         ep = read_epochs(run.run_dir)
-        frames.append(pd.DataFrame({
-            "dataset": run.dataset,
-            "model": run.model,
-            "loss": run.loss,
-            "seed": run.seed,
-            "run_dir": run.run_dir,
-            "epoch": ep["epoch"],
-            "train_seconds_cum": ep["train_seconds_cum"],
-            "ndcg10": ep["test/ndcg@10"],
-            "seconds_per_epoch": ep["epoch_seconds"].mean(),
-        }))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "dataset": run.dataset,
+                    "model": run.model,
+                    "loss": run.loss,
+                    "seed": run.seed,
+                    "run_dir": run.run_dir,
+                    "epoch": ep["epoch"],
+                    "train_seconds_cum": ep["train_seconds_cum"],
+                    "ndcg10": ep["test/ndcg@10"],
+                    "seconds_per_epoch": ep["epoch_seconds"].mean(),
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -80,16 +84,26 @@ def rq2_figure(curves: pd.DataFrame, dataset: str) -> Figure:
             line = panel[panel["loss"] == loss]
             color, dash = LOSS_STYLE.get(loss, (None, ":"))
             label = f"{loss_name(loss)} ({line['seconds_per_epoch'].iloc[0]:.2f} s/epoch)"
-            ax.plot(line["train_seconds_cum"], line["ndcg10"], dash, color=color, marker="o",
-                    markersize=2.5, linewidth=1.4, label=label)
+            ax.plot(
+                line["train_seconds_cum"],
+                line["ndcg10"],
+                dash,
+                color=color,
+                marker="o",
+                markersize=2.5,
+                linewidth=1.4,
+                label=label,
+            )
         ax.set_title(MODEL_NAMES.get(model, model))
         ax.set_xlabel("training time (s)")
         ax.set_ylabel("test NDCG@10")
         ax.grid(alpha=0.3)
         ax.legend(loc="lower right", fontsize="small")
     seeds = ", ".join(map(str, sorted(set(data["seed"]))))
-    fig.suptitle(f"{DATASET_NAMES.get(dataset, dataset)}: test NDCG@10 during training "
-                 f"(seed {seeds}; the lowest seed of each loss)")
+    fig.suptitle(
+        f"{DATASET_NAMES.get(dataset, dataset)}: test NDCG@10 during training "
+        f"(seed {seeds}; the lowest seed of each loss)"
+    )
     return fig
 
 

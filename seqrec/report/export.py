@@ -17,8 +17,10 @@ from seqrec.report.archive import export_runs
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m seqrec.report.export",
-                                description="Export finished runs as light result folders (see seqrec.report.archive).")
+    p = argparse.ArgumentParser(
+        prog="python -m seqrec.report.export",
+        description="Export finished runs as light result folders (see seqrec.report.archive).",
+    )
     p.add_argument("runs", type=Path, help="a run folder or a folder of run folders (e.g. outputs/table2)")
     p.add_argument("--into", type=Path, default=Path("results/table2"), help="results root (default results/table2)")
     p.add_argument("--overwrite", action="store_true", help="replace result folders whose content differs")

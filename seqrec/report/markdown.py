@@ -12,5 +12,6 @@ def markdown_table(frame: pd.DataFrame, left: int = 1) -> str:
     cells = frame.astype(object).where(frame.notna(), "").astype(str)
     align = ["---"] * left + ["---:"] * (frame.shape[1] - left)
     rows = [list(map(str, frame.columns)), align, *cells.to_numpy().tolist()]
-    return "\n".join("| " + " | ".join(row) + " |" if i != 1 else "|" + "|".join(row) + "|"
-                     for i, row in enumerate(rows))
+    return "\n".join(
+        "| " + " | ".join(row) + " |" if i != 1 else "|" + "|".join(row) + "|" for i, row in enumerate(rows)
+    )

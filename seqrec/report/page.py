@@ -52,8 +52,9 @@ from seqrec.report.runs import read_per_user
 from seqrec.report.stats import significance_table
 
 Z_OUTSIDE = 2.0
-_BLOCK_RE = re.compile(r"(<!-- generated:(?P<name>[a-z0-9_]+) begin[^>]*-->\n)(?P<body>.*?)(<!-- generated:(?P=name) end -->)",
-                       re.DOTALL)
+_BLOCK_RE = re.compile(
+    r"(<!-- generated:(?P<name>[a-z0-9_]+) begin[^>]*-->\n)(?P<body>.*?)(<!-- generated:(?P=name) end -->)", re.DOTALL
+)
 
 
 def cell_noise(runs: pd.DataFrame) -> pd.DataFrame:
@@ -72,8 +73,13 @@ def cell_noise(runs: pd.DataFrame) -> pd.DataFrame:
             values = group[f"test/{m}"].astype(float)
             se_users = float(np.mean([u[m].std(ddof=1) / math.sqrt(len(u)) for u in per_user]))
             s_seeds = float(values.std(ddof=1)) if len(values) > 1 else 0.0
-            row.update({m: float(values.mean()), f"{m}_std": s_seeds if len(values) > 1 else math.nan,
-                        f"{m}_noise": math.hypot(se_users, s_seeds)})
+            row.update(
+                {
+                    m: float(values.mean()),
+                    f"{m}_std": s_seeds if len(values) > 1 else math.nan,
+                    f"{m}_noise": math.hypot(se_users, s_seeds),
+                }
+            )
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -88,22 +94,36 @@ def table2_block(cells: pd.DataFrame, paper: pd.DataFrame) -> str:
     """Markdown table of every cell of the paper's Table 2 and every cell we ran (see module)."""
     paper_wide = paper.pivot_table(index=["dataset", "model", "loss"], columns="metric", values="value")
     keys = set(map(tuple, cells[["dataset", "model", "loss"]].to_numpy())) | set(paper_wide.index)
-    order = {k: {n: i for i, n in enumerate(v)} for k, v in
-             (("dataset", DATASET_ORDER), ("model", MODEL_ORDER), ("loss", LOSS_ORDER))}
-    keys = sorted(keys, key=lambda k: (order["dataset"].get(k[0], 99), k[0], order["model"].get(k[1], 99), k[1],
-                                       order["loss"].get(k[2], 99), k[2]))
+    order = {
+        k: {n: i for i, n in enumerate(v)}
+        for k, v in (("dataset", DATASET_ORDER), ("model", MODEL_ORDER), ("loss", LOSS_ORDER))
+    }
+    keys = sorted(
+        keys,
+        key=lambda k: (
+            order["dataset"].get(k[0], 99),
+            k[0],
+            order["model"].get(k[1], 99),
+            k[1],
+            order["loss"].get(k[2], 99),
+            k[2],
+        ),
+    )
     indexed = cells.set_index(["dataset", "model", "loss"])
     out = []
     for key in keys:
         ours = indexed.loc[key] if key in indexed.index else None
-        line = [DATASET_NAMES.get(key[0], key[0]), MODEL_NAMES.get(key[1], key[1]), loss_name(key[2]),
-                "" if ours is None else str(int(ours["n_seeds"]))]
+        line = [
+            DATASET_NAMES.get(key[0], key[0]),
+            MODEL_NAMES.get(key[1], key[1]),
+            loss_name(key[2]),
+            "" if ours is None else str(int(ours["n_seeds"])),
+        ]
         verdict = ""
         for m in ("hr@10", "ndcg@10"):
             ref = paper_wide.loc[key, m] if key in paper_wide.index and m in paper_wide.columns else math.nan
             mean = math.nan if ours is None else ours[m]
-            line += [_fmt(mean, math.nan if ours is None else ours[f"{m}_std"]),
-                     "" if pd.isna(ref) else f"{ref:.4f}"]
+            line += [_fmt(mean, math.nan if ours is None else ours[f"{m}_std"]), "" if pd.isna(ref) else f"{ref:.4f}"]
             if m == "ndcg@10":
                 if pd.isna(mean) or pd.isna(ref):
                     line += ["", ""]
@@ -127,12 +147,32 @@ def significance_block(runs: pd.DataFrame) -> str:
         ndcg = group[group["metric"] == "ndcg@10"]
         best = ndcg.loc[ndcg["mean_baseline"].idxmax()]  # the first baseline on a tie
         hr = group[(group["metric"] == "hr@10") & (group["baseline"] == best.baseline)].iloc[0]
-        out.append([DATASET_NAMES.get(dataset, dataset), MODEL_NAMES.get(model, model), loss_name(best.baseline),
-                    f"{best.n_seeds_proposed}/{best.n_seeds_baseline}", str(best.n_users),
-                    f"{best.mean_proposed:.4f} vs {best.mean_baseline:.4f}", f"{best.t:.1f}", f"{best.p:.2g}",
-                    f"{hr.mean_proposed:.4f} vs {hr.mean_baseline:.4f}", f"{hr.p:.2g}"])
-    head = ["Dataset", "Model", "best baseline", "seeds CCE/base", "users", "NDCG@10 CCE vs base", "t", "p",
-            "HR@10 CCE vs base", "p (HR@10)"]
+        out.append(
+            [
+                DATASET_NAMES.get(dataset, dataset),
+                MODEL_NAMES.get(model, model),
+                loss_name(best.baseline),
+                f"{best.n_seeds_proposed}/{best.n_seeds_baseline}",
+                str(best.n_users),
+                f"{best.mean_proposed:.4f} vs {best.mean_baseline:.4f}",
+                f"{best.t:.1f}",
+                f"{best.p:.2g}",
+                f"{hr.mean_proposed:.4f} vs {hr.mean_baseline:.4f}",
+                f"{hr.p:.2g}",
+            ]
+        )
+    head = [
+        "Dataset",
+        "Model",
+        "best baseline",
+        "seeds CCE/base",
+        "users",
+        "NDCG@10 CCE vs base",
+        "t",
+        "p",
+        "HR@10 CCE vs base",
+        "p (HR@10)",
+    ]
     return markdown_table(pd.DataFrame(out, columns=head), left=3)
 
 
@@ -153,12 +193,26 @@ def published_block(cells: pd.DataFrame, published: pd.DataFrame) -> str:
             best_text = "not run"
         else:
             b = ours.loc[ours["ndcg@10"].idxmax()]
-            best_text = (f"{_fmt(b['ndcg@10'], b['ndcg@10_std'])} ({b['hr@10']:.4f}), "
-                         f"{MODEL_NAMES.get(b.model, b.model)} + {loss_name(b.loss)}, {int(b.n_seeds)} seed(s)")
-        out.append([DATASET_NAMES.get(r.dataset, r.dataset), f"{r.ndcg10:.4f} ({r.hr10:.4f})", f"{r.model} ({r.venue} {r.year})",
-                    best_text, r.protocol])
-    head = ["Dataset", "best published NDCG@10 (HR@10)", "model", "seqrec's best Table 2 cell (max_len 50)",
-            "their protocol"]
+            best_text = (
+                f"{_fmt(b['ndcg@10'], b['ndcg@10_std'])} ({b['hr@10']:.4f}), "
+                f"{MODEL_NAMES.get(b.model, b.model)} + {loss_name(b.loss)}, {int(b.n_seeds)} seed(s)"
+            )
+        out.append(
+            [
+                DATASET_NAMES.get(r.dataset, r.dataset),
+                f"{r.ndcg10:.4f} ({r.hr10:.4f})",
+                f"{r.model} ({r.venue} {r.year})",
+                best_text,
+                r.protocol,
+            ]
+        )
+    head = [
+        "Dataset",
+        "best published NDCG@10 (HR@10)",
+        "model",
+        "seqrec's best Table 2 cell (max_len 50)",
+        "their protocol",
+    ]
     return markdown_table(pd.DataFrame(out, columns=head), left=3)
 
 
@@ -172,20 +226,30 @@ def summary_block(cells: pd.DataFrame, paper: pd.DataFrame) -> str:
         if ours.empty:
             lines.append(f"| {DATASET_NAMES[dataset]} | 0 of {n_paper} | | | |")
             continue
-        z = [(r["ndcg@10"] - paper_ndcg.get((dataset, r.model, r.loss), math.nan)) / r["ndcg@10_noise"]
-             for _, r in ours.iterrows()]
+        z = [
+            (r["ndcg@10"] - paper_ndcg.get((dataset, r.model, r.loss), math.nan)) / r["ndcg@10_noise"]
+            for _, r in ours.iterrows()
+        ]
         within = sum(abs(v) <= Z_OUTSIDE for v in z if not pd.isna(v))
         cce = ours[ours["loss"] == PROPOSED]
         best = "" if cce.empty else cce.loc[cce["ndcg@10"].idxmax()]
-        best_text = "" if cce.empty else (
-            f"{best['ndcg@10']:.4f} ({MODEL_NAMES.get(best.model, best.model)}; paper "
-            f"{paper_ndcg.get((dataset, best.model, PROPOSED), math.nan):.4f})")
+        best_text = (
+            ""
+            if cce.empty
+            else (
+                f"{best['ndcg@10']:.4f} ({MODEL_NAMES.get(best.model, best.model)}; paper "
+                f"{paper_ndcg.get((dataset, best.model, PROPOSED), math.nan):.4f})"
+            )
+        )
         seeds = f"{int(cce['n_seeds'].min())}–{int(cce['n_seeds'].max())}" if not cce.empty else ""
         seeds = seeds.split("–")[0] if seeds and len(set(seeds.split("–"))) == 1 else seeds
-        lines.append(f"| {DATASET_NAMES[dataset]} | {len(ours)} of {n_paper} | {within} of {len(ours)} | "
-                     f"{best_text} | {seeds} |")
-    head = ("| Dataset | cells run | within noise of the paper (NDCG@10) | best CCE NDCG@10 | seeds per CCE cell |\n"
-            "|---|---|---|---|---|")
+        lines.append(
+            f"| {DATASET_NAMES[dataset]} | {len(ours)} of {n_paper} | {within} of {len(ours)} | {best_text} | {seeds} |"
+        )
+    head = (
+        "| Dataset | cells run | within noise of the paper (NDCG@10) | best CCE NDCG@10 | seeds per CCE cell |\n"
+        "|---|---|---|---|---|"
+    )
     return head + "\n" + "\n".join(lines)
 
 
@@ -224,12 +288,16 @@ def update_page(path: str | os.PathLike, blocks: dict[str, str]) -> Path:
     try:
         text = path.read_text()
     except OSError as exc:
-        raise SeqrecError(f"Cannot read the page '{path}' ({exc.strerror}); pass --page an existing markdown file.") from exc
+        raise SeqrecError(
+            f"Cannot read the page '{path}' ({exc.strerror}); pass --page an existing markdown file."
+        ) from exc
     found = page_blocks(text)
     unknown = sorted(set(found) - set(blocks))
     if not found or unknown:
-        raise SeqrecError(f"'{path}' marks {'no generated block' if not found else 'the unknown block(s) ' + ', '.join(unknown)}; "
-                          f"mark a block with <!-- generated:NAME begin --> … <!-- generated:NAME end -->, "
-                          f"NAME one of {', '.join(blocks)}.")
+        raise SeqrecError(
+            f"'{path}' marks {'no generated block' if not found else 'the unknown block(s) ' + ', '.join(unknown)}; "
+            f"mark a block with <!-- generated:NAME begin --> … <!-- generated:NAME end -->, "
+            f"NAME one of {', '.join(blocks)}."
+        )
     new = _BLOCK_RE.sub(lambda m: m.group(1) + blocks[m["name"]] + m.group(4), text)
     return atomic_write(path, new)

@@ -132,8 +132,11 @@ def _line_cells(table, by_model: dict, models: list[str], st: _Style) -> list[st
     out = []
     for model in models:
         r = by_model.get(model)
-        out += ([""] * (len(table.losses) + 1) if r is None else
-                [*(_cell(r, loss, table.proposed, st) for loss in table.losses), _improve(r, st)])
+        out += (
+            [""] * (len(table.losses) + 1)
+            if r is None
+            else [*(_cell(r, loss, table.proposed, st) for loss in table.losses), _improve(r, st)]
+        )
     return out
 
 
@@ -148,10 +151,12 @@ def _headings(table) -> list[str]:
 def _legend(table) -> str:
     base = "/".join(map(loss_name, table.baselines))
     best = f"max({', '.join(map(loss_name, table.baselines))})"
-    return (f"Test metrics, mean over seeds (± std when seeds > 1). **Bold**: best of the "
-            f"{len(table.losses)} losses; <u>underline</u>: best of {base}; Improve = "
-            f"({loss_name(table.proposed)} − {best}) / {best}; ↓: degradation; {MARKER_MD}: paired "
-            f"t-test of {loss_name(table.proposed)} vs the best baseline, p < .001.")
+    return (
+        f"Test metrics, mean over seeds (± std when seeds > 1). **Bold**: best of the "
+        f"{len(table.losses)} losses; <u>underline</u>: best of {base}; Improve = "
+        f"({loss_name(table.proposed)} − {best}) / {best}; ↓: degradation; {MARKER_MD}: paired "
+        f"t-test of {loss_name(table.proposed)} vs the best baseline, p < .001."
+    )
 
 
 def to_markdown(table) -> str:
@@ -215,7 +220,12 @@ def vs_paper_markdown(table) -> str:
     """Ours vs paper as markdown: rows dataset × model × metric, per loss ours | paper | Δ %."""
     vs = table.vs_paper
     losses = ordered(vs["loss"], LOSS_ORDER)
-    head = ["Dataset", "Model", "Metric", *(f"{loss_name(loss)} {h}" for loss in losses for h in ("ours", "paper", "Δ"))]
+    head = [
+        "Dataset",
+        "Model",
+        "Metric",
+        *(f"{loss_name(loss)} {h}" for loss in losses for h in ("ours", "paper", "Δ")),
+    ]
     rows = []
     # groupby(sort=False) keeps first-appearance order, which table2._sort made the paper's order
     for (dataset, model, metric), g in vs.groupby(["dataset", "model", "metric"], sort=False):
@@ -233,9 +243,11 @@ def vs_paper_markdown(table) -> str:
             diff = "" if pd.isna(r.rel_diff_pct) else f"{r.rel_diff_pct:+.1f}%"
             cells += [ours, paper, diff]
         rows.append(cells)
-    return ("Ours vs the paper's Table 2 (test metrics). ours: mean over seeds (± std when seeds > 1); "
-            "Δ = ours / paper − 1; blank: not run by us / not in the paper.\n\n"
-            f"{markdown_table(pd.DataFrame(rows, columns=head), left=3)}\n")
+    return (
+        "Ours vs the paper's Table 2 (test metrics). ours: mean over seeds (± std when seeds > 1); "
+        "Δ = ours / paper − 1; blank: not run by us / not in the paper.\n\n"
+        f"{markdown_table(pd.DataFrame(rows, columns=head), left=3)}\n"
+    )
 
 
 def to_rich(table) -> Table:

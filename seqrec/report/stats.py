@@ -24,14 +24,25 @@ from scipy import stats
 
 from seqrec.errors import SeqrecError
 from seqrec.evaluation import METRICS
-from seqrec.report.paper import BASELINES, DATASET_ORDER, MARKER, MARKER_MD, MODEL_ORDER, PROPOSED, loss_name, ordered
 from seqrec.report.markdown import markdown_table
+from seqrec.report.paper import BASELINES, DATASET_ORDER, MARKER, MARKER_MD, MODEL_ORDER, PROPOSED, loss_name, ordered
 from seqrec.report.runs import check_same_data, read_per_user
 
 ALPHA = 1e-3  # the paper's significance level
 SIGNIFICANCE_COLUMNS = (
-    "dataset", "model", "metric", "proposed", "baseline", "n_users", "n_seeds_proposed",
-    "n_seeds_baseline", "mean_proposed", "mean_baseline", "t", "p", "marker",
+    "dataset",
+    "model",
+    "metric",
+    "proposed",
+    "baseline",
+    "n_users",
+    "n_seeds_proposed",
+    "n_seeds_baseline",
+    "mean_proposed",
+    "mean_baseline",
+    "t",
+    "p",
+    "marker",
 )
 
 
@@ -69,8 +80,9 @@ def significance_marker(p: float, alpha: float = ALPHA) -> str:
     return MARKER if p < alpha else ""
 
 
-def significance_table(runs: pd.DataFrame, proposed: str = PROPOSED,
-                       baselines: tuple[str, ...] | list[str] = BASELINES) -> pd.DataFrame:
+def significance_table(
+    runs: pd.DataFrame, proposed: str = PROPOSED, baselines: tuple[str, ...] | list[str] = BASELINES
+) -> pd.DataFrame:
     """Test ``proposed`` against each of ``baselines`` for every dataset × model × metric that has
     a run of the proposed loss and of that baseline.
 
@@ -101,15 +113,23 @@ def significance_table(runs: pd.DataFrame, proposed: str = PROPOSED,
                 base = users[baseline].loc[ours.index]  # same user set, checked; align the order
                 for metric in (m for m in METRICS if m in ours.columns and m in base.columns):
                     res = paired_ttest(ours[metric], base[metric])
-                    rows.append({
-                        "dataset": dataset, "model": model, "metric": metric,
-                        "proposed": proposed, "baseline": baseline, "n_users": res.n,
-                        "n_seeds_proposed": int((group["loss"] == proposed).sum()),
-                        "n_seeds_baseline": int((group["loss"] == baseline).sum()),
-                        "mean_proposed": float(ours[metric].mean()),
-                        "mean_baseline": float(base[metric].mean()),
-                        "t": res.t, "p": res.p, "marker": significance_marker(res.p),
-                    })
+                    rows.append(
+                        {
+                            "dataset": dataset,
+                            "model": model,
+                            "metric": metric,
+                            "proposed": proposed,
+                            "baseline": baseline,
+                            "n_users": res.n,
+                            "n_seeds_proposed": int((group["loss"] == proposed).sum()),
+                            "n_seeds_baseline": int((group["loss"] == baseline).sum()),
+                            "mean_proposed": float(ours[metric].mean()),
+                            "mean_baseline": float(base[metric].mean()),
+                            "t": res.t,
+                            "p": res.p,
+                            "marker": significance_marker(res.p),
+                        }
+                    )
     return pd.DataFrame(rows, columns=list(SIGNIFICANCE_COLUMNS))
 
 
@@ -147,13 +167,41 @@ def _check_same_users(dir_a: str, users_a: pd.Index, dir_b: str, users_b: pd.Ind
 def significance_markdown(sig: pd.DataFrame) -> str:
     """Markdown table of ``significance_table`` output (one row per dataset × model × metric ×
     baseline), with a one-line legend."""
-    legend = ("Paired two-sided t-test on per-user test metrics, the proposed loss vs each baseline (users "
-              f"paired by user_id, seeds averaged per user first). t > 0: proposed better. {MARKER_MD}: p < {ALPHA:g}.")
-    head = ["Dataset", "Model", "Metric", "Proposed", "Baseline", "n users", "seeds (proposed/base)",
-            "mean proposed", "mean baseline", "t", "p", ""]
-    rows = [[r.dataset, r.model, r.metric.upper(), loss_name(r.proposed), loss_name(r.baseline), r.n_users,
-             f"{r.n_seeds_proposed}/{r.n_seeds_baseline}", f"{r.mean_proposed:.4f}", f"{r.mean_baseline:.4f}",
-             f"{r.t:.3f}", f"{r.p:.3g}", MARKER_MD if r.marker else ""] for r in sig.itertuples()]
+    legend = (
+        "Paired two-sided t-test on per-user test metrics, the proposed loss vs each baseline (users "
+        f"paired by user_id, seeds averaged per user first). t > 0: proposed better. {MARKER_MD}: p < {ALPHA:g}."
+    )
+    head = [
+        "Dataset",
+        "Model",
+        "Metric",
+        "Proposed",
+        "Baseline",
+        "n users",
+        "seeds (proposed/base)",
+        "mean proposed",
+        "mean baseline",
+        "t",
+        "p",
+        "",
+    ]
+    rows = [
+        [
+            r.dataset,
+            r.model,
+            r.metric.upper(),
+            loss_name(r.proposed),
+            loss_name(r.baseline),
+            r.n_users,
+            f"{r.n_seeds_proposed}/{r.n_seeds_baseline}",
+            f"{r.mean_proposed:.4f}",
+            f"{r.mean_baseline:.4f}",
+            f"{r.t:.3f}",
+            f"{r.p:.3g}",
+            MARKER_MD if r.marker else "",
+        ]
+        for r in sig.itertuples()
+    ]
     if not rows:
         rows = [["(no dataset × model has both a run of the proposed loss and of a baseline)"] + [""] * 11]
     return f"{legend}\n\n{markdown_table(pd.DataFrame(rows, columns=head), left=5)}\n"

@@ -72,17 +72,23 @@ def cell_stats(runs: pd.DataFrame) -> pd.DataFrame:
     """Mean, std (ddof = 1, NaN for one seed) and number of seeds of every test metric per
     dataset × model × loss (a tidy frame with columns KEYS + mean, std, n_seeds)."""
     long = runs.melt(
-        id_vars=["dataset", "model", "loss"], value_vars=[f"test/{m}" for m in METRICS],
-        var_name="metric", value_name="value",
+        id_vars=["dataset", "model", "loss"],
+        value_vars=[f"test/{m}" for m in METRICS],
+        var_name="metric",
+        value_name="value",
     ).dropna(subset=["value"])
     long["metric"] = long["metric"].str.removeprefix("test/")
     grouped = long.groupby(KEYS, sort=False)["value"]
     return grouped.agg(mean="mean", std="std", n_seeds="count").reset_index()
 
 
-def build_table2(runs: pd.DataFrame, paper_df: pd.DataFrame | None = None,
-                 significance: pd.DataFrame | None = None, proposed: str = PROPOSED,
-                 baselines: tuple[str, ...] | list[str] = BASELINES) -> Table2:
+def build_table2(
+    runs: pd.DataFrame,
+    paper_df: pd.DataFrame | None = None,
+    significance: pd.DataFrame | None = None,
+    proposed: str = PROPOSED,
+    baselines: tuple[str, ...] | list[str] = BASELINES,
+) -> Table2:
     """Build Table 2 from a ``collect_runs`` frame.
 
     Args:
@@ -133,8 +139,9 @@ def _sort(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     return df.sort_values(by, key=lambda s: s.map(rank[s.name]), kind="stable").reset_index(drop=True)
 
 
-def _markers(rows: pd.DataFrame, significance: pd.DataFrame | None, proposed: str,
-             baselines: tuple[str, ...]) -> list[str]:
+def _markers(
+    rows: pd.DataFrame, significance: pd.DataFrame | None, proposed: str, baselines: tuple[str, ...]
+) -> list[str]:
     """Per row, the marker of the proposed loss's t-test against the best baseline present."""
     if significance is None or significance.empty:
         return [""] * len(rows)

@@ -33,5 +33,16 @@ from seqrec.tune.experiment import experiment_yaml, parse_value, trial_overrides
 from seqrec.tune.plots import plot_search
 from seqrec.tune.study import best_trial, load_study, trials_table
 
-__all__ = ["best_trial", "compare", "comparison_markdown", "experiment_yaml", "load_study", "parse_value",
-           "plot_search", "rerun", "trial_overrides", "trials_table", "write_best_experiment"]
+__all__ = [
+    "best_trial",
+    "compare",
+    "comparison_markdown",
+    "experiment_yaml",
+    "load_study",
+    "parse_value",
+    "plot_search",
+    "rerun",
+    "trial_overrides",
+    "trials_table",
+    "write_best_experiment",
+]

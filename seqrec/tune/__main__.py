@@ -25,22 +25,34 @@ from seqrec.tune.study import best_trial, load_study, trial_metrics, trials_tabl
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m seqrec.tune",
-                                description="Trials table, plots, best configuration and its rerun "
-                                            "for a hyperparameter search.")
+    p = argparse.ArgumentParser(
+        prog="python -m seqrec.tune",
+        description="Trials table, plots, best configuration and its rerun for a hyperparameter search.",
+    )
     p.add_argument("search", type=Path, help="the search folder (outputs/search/<name>)")
     p.add_argument("--study", default=None, help="study name (only if study.db holds several)")
-    p.add_argument("--name", default=None,
-                   help="name of the written conf/experiment/<name>.yaml (default: <study>_best)")
-    p.add_argument("--conf-dir", type=Path, default=Path("conf/experiment"),
-                   help="where the best configuration is written (default conf/experiment); another "
-                        "folder must be named experiment (the reruns add its parent to Hydra's search path)")
+    p.add_argument(
+        "--name", default=None, help="name of the written conf/experiment/<name>.yaml (default: <study>_best)"
+    )
+    p.add_argument(
+        "--conf-dir",
+        type=Path,
+        default=Path("conf/experiment"),
+        help="where the best configuration is written (default conf/experiment); another "
+        "folder must be named experiment (the reruns add its parent to Hydra's search path)",
+    )
     p.add_argument("--seeds", type=int, default=5, help="seeds of the rerun, from 42 (default 5)")
     p.add_argument("--no-rerun", action="store_true", help="skip the rerun and the comparison")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace an existing <conf-dir>/<name>.yaml (without it an existing file is refused)")
-    p.add_argument("--train-args", default="",
-                   help="extra train.py overrides for the reruns, e.g. 'num_threads=1 trainer.progress=false'")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing <conf-dir>/<name>.yaml (without it an existing file is refused)",
+    )
+    p.add_argument(
+        "--train-args",
+        default="",
+        help="extra train.py overrides for the reruns, e.g. 'num_threads=1 trainer.progress=false'",
+    )
     return p.parse_args(argv)
 
 
@@ -52,12 +64,16 @@ def main(argv: list[str] | None = None) -> None:
     if args.seeds < 2 and not args.no_rerun:
         raise SeqrecError(f"--seeds {args.seeds}: a mean ± std and a comparison need at least 2 seeds.")
     if args.name is not None and not _NAME.fullmatch(args.name):
-        raise SeqrecError(f"--name {args.name!r}: give a file name without a folder or extension (letters, "
-                          "digits, _ -), e.g. --name lastfm_sasrec_cce_best; --conf-dir sets the folder.")
+        raise SeqrecError(
+            f"--name {args.name!r}: give a file name without a folder or extension (letters, "
+            "digits, _ -), e.g. --name lastfm_sasrec_cce_best; --conf-dir sets the folder."
+        )
     if not args.no_rerun and args.conf_dir.name != "experiment":
-        raise SeqrecError(f"--conf-dir {args.conf_dir}: the reruns read it as Hydra's `experiment` config "
-                          f"group, so the folder must be named experiment (e.g. {args.conf_dir}/experiment), "
-                          "or pass --no-rerun to only write the configuration.")
+        raise SeqrecError(
+            f"--conf-dir {args.conf_dir}: the reruns read it as Hydra's `experiment` config "
+            f"group, so the folder must be named experiment (e.g. {args.conf_dir}/experiment), "
+            "or pass --no-rerun to only write the configuration."
+        )
     study = load_study(args.search, args.study)
     trials = trials_table(study, args.search)
     best = best_trial(trials)  # raises when no trial is complete
@@ -69,33 +85,40 @@ def main(argv: list[str] | None = None) -> None:
     if not args.no_rerun and args.conf_dir.resolve() != shadow.parent.resolve() and shadow.is_file():
         # Hydra's own config folder comes before an added search path: the reruns would train
         # that file, not the one written into --conf-dir
-        raise SeqrecError(f"--conf-dir {args.conf_dir}: the reruns would train {shadow} instead of the "
-                          f"{name}.yaml written there (conf/experiment comes first in Hydra's search path). "
-                          "Pass another name with --name NAME.")
+        raise SeqrecError(
+            f"--conf-dir {args.conf_dir}: the reruns would train {shadow} instead of the "
+            f"{name}.yaml written there (conf/experiment comes first in Hydra's search path). "
+            "Pass another name with --name NAME."
+        )
 
     target = args.conf_dir / f"{name}.yaml"
     if target.exists() and not args.overwrite:  # e.g. a tuned configuration committed with the repository
-        raise SeqrecError(f"{target} already exists, and this report would replace it with the best trial of "
-                          f"{args.search}. Pass --name NEW to write another file, or --overwrite to replace it.")
+        raise SeqrecError(
+            f"{target} already exists, and this report would replace it with the best trial of "
+            f"{args.search}. Pass --name NEW to write another file, or --overwrite to replace it."
+        )
 
     table = Table(title=f"search {study.study_name}: {len(trials)} trials, objective {monitor} (validation)")
     shown = ["number", "state", "value", *params, "duration_s", "epochs_run"]
     for col in shown:  # the parameters by their last part (model.dropout → dropout)
-        table.add_column({"number": "#", "duration_s": "s", "epochs_run": "epochs"}.get(col, col.split(".")[-1]),
-                         justify="right")
+        table.add_column(
+            {"number": "#", "duration_s": "s", "epochs_run": "epochs"}.get(col, col.split(".")[-1]), justify="right"
+        )
     for d in trials.to_dict("records"):
         style = "bold green" if d["number"] == best["number"] else None
         table.add_row(*(_fmt(d.get(c)) for c in shown), style=style)
     console.print(table)
     written = []
     written.append(atomic_write(args.search / "trials.csv", trials.to_csv(index=False)))
-    categorical = frozenset(key for key, dist in study.best_trial.distributions.items()
-                            if type(dist).__name__ == "CategoricalDistribution")
+    categorical = frozenset(
+        key for key, dist in study.best_trial.distributions.items() if type(dist).__name__ == "CategoricalDistribution"
+    )
     written += plot_search(trials, params, monitor, args.search, categorical)
-    written.append(write_best_experiment(best, trials, study.study_name, args.search, monitor,
-                                         args.conf_dir, name))
-    console.print(f"best: trial {int(best['number'])}, {monitor} {best['value']:.4f}: "
-                  + ", ".join(f"{p}={best[p]}" for p in params))
+    written.append(write_best_experiment(best, trials, study.study_name, args.search, monitor, args.conf_dir, name))
+    console.print(
+        f"best: trial {int(best['number'])}, {monitor} {best['value']:.4f}: "
+        + ", ".join(f"{p}={best[p]}" for p in params)
+    )
     if not args.no_rerun:
         # the default configuration keeps the search's fixed settings (e.g. trainer.max_epochs)
         fixed = [f"{k}={v}" for k, v in overrides.items() if k not in params]
@@ -104,14 +127,21 @@ def main(argv: list[str] | None = None) -> None:
         if args.conf_dir.resolve() != Path("conf/experiment").resolve():  # a config folder of its own
             extra.append(f"hydra.searchpath=[file://{args.conf_dir.resolve().parent}]")
         rerun("tuned", [f"experiment={name}"], seeds, args.search / "best", extra)
-        rerun("default", [*(f"{g}={c}" for g, c in choices.items()), *fixed], seeds,
-              args.search / "default", extra)
+        rerun("default", [*(f"{g}={c}" for g, c in choices.items()), *fixed], seeds, args.search / "default", extra)
         paper = load_paper()
-        cmp = compare(args.search / "best", args.search / "default", choices.get("dataset", ""),
-                      choices.get("model", ""), choices.get("loss", ""), paper)
+        cmp = compare(
+            args.search / "best",
+            args.search / "default",
+            choices.get("dataset", ""),
+            choices.get("model", ""),
+            choices.get("loss", ""),
+            paper,
+        )
         md = comparison_markdown(cmp)
-        written += [atomic_write(args.search / "comparison.csv", cmp.to_csv(index=False)),
-                    atomic_write(args.search / "comparison.md", md + "\n")]
+        written += [
+            atomic_write(args.search / "comparison.csv", cmp.to_csv(index=False)),
+            atomic_write(args.search / "comparison.md", md + "\n"),
+        ]
         console.print(md)
     for path in written:
         console.print(f"wrote {path}")

@@ -26,19 +26,32 @@ def rerun(label: str, overrides: list[str], seeds: list[int], out: Path, extra: 
     """Train ``overrides`` once per seed into ``<out>/seed<s>`` (``train.py -m``; finished runs are
     skipped, unfinished ones continue). Raises SeqrecError when the sweep fails."""
     if not Path("train.py").is_file():
-        raise SeqrecError(f"The rerun needs seqrec's train.py in the current folder ({Path.cwd()}); run "
-                          "`python -m seqrec.tune …` (or `make tune-report`) from the seqrec folder.")
-    cmd = [sys.executable, "train.py", "-m", *overrides, f"seed={','.join(map(str, seeds))}",
-           f"hydra.sweep.dir={out}", "hydra.sweep.subdir=seed${seed}", *extra]
+        raise SeqrecError(
+            f"The rerun needs seqrec's train.py in the current folder ({Path.cwd()}); run "
+            "`python -m seqrec.tune …` (or `make tune-report`) from the seqrec folder."
+        )
+    cmd = [
+        sys.executable,
+        "train.py",
+        "-m",
+        *overrides,
+        f"seed={','.join(map(str, seeds))}",
+        f"hydra.sweep.dir={out}",
+        "hydra.sweep.subdir=seed${seed}",
+        *extra,
+    ]
     log.info("%s configuration, %d seeds: %s", label, len(seeds), shlex.join(cmd))
     if subprocess.run(cmd).returncode != 0:
-        raise SeqrecError(f"The rerun of the {label} configuration failed (command: {shlex.join(cmd)}); "
-                          "its error is printed above. Fix it and run the report again: finished "
-                          "seeds are kept.")
+        raise SeqrecError(
+            f"The rerun of the {label} configuration failed (command: {shlex.join(cmd)}); "
+            "its error is printed above. Fix it and run the report again: finished "
+            "seeds are kept."
+        )
 
 
-def compare(best_dir: Path, default_dir: Path, dataset: str, model: str, loss: str,
-            paper: pd.DataFrame | None) -> pd.DataFrame:
+def compare(
+    best_dir: Path, default_dir: Path, dataset: str, model: str, loss: str, paper: pd.DataFrame | None
+) -> pd.DataFrame:
     """Test metrics of the tuned and default configurations, one row per metric.
 
     Columns: ``metric``; ``tuned_mean``, ``tuned_std``, ``default_mean``, ``default_std`` (over
@@ -55,16 +68,20 @@ def compare(best_dir: Path, default_dir: Path, dataset: str, model: str, loss: s
         sides[side] = collect_runs(folder)
     seeds = {side: sorted(r["seed"]) for side, r in sides.items()}
     if seeds["tuned"] != seeds["default"]:
-        raise SeqrecError(f"The tuned runs ({best_dir}: seeds {seeds['tuned']}) and the default runs "
-                          f"({default_dir}: seeds {seeds['default']}) differ in seeds; a paired "
-                          "comparison needs the same seeds. Rerun the report to finish both.")
+        raise SeqrecError(
+            f"The tuned runs ({best_dir}: seeds {seeds['tuned']}) and the default runs "
+            f"({default_dir}: seeds {seeds['default']}) differ in seeds; a paired "
+            "comparison needs the same seeds. Rerun the report to finish both."
+        )
     users = {}
     for side, runs in sides.items():
         frames = [read_per_user(d) for d in runs["run_dir"]]
         users[side] = pd.concat(frames).groupby(level="user_id").mean().sort_index()
     if not users["tuned"].index.equals(users["default"].index):
-        raise SeqrecError(f"The tuned runs ({best_dir}) and the default runs ({default_dir}) evaluated "
-                          "different test users; both must use the same data (dataset options).")
+        raise SeqrecError(
+            f"The tuned runs ({best_dir}) and the default runs ({default_dir}) evaluated "
+            "different test users; both must use the same data (dataset options)."
+        )
     rows = []
     for metric in METRICS:
         col = f"test/{metric}"
@@ -72,24 +89,46 @@ def compare(best_dir: Path, default_dir: Path, dataset: str, model: str, loss: s
         test = paired_ttest(users["tuned"][metric], users["default"][metric])
         value = math.nan
         if paper is not None:
-            hit = paper[(paper["dataset"] == dataset) & (paper["model"] == model)
-                        & (paper["loss"] == loss) & (paper["metric"] == metric)]
+            hit = paper[
+                (paper["dataset"] == dataset)
+                & (paper["model"] == model)
+                & (paper["loss"] == loss)
+                & (paper["metric"] == metric)
+            ]
             value = float(hit["value"].iloc[0]) if len(hit) else math.nan
-        rows.append({
-            "metric": metric, "tuned_mean": tuned.mean(), "tuned_std": tuned.std(ddof=1),
-            "default_mean": default.mean(), "default_std": default.std(ddof=1),
-            "n_seeds": len(tuned), "paper": value, "t": test.t, "p": test.p, "n_users": test.n,
-        })
+        rows.append(
+            {
+                "metric": metric,
+                "tuned_mean": tuned.mean(),
+                "tuned_std": tuned.std(ddof=1),
+                "default_mean": default.mean(),
+                "default_std": default.std(ddof=1),
+                "n_seeds": len(tuned),
+                "paper": value,
+                "t": test.t,
+                "p": test.p,
+                "n_users": test.n,
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def comparison_markdown(cmp: pd.DataFrame) -> str:
     """``comparison.md``: metric | tuned mean ± std | default mean ± std | paper | t | p."""
+
     def pm(mean, std):
         return f"{mean:.4f} ± {std:.4f}" if not math.isnan(std) else f"{mean:.4f}"
 
     header = ["metric", f"tuned ({int(cmp['n_seeds'].iloc[0])} seeds)", "default", "paper", "t", "p"]
-    rows = [[r.metric.replace("hr", "HR").replace("ndcg", "NDCG"), pm(r.tuned_mean, r.tuned_std),
-             pm(r.default_mean, r.default_std), "—" if math.isnan(r.paper) else f"{r.paper:.4f}",
-             f"{r.t:.2f}", f"{r.p:.2g}"] for r in cmp.itertuples()]
+    rows = [
+        [
+            r.metric.replace("hr", "HR").replace("ndcg", "NDCG"),
+            pm(r.tuned_mean, r.tuned_std),
+            pm(r.default_mean, r.default_std),
+            "—" if math.isnan(r.paper) else f"{r.paper:.4f}",
+            f"{r.t:.2f}",
+            f"{r.p:.2g}",
+        ]
+        for r in cmp.itertuples()
+    ]
     return markdown_table(pd.DataFrame(rows, columns=header))

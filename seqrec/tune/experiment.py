@@ -29,8 +29,10 @@ def trial_overrides(run_dir: str | Path) -> tuple[dict, dict]:
     try:
         hydra_cfg = yaml.safe_load(path.read_text())["hydra"]
     except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
-        raise SeqrecError(f"Cannot read the trial's Hydra record '{path}': {exc}. The trial folder "
-                          "is incomplete; pick another search folder or rerun the search.") from exc
+        raise SeqrecError(
+            f"Cannot read the trial's Hydra record '{path}': {exc}. The trial folder "
+            "is incomplete; pick another search folder or rerun the search."
+        ) from exc
     recorded = hydra_cfg["runtime"]["choices"]
     choices = {k: recorded[k] for k in CHOICE_GROUPS if recorded.get(k)}
     overrides = {}
@@ -74,8 +76,9 @@ def experiment_yaml(choices: dict, overrides: dict, header: str) -> str:
     return "\n".join(lines) + "\n\n" + body
 
 
-def write_best_experiment(best: pd.Series, trials: pd.DataFrame, study_name: str, search_dir: Path,
-                          monitor: str, conf_dir: Path, name: str) -> Path:
+def write_best_experiment(
+    best: pd.Series, trials: pd.DataFrame, study_name: str, search_dir: Path, monitor: str, conf_dir: Path, name: str
+) -> Path:
     """Write the best trial's configuration as ``<conf_dir>/<name>.yaml``; returns the path."""
     choices, overrides = trial_overrides(best["run_dir"])
     n_done = int((trials["state"] == "COMPLETE").sum())

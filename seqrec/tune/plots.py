@@ -10,8 +10,9 @@ import pandas as pd
 from seqrec.atomic import atomic_write
 
 
-def plot_search(trials: pd.DataFrame, params: list[str], monitor: str, out_dir: Path,
-                categorical: frozenset[str] = frozenset()) -> list[Path]:
+def plot_search(
+    trials: pd.DataFrame, params: list[str], monitor: str, out_dir: Path, categorical: frozenset[str] = frozenset()
+) -> list[Path]:
     """``search_history.png`` (objective per trial, best so far) and ``search_params.png`` (the
     objective against each parameter: the ``categorical`` ones (``choice(…)``) at evenly spaced
     positions in their values' order, so that ``0, 1e-6, …, 1e-3`` are told apart; a log axis
@@ -27,8 +28,13 @@ def plot_search(trials: pd.DataFrame, params: list[str], monitor: str, out_dir: 
     ax.scatter(done["number"], done["value"], s=18, label="complete trial")
     failed = trials[trials["state"] == "FAIL"]
     if len(failed):
-        ax.scatter(failed["number"], [done["value"].min() if len(done) else 0] * len(failed),
-                   marker="x", color="tab:red", label="failed trial")
+        ax.scatter(
+            failed["number"],
+            [done["value"].min() if len(done) else 0] * len(failed),
+            marker="x",
+            color="tab:red",
+            label="failed trial",
+        )
     ax.step(done["number"], done["value"].cummax(), where="post", color="tab:orange", label="best so far")
     ax.set_xlabel("trial")
     ax.set_ylabel(f"{monitor} (validation)")
@@ -53,7 +59,7 @@ def plot_search(trials: pd.DataFrame, params: list[str], monitor: str, out_dir: 
             if len(positive) == len(x) and len(x) and x.max() / x.min() >= 50:
                 ax.set_xscale("log")
         ax.set_title(p, fontsize=9)
-    for ax in list(axes.flat)[len(params):]:
+    for ax in list(axes.flat)[len(params) :]:
         ax.axis("off")
     fig.supylabel(f"{monitor} (validation)")
     fig.tight_layout()

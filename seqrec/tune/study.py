@@ -50,12 +50,13 @@ def load_study(search_dir: str | Path, study_name: str | None = None):
     storage = f"sqlite:///{db.resolve()}"
     names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
     if not names:
-        raise SeqrecError(f"'{db}' holds no study: its search stopped before it began. Run the search "
-                          "(`python train.py hparams_search=<name>`) before the report.")
+        raise SeqrecError(
+            f"'{db}' holds no study: its search stopped before it began. Run the search "
+            "(`python train.py hparams_search=<name>`) before the report."
+        )
     if study_name is None:
         if len(names) != 1:
-            raise SeqrecError(f"'{db}' holds {len(names)} studies ({', '.join(names)}); "
-                              "pick one with --study NAME.")
+            raise SeqrecError(f"'{db}' holds {len(names)} studies ({', '.join(names)}); pick one with --study NAME.")
         study_name = names[0]
     elif study_name not in names:
         raise SeqrecError(f"'{db}' has no study named {study_name!r}; it has {', '.join(names)}.")
@@ -65,8 +66,10 @@ def load_study(search_dir: str | Path, study_name: str | None = None):
 def check_optuna_storage(db: Path, fix: str | None = None) -> None:
     """Raise SeqrecError unless ``db`` is an SQLite file with Optuna's ``studies`` table (opened
     read-only, so a wrong file is left as it was); ``fix`` ends the message."""
-    fix = fix or ("The search writes it (`python train.py hparams_search=<name>`); pass that search's "
-                  "folder, or delete the file and run the search again.")
+    fix = fix or (
+        "The search writes it (`python train.py hparams_search=<name>`); pass that search's "
+        "folder, or delete the file and run the search again."
+    )
     with db.open("rb") as f:
         header = f.read(16)
     if header != b"SQLite format 3\x00":
@@ -81,8 +84,10 @@ def check_optuna_storage(db: Path, fix: str | None = None) -> None:
     except sqlite3.Error as exc:
         raise SeqrecError(f"'{db}' cannot be read as an SQLite database ({exc}). {fix}") from exc
     if "studies" not in tables:
-        raise SeqrecError(f"'{db}' is an SQLite database but not an Optuna study storage (no "
-                          f"'studies' table; it has {', '.join(sorted(tables)) or 'no tables'}). {fix}")
+        raise SeqrecError(
+            f"'{db}' is an SQLite database but not an Optuna study storage (no "
+            f"'studies' table; it has {', '.join(sorted(tables)) or 'no tables'}). {fix}"
+        )
 
 
 def trial_metrics(run_dir: Path) -> dict:
@@ -104,17 +109,25 @@ def trials_table(study, search_dir: str | Path) -> pd.DataFrame:
     for t in study.get_trials(deepcopy=False):
         run_dir = Path(search_dir) / f"trial{t.number}"
         m = trial_metrics(run_dir)
-        duration = (t.datetime_complete - t.datetime_start).total_seconds() \
-            if t.datetime_complete and t.datetime_start else math.nan
-        rows.append({
-            "number": t.number, "state": t.state.name,
-            "value": t.value if t.state.name == "COMPLETE" and t.value is not None else math.nan,
-            **t.params, "duration_s": duration,
-            "best_epoch": m.get("best_epoch"), "epochs_run": m.get("epochs_run"), "run_dir": str(run_dir),
-        })
+        duration = (
+            (t.datetime_complete - t.datetime_start).total_seconds()
+            if t.datetime_complete and t.datetime_start
+            else math.nan
+        )
+        rows.append(
+            {
+                "number": t.number,
+                "state": t.state.name,
+                "value": t.value if t.state.name == "COMPLETE" and t.value is not None else math.nan,
+                **t.params,
+                "duration_s": duration,
+                "best_epoch": m.get("best_epoch"),
+                "epochs_run": m.get("epochs_run"),
+                "run_dir": str(run_dir),
+            }
+        )
     if not rows:  # a search stopped before its first trial was recorded
-        return pd.DataFrame(columns=["number", "state", "value", "duration_s", "best_epoch", "epochs_run",
-                                     "run_dir"])
+        return pd.DataFrame(columns=["number", "state", "value", "duration_s", "best_epoch", "epochs_run", "run_dir"])
     return pd.DataFrame(rows).sort_values("number").reset_index(drop=True)
 
 
