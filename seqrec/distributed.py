@@ -383,3 +383,9 @@ class NoWriter(Checkpoints):
 
     def finish(self, metrics: dict, per_user) -> None:
         pass
+
+    def start_trackers(self, trackers, first_epoch: int) -> None:
+        pass  # only the rank that writes the run folder tracks
+
+    def close_trackers(self) -> None:
+        pass

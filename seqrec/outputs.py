@@ -111,6 +111,7 @@ class RunWriter(Checkpoints):
         # the data the run trains on (SequenceData.fingerprint), kept in best.pt and last.pt so a
         # checkpoint of another run or other data is refused (seqrec.resume.check_identity)
         self.data_fingerprint: str | None = None
+        self.trackers: list = []  # seqrec.tracking: experiment trackers beside the files
         with writing(self.out_dir, "the run folder"):
             self.out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -142,10 +143,25 @@ class RunWriter(Checkpoints):
             ),
         )
 
+    def start_trackers(self, trackers: list, first_epoch: int) -> None:
+        """Start the run's experiment trackers (:mod:`seqrec.tracking`) at ``first_epoch`` (> 1 for a
+        resumed run, which continues their records)."""
+        self.trackers = list(trackers)
+        for tracker in self.trackers:
+            tracker.start(self.out_dir, self.run_config, first_epoch)
+
+    def close_trackers(self) -> None:
+        """Flush and close every tracker (also after an error or an interruption)."""
+        for tracker in self.trackers:
+            tracker.close()
+
     def epoch(self, row: dict) -> None:
-        """Append one epoch's row to ``epochs.csv`` (rewritten atomically, it is small)."""
+        """Append one epoch's row to ``epochs.csv`` (rewritten atomically, it is small), then
+        hand it to the trackers."""
         self.epochs.append(row)
         self._write("epochs.csv", lambda path: write_csv(path, pd.DataFrame(self.epochs)))
+        for tracker in self.trackers:
+            tracker.log_epoch(row)
 
     def save_best(self, state: dict) -> None:
         """``best.pt``: ``{model, loss, optimizer, epoch, best_metric, config, model_kwargs,
@@ -184,3 +200,6 @@ class RunWriter(Checkpoints):
         """Per-user test metrics, then ``metrics.json`` last: its presence marks a finished run."""
         self._write("per_user_test.csv", lambda path: write_csv(path, per_user))
         self._write("metrics.json", lambda path: write_json(path, metrics))
+        for tracker in self.trackers:
+            tracker.log_final(metrics)
+        self.close_trackers()

@@ -34,6 +34,7 @@ from seqrec.rundir import read_run
 from seqrec.seeding import seed_everything
 from seqrec.summary import print_summary
 from seqrec.sweep import settle_hydra_record
+from seqrec.tracking import build_trackers
 from seqrec.trainer import Interrupted, Trainer
 
 log = logging.getLogger(__name__)
@@ -247,7 +248,7 @@ def _run_owned(cfg: DictConfig, overrides: list[str] | None, stage: str, wall_st
     exp = build(cfg)  # a resumed run's saved config is checked too; bad data fails here, before any write
     if ddp.is_main():  # the run is accepted: Hydra's record of this command joins the folder
         settle_hydra_record(out_dir, cfg.get("resume"), accepted=True)
-    data, model, loss, trainer, device = exp.data, exp.model, exp.loss, exp.trainer, exp.device
+    data, trainer = exp.data, exp.trainer
     if stage == "pretrain":
         return run_pretraining(cfg, exp, wall_start)
     config = OmegaConf.to_container(cfg, resolve=True)
@@ -265,7 +266,19 @@ def _run_owned(cfg: DictConfig, overrides: list[str] | None, stage: str, wall_st
     writer.model_kwargs = exp.model_kwargs
     writer.data_fingerprint = data.fingerprint
     writer.ids(data.item_tokens, data.user_tokens)  # raw ids for seqrec.recommend
+    writer.start_trackers(build_trackers(exp.options.logger), trainer.state.epoch + 1)
+    try:
+        return _train_and_finish(exp, writer, out_dir, int(cfg.seed), pretrain_facts, wall_start)
+    finally:
+        writer.close_trackers()
 
+
+def _train_and_finish(
+    exp: Experiment, writer, out_dir: Path, seed: int, pretrain_facts: dict, wall_start: float
+) -> dict:
+    """Train with ``exp``'s trainer, then write the run's results through ``writer``; returns the
+    content of ``metrics.json``."""
+    data, model, loss, trainer, device = exp.data, exp.model, exp.loss, exp.trainer, exp.device
     with resume.stop_on_signals() as stop:
         try:
             result = trainer.fit(on_epoch_end=writer.epoch, checkpoints=writer, stop=stop)
@@ -279,7 +292,7 @@ def _run_owned(cfg: DictConfig, overrides: list[str] | None, stage: str, wall_st
         "dataset": data.name,
         "model": model.name,
         "loss": loss.name,
-        "seed": int(cfg.seed),
+        "seed": seed,
         **result.metrics,
         **repeats,
         "best_epoch": result.best_epoch,
@@ -300,7 +313,7 @@ def _run_owned(cfg: DictConfig, overrides: list[str] | None, stage: str, wall_st
         "git_commit": git_commit(),
         "output_dir": str(out_dir),
     }
-    if not main:
+    if not ddp.is_main():
         return metrics
     print_summary(metrics)  # printed first: the numbers are shown even when the disk is full
     writer.finish(metrics, per_user_frame(result.test_ranks, data.user_tokens))

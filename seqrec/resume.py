@@ -32,7 +32,7 @@ from seqrec.errors import ConfigError, SeqrecError
 log = logging.getLogger(__name__)
 
 # keys that may change between a run and its resumption: they do not change what is computed
-RUNTIME_KEYS = ("resume", "output_dir", "data_dir", "num_threads", "device", "trainer.progress")
+RUNTIME_KEYS = ("resume", "output_dir", "data_dir", "num_threads", "device", "trainer.progress", "logger")
 
 
 @dataclass

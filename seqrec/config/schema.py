@@ -14,7 +14,7 @@ Every wrong type or value, and every key nothing reads, in any group, is one
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from hydra.utils import get_object, instantiate
@@ -26,6 +26,7 @@ from seqrec.data.spec import DatasetSpec
 from seqrec.errors import ConfigError
 from seqrec.models.protocol import can_pretrain
 from seqrec.pretrain import STAGE_KEYS, Pretraining
+from seqrec.tracking import check_loggers
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,8 @@ class EvalOptions:
 
 # config groups: every other top-level key is a RunOptions field
 GROUPS = ("dataset", "model", "loss", "optimizer", "trainer", "eval")
+# config groups that are off unless selected (null in conf/config.yaml's defaults)
+OPTIONAL_GROUPS = ("logger",)
 # what seqrec.pipeline passes to each _target_ at build time (data-derived sizes, built objects):
 # never options, so `+trainer.seed=7` or `+model.n_items=5` is an error
 SUPPLIED = {
@@ -97,6 +100,8 @@ class CheckedConfig:
     optimizer: dict
     trainer: dict
     pretraining: Pretraining | None
+    # tracker name → options (seqrec.tracking); empty: the run folder's files alone
+    logger: dict = field(default_factory=dict)
 
 
 def target_of(values: Mapping[str, Any], group: str):
@@ -147,7 +152,7 @@ def top_level(cfg: DictConfig) -> dict:
     """
     values = {}
     for key in cfg:
-        if key in GROUPS:
+        if key in GROUPS or key in OPTIONAL_GROUPS:
             continue
         try:
             value = cfg[key]
@@ -200,6 +205,7 @@ def validate_config(cfg: DictConfig) -> CheckedConfig:
             f"stage=pretrain needs a model with a pre-training stage (model=s3rec); "
             f"{model['_target_']} has none. Use stage=finetune."
         )
+    logger = check_loggers(plain(cfg["logger"], "logger") if cfg.get("logger") is not None else None)
     return CheckedConfig(
         run=run,
         dataset=dataset,
@@ -209,6 +215,7 @@ def validate_config(cfg: DictConfig) -> CheckedConfig:
         optimizer=groups["optimizer"],
         trainer=groups["trainer"],
         pretraining=pretraining,
+        logger=logger,
     )
 
 
