@@ -43,6 +43,8 @@ __all__ = [
 # the validation metrics early stopping can monitor (``trainer.monitor``)
 Monitor = Literal[tuple(f"valid/{name}" for name in METRICS)]
 Precision = Literal["fp32", "bf16", "fp16"]
+# what one training sample is: a user's whole training sequence (the paper), or every prefix of it
+Samples = Literal["sequences", "prefixes"]
 PRECISIONS = get_args(Precision)
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -92,6 +94,11 @@ class Trainer:
             softmax and log-sigmoid stay in fp32; fp16 also scales the loss with a GradScaler).
         compile: wrap the model's training forward pass in ``torch.compile`` (dynamic shapes,
             since bucketed batches vary in width).
+        samples: ``sequences`` (one sample per user: its training sequence, the CCE paper's) or
+            ``prefixes`` (every prefix of every training sequence is a sample of its own, the
+            data loaders of S3-Rec, BSARec and the models published on these files; with a
+            last-position loss, ``loss=ce``, that is their protocol). Prefixes are cut from the
+            same tensors by index, length-bucketed like sequences.
         seed: the run's seed; each epoch's generators are seeded from ``(seed, epoch)``.
         device: torch device of model and data.
         progress: show tqdm progress bars (auto-disabled when not a terminal).
@@ -117,6 +124,7 @@ class Trainer:
         log_test_every_epoch: bool = False,
         precision: Precision = "fp32",
         compile: bool = False,
+        samples: Samples = "sequences",
         seed: int = 42,
         device: str | torch.device = "cpu",
         progress: bool = True,
@@ -135,7 +143,16 @@ class Trainer:
         self.progress = progress and ddp.is_main()  # DDP: bars on rank 0
         self.seed = seed
         self.neg_gen = torch.Generator(device=self.device)
-        self.train_lengths = (split.train_input != 0).sum(1).cpu()  # [U_tr]
+        self.samples = samples
+        lengths = (split.train_input != 0).sum(1).cpu()  # [U_tr]
+        if samples == "prefixes":  # sample s = (training row, prefix length k), k = 1..n of the row
+            self.sample_rows = torch.repeat_interleave(torch.arange(len(lengths)), lengths)  # [S]
+            first = torch.repeat_interleave(torch.cumsum(lengths, 0) - lengths, lengths)  # [S]
+            self.train_lengths = torch.arange(len(self.sample_rows)) - first + 1  # [S]: k
+            self.row_lengths = lengths
+        else:
+            self.sample_rows = self.row_lengths = None
+            self.train_lengths = lengths  # [S = U_tr]
         self.state = LoopState()
 
     # -- helpers ---------------------------------------------------------------------------
@@ -178,8 +195,34 @@ class Trainer:
 
         return ddp.sharded_ranks(ranks, (inputs != 0).sum(1))  # DDP: users shared out, ranks gathered
 
+    def sample_batch(self, idx: torch.Tensor, keep: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The training samples ``idx`` (``[B]``, indices into the epoch's samples) as a batch
+        ``keep`` columns wide: ``(users [B], inputs [B, keep], targets [B, keep])``, left-padded.
+
+        A sequence sample is its row's last ``keep`` columns. A prefix sample (row, k) is the
+        row's first k real items with their targets, right-aligned: the same items and targets
+        the row has at its first k positions, so a causal model sees each (history, next item)
+        pair of the sequence once as a prefix's last position.
+        """
+        split, width = self.split, self.split.train_input.shape[1]
+        if self.sample_rows is None:
+            idx = idx.to(self.device, non_blocking=True)
+            return (
+                split.train_users[idx],
+                split.train_input[idx, width - keep :],
+                split.train_target[idx, width - keep :],
+            )
+        rows, k = self.sample_rows[idx], self.train_lengths[idx]  # [B] each
+        start = width - self.row_lengths[rows]  # [B]: the row's first real column
+        cols = (start + k - keep).unsqueeze(1) + torch.arange(keep)  # [B, keep]: ends at the prefix's last item
+        real = (cols >= start.unsqueeze(1)).to(self.device)
+        rows, cols = rows.to(self.device), cols.clamp(min=0).to(self.device)
+        inputs = torch.where(real, split.train_input[rows.unsqueeze(1), cols], 0)  # [B, keep]
+        targets = torch.where(real, split.train_target[rows.unsqueeze(1), cols], 0)  # [B, keep]
+        return split.train_users[rows], inputs, targets
+
     def _loss_positions(self) -> torch.Tensor:
-        """``[U_tr]`` number of positions each training sequence contributes to the loss."""
+        """``[S]`` number of positions each training sample contributes to the loss."""
         if self.loss.positions == "last":
             return torch.ones_like(self.train_lengths)
         return self.train_lengths
@@ -217,9 +260,9 @@ class Trainer:
             SeqrecError: the loss is not finite (training diverged).
         """
         self.model.train()
-        split, width = self.split, self.split.train_input.shape[1]
+        width = self.split.train_input.shape[1]
         batches = self._start_epoch(epoch)
-        positions = self._loss_positions()  # [U_tr]
+        positions = self._loss_positions()  # [S]
         weights = batch_weights(batches, positions) if self.bucket_by_length else None
         first, total = 0, torch.zeros((), device=self.device)
         if self.state.batches_done and self.state.epoch == epoch - 1:  # resume inside this epoch
@@ -234,13 +277,11 @@ class Trainer:
             # gradient average the one-process step (1.0 in one process)
             idx, share = ddp.shard_rows(batches[b], positions, ddp.rank(), ddp.world_size())
             keep = int(self.train_lengths[idx].max()) if self.bucket_by_length else width
-            idx = idx.to(self.device, non_blocking=True)
-            inputs = split.train_input[idx, width - keep :]  # [B, W]
-            targets = split.train_target[idx, width - keep :]  # [B, W]
+            users, inputs, targets = self.sample_batch(idx, keep)  # [B], [B, W], [B, W]
             negatives = None
             if self.loss.num_negatives:
                 negatives = self.loss.sampler.sample(
-                    split.train_users[idx], targets, self.loss.num_negatives, self.neg_gen
+                    users, targets, self.loss.num_negatives, self.neg_gen
                 )  # items [B, W, K]
             with self._autocast():  # matmuls in bf16/fp16, log-softmax and loss in fp32
                 hidden = self.forward(inputs)  # [B, W, d]
