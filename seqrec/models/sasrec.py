@@ -47,8 +47,8 @@ class TransformerBlock(nn.Module):
         self.ffn_out = nn.Linear(4 * hidden_size, hidden_size)
         self.ffn_norm = nn.LayerNorm(hidden_size, eps=layer_norm_eps)
 
-    def forward(self, x: torch.Tensor, attn_bias: torch.Tensor) -> torch.Tensor:
-        """x: [B, L, d]; attn_bias: [B, 1, L, L] additive (0 or MASK_VALUE). Returns [B, L, d]."""
+    def attend(self, x: torch.Tensor, attn_bias: torch.Tensor) -> torch.Tensor:
+        """The attention sub-layer ``LN(x + Dropout(MHA(x)))``: x [B, L, d] → [B, L, d]."""
         B, L, d = x.shape
         q, k, v = self.qkv(x).view(B, L, 3, self.num_heads, d // self.num_heads).unbind(2)  # 3 × [B, L, H, d/H]
         q, k, v = (t.transpose(1, 2) for t in (q, k, v))  # [B, H, L, d/H]
@@ -56,9 +56,16 @@ class TransformerBlock(nn.Module):
             q, k, v, attn_mask=attn_bias.to(q.dtype), dropout_p=self.dropout if self.training else 0.0
         )  # [B, H, L, d/H]
         ctx = ctx.transpose(1, 2).reshape(B, L, d)  # [B, L, d]
-        x = self.attn_norm(x + F.dropout(self.attn_out(ctx), self.dropout, self.training))
+        return self.attn_norm(x + F.dropout(self.attn_out(ctx), self.dropout, self.training))
+
+    def feed_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The feed-forward sub-layer ``LN(x + Dropout(FFN(x)))``: x [B, L, d] → [B, L, d]."""
         h = self.ffn_out(F.gelu(self.ffn_in(x)))  # [B, L, d]
         return self.ffn_norm(x + F.dropout(h, self.dropout, self.training))
+
+    def forward(self, x: torch.Tensor, attn_bias: torch.Tensor) -> torch.Tensor:
+        """x: [B, L, d]; attn_bias: [B, 1, L, L] additive (0 or MASK_VALUE). Returns [B, L, d]."""
+        return self.feed_forward(self.attend(x, attn_bias))
 
 
 class SASRec(nn.Module):
