@@ -18,6 +18,25 @@ def compose_config(overrides: list[str] | None = None) -> DictConfig:
         return compose(config_name="config", overrides=overrides or [])
 
 
+def tiny_config(tmp_path: Path, out: Path, *overrides: str, users: int = 30, per_user: int = 8) -> DictConfig:
+    """A run config on a small synthetic log (``users`` × ``per_user`` interactions over 40 items,
+    written into ``tmp_path/log.csv``): one epoch takes about a second, no data files needed."""
+    rows = [f"u{u},i{(u * 7 + t) % 40},{t}" for u in range(users) for t in range(per_user)]
+    (tmp_path / "log.csv").write_text("user_id,item_id,timestamp\n" + "\n".join(rows) + "\n")
+    return compose_config(
+        [
+            f"data_dir={tmp_path / 'data'}",
+            f"output_dir={out}",
+            "dataset=custom",
+            f"dataset.path={tmp_path / 'log.csv'}",
+            "dataset.kcore=0",
+            "trainer.progress=false",
+            "device=cpu",
+            *overrides,
+        ]
+    )
+
+
 def find_shared_data() -> Path | None:
     """The read-only benchmark data folder, or None when this machine has none."""
     from seqrec.data.fetch import shared_data_dir

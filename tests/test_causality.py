@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import compose_config
+from conftest import tiny_config
 from torch import nn
 
 from seqrec.errors import ConfigError
@@ -62,21 +62,7 @@ def test_the_check_takes_nothing_from_the_runs_random_streams():
 
 
 def _tiny(tmp_path, *extra):
-    rows = [f"u{u},i{(u * 7 + t) % 40},{t}" for u in range(30) for t in range(8)]
-    (tmp_path / "log.csv").write_text("user_id,item_id,timestamp\n" + "\n".join(rows) + "\n")
-    return compose_config(
-        [
-            f"data_dir={tmp_path / 'data'}",
-            f"output_dir={tmp_path / 'run'}",
-            "dataset=custom",
-            f"dataset.path={tmp_path / 'log.csv'}",
-            "dataset.kcore=0",
-            "trainer.max_epochs=1",
-            "trainer.progress=false",
-            "device=cpu",
-            *extra,
-        ]
-    )
+    return tiny_config(tmp_path, tmp_path / "run", "trainer.max_epochs=1", *extra)
 
 
 def test_a_run_refuses_a_bidirectional_model_with_cce_before_writing(tmp_path):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT, compose_config
+from conftest import ROOT, tiny_config
 
 from seqrec.cli import remove_unused_run_dir
 from seqrec.errors import SeqrecError
@@ -22,28 +22,8 @@ from seqrec.pipeline import load_trained, run
 from seqrec.trainer import Trainer
 
 
-def tiny_log(tmp_path: Path) -> Path:
-    """30 users × 8 interactions over 40 items: a run of one epoch takes a second."""
-    rows = [f"u{u},i{(u * 7 + t) % 40},{t}" for u in range(30) for t in range(8)]
-    path = tmp_path / "log.csv"
-    path.write_text("user_id,item_id,timestamp\n" + "\n".join(rows) + "\n")
-    return path
-
-
 def tiny_cfg(tmp_path: Path, out: Path, *extra: str):
-    return compose_config(
-        [
-            f"data_dir={tmp_path / 'data'}",
-            f"output_dir={out}",
-            "dataset=custom",
-            f"dataset.path={tiny_log(tmp_path)}",
-            "dataset.kcore=0",
-            "trainer.max_epochs=2",
-            "trainer.progress=false",
-            "device=cpu",
-            *extra,
-        ]
-    )
+    return tiny_config(tmp_path, out, "trainer.max_epochs=2", *extra)
 
 
 HOLD = textwrap.dedent("""

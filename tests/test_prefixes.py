@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 import torch
-from conftest import compose_config
+from conftest import tiny_config
 from test_analysis import make_split
 
 from seqrec.losses import CCE, CE
@@ -84,11 +84,7 @@ def test_for_a_causal_model_the_losses_and_gradients_are_equal():
 
 @pytest.mark.parametrize("bucket", ["true", "false"])
 def test_a_run_trains_on_prefixes(tmp_path, bucket):
-    rows = [f"u{u},i{(u * 7 + t) % 40},{t}" for u in range(30) for t in range(8)]
-    (tmp_path / "log.csv").write_text("user_id,item_id,timestamp\n" + "\n".join(rows) + "\n")
-    overrides = [f"data_dir={tmp_path / 'data'}", "dataset=custom", f"dataset.path={tmp_path / 'log.csv'}",
-                 "dataset.kcore=0", "trainer.max_epochs=2", "trainer.progress=false", "device=cpu", "loss=ce",
-                 "+trainer.samples=prefixes", f"trainer.bucket_by_length={bucket}"]  # fmt: skip
-    a = run(compose_config([*overrides, f"output_dir={tmp_path / 'a'}"]))
-    b = run(compose_config([*overrides, f"output_dir={tmp_path / 'b'}"]))
+    overrides = ["trainer.max_epochs=2", "loss=ce", "+trainer.samples=prefixes", f"trainer.bucket_by_length={bucket}"]
+    a = run(tiny_config(tmp_path, tmp_path / "a", *overrides))
+    b = run(tiny_config(tmp_path, tmp_path / "b", *overrides))
     assert a["epochs_run"] == 2 and a["test/ndcg@10"] == b["test/ndcg@10"]  # seeded like every run

@@ -7,7 +7,7 @@ import json
 
 import pandas as pd
 import pytest
-from conftest import compose_config
+from conftest import tiny_config
 
 from seqrec.errors import ConfigError, RunInterrupted
 from seqrec.pipeline import run
@@ -17,24 +17,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 
 def _cfg(tmp_path, out, *extra):
-    rows = [f"u{u},i{(u * 7 + t) % 40},{t}" for u in range(40) for t in range(9)]
-    (tmp_path / "log.csv").write_text("user_id,item_id,timestamp\n" + "\n".join(rows) + "\n")
-    return compose_config(
-        [
-            f"data_dir={tmp_path / 'data'}",
-            f"output_dir={out}",
-            "dataset=custom",
-            f"dataset.path={tmp_path / 'log.csv'}",
-            "dataset.kcore=0",
-            "trainer.max_epochs=4",
-            "trainer.patience=100",
-            "trainer.batch_size=8",
-            "trainer.progress=false",
-            "device=cpu",
-            "logger=[csv,tensorboard]",
-            *extra,
-        ]
-    )
+    overrides = ["trainer.max_epochs=4", "trainer.patience=100", "trainer.batch_size=8", "logger=[csv,tensorboard]"]
+    return tiny_config(tmp_path, out, *overrides, *extra, users=40, per_user=9)
 
 
 def _scalars(folder) -> dict[str, list[tuple[int, float]]]:
