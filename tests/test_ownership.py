@@ -3,7 +3,6 @@ I/O errors at every entry point (issue: a folder is not owned by its run)."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import sys
@@ -190,33 +189,52 @@ def test_ctrl_c_during_the_final_evaluation_stops_the_run_resumably(tmp_path, mo
     assert torch.load(tmp_path / "run" / "last.pt", weights_only=True)["loop"]["epoch"] == 2
 
 
-@pytest.mark.parametrize("entry", ["report", "export", "fetch"])
-def test_entry_points_turn_a_path_through_a_file_into_one_paragraph(tmp_path, capsys, entry):
+READ_ONLY = Path("/sys/seqrec-test")  # not writable even for root (sysfs); a read-only target
+
+
+def _not_writable(path: Path) -> bool:
+    try:
+        path.mkdir(parents=True)
+    except OSError:
+        return True
+    path.rmdir()
+    return False
+
+
+@pytest.mark.parametrize("target", ["through-a-file", "read-only"])
+@pytest.mark.parametrize("entry", ["report", "export", "fetch", "recommend", "analysis"])
+def test_entry_points_turn_an_unwritable_target_into_one_paragraph(tmp_path, capsys, entry, target):
+    if target == "read-only" and not _not_writable(READ_ONLY):
+        pytest.skip(f"{READ_ONLY} is writable on this machine")
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
-    runs = tmp_path / "runs" / "r"
-    runs.mkdir(parents=True)
+    bad = blocker if target == "through-a-file" else READ_ONLY
+    runs = tmp_path / "runs"
     for loss in ("bce", "ce", "cce"):
-        d = runs / loss
-        d.mkdir()
-        (d / "metrics.json").write_text(
-            json.dumps({"dataset": "lastfm", "model": "sasrec", "loss": loss, "seed": 42, "test/ndcg@10": 0.1})
-        )
-        (d / "per_user_test.csv").write_text("user_id,rank\n1,3\n2,1\n")
-        (d / "epochs.csv").write_text("epoch,test/ndcg@10,epoch_seconds,train_seconds_cum\n1,0.1,1,1\n")
-        (d / "config.yaml").write_text("seed: 42\n")
+        run(tiny_cfg(tmp_path, runs / loss, f"loss={loss}", "trainer.max_epochs=1"))
+    code = 0
     if entry == "report":
         from seqrec.report.__main__ import main
 
-        code = main(["--runs", str(runs), "--out", str(blocker / "report"), "--no-plots"])
+        code = main(["--runs", str(runs), "--out", str(bad / "report"), "--no-plots"])
     elif entry == "export":
         from seqrec.report.export import main
 
-        code = main([str(runs), "--into", str(blocker / "results")])
-    else:
+        code = main([str(runs), "--into", str(bad / "results")])
+    elif entry == "fetch":
         from seqrec.data.fetch import main
 
-        code = main(["lastfm", "--data-dir", str(blocker / "data")])
+        code = main(["lastfm", "--data-dir", str(bad / "data")])
+    elif entry == "recommend":
+        from seqrec.recommend.__main__ import main
+
+        with pytest.raises(SystemExit) as exit_:
+            main(["--run", str(runs / "cce"), "--out", str(bad / "recs.csv")])
+        code = exit_.value.code
+    else:
+        from seqrec.analysis.positions import main
+
+        code = main(["--runs", str(runs), "--model", "all", "--out", str(bad / "analysis")])
     err = capsys.readouterr().err
     assert code == 1 and "Traceback" not in err
-    assert str(blocker) in err.replace("\n", "")
+    assert str(bad) in err.replace("\n", "")

@@ -532,3 +532,30 @@ def test_the_report_never_replaces_an_existing_experiment_file_unasked(tmp_path)
         main([str(search), "--no-rerun", "--conf-dir", str(conf), "--name", "mine"])
     assert (conf / "mine.yaml").read_text() == "# a tuned configuration\n"
     assert sorted(p.name for p in search.iterdir()) == ["study.db", "trial0"]  # nothing written
+
+
+def test_the_report_into_an_unwritable_conf_dir_is_one_paragraph(tmp_path, capsys):
+    from seqrec.cli import run_main
+    from seqrec.tune.__main__ import main
+
+    search = tmp_path / "search"
+    _one_trial_study(search)
+    hydra_dir = search / "trial0" / ".hydra"
+    hydra_dir.mkdir(parents=True)
+    (hydra_dir / "hydra.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "hydra": {
+                    "runtime": {
+                        "choices": {"dataset": "lastfm", "model": "sasrec", "loss": "cce", "optimizer": "adam"}
+                    },
+                    "overrides": {"task": ["optimizer.lr=0.001"]},
+                }
+            }
+        )
+    )
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    code = run_main(lambda: main([str(search), "--no-rerun", "--conf-dir", str(blocker / "experiment")]))
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err and str(blocker) in err.replace("\n", "")
