@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 AUTHORS=${1:?usage: $0 <CIKM2020-S3Rec checkout> [ROUNDS] [DATASET]}
 ROUNDS=${2:-2}
 DATASET=${3:-Beauty}
-PY=${PYTHON:-.venv/bin/python}
+PY=$(command -v "${PYTHON:-$PWD/.venv/bin/python}")  # absolute: the authors' code runs from its folder
 AUTHORS_PY=${AUTHORS_PYTHON:-$PY}  # its imports (tqdm, numpy, torch) are seqrec's too
 declare -A NAMES=([Beauty]=beauty [Sports_and_Outdoors]=sports [Toys_and_Games]=toys [Yelp]=yelp [LastFM]=lastfm)
 NAME=${NAMES[$DATASET]:?unknown dataset $DATASET (Beauty, Sports_and_Outdoors, Toys_and_Games, Yelp, LastFM)}
@@ -28,12 +28,14 @@ echo "round,code,seconds" > "$TMP/times.csv"
 for round in $(seq 1 "$ROUNDS"); do
   SECONDS=0
   (cd "$AUTHORS" && "$AUTHORS_PY" run_pretrain.py --data_name "$DATASET" --pre_epochs 1 --no_cuda \
-     --output_dir "$TMP/authors-$round/" > "$TMP/authors-$round.log" 2>&1)
+     --output_dir "$TMP/authors-$round/" > "$TMP/authors-$round.log" 2>&1) \
+     || { echo "error: the authors' run_pretrain.py failed:" >&2; tail -n 20 "$TMP/authors-$round.log" >&2; exit 1; }
   echo "$round,authors,$SECONDS" >> "$TMP/times.csv"
   SECONDS=0
   "$PY" train.py model=s3rec stage=pretrain dataset="$NAME" model.pretrain.epochs=1 num_threads=1 \
      trainer.progress=false model.pretrain.dir="$TMP/seqrec-$round" hydra.run.dir="$TMP/seqrec-run-$round" \
-     > "$TMP/seqrec-$round.log" 2>&1
+     > "$TMP/seqrec-$round.log" 2>&1 \
+     || { echo "error: seqrec's pre-training failed:" >&2; tail -n 20 "$TMP/seqrec-$round.log" >&2; exit 1; }
   echo "$round,seqrec,$SECONDS" >> "$TMP/times.csv"
   tail -n 2 "$TMP/times.csv"
 done
