@@ -8,7 +8,6 @@ through the same context manager and returns the exit status.
 from __future__ import annotations
 
 import contextlib
-import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -22,12 +21,7 @@ from rich.markup import escape
 
 from seqrec import distributed
 from seqrec.errors import RunInterrupted, SeqrecError
-from seqrec.locks import RUN_LOCK, exclusive
-from seqrec.sweep import INCOMING
-
-# What a run folder holds before a run has saved anything to continue from: Hydra's record and log
-# (``hydra.job.chdir: false``), the run's lock, and what a run writes before its first epoch ends.
-_HYDRA_FILES = {".hydra": None, "train.log": None, RUN_LOCK: None, "config.yaml": None, "ids.npz": None}
+from seqrec.rundir import remove_unused_run_dir  # noqa: F401 (also seqrec.cli.remove_unused_run_dir)
 
 
 @contextlib.contextmanager
@@ -149,33 +143,6 @@ def check_group_overrides(argv: list[str], conf_dir: str | Path) -> None:
             f"`{arg}`: the config group `{group}` takes one of its options ({options}), not null. "
             f"Pick one, e.g. `{group}={options.split(', ')[0]}`."
         )
-
-
-def remove_unused_run_dir(run_dir: Path | None) -> None:
-    """Delete ``run_dir`` if it holds nothing a run could continue from or report (only Hydra's
-    record and log, the lock, ``config.yaml`` and ``ids.npz``: a run that failed before its first
-    epoch ended), then its empty parents up to the working directory. This command's unsettled
-    Hydra record (:data:`seqrec.sweep.INCOMING`) is always removed. Anything else in the folder (a
-    checkpoint, a result, a user's file), or another live run holding its lock, keeps it."""
-    if run_dir is None or not Path(run_dir).is_dir():
-        return
-    run_dir, cwd = Path(run_dir).resolve(), Path.cwd().resolve()
-    if run_dir == cwd or run_dir in cwd.parents:
-        return
-    shutil.rmtree(run_dir / INCOMING, ignore_errors=True)  # this command's record, never settled
-    with contextlib.suppress(OSError):
-        (run_dir / INCOMING).parent.rmdir()  # .hydra/ when the record was all it held
-    if any(entry.name not in _HYDRA_FILES for entry in run_dir.iterdir()):
-        return
-    try:
-        with exclusive(run_dir / RUN_LOCK):  # never the folder of a run that is still going
-            shutil.rmtree(run_dir)
-        for parent in run_dir.parents:
-            if parent == cwd or cwd not in parent.parents:
-                break
-            parent.rmdir()  # OSError once a parent holds anything else
-    except (OSError, SeqrecError):
-        pass
 
 
 def check_writable(folder: str | Path) -> None:

@@ -352,7 +352,7 @@ def share_run_dir(cfg: DictConfig) -> DictConfig:
         handler.close()
     root.setLevel(logging.WARNING)
     if Path(own).resolve() != Path(shared).resolve():
-        from seqrec.cli import remove_unused_run_dir
+        from seqrec.rundir import remove_unused_run_dir
 
         remove_unused_run_dir(Path(own))
     cfg = cfg.copy()

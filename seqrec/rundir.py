@@ -1,4 +1,5 @@
-"""The one reader of a finished run folder, used by recommend, the analyses and ``load_trained``.
+"""Run folders: the one reader of a finished one (recommend, the analyses, ``load_trained``), and
+the clean-up of one that a failed run leaves with nothing in it (:func:`remove_unused_run_dir`).
 
 A finished run folder (``train.py`` writes ``metrics.json`` last) holds ``config.yaml`` (the
 resolved config), ``best.pt`` (the selected state with the model's data-derived constructor
@@ -10,8 +11,10 @@ its saved constructor arguments, whatever its parameters are called.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,9 +23,14 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from seqrec.errors import DataError, SeqrecError
+from seqrec.locks import RUN_LOCK, exclusive
 from seqrec.resume import check_identity
+from seqrec.sweep import INCOMING
 
 REQUIRED = ("config.yaml", "best.pt", "metrics.json")
+# What a run folder holds before a run has saved anything to continue from: Hydra's record and log
+# (``hydra.job.chdir: false``), the run's lock, and what a run writes before its first epoch ends.
+UNUSED = {".hydra", "train.log", RUN_LOCK, "config.yaml", "ids.npz"}
 
 
 @dataclass(frozen=True, eq=False)
@@ -194,3 +202,30 @@ def read_run(path: str | os.PathLike) -> FinishedRun:
         checkpoint, OmegaConf.to_container(cfg, resolve=True), run_dir / "best.pt", metrics.get("data_fingerprint")
     )
     return FinishedRun(run_dir, cfg, metrics, checkpoint)
+
+
+def remove_unused_run_dir(run_dir: Path | None) -> None:
+    """Delete ``run_dir`` if it holds nothing a run could continue from or report (only Hydra's
+    record and log, the lock, ``config.yaml`` and ``ids.npz``: a run that failed before its first
+    epoch ended), then its empty parents up to the working directory. This command's unsettled
+    Hydra record (:data:`seqrec.sweep.INCOMING`) is always removed. Anything else in the folder (a
+    checkpoint, a result, a user's file), or another live run holding its lock, keeps it."""
+    if run_dir is None or not Path(run_dir).is_dir():
+        return
+    run_dir, cwd = Path(run_dir).resolve(), Path.cwd().resolve()
+    if run_dir == cwd or run_dir in cwd.parents:
+        return
+    shutil.rmtree(run_dir / INCOMING, ignore_errors=True)  # this command's record, never settled
+    with contextlib.suppress(OSError):
+        (run_dir / INCOMING).parent.rmdir()  # .hydra/ when the record was all it held
+    if any(entry.name not in UNUSED for entry in run_dir.iterdir()):
+        return
+    try:
+        with exclusive(run_dir / RUN_LOCK):  # never the folder of a run that is still going
+            shutil.rmtree(run_dir)
+        for parent in run_dir.parents:
+            if parent == cwd or cwd not in parent.parents:
+                break
+            parent.rmdir()  # OSError once a parent holds anything else
+    except (OSError, SeqrecError):
+        pass
