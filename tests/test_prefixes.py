@@ -84,7 +84,7 @@ def test_for_a_causal_model_the_losses_and_gradients_are_equal():
 
 @pytest.mark.parametrize("bucket", ["true", "false"])
 def test_a_run_trains_on_prefixes(tmp_path, bucket):
-    overrides = ["trainer.max_epochs=2", "loss=ce", "+trainer.samples=prefixes", f"trainer.bucket_by_length={bucket}"]
+    overrides = ["trainer.max_epochs=2", "loss=ce", "trainer.samples=prefixes", f"trainer.bucket_by_length={bucket}"]
     a = run(tiny_config(tmp_path, tmp_path / "a", *overrides))
     b = run(tiny_config(tmp_path, tmp_path / "b", *overrides))
     assert a["epochs_run"] == 2 and a["test/ndcg@10"] == b["test/ndcg@10"]  # seeded like every run
