@@ -125,6 +125,7 @@ def evaluate_ranks(
     batch_size: int | str = "auto",
     trim: bool = True,
     autocast: Callable | None = None,
+    keep_targets: bool = True,
 ) -> torch.Tensor:
     """Full-ranking ranks of the target of every user.
 
@@ -141,6 +142,8 @@ def evaluate_ranks(
         trim: process users in length order and drop each batch's common left padding
             (identical results, less work on short sequences).
         autocast: optional context-manager factory for mixed precision.
+        keep_targets: never mask the target itself (default); False masks a target that repeats
+            a history item with the history, a miss at every k, as the CCE paper's code does.
 
     Returns:
         ``[U]`` int64 ranks (see :func:`target_ranks`), in the order of ``inputs``.
@@ -160,7 +163,10 @@ def evaluate_ranks(
         scores = score_items(model, last_hidden(model, seq, autocast))  # [B, N]
         if history is not None:
             rows, items = history(users)
-            mask_keeping_targets(scores, rows, items, targets[users])
+            if keep_targets:
+                mask_keeping_targets(scores, rows, items, targets[users])
+            else:  # the paper's code: a target that repeats the history is masked with it (a miss)
+                scores[rows, item_rows(items)] = float("-inf")
         ranks[users] = target_ranks(scores, targets[users])
     model.train(was_training)
     return ranks

@@ -88,6 +88,8 @@ class Trainer:
         eval_batch_size: users per full-ranking batch, or ``"auto"`` (bounded by memory, see
             :func:`seqrec.evaluation.resolve_eval_batch_size`).
         mask_history: mask the user's past items when ranking (paper: True).
+        rank_repeats: a target that repeats a history item is ranked among the unseen items (True)
+            or masked with the history, a miss (False: the CCE paper's code; ``experiment=table2``).
         log_test_every_epoch: also compute test NDCG@10 each epoch, for the efficiency curves
             only (never used for selection; off by default, on in ``experiment=table2``).
         precision: ``fp32``, ``bf16`` or ``fp16`` (autocast on the forward pass; the losses'
@@ -121,6 +123,7 @@ class Trainer:
         pool_batches: PositiveInt = 64,
         eval_batch_size: PositiveInt | Literal["auto"] = "auto",
         mask_history: bool = True,
+        rank_repeats: bool = True,
         log_test_every_epoch: bool = False,
         precision: Precision = "fp32",
         compile: bool = False,
@@ -133,6 +136,7 @@ class Trainer:
         self.max_epochs, self.batch_size, self.patience, self.monitor = max_epochs, batch_size, patience, monitor
         self.bucket_by_length, self.pool_batches = bucket_by_length, pool_batches
         self.eval_batch_size, self.mask_history = eval_batch_size, mask_history
+        self.rank_repeats = rank_repeats
         self.log_test_every_epoch = log_test_every_epoch
         self.device = torch.device(device)
         self.precision = precision
@@ -190,7 +194,13 @@ class Trainer:
         def ranks(users: torch.Tensor) -> torch.Tensor:  # [u] user indices -> [u] ranks
             history = (lambda rows: self.split.history(users[rows], which)) if self.mask_history else None
             return evaluate_ranks(
-                self.model, inputs[users], targets[users], history, self.eval_batch_size, autocast=autocast
+                self.model,
+                inputs[users],
+                targets[users],
+                history,
+                self.eval_batch_size,
+                autocast=autocast,
+                keep_targets=self.rank_repeats,
             )
 
         return ddp.sharded_ranks(ranks, (inputs != 0).sum(1))  # DDP: users shared out, ranks gathered

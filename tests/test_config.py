@@ -139,7 +139,7 @@ BAD = [
     ("+loss.chunk=4", r"unknown option loss.chunk: .*Did you mean loss.chunk_size\?"),
     ("+optimizer.lrr=1", r"unknown option optimizer.lrr: .*Did you mean optimizer.lr\?"),
     ("+trainer.max_epoch=2", r"unknown option trainer.max_epoch: .*Did you mean trainer.max_epochs\?"),
-    ("+eval.ks=[1,5]", r"unknown option eval.ks: .*Valid eval options are: batch_size, mask_history\."),
+    ("+eval.ks=[1,5]", r"unknown option eval.ks: .*Valid eval options are: batch_size, mask_history, rank_repeats\."),
     ("+eval.foo=1", r"unknown option eval.foo: "),
     ("loss=bce +loss.sampler.foo=1", r"unknown option loss.sampler.foo: nothing in seqrec reads it"),
     # values seqrec passes itself
@@ -207,6 +207,7 @@ def test_supplied_arguments_are_what_the_pipeline_passes():
     assert set(SUPPLIED["trainer"]) <= set(params)
     assert set(yaml_values(CONF / "trainer" / "default.yaml")) - {"_target_"} | {
         "mask_history",
+        "rank_repeats",
         "eval_batch_size",
     } | set(SUPPLIED["trainer"]) == set(params)
 

@@ -88,3 +88,32 @@ def test_nan_scored_items_rank_above_the_target_pessimistically():
     # without the NaN the target is second
     scores[0, 0] = 0.0
     assert target_ranks(scores, torch.tensor([2])).tolist() == [2]
+
+
+def test_a_repeated_target_is_ranked_or_masked_as_the_protocol_says():
+    from seqrec.evaluation import evaluate_ranks
+
+    class Fixed(torch.nn.Module):  # scores items 1..4 as 0.4, 0.3, 0.2, 0.1 whatever the input
+        def forward(self, seq):
+            return torch.ones(seq.shape[0], seq.shape[1], 1)
+
+        def output_table(self):
+            return torch.tensor([[0.4], [0.3], [0.2], [0.1]])
+
+    inputs, targets = torch.tensor([[1, 2]]), torch.tensor([2])  # the target 2 repeats the history
+
+    def history(users):
+        return torch.tensor([0, 0]), torch.tensor([1, 2])
+
+    # ranked: item 1 (history) masked, target 2 first among the rest
+    assert evaluate_ranks(Fixed(), inputs, targets, history).tolist() == [1]
+    # the paper's code: masked with the history, a miss
+    assert evaluate_ranks(Fixed(), inputs, targets, history, keep_targets=False).tolist() == [MASKED_RANK]
+
+
+def test_table2_follows_the_papers_rule_for_repeated_targets():
+    from conftest import compose_config
+
+    cfg = compose_config(["experiment=table2"])
+    assert cfg.eval.rank_repeats is False and cfg.trainer.rank_repeats is False
+    assert compose_config().trainer.rank_repeats is True

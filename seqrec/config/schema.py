@@ -63,10 +63,13 @@ class EvalOptions:
         mask_history: remove the user's past items from the ranking (paper: true).
         batch_size: users scored at once, or ``auto`` (see
             :func:`seqrec.evaluation.resolve_eval_batch_size`).
+        rank_repeats: rank a target that repeats a history item (true) or mask it with the
+            history (false: the paper's code).
     """
 
     mask_history: bool
     batch_size: Literal["auto"] | PositiveInt
+    rank_repeats: bool = True
 
 
 # config groups: every other top-level key is a RunOptions field
