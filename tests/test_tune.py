@@ -505,26 +505,24 @@ def test_failed_trials_are_recorded_and_the_search_goes_on(lastfm_data_dir, tmp_
     assert report.returncode == 1 and "No complete trial" in report.stderr
 
 
+CHOICES = {"dataset": "lastfm", "model": "sasrec", "loss": "cce", "optimizer": "adam"}
+
+
+def _one_trial_search(search: Path) -> Path:
+    """A one-trial study whose trial folder holds Hydra's record (choices and the lr override)."""
+    _one_trial_study(search)
+    hydra_dir = search / "trial0" / ".hydra"
+    hydra_dir.mkdir(parents=True)
+    record = {"runtime": {"choices": CHOICES}, "overrides": {"task": ["optimizer.lr=0.001"]}}
+    (hydra_dir / "hydra.yaml").write_text(yaml.safe_dump({"hydra": record}))
+    return search
+
+
 def test_the_report_never_replaces_an_existing_experiment_file_unasked(tmp_path):
     # `--no-rerun` once rewrote the committed conf/experiment/lastfm_sasrec_cce_best.yaml silently
     from seqrec.tune.__main__ import main
 
-    search = tmp_path / "search"
-    _one_trial_study(search)
-    hydra_dir = search / "trial0" / ".hydra"
-    hydra_dir.mkdir(parents=True)
-    (hydra_dir / "hydra.yaml").write_text(
-        yaml.safe_dump(
-            {
-                "hydra": {
-                    "runtime": {
-                        "choices": {"dataset": "lastfm", "model": "sasrec", "loss": "cce", "optimizer": "adam"}
-                    },
-                    "overrides": {"task": ["optimizer.lr=0.001"]},
-                }
-            }
-        )
-    )
+    search = _one_trial_search(tmp_path / "search")
     conf = tmp_path / "conf" / "experiment"
     conf.mkdir(parents=True)
     (conf / "mine.yaml").write_text("# a tuned configuration\n")
@@ -538,22 +536,7 @@ def test_the_report_into_an_unwritable_conf_dir_is_one_paragraph(tmp_path, capsy
     from seqrec.cli import run_main
     from seqrec.tune.__main__ import main
 
-    search = tmp_path / "search"
-    _one_trial_study(search)
-    hydra_dir = search / "trial0" / ".hydra"
-    hydra_dir.mkdir(parents=True)
-    (hydra_dir / "hydra.yaml").write_text(
-        yaml.safe_dump(
-            {
-                "hydra": {
-                    "runtime": {
-                        "choices": {"dataset": "lastfm", "model": "sasrec", "loss": "cce", "optimizer": "adam"}
-                    },
-                    "overrides": {"task": ["optimizer.lr=0.001"]},
-                }
-            }
-        )
-    )
+    search = _one_trial_search(tmp_path / "search")
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
     code = run_main(lambda: main([str(search), "--no-rerun", "--conf-dir", str(blocker / "experiment")]))
