@@ -114,7 +114,7 @@ TUNE_SEEDS ?= 5
 
 .PHONY: install-tune search tune-report
 
-install-tune: install ## add the Optuna sweeper for hyperparameter searches (hydra-optuna-sweeper, optuna 2.x)
+install-tune: install ## add Optuna (≥ 4) and optuna-dashboard for hyperparameter searches (the tune extra)
 	$(BIN)/pip install --quiet -e '.[tune]'
 
 search: install-tune data ## hyperparameter search HPARAMS=lastfm_sasrec_cce (50 trials; re-run to continue; ARGS="num_threads=1")

@@ -3,6 +3,7 @@
 See ``conf/config.yaml`` for every option and README.md for the sweeps (``-m``).
 """
 
+import logging
 import sys
 from pathlib import Path
 
@@ -16,11 +17,21 @@ from seqrec.pipeline import run
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
-def main(cfg: DictConfig) -> float:
+def main(cfg: DictConfig) -> float | None:
     # in a sweep (-m) a failing run must not stop the others
     hydra_cfg = HydraConfig.get()
     with report_errors(keep_going=hydra_cfg.mode == RunMode.MULTIRUN, run_dir=Path(hydra_cfg.runtime.output_dir)):
-        metrics = run(cfg, overrides=list(hydra_cfg.overrides.task))
+        trackers, pruned = [], ()  # a search trial with a pruner: seqrec.tune.pruning
+        if hydra_cfg.mode == RunMode.MULTIRUN and hydra_cfg.sweeper.get("pruner") is not None:
+            from seqrec.tune.pruning import TrialPruned, trial_trackers
+
+            trackers, pruned = trial_trackers(hydra_cfg, str(cfg.trainer.monitor)), (TrialPruned,)
+        try:
+            metrics = run(cfg, overrides=list(hydra_cfg.overrides.task), trackers=trackers)
+        except pruned as err:
+            # the search's pruner stopped this trial: no result, no error (the sweeper records it pruned)
+            logging.getLogger("seqrec").info("%s: no result (pruned.json in its folder)", err)
+            return None
     # the monitored validation metric, for sweepers that optimise a value (None for stage=pretrain)
     return metrics.get(metrics.get("monitor", ""))
 

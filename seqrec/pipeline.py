@@ -12,6 +12,7 @@ import logging
 import platform
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -177,7 +178,7 @@ def start_from_pretraining(exp: Experiment, progress: bool) -> dict:
     return {}
 
 
-def run(cfg: DictConfig, overrides: list[str] | None = None) -> dict:
+def run(cfg: DictConfig, overrides: list[str] | None = None, trackers: Sequence = ()) -> dict:
     """Train and evaluate one dataset × model × loss × optimizer configuration.
 
     A folder that already holds a finished run (``metrics.json``) is not retrained; an unfinished
@@ -188,6 +189,8 @@ def run(cfg: DictConfig, overrides: list[str] | None = None) -> dict:
         cfg: composed config (``conf/config.yaml``); ``cfg.output_dir`` is where files go.
         overrides: the command-line overrides (for ``resume=``: only these are checked against
             the saved config).
+        trackers: trackers (:class:`seqrec.tracking.Tracker`) beside the ``logger`` group's, e.g. a
+            search trial's pruning (:func:`seqrec.tune.pruning.trial_trackers`); rank 0 only.
 
     Returns:
         The contents of ``metrics.json``: ``valid/<metric>`` and ``test/<metric>`` for
@@ -207,7 +210,7 @@ def run(cfg: DictConfig, overrides: list[str] | None = None) -> dict:
         )
     cfg = ddp.share_run_dir(cfg)
     with own_run_folder(cfg):
-        return _run_owned(cfg, overrides, stage, wall_start)
+        return _run_owned(cfg, overrides, stage, wall_start, trackers)
 
 
 @contextlib.contextmanager
@@ -229,7 +232,9 @@ def own_run_folder(cfg: DictConfig):
         yield
 
 
-def _run_owned(cfg: DictConfig, overrides: list[str] | None, stage: str, wall_start: float) -> dict:
+def _run_owned(
+    cfg: DictConfig, overrides: list[str] | None, stage: str, wall_start: float, trackers: Sequence = ()
+) -> dict:
     """:func:`run` once the folder is this process's."""
     start = (
         ddp.on_main(lambda: resume.prepare(cfg, overrides))
@@ -266,7 +271,7 @@ def _run_owned(cfg: DictConfig, overrides: list[str] | None, stage: str, wall_st
     writer.model_kwargs = exp.model_kwargs
     writer.data_fingerprint = data.fingerprint
     writer.ids(data.item_tokens, data.user_tokens)  # raw ids for seqrec.recommend
-    writer.start_trackers(build_trackers(exp.options.logger), trainer.state.epoch + 1)
+    writer.start_trackers([*build_trackers(exp.options.logger), *trackers], trainer.state.epoch + 1)
     try:
         return _train_and_finish(exp, writer, out_dir, int(cfg.seed), pretrain_facts, wall_start)
     finally:

@@ -1,4 +1,4 @@
-"""Hyperparameter search (``hparams_search=…``, hydra_plugins/seqrec_optuna_sweeper) and its report
+"""Hyperparameter search (``hparams_search=…``, :mod:`seqrec.tune.search`) and its report
 (``python -m seqrec.tune``): continued searches, failed trials, the best configuration, the rerun
 comparison."""
 
@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
+import shutil
 import subprocess
 import sys
 import warnings
@@ -20,9 +22,9 @@ from scipy import stats
 
 optuna = pytest.importorskip("optuna", reason="the tune extra is not installed (make install-tune)")
 
-from hydra_plugins.seqrec_optuna_sweeper import TrialRuns, continue_study  # noqa: E402
 from seqrec.errors import SeqrecError  # noqa: E402
 from seqrec.tune import best_trial, experiment_yaml, parse_value, trial_overrides  # noqa: E402
+from seqrec.tune.search import TrialRuns, continue_study  # noqa: E402
 
 # a search small enough for a test: 60 LastFM users, 2 epochs, 2 searched parameters
 TINY = [
@@ -57,7 +59,7 @@ def _study(sweep_dir: Path):
 
 def test_continue_study_fails_interrupted_trials_and_queues_their_parameters():
     study = optuna.create_study(direction="maximize")
-    dist = optuna.distributions.UniformDistribution(0.0, 1.0)
+    dist = optuna.distributions.FloatDistribution(0.0, 1.0)
     for state, value in (("COMPLETE", 0.5), ("FAIL", None)):
         t = study.ask({"x": dist})
         study.tell(t, value, state=getattr(optuna.trial.TrialState, state))
@@ -84,7 +86,7 @@ def _run_folder(sweep: Path, name: str, num: int, metrics: dict | None) -> Path:
 
 def test_interrupted_trials_whose_run_finished_are_recorded_from_metrics_json(tmp_path):
     study = optuna.create_study(direction="maximize")
-    dist = optuna.distributions.UniformDistribution(0.0, 1.0)
+    dist = optuna.distributions.FloatDistribution(0.0, 1.0)
     done = study.ask({"x": dist})
     study.tell(done, 0.01)
     study.ask({"x": dist})  # trial 1: its run wrote metrics.json, then the search was killed
@@ -109,7 +111,7 @@ def test_interrupted_trials_whose_run_finished_are_recorded_from_metrics_json(tm
 
 def test_finished_runs_ignores_folders_that_are_not_trial_runs(tmp_path):
     study = optuna.create_study(direction="maximize")
-    trial = study.ask({"x": optuna.distributions.UniformDistribution(0.0, 1.0)})
+    trial = study.ask({"x": optuna.distributions.FloatDistribution(0.0, 1.0)})
     (tmp_path / "best" / ".hydra").mkdir(parents=True)
     (tmp_path / "best" / ".hydra" / "hydra.yaml").write_text("not: [valid")
     _run_folder(tmp_path, "trial0", 0, {"monitor": "valid/ndcg@20", "valid/ndcg@20": float("nan")})
@@ -120,7 +122,7 @@ def test_finished_runs_ignores_folders_that_are_not_trial_runs(tmp_path):
 
 def test_an_interrupted_run_is_handed_to_its_queued_trial(tmp_path):
     study = optuna.create_study(direction="maximize")
-    dist = optuna.distributions.UniformDistribution(0.0, 1.0)
+    dist = optuna.distributions.FloatDistribution(0.0, 1.0)
     study.tell(study.ask({"x": dist}), 0.01)
     study.ask({"x": dist})  # trial 1: stopped mid-run, its last.pt saved
     study.ask({"x": dist})  # trial 2: stopped before its first epoch ended (no last.pt)
@@ -217,7 +219,7 @@ def _one_trial_study(folder: Path, value: float = 0.05) -> None:
             optuna.trial.create_trial(
                 params={"optimizer.lr": 1e-3},
                 value=value,
-                distributions={"optimizer.lr": optuna.distributions.LogUniformDistribution(1e-4, 1e-2)},
+                distributions={"optimizer.lr": optuna.distributions.FloatDistribution(1e-4, 1e-2, log=True)},
             )
         )
 
@@ -348,9 +350,9 @@ def test_a_rerun_needs_a_conf_dir_named_experiment(tmp_path):
         ("hydra.sweeper.direction=minimize", "a search must maximize it"),
         (
             "optimizer.lr=interval(0.01, 0.001)",
-            "search parameter `optimizer.lr=interval(0.01, 0.001)`: The `low` value",
+            "search parameter `optimizer.lr=interval(0.01, 0.001)`: ",
         ),
-        ("optimizer.lr=tag(log, interval(0, 0.01))", "must be larger than 0 for a log distribution"),
+        ("optimizer.lr=tag(log, interval(0, 0.01))", "search parameter `optimizer.lr=tag(log, interval(0, 0.01))`: "),
         ("model.hiden_size=choice(32, 64)", "search parameter model.hiden_size=32: the config cannot be composed"),
         ("model=choice(sasrec, nope)", "search parameter model=nope: the config cannot be composed"),
         ("trainer.monitor=test/ndcg@10", "the search's fixed settings: trainer.monitor='test/ndcg@10' is not valid"),
@@ -374,21 +376,21 @@ def test_a_search_does_not_write_into_a_study_db_that_is_not_optunas(lastfm_data
 
 
 def test_search_signature_leaves_out_runtime_settings_and_names_what_changed():
-    from hydra_plugins.seqrec_optuna_sweeper import search_signature, signature_differences
+    from seqrec.tune.search import search_signature, signature_differences
 
-    space = {"optimizer.lr": optuna.distributions.LogUniformDistribution(1e-4, 1e-2)}
+    space = {"optimizer.lr": optuna.distributions.FloatDistribution(1e-4, 1e-2, log=True)}
     a = search_signature(space, {"hparams_search": "x", "num_threads": "1", "trainer.max_epochs": "40"})
     b = search_signature(
         space, {"hparams_search": "x", "num_threads": "4", "trainer.progress": "false", "trainer.max_epochs": "40"}
     )
     assert a == b and a["fixed"] == {"hparams_search": "x", "trainer.max_epochs": "40"}
     c = search_signature(
-        {"optimizer.lr": optuna.distributions.LogUniformDistribution(1e-4, 1e-3)},
+        {"optimizer.lr": optuna.distributions.FloatDistribution(1e-4, 1e-3, log=True)},
         {"hparams_search": "x", "trainer.max_epochs": "20"},
     )
     assert signature_differences(a, c) == [
-        "parameter optimizer.lr: LogUniformDistribution(high=0.01, low=0.0001) → "
-        "LogUniformDistribution(high=0.001, low=0.0001)",
+        "parameter optimizer.lr: FloatDistribution(high=0.01, log=True, low=0.0001, step=None) → "
+        "FloatDistribution(high=0.001, log=True, low=0.0001, step=None)",
         "setting trainer.max_epochs: 40 → 20",
     ]
 
@@ -542,3 +544,107 @@ def test_the_report_into_an_unwritable_conf_dir_is_one_paragraph(tmp_path, capsy
     code = run_main(lambda: main([str(search), "--no-rerun", "--conf-dir", str(blocker / "experiment")]))
     err = capsys.readouterr().err
     assert code == 1 and "Traceback" not in err and str(blocker) in err.replace("\n", "")
+
+
+# ---- the sweeper's own parts: the space, the trial numbers, pruning, an old study ----
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("x=choice(32, 64, 128)", optuna.distributions.CategoricalDistribution([32, 64, 128])),
+        ("x=choice(sasrec, gru4rec)", optuna.distributions.CategoricalDistribution(["sasrec", "gru4rec"])),
+        ("x=interval(0.0, 0.7)", optuna.distributions.FloatDistribution(0.0, 0.7)),
+        ("x=tag(log, interval(0.0001, 0.01))", optuna.distributions.FloatDistribution(1e-4, 1e-2, log=True)),
+        ("x=int(interval(1, 4))", optuna.distributions.IntDistribution(1, 4)),
+        # Hydra's range excludes its stop, as Python's does: 16, 32, 48
+        ("x=range(16, 64, 16)", optuna.distributions.IntDistribution(16, 48, step=16)),
+    ],
+)
+def test_each_sweep_override_becomes_the_optuna_distribution_it_names(text, expected):
+    from seqrec.tune.search import parse_space
+
+    space, fixed = parse_space([text, "model=sasrec"])
+    assert fixed == {"model": "sasrec"}
+    assert space["x"].__class__ is expected.__class__
+    got, want = space["x"], expected
+    if hasattr(want, "choices"):
+        assert list(got.choices) == list(want.choices)
+    else:
+        assert (got.low, got.log, got.step) == (want.low, want.log, want.step)
+        assert got.high == pytest.approx(want.high)
+
+
+def test_a_later_override_of_a_key_replaces_the_earlier_one():
+    from seqrec.tune.search import parse_space
+
+    space, fixed = parse_space(["model.dropout=interval(0.0, 0.7)", "model.dropout=0.3", "x=choice(1, 2)"])
+    assert fixed == {"model.dropout": "0.3"} and list(space) == ["x"]
+
+
+def test_trials_with_gaps_in_their_numbers_are_launched_in_consecutive_runs():
+    from seqrec.tune.search import _consecutive
+
+    # a re-queued trial keeps its number: a batch can be [7, 9, 10]
+    assert _consecutive([7, 9, 10]) == [(0, 1), (1, 2)]
+    assert _consecutive([3, 4, 5]) == [(0, 3)]
+
+
+def test_a_parameter_value_becomes_the_override_hydra_reads_back():
+    from seqrec.tune.experiment import parse_value
+    from seqrec.tune.search import override_value
+
+    for value in (5.686e-4, 1e-06, 128, True, 0.39104):
+        assert parse_value(override_value(value)) == value
+
+
+@pytest.mark.slow
+def test_a_pruner_stops_trials_from_their_validation_metric_and_the_study_holds_each_epoch(lastfm_data_dir, tmp_path):
+    sweep = tmp_path / "search"
+    # every value is below 10: the pruner stops each trial at its first step past the warm-up; steps are
+    # epochs (1, 2, …), and a step under n_warmup_steps is never pruned, so that is epoch 2
+    pruner = "hydra.sweeper.pruner={_target_: optuna.pruners.ThresholdPruner, lower: 10.0, n_warmup_steps: 2}"
+    run = _search(lastfm_data_dir, sweep, 2, pruner, "trainer.max_epochs=4")
+    assert run.returncode == 0, run.stderr[-3000:]
+    study = _study(sweep)
+    assert [t.state.name for t in study.trials] == ["PRUNED", "PRUNED"]
+    for t in study.trials:
+        folder = sweep / f"trial{t.number}"
+        epochs = pd.read_csv(folder / "epochs.csv")
+        assert list(epochs["epoch"]) == [1, 2] and not (folder / "metrics.json").exists()
+        # the study holds the run's own per-epoch metric, exactly
+        assert t.intermediate_values == dict(zip(epochs["epoch"], epochs["valid/ndcg@20"]))
+        note = json.loads((folder / "pruned.json").read_text())
+        assert note == {
+            "epoch": 2,
+            "monitor": "valid/ndcg@20",
+            "value": epochs["valid/ndcg@20"].iloc[-1],
+            "pruner": "ThresholdPruner",
+        }
+    assert "Traceback" not in run.stderr and "no trial completed (2 pruned" in run.stdout + run.stderr
+    assert not (sweep / "optimization_results.yaml").exists()  # no best trial to name
+
+
+def test_a_pruner_optuna_cannot_build_is_refused_before_any_trial(lastfm_data_dir, tmp_path):
+    run = _search(lastfm_data_dir, tmp_path / "search", 1, "hydra.sweeper.pruner={_target_: optuna.pruners.Nope}")
+    assert run.returncode == 1 and "hydra.sweeper.pruner:" in run.stderr and "MedianPruner" in run.stderr
+    assert "Traceback" not in run.stderr and not (tmp_path / "search").exists()
+
+
+OLD_STUDY = ROOT / "tests" / "fixtures" / "optuna2_study.db"  # written by optuna 2.10.1, the old sweeper's
+
+
+def test_a_study_of_the_old_optuna2_sweeper_is_refused_with_the_upgrade_command_then_reads(tmp_path):
+    from seqrec.tune.__main__ import main
+
+    search = tmp_path / "search"
+    search.mkdir()
+    shutil.copy(OLD_STUDY, search / "study.db")
+    before = (search / "study.db").read_bytes()
+    with pytest.raises(SeqrecError, match="older Optuna") as err:
+        main([str(search), "--no-rerun"])
+    command = re.search(r"`(optuna storage upgrade --storage \S+)`", str(err.value)).group(1)
+    assert (search / "study.db").read_bytes() == before  # refused read-only
+    cli = Path(sys.executable).parent / "optuna"
+    done = subprocess.run([str(cli), *command.split()[1:]], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    study = _study(search)  # the command the message gives makes it a study of this Optuna
+    assert study.trials[0].value == pytest.approx(0.0636) and study.trials[0].params["optimizer.lr"] > 0

@@ -1,5 +1,5 @@
-"""Without the tune extra (hydra-optuna-sweeper), ordinary runs are unaffected and a search says
-what to install. The extra is hidden from a subprocess by blocking its import."""
+"""Without the tune extra (Optuna), ordinary runs are unaffected and a search says what to install.
+The extra is hidden from a subprocess by blocking its import."""
 
 from __future__ import annotations
 
@@ -8,10 +8,9 @@ import sys
 
 from conftest import ROOT
 
-# runs train.py with optuna and the stock Optuna sweeper made unimportable
+# runs train.py with optuna made unimportable
 BLOCKED = (
     "import runpy, sys; sys.modules['optuna'] = None; "
-    "sys.modules['hydra_plugins.hydra_optuna_sweeper'] = None; "
     f"sys.argv = ['train.py'] + sys.argv[1:]; runpy.run_path({str(ROOT / 'train.py')!r}, run_name='__main__')"
 )
 

@@ -3,29 +3,15 @@
 from __future__ import annotations
 
 import json
-import logging
 import math
-import sqlite3
 from pathlib import Path
 
 import pandas as pd
 
 from seqrec.errors import SeqrecError
+from seqrec.tune.search import check_optuna_storage, import_optuna
 
 STUDY_FILE = "study.db"
-
-
-def _optuna():
-    try:
-        import optuna
-    except ImportError as exc:
-        raise SeqrecError(
-            "The search report needs optuna, which is not installed. Install the tune extra with "
-            "`make install-tune` (or `pip install -e '.[tune]'`)."
-        ) from exc
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    return optuna
 
 
 def load_study(search_dir: str | Path, study_name: str | None = None):
@@ -34,9 +20,10 @@ def load_study(search_dir: str | Path, study_name: str | None = None):
 
     Raises:
         SeqrecError: the folder or its ``study.db`` is missing, the file is not an Optuna SQLite
-            storage, it holds no study, or it holds several and ``study_name`` does not pick one.
+            storage of the installed Optuna's schema, it holds no study, or it holds several and
+            ``study_name`` does not pick one.
     """
-    optuna = _optuna()
+    optuna = import_optuna()
     search_dir = Path(search_dir)
     db = search_dir / STUDY_FILE
     if search_dir.is_file() and search_dir.name == STUDY_FILE:
@@ -61,33 +48,6 @@ def load_study(search_dir: str | Path, study_name: str | None = None):
     elif study_name not in names:
         raise SeqrecError(f"'{db}' has no study named {study_name!r}; it has {', '.join(names)}.")
     return optuna.load_study(study_name=study_name, storage=storage)
-
-
-def check_optuna_storage(db: Path, fix: str | None = None) -> None:
-    """Raise SeqrecError unless ``db`` is an SQLite file with Optuna's ``studies`` table (opened
-    read-only, so a wrong file is left as it was); ``fix`` ends the message."""
-    fix = fix or (
-        "The search writes it (`python train.py hparams_search=<name>`); pass that search's "
-        "folder, or delete the file and run the search again."
-    )
-    with db.open("rb") as f:
-        header = f.read(16)
-    if header != b"SQLite format 3\x00":
-        what = "is empty" if not header else "is not an SQLite database"
-        raise SeqrecError(f"'{db}' {what}, so it holds no Optuna study. {fix}")
-    try:
-        con = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
-        try:
-            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        finally:
-            con.close()
-    except sqlite3.Error as exc:
-        raise SeqrecError(f"'{db}' cannot be read as an SQLite database ({exc}). {fix}") from exc
-    if "studies" not in tables:
-        raise SeqrecError(
-            f"'{db}' is an SQLite database but not an Optuna study storage (no "
-            f"'studies' table; it has {', '.join(sorted(tables)) or 'no tables'}). {fix}"
-        )
 
 
 def trial_metrics(run_dir: Path) -> dict:
