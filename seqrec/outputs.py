@@ -112,6 +112,7 @@ class RunWriter(Checkpoints):
         # checkpoint of another run or other data is refused (seqrec.resume.check_identity)
         self.data_fingerprint: str | None = None
         self.trackers: list = []  # seqrec.tracking: experiment trackers beside the files
+        self.unsaved: list[dict] = []  # epoch rows the trackers get once last.pt holds their epoch
         with writing(self.out_dir, "the run folder"):
             self.out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -156,12 +157,12 @@ class RunWriter(Checkpoints):
             tracker.close()
 
     def epoch(self, row: dict) -> None:
-        """Append one epoch's row to ``epochs.csv`` (rewritten atomically, it is small), then
-        hand it to the trackers."""
+        """Append one epoch's row to ``epochs.csv`` (rewritten atomically, it is small); the
+        trackers get it from :meth:`save_last`, once ``last.pt`` holds that epoch, so a process
+        killed in between never leaves a tracked epoch that its resumed run computes again."""
         self.epochs.append(row)
         self._write("epochs.csv", lambda path: write_csv(path, pd.DataFrame(self.epochs)))
-        for tracker in self.trackers:
-            tracker.log_epoch(row)
+        self.unsaved.append(row)
 
     def save_best(self, state: dict) -> None:
         """``best.pt``: ``{model, loss, optimizer, epoch, best_metric, config, model_kwargs,
@@ -191,6 +192,10 @@ class RunWriter(Checkpoints):
             "data_fingerprint": self.data_fingerprint,
         }
         self._write("last.pt", lambda path: atomic_write(path, lambda handle: torch.save(payload, handle)))
+        rows, self.unsaved = self.unsaved, []
+        for row in rows:
+            for tracker in self.trackers:
+                tracker.log_epoch(row)
 
     def load_best(self) -> dict | None:
         path = self.out_dir / "best.pt"

@@ -255,7 +255,7 @@ def _run_owned(
         settle_hydra_record(out_dir, cfg.get("resume"), accepted=True)
     data, trainer = exp.data, exp.trainer
     if stage == "pretrain":
-        return run_pretraining(cfg, exp, wall_start)
+        return run_pretraining(cfg, exp, wall_start, trackers)
     config = OmegaConf.to_container(cfg, resolve=True)
     main = ddp.is_main()  # DDP: rank 0 alone writes; the others get rank 0's weights in fit()
     if start.state is None:
@@ -325,9 +325,12 @@ def _train_and_finish(
     return metrics
 
 
-def run_pretraining(cfg: DictConfig, exp: Experiment, wall_start: float) -> dict:
+def run_pretraining(cfg: DictConfig, exp: Experiment, wall_start: float, trackers: Sequence = ()) -> dict:
     """``stage=pretrain``: make sure the pre-trained checkpoint exists (pre-training or resuming
     as needed), write ``pretrain.json`` (no ``metrics.json``: this is no finished run) and return it.
+    The ``logger`` group's trackers (and ``trackers``) record each pre-training epoch's objectives
+    as ``pretrain/<objective>`` (``aap``, ``mip``, ``map``, ``sp``, ``loss``, ``seconds``; step =
+    epoch) in the run folder.
 
     The model has a pre-training stage: :func:`validate_config` refuses ``stage=pretrain`` otherwise.
 
@@ -340,16 +343,36 @@ def run_pretraining(cfg: DictConfig, exp: Experiment, wall_start: float) -> dict
             "the published model is already pre-trained, and stage=pretrain only runs "
             "seqrec's own pre-training; drop one of the two."
         )
-    path = exp.pretraining.checkpoint(cfg.trainer.progress)
-    summary = {
-        "dataset": exp.data.name,
-        "model": exp.model.name,
-        **exp.pretraining.summary(path),
-        "total_seconds": time.perf_counter() - wall_start,
-        "device": str(exp.device),
-        "output_dir": str(cfg.output_dir),
-    }
-    write_json(Path(cfg.output_dir) / "pretrain.json", summary)
+    out_dir = Path(cfg.output_dir)
+    config = OmegaConf.to_container(cfg, resolve=True)
+    trackers = [*build_trackers(exp.options.logger), *trackers]
+    started: list = []
+
+    def on_start(first_epoch: int) -> None:
+        for tracker in trackers:
+            tracker.start(out_dir, config, first_epoch)
+            started.append(tracker)
+
+    def on_epoch(row: dict) -> None:
+        for tracker in started:
+            tracker.log_epoch({"epoch": row["epoch"], **{f"pretrain/{k}": v for k, v in row.items() if k != "epoch"}})
+
+    try:
+        path = exp.pretraining.checkpoint(cfg.trainer.progress, on_start, on_epoch)
+        summary = {
+            "dataset": exp.data.name,
+            "model": exp.model.name,
+            **exp.pretraining.summary(path),
+            "total_seconds": time.perf_counter() - wall_start,
+            "device": str(exp.device),
+            "output_dir": str(cfg.output_dir),
+        }
+        write_json(out_dir / "pretrain.json", summary)
+        for tracker in started:
+            tracker.log_final(summary)
+    finally:
+        for tracker in started:
+            tracker.close()
     losses = "  ".join(f"{k.split('/')[1]} {v:.4g}" for k, v in summary.items() if k.startswith("pretrain/"))
     print(
         f"pre-trained {summary['model']} on {summary['dataset']}: epoch {summary['pretrain_epochs']} "

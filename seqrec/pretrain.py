@@ -318,9 +318,21 @@ class PretrainStage:
         found = (_CHECKPOINT_RE.match(p.name) for p in self.folder.iterdir())
         return sorted(int(m.group(1)) for m in found if m)
 
-    def checkpoint(self, progress: bool = True) -> Path:
+    def checkpoint(
+        self,
+        progress: bool = True,
+        on_start: Callable[[int], None] | None = None,
+        on_epoch: Callable[[dict], None] | None = None,
+    ) -> Path:
         """The epoch-``config.epochs`` checkpoint, pre-training first when it is missing
-        (resuming from the latest saved epoch below it). Global RNG state is left untouched."""
+        (resuming from the latest saved epoch below it). Global RNG state is left untouched.
+
+        Args:
+            progress: tqdm bars.
+            on_start: called with the first epoch to run, when pre-training runs at all.
+            on_epoch: called with each epoch's row (``epoch``, ``aap``, ``mip``, ``map``, ``sp``,
+                ``loss``, ``seconds``) once ``last.pt`` holds that epoch.
+        """
         target = self.path(self.config.epochs)
         if self._intact(target):
             self.facts.setdefault("pretrain_epochs_run", 0)
@@ -333,7 +345,7 @@ class PretrainStage:
             if target.is_file():  # damaged: pre-train again from the newest intact state
                 target.unlink()
             write_json(self.folder / "key.json", self.key)
-            self._train(progress)
+            self._train(progress, on_start, on_epoch)
         return target
 
     @staticmethod
@@ -387,7 +399,7 @@ class PretrainStage:
                 best = state
         return best
 
-    def _train(self, progress: bool) -> None:
+    def _train(self, progress: bool, on_start=None, on_epoch=None) -> None:
         device = self.data.items.device
         devices = [device.index or 0] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
@@ -410,6 +422,8 @@ class PretrainStage:
                 self.folder,
                 len(self.data),
             )
+            if on_start is not None:
+                on_start(start + 1)
 
             def save(epoch: int, rows: list[dict]) -> None:
                 payload = {
@@ -422,6 +436,8 @@ class PretrainStage:
                 atomic_write(self.folder / "last.pt", lambda handle: torch.save(payload, handle))
                 if epoch % self.config.save_every == 0 or epoch == self.config.epochs:
                     atomic_write(self.path(epoch), lambda handle: torch.save(payload, handle))
+                if on_epoch is not None and rows:
+                    on_epoch(rows[-1])
 
             rows = pretrain(model, self.data, self.config, optimizer, start_epoch=start, save=save, progress=progress)
             if not self.path(self.config.epochs).is_file():  # last.pt already held the final epoch

@@ -5,6 +5,8 @@ Without ``logger`` (the default) or with ``logger=[csv]`` a run writes its folde
 TensorBoard event files into ``<run folder>/tensorboard/``: per epoch (step = epoch) the
 training loss, every validation metric and the epoch's seconds; at the end the final valid/test
 metrics (step = the best epoch) and the resolved config (as text and as hyperparameters).
+``logger=[csv,mlflow]`` records the same in an MLflow run (:class:`MLflowTracker`), with the
+config as params, run tags and the run's files as artifacts.
 Several trackers can be on at once; each is a key of the ``logger`` node
 (``conf/logger/<name>.yaml``) whose options are its constructor's.
 
@@ -27,7 +29,7 @@ from typing import Protocol
 from seqrec.errors import ConfigError
 
 # what each tracker needs beyond seqrec's own dependencies: (module to find, extra to install)
-PACKAGES = {"tensorboard": ("tensorboard", "track")}
+PACKAGES = {"tensorboard": ("tensorboard", "track"), "mlflow": ("mlflow", "track")}
 
 
 class Tracker(Protocol):
@@ -117,6 +119,8 @@ class TensorBoardTracker:
         finals = {k: v for k, v in _numbers(metrics).items() if k.startswith(("valid/", "test/"))}
         for key, value in finals.items():
             self.writer.add_scalar(f"final/{key}", value, step)
+        if not any(k.startswith("test/") for k in finals):  # a pre-training run: no test metrics
+            return
         hparams = {
             k: v for k, v in _flat(self.config).items() if isinstance(v, (int, float, str, bool)) and k != "output_dir"
         }
@@ -130,8 +134,141 @@ class TensorBoardTracker:
             self.writer = None
 
 
+def mlflow_key(key: str) -> str:
+    """A metric name as MLflow stores it: ``@`` is not allowed there, so ``valid/ndcg@20`` is
+    ``valid/ndcg_at_20``."""
+    return key.replace("@", "_at_")
+
+
+class MLflowTracker:
+    """An MLflow run per seqrec run (``mlflow.MlflowClient``, no global MLflow state).
+
+    Records: params, the resolved config flattened (``model.hidden_size``, …); per epoch (step =
+    epoch) every number of the ``epochs.csv`` row (``train_loss``, ``valid/<metric>``, seconds);
+    at the end ``final/valid/<metric>`` and ``final/test/<metric>`` (step = the best epoch), tags
+    ``dataset``, ``model``, ``loss``, ``seed``, ``commit`` and ``run_dir``, and ``metrics.json`` and
+    ``config.yaml`` as artifacts. Metric names have ``@`` spelt ``_at_`` (:func:`mlflow_key`).
+
+    The run's id is kept in ``<run folder>/mlflow.json``: a resumed run continues the same MLflow
+    run, and a step it already holds (logged by a process killed before it saved that epoch; resume
+    is exact, so the value is the same) is not logged twice. A run that stops before its end is
+    left ``KILLED`` (resumable), one that finished ``FINISHED``.
+
+    Args:
+        tracking_uri: an MLflow tracking URI (a server, ``sqlite:///…``, ``databricks``); None: the
+            SQLite store ``outputs/mlflow/mlflow.db`` under the current folder. An SQLite store keeps
+            a new experiment's artifacts in ``artifacts/`` beside its file (see it with ``mlflow ui
+            --backend-store-uri sqlite:///outputs/mlflow/mlflow.db``).
+        experiment: the MLflow experiment's name (created when missing).
+        run_name: the MLflow run's name; None: the run folder's path relative to the current folder.
+    """
+
+    name = "mlflow"
+    RECORD = "mlflow.json"
+
+    def __init__(self, tracking_uri: str | None = None, experiment: str = "seqrec", run_name: str | None = None):
+        self.tracking_uri, self.experiment, self.run_name = tracking_uri, experiment, run_name
+        self.client = None
+        self.run_id: str | None = None
+        self.logged: set[int] = set()
+        self.finished = False
+
+    def start(self, run_dir: Path, config: dict, first_epoch: int) -> None:
+        import json
+
+        from mlflow import MlflowClient
+
+        from seqrec.atomic import atomic_write
+
+        self.run_dir = Path(run_dir)
+        uri = self.tracking_uri or f"sqlite:///{Path('outputs', 'mlflow', 'mlflow.db').resolve()}"
+        artifacts = None  # a server decides; an SQLite store keeps them beside its file (not ./mlruns)
+        if uri.startswith("sqlite:///"):
+            db = Path(uri.removeprefix("sqlite:///"))
+            db.parent.mkdir(parents=True, exist_ok=True)
+            artifacts = (db.parent / "artifacts").resolve().as_uri()
+        self.client = MlflowClient(tracking_uri=uri)
+        record = self.run_dir / self.RECORD
+        saved = json.loads(record.read_text()) if first_epoch > 1 and record.is_file() else {}
+        if saved.get("tracking_uri") == uri:  # a resumed run: the same MLflow run
+            self.run_id = saved["run_id"]
+            self.client.update_run(self.run_id, status="RUNNING")
+            self.logged = {
+                m.step
+                for key in ("train_loss", "pretrain/loss")
+                for m in self.client.get_metric_history(self.run_id, key)
+            }
+        else:
+            self.run_id = self._create(config, artifacts)
+            atomic_write(record, json.dumps({"tracking_uri": uri, "run_id": self.run_id}, indent=2) + "\n")
+        if first_epoch > 1:  # earlier epochs the MLflow run lacks (a new record, or a gap) from epochs.csv
+            import pandas as pd
+
+            epochs = self.run_dir / "epochs.csv"
+            for row in pd.read_csv(epochs).to_dict("records") if epochs.is_file() else []:
+                if row["epoch"] < first_epoch:
+                    self.log_epoch(row)
+
+    def _create(self, config: dict, artifacts: str | None) -> str:
+        """A new MLflow run (and its experiment when missing) with the config as params; its id."""
+        from mlflow.entities import Param
+
+        experiment = self.client.get_experiment_by_name(self.experiment)
+        experiment_id = (
+            experiment.experiment_id
+            if experiment is not None
+            else self.client.create_experiment(self.experiment, artifact_location=artifacts)
+        )
+        try:
+            name = self.run_name or str(self.run_dir.resolve().relative_to(Path.cwd().resolve()))
+        except ValueError:  # a run folder outside the current folder
+            name = str(self.run_dir)
+        tags = {"run_dir": str(self.run_dir.resolve()), "seed": str(config.get("seed"))}
+        if isinstance(config.get("dataset"), dict) and config["dataset"].get("name"):
+            tags["dataset"] = str(config["dataset"]["name"])
+        run_id = self.client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
+        params = [Param(k, str(v)[:6000]) for k, v in _flat(config).items() if k != "output_dir"]
+        for i in range(0, len(params), 100):  # MLflow takes at most 100 params per batch
+            self.client.log_batch(run_id, params=params[i : i + 100])
+        return run_id
+
+    def _metrics(self, values: dict[str, float], step: int) -> None:
+        import time
+
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        batch = [Metric(mlflow_key(k), v, now, step) for k, v in values.items()]
+        self.client.log_batch(self.run_id, metrics=batch)
+
+    def log_epoch(self, row: dict) -> None:
+        step = int(row["epoch"])
+        if step in self.logged:
+            return
+        self._metrics({k: v for k, v in _numbers(row).items() if k != "epoch"}, step)
+        self.logged.add(step)
+
+    def log_final(self, metrics: dict) -> None:
+        finals = {f"final/{k}": v for k, v in _numbers(metrics).items() if k.startswith(("valid/", "test/"))}
+        self._metrics(finals, int(metrics.get("best_epoch") or 0))
+        for key, tag in (("dataset", "dataset"), ("model", "model"), ("loss", "loss"), ("seed", "seed")):
+            if metrics.get(key) is not None:
+                self.client.set_tag(self.run_id, tag, str(metrics[key]))
+        if metrics.get("git_commit"):
+            self.client.set_tag(self.run_id, "commit", str(metrics["git_commit"]))
+        for name in ("metrics.json", "config.yaml"):  # both written by now (metrics.json just before)
+            if (self.run_dir / name).is_file():
+                self.client.log_artifact(self.run_id, str(self.run_dir / name))
+        self.finished = True
+
+    def close(self) -> None:
+        if self.client is not None and self.run_id is not None:
+            self.client.set_terminated(self.run_id, status="FINISHED" if self.finished else "KILLED")
+            self.client = None
+
+
 # the logger group's names; csv is the run folder's own files, always written
-TRACKERS: dict[str, type | None] = {"csv": None, "tensorboard": TensorBoardTracker}
+TRACKERS: dict[str, type | None] = {"csv": None, "tensorboard": TensorBoardTracker, "mlflow": MLflowTracker}
 
 
 def check_loggers(node: dict | None) -> dict[str, dict]:
@@ -168,4 +305,12 @@ def build_trackers(node: dict | None) -> list:
     return [TRACKERS[name](**dict(options or {})) for name, options in (node or {}).items() if TRACKERS[name]]
 
 
-__all__ = ["TRACKERS", "TensorBoardTracker", "Tracker", "build_trackers", "check_loggers"]
+__all__ = [
+    "TRACKERS",
+    "MLflowTracker",
+    "TensorBoardTracker",
+    "Tracker",
+    "build_trackers",
+    "check_loggers",
+    "mlflow_key",
+]

@@ -1,5 +1,5 @@
-"""Experiment trackers (seqrec.tracking): what TensorBoard records equals epochs.csv and
-metrics.json, also after an interruption and a resume, read back with TensorBoard's own reader."""
+"""Experiment trackers (seqrec.tracking): what TensorBoard and MLflow record equals epochs.csv and
+metrics.json, also after an interruption and a resume, read back with each library's own reader."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 
 import pandas as pd
 import pytest
+import yaml
 from conftest import tiny_config
 
 from seqrec.errors import ConfigError, RunInterrupted
@@ -86,7 +87,138 @@ def test_an_unknown_tracker_or_option_is_one_paragraph(tmp_path):
     from seqrec.config.schema import validate_config
     from seqrec.tracking import check_loggers
 
-    with pytest.raises(ConfigError, match=r"logger: unknown tracker 'wandb'; choose from csv, tensorboard"):
+    with pytest.raises(ConfigError, match=r"logger: unknown tracker 'wandb'; choose from csv, tensorboard, mlflow"):
         check_loggers({"wandb": {}})
     with pytest.raises(ConfigError, match=r"logger.tensorboard.flush"):
         validate_config(_cfg(tmp_path, tmp_path / "r", "+logger.tensorboard.flush=3"))
+
+
+# ---- MLflow ----
+def _mlflow_cfg(tmp_path, out, *extra):
+    return _cfg(
+        tmp_path, out, "logger=[csv,mlflow]", f"logger.mlflow.tracking_uri=sqlite:///{tmp_path}/mlflow.db", *extra
+    )
+
+
+def assert_mlflow_matches_the_run(out, tmp_path):
+    pytest.importorskip("mlflow", reason="the mlflow package (pip install -e '.[track]')")
+    from mlflow import MlflowClient
+
+    from seqrec.tracking import mlflow_key
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+    run_id = json.loads((out / "mlflow.json").read_text())["run_id"]
+    found = client.get_run(run_id)
+    epochs = pd.read_csv(out / "epochs.csv")
+    metrics = json.loads((out / "metrics.json").read_text())
+    for column in ("train_loss", "valid/ndcg@20", "valid/hr@10", "epoch_seconds"):
+        history = sorted((m.step, m.value) for m in client.get_metric_history(run_id, mlflow_key(column)))
+        assert history == list(zip(epochs["epoch"], epochs[column]))  # each epoch once, the same double
+    for key in ("test/ndcg@10", "test/hr@20", "valid/ndcg@20"):
+        (final,) = client.get_metric_history(run_id, mlflow_key(f"final/{key}"))
+        assert (final.step, final.value) == (metrics["best_epoch"], metrics[key])
+    assert found.info.status == "FINISHED"
+    assert found.data.params["model.hidden_size"] == str(
+        yaml.safe_load((out / "config.yaml").read_text())["model"]["hidden_size"]
+    )
+    tags = found.data.tags
+    assert (tags["dataset"], tags["model"], tags["loss"], tags["seed"]) == (
+        metrics["dataset"],
+        metrics["model"],
+        metrics["loss"],
+        str(metrics["seed"]),
+    )
+    assert tags.get("commit") == metrics.get("git_commit") or metrics.get("git_commit") is None
+    assert sorted(a.path for a in client.list_artifacts(run_id)) == ["config.yaml", "metrics.json"]
+    return client, run_id
+
+
+def test_mlflow_records_equal_the_runs_files(tmp_path):
+    out = tmp_path / "run"
+    run(_mlflow_cfg(tmp_path, out))
+    assert_mlflow_matches_the_run(out, tmp_path)
+    assert not (tmp_path / "mlruns").exists() and (tmp_path / "artifacts").is_dir()  # beside the store
+
+
+def test_a_resumed_run_continues_the_same_mlflow_run_without_repeated_steps(tmp_path, monkeypatch):
+    import os
+    import signal
+
+    from seqrec.outputs import RunWriter
+    from seqrec.trainer import Trainer
+
+    pytest.importorskip("mlflow", reason="the mlflow package (pip install -e '.[track]')")
+    from mlflow import MlflowClient
+
+    out = tmp_path / "run"
+    calls = {"n": 0}
+    original = Trainer._autocast
+
+    def sigterm_in_epoch_3(self):  # 40 users / 8 = 5 batches an epoch: batch 12 is in epoch 3
+        calls["n"] += 1
+        if calls["n"] == 12:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return original(self)
+
+    monkeypatch.setattr(Trainer, "_autocast", sigterm_in_epoch_3)
+    with pytest.raises(RunInterrupted):
+        run(_mlflow_cfg(tmp_path, out))
+    monkeypatch.setattr(Trainer, "_autocast", original)
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+    run_id = json.loads((out / "mlflow.json").read_text())["run_id"]
+    assert client.get_run(run_id).info.status == "KILLED"
+    assert sorted(m.step for m in client.get_metric_history(run_id, "train_loss")) == [1, 2]
+
+    # a process that dies while saving epoch 3 (kill -9): epochs.csv has its row, last.pt and MLflow do not
+    saving = RunWriter.save_last
+
+    def die_saving_epoch_3(self, state):
+        if state["loop"]["epoch"] == 3:
+            raise SystemExit("killed")
+        saving(self, state)
+
+    monkeypatch.setattr(RunWriter, "save_last", die_saving_epoch_3)
+    with pytest.raises(SystemExit):
+        run(_mlflow_cfg(tmp_path, out, f"resume={out}"), overrides=[f"resume={out}"])
+    monkeypatch.setattr(RunWriter, "save_last", saving)
+    assert len(pd.read_csv(out / "epochs.csv")) == 3
+    assert sorted(m.step for m in client.get_metric_history(run_id, "train_loss")) == [1, 2]
+
+    run(_mlflow_cfg(tmp_path, out, f"resume={out}"), overrides=[f"resume={out}"])
+    _, resumed = assert_mlflow_matches_the_run(out, tmp_path)  # epochs 1..4 once each, equal to epochs.csv
+    assert resumed == run_id and len(client.search_runs([client.get_run(run_id).info.experiment_id])) == 1
+
+
+@pytest.mark.realdata
+def test_pretraining_logs_its_objectives_per_epoch(tmp_path, lastfm_data_dir):
+    pytest.importorskip("mlflow", reason="the mlflow package (pip install -e '.[track]')")
+    import torch
+    from conftest import compose_config
+    from mlflow import MlflowClient
+
+    out = tmp_path / "pre"
+    cfg = compose_config(
+        [
+            f"data_dir={lastfm_data_dir}",
+            f"output_dir={out}",
+            "dataset.max_users=20",
+            "model=s3rec",
+            "stage=pretrain",
+            "model.pretrain.epochs=2",
+            f"model.pretrain.dir={tmp_path / 'store'}",
+            "trainer.progress=false",
+            "logger=[csv,tensorboard,mlflow]",
+            f"logger.mlflow.tracking_uri=sqlite:///{tmp_path}/mlflow.db",
+        ]
+    )
+    run(cfg)
+    (state,) = [torch.load(p, weights_only=True) for p in (tmp_path / "store").glob("*/epoch-2.pt")]
+    history = pd.DataFrame(state["history"])  # the pre-training's own rows: epoch, aap, mip, map, sp, loss
+    scalars = _scalars(out / "tensorboard")
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+    run_id = json.loads((out / "mlflow.json").read_text())["run_id"]
+    for objective in ("aap", "mip", "map", "sp", "loss"):
+        expected = list(zip(history["epoch"], history[objective]))
+        assert scalars[f"pretrain/{objective}"] == [(e, _f32(v)) for e, v in expected]
+        assert sorted((m.step, m.value) for m in client.get_metric_history(run_id, f"pretrain/{objective}")) == expected
+    assert client.get_run(run_id).info.status == "FINISHED"
