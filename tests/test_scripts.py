@@ -65,3 +65,18 @@ def test_bench_chunked_memory_runs():
 def test_bench_recommend_runs():
     out = _run(str(SCRIPTS / "bench_recommend.py"), "--items", "2000", "--sequences", "20").stdout
     assert "wrote 200 rows" in out  # 20 sequences × top-10
+
+
+def test_the_dashboard_screenshots_say_what_is_missing_before_training(tmp_path):
+    # no Chromium on PATH (CI has none): one paragraph, exit 1, nothing trained
+    env = {"PATH": str(tmp_path), "CHROMIUM": str(tmp_path / "no-chromium")}
+    done = subprocess.run(
+        [sys.executable, str(SCRIPTS / "screenshot_dashboards.py"), "--work", str(tmp_path / "work")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        env=env,
+    )
+    assert done.returncode == 1 and "apt-get install chromium" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "work").exists()
