@@ -222,3 +222,46 @@ def test_pretraining_logs_its_objectives_per_epoch(tmp_path, lastfm_data_dir):
         assert scalars[f"pretrain/{objective}"] == [(e, _f32(v)) for e, v in expected]
         assert sorted((m.step, m.value) for m in client.get_metric_history(run_id, f"pretrain/{objective}")) == expected
     assert client.get_run(run_id).info.status == "FINISHED"
+
+
+@pytest.mark.slow
+def test_a_sweep_gives_one_tracked_run_per_job(tmp_path, lastfm_data_dir):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    pytest.importorskip("mlflow", reason="the mlflow package (pip install -e '.[track]')")
+    from mlflow import MlflowClient
+
+    store = f"sqlite:///{tmp_path}/mlflow.db"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "train.py",
+            "-m",
+            f"data_dir={lastfm_data_dir}",
+            "dataset=lastfm",
+            "dataset.max_users=40",
+            "trainer.max_epochs=2",
+            "trainer.progress=false",
+            "seed=1,2",
+            "logger=[csv,mlflow]",
+            f"logger.mlflow.tracking_uri={store}",
+            f"hydra.sweep.dir={tmp_path / 'sweep'}",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    client = MlflowClient(tracking_uri=store)
+    runs = client.search_runs([client.get_experiment_by_name("seqrec").experiment_id])
+    assert sorted(r.data.tags["seed"] for r in runs) == ["1", "2"]
+    records = sorted((tmp_path / "sweep").rglob("mlflow.json"))
+    assert len(records) == 2  # one per job's run folder
+    for record in records:
+        run_id = json.loads(record.read_text())["run_id"]
+        assert run_id in {r.info.run_id for r in runs}
+        assert len(client.get_metric_history(run_id, "train_loss")) == 2
