@@ -34,7 +34,6 @@ import torch.distributed as dist
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from seqrec.checkpoints import Checkpoints
 from seqrec.errors import ConfigError, SeqrecError
 
 log = logging.getLogger(__name__)
@@ -358,34 +357,3 @@ def share_run_dir(cfg: DictConfig) -> DictConfig:
     cfg = cfg.copy()
     OmegaConf.update(cfg, "output_dir", shared)
     return cfg
-
-
-class NoWriter(Checkpoints):
-    """What a non-zero rank has instead of :class:`seqrec.outputs.RunWriter` (the trainer's
-    checkpoints): writes nothing and has no best state (the trainer then takes rank 0's best
-    weights by :func:`broadcast_module`)."""
-
-    def __init__(self):
-        super().__init__()
-        self.facts: dict = {}
-
-    def config(self, yaml_text: str) -> None:
-        pass
-
-    def epoch(self, row: dict) -> None:
-        pass
-
-    def ids(self, item_tokens, user_tokens) -> None:
-        pass
-
-    def save_best(self, state: dict) -> None:
-        pass
-
-    def finish(self, metrics: dict, per_user) -> None:
-        pass
-
-    def start_trackers(self, trackers, first_epoch: int) -> None:
-        pass  # only the rank that writes the run folder tracks
-
-    def close_trackers(self) -> None:
-        pass

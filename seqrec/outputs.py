@@ -15,6 +15,7 @@ import contextlib
 import json
 import shutil
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -88,29 +89,62 @@ def per_user_frame(ranks: torch.Tensor, user_tokens) -> pd.DataFrame:
     return frame
 
 
+class RunOutput(Protocol):
+    """What a run's parts call on its output: the trainer's checkpoints (``save_best``,
+    ``save_last``, ``load_best``) and the run's files and trackers. :class:`RunWriter` writes them
+    (rank 0); :class:`NoWriter` is the same interface writing nothing (the other DDP ranks).
+
+    Attributes:
+        facts: run facts kept in ``last.pt`` for ``metrics.json`` (S3-Rec's pre-training facts),
+            known only after the config is written, so set after construction.
+    """
+
+    facts: dict
+
+    def config(self, yaml_text: str) -> None: ...
+    def ids(self, item_tokens: np.ndarray, user_tokens: np.ndarray) -> None: ...
+    def start_trackers(self, trackers: list, first_epoch: int) -> None: ...
+    def close_trackers(self) -> None: ...
+    def epoch(self, row: dict) -> None: ...
+    def save_best(self, state: dict) -> None: ...
+    def save_last(self, state: dict) -> None: ...
+    def load_best(self) -> dict | None: ...
+    def finish(self, metrics: dict, per_user: pd.DataFrame) -> None: ...
+
+
 class RunWriter(Checkpoints):
-    """Writes one run's files into ``out_dir`` as the run progresses; the trainer's checkpoints.
+    """Writes one run's files into ``out_dir`` as the run progresses; the trainer's checkpoints
+    (a :class:`RunOutput`).
 
     Args:
         out_dir: the run folder (created).
         config: the resolved config as a plain dict (saved in ``best.pt`` and ``last.pt``).
         history: epoch rows already written (a resumed run), so ``epochs.csv`` continues.
+        model_kwargs: the model's data-derived constructor arguments (``n_items``, …), kept in
+            ``best.pt`` so that :func:`seqrec.rundir.read_run` rebuilds the model without
+            re-deriving them.
+        data_fingerprint: the data the run trains on (``SequenceData.fingerprint``), kept in
+            ``best.pt`` and ``last.pt`` so a checkpoint of another run or other data is refused
+            (:func:`seqrec.resume.check_identity`).
 
     Raises:
         OutputError: a file cannot be written (every method).
     """
 
-    def __init__(self, out_dir: Path, config: dict | None = None, history: list[dict] | None = None):
+    def __init__(
+        self,
+        out_dir: Path,
+        config: dict | None = None,
+        history: list[dict] | None = None,
+        model_kwargs: dict | None = None,
+        data_fingerprint: str | None = None,
+    ):
         self.out_dir = Path(out_dir)
         self.run_config = config or {}
         self.epochs: list[dict] = list(history or [])
-        self.facts: dict = {}  # e.g. S3-Rec's pre-training facts, kept in last.pt for metrics.json
-        # the model's data-derived constructor arguments (n_items, …), kept in best.pt so that
-        # seqrec.pipeline.load_trained rebuilds the model without re-deriving them
-        self.model_kwargs: dict = {}
-        # the data the run trains on (SequenceData.fingerprint), kept in best.pt and last.pt so a
-        # checkpoint of another run or other data is refused (seqrec.resume.check_identity)
-        self.data_fingerprint: str | None = None
+        self.facts: dict = {}
+        self.model_kwargs: dict = dict(model_kwargs or {})
+        self.data_fingerprint = data_fingerprint
         self.trackers: list = []  # seqrec.tracking: experiment trackers beside the files
         self.unsaved: list[dict] = []  # epoch rows the trackers get once last.pt holds their epoch
         with writing(self.out_dir, "the run folder"):
@@ -208,3 +242,34 @@ class RunWriter(Checkpoints):
         for tracker in self.trackers:
             tracker.log_final(metrics)
         self.close_trackers()
+
+
+class NoWriter(Checkpoints):
+    """The :class:`RunOutput` of a DDP rank other than 0: writes and tracks nothing and keeps no
+    best state (the trainer then takes rank 0's best weights by
+    :func:`seqrec.distributed.broadcast_module`). Same constructor as :class:`RunWriter`."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+        self.facts: dict = {}
+
+    def config(self, yaml_text: str) -> None:
+        pass
+
+    def ids(self, item_tokens: np.ndarray, user_tokens: np.ndarray) -> None:
+        pass
+
+    def start_trackers(self, trackers: list, first_epoch: int) -> None:
+        pass  # only the rank that writes the run folder tracks
+
+    def close_trackers(self) -> None:
+        pass
+
+    def epoch(self, row: dict) -> None:
+        pass
+
+    def save_best(self, state: dict) -> None:
+        pass
+
+    def finish(self, metrics: dict, per_user: pd.DataFrame) -> None:
+        pass

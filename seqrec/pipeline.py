@@ -29,7 +29,7 @@ from seqrec.losses import Loss
 from seqrec.models.causality import check_causal
 from seqrec.models.protocol import check_protocol
 from seqrec.models.s3rec_checkpoint import load_published
-from seqrec.outputs import RunWriter, per_user_frame, write_json, writing
+from seqrec.outputs import NoWriter, RunOutput, RunWriter, per_user_frame, write_json, writing
 from seqrec.pretrain import PretrainStage
 from seqrec.rundir import read_run
 from seqrec.seeding import seed_everything
@@ -257,19 +257,19 @@ def _run_owned(
     if stage == "pretrain":
         return run_pretraining(cfg, exp, wall_start, trackers)
     config = OmegaConf.to_container(cfg, resolve=True)
-    main = ddp.is_main()  # DDP: rank 0 alone writes; the others get rank 0's weights in fit()
+    # DDP: rank 0 alone writes; the others get rank 0's weights in fit()
+    output = RunWriter if ddp.is_main() else NoWriter
+    identity = {"model_kwargs": exp.model_kwargs, "data_fingerprint": data.fingerprint}
     if start.state is None:
-        writer = RunWriter(out_dir, config) if main else ddp.NoWriter()
+        writer: RunOutput = output(out_dir, config, **identity)
         writer.config(OmegaConf.to_yaml(cfg, resolve=True))
         pretrain_facts = ddp.on_main(lambda: start_from_pretraining(exp, cfg.trainer.progress))
     else:
         resume.check_identity(start.state, config, out_dir / "last.pt", data.fingerprint)
         trainer.load_state_dict(start.state)  # the model's weights come from last.pt
-        writer = RunWriter(out_dir, config, history=trainer.state.history) if main else ddp.NoWriter()
+        writer = output(out_dir, config, history=trainer.state.history, **identity)
         pretrain_facts = start.state.get("facts", {})
     writer.facts = pretrain_facts
-    writer.model_kwargs = exp.model_kwargs
-    writer.data_fingerprint = data.fingerprint
     writer.ids(data.item_tokens, data.user_tokens)  # raw ids for seqrec.recommend
     writer.start_trackers([*build_trackers(exp.options.logger), *trackers], trainer.state.epoch + 1)
     try:
@@ -279,7 +279,7 @@ def _run_owned(
 
 
 def _train_and_finish(
-    exp: Experiment, writer, out_dir: Path, seed: int, pretrain_facts: dict, wall_start: float
+    exp: Experiment, writer: RunOutput, out_dir: Path, seed: int, pretrain_facts: dict, wall_start: float
 ) -> dict:
     """Train with ``exp``'s trainer, then write the run's results through ``writer``; returns the
     content of ``metrics.json``."""

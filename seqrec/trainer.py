@@ -347,6 +347,85 @@ class Trainer:
         self.state = LoopState(**state["loop"])
 
     # -- the loop --------------------------------------------------------------------------
+    def _epoch_row(self, epoch: int, checkpoints: Checkpoints, stop: StopRequest | None) -> dict:
+        """Train ``epoch`` and validate: its log row (epoch, train_loss, valid metrics,
+        [test/ndcg@10], eval_seconds, epoch_seconds, train_seconds_cum), the same on every rank.
+
+        Raises:
+            Interrupted: ``stop`` was set during the epoch; ``checkpoints.save_last`` holds the
+                position in it.
+        """
+        st = self.state
+        self._sync()
+        start = time.perf_counter()
+        try:
+            train_loss = self.train_epoch(epoch, stop=stop)
+        except Interrupted:
+            checkpoints.save_last(self.state_dict())
+            raise
+        self._sync()
+        epoch_seconds = time.perf_counter() - start
+        st.train_seconds += epoch_seconds
+
+        start = time.perf_counter()
+        row = {"epoch": epoch, "train_loss": train_loss}
+        row.update(mean_metrics(self.evaluate("valid"), prefix="valid/"))
+        if self.log_test_every_epoch:
+            row["test/ndcg@10"] = mean_metrics(self.evaluate("test"), prefix="test/")["test/ndcg@10"]
+        self._sync()
+        row["eval_seconds"] = time.perf_counter() - start
+        row["epoch_seconds"] = epoch_seconds
+        row["train_seconds_cum"] = st.train_seconds
+        return ddp.broadcast_object(row)  # DDP: rank 0's row, so every rank decides alike
+
+    def _record(self, row: dict) -> bool:
+        """Add an epoch's row to the loop state and log it; whether the monitor strictly improved
+        (ties keep the earlier epoch)."""
+        st = self.state
+        st.eval_seconds += row["eval_seconds"]
+        st.history.append(row)
+        st.epoch = row["epoch"]
+        score = row[self.monitor]
+        improved = score > st.best_score
+        if improved:
+            st.best_score, st.best_epoch = score, row["epoch"]
+        log.info(
+            "epoch %d  loss %.4f  %s %.4f  (best %.4f @ %d)  %.2fs train %.2fs eval",
+            row["epoch"],
+            row["train_loss"],
+            self.monitor,
+            score,
+            st.best_score,
+            st.best_epoch,
+            row["epoch_seconds"],
+            row["eval_seconds"],
+        )
+        return improved
+
+    def _evaluate_best(
+        self, checkpoints: Checkpoints, stop: StopRequest | None
+    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
+        """Restore the best state and rank valid and test with it: ``(valid_ranks, test_ranks,
+        metrics)``.
+
+        Raises:
+            Interrupted: Ctrl-C/SIGTERM during the evaluation (``last.pt`` holds the finished
+                loop: a resume evaluates).
+        """
+        best = checkpoints.load_best()
+        if best is not None:
+            self.model.load_state_dict(best["model"])
+            self.loss.load_state_dict(best.get("loss", {}))
+        ddp.broadcast_module(self.model)  # DDP: rank 0 holds the best state
+        ddp.broadcast_module(self.loss)
+        valid_ranks = self.evaluate("valid")
+        metrics = mean_metrics(valid_ranks, prefix="valid/")
+        test_ranks = self.evaluate("test")
+        metrics.update(mean_metrics(test_ranks, prefix="test/"))
+        if (signum := ddp.agreed_signal(stop)) is not None:
+            raise Interrupted(signum, self.state.epoch, 0)
+        return valid_ranks, test_ranks, metrics
+
     def fit(
         self,
         on_epoch_end: Callable[[dict], None] | None = None,
@@ -379,73 +458,27 @@ class Trainer:
         stopped_early = st.epoch > 0 and st.epoch - st.best_epoch >= self.patience
         while st.epoch < self.max_epochs and not stopped_early:
             epoch = st.epoch + 1
-            self._sync()
-            start = time.perf_counter()
-            try:
-                train_loss = self.train_epoch(epoch, stop=stop)
-            except Interrupted:
-                checkpoints.save_last(self.state_dict())
-                raise
-            self._sync()
-            epoch_seconds = time.perf_counter() - start
-            st.train_seconds += epoch_seconds
-
-            start = time.perf_counter()
-            row = {"epoch": epoch, "train_loss": train_loss}
-            row.update(mean_metrics(self.evaluate("valid"), prefix="valid/"))
-            if self.log_test_every_epoch:
-                row["test/ndcg@10"] = mean_metrics(self.evaluate("test"), prefix="test/")["test/ndcg@10"]
-            self._sync()
-            row["eval_seconds"] = time.perf_counter() - start
-            row["epoch_seconds"] = epoch_seconds
-            row["train_seconds_cum"] = st.train_seconds
-            row = ddp.broadcast_object(row)  # DDP: rank 0's row, so every rank decides alike
-            st.eval_seconds += row["eval_seconds"]
-            st.history.append(row)
-            st.epoch = epoch
-
-            score = row[self.monitor]
-            improved = score > st.best_score  # ties keep the earlier epoch
-            if improved:
-                st.best_score, st.best_epoch = score, epoch
-            log.info(
-                "epoch %d  loss %.4f  %s %.4f  (best %.4f @ %d)  %.2fs train %.2fs eval",
-                epoch,
-                train_loss,
-                self.monitor,
-                score,
-                st.best_score,
-                st.best_epoch,
-                epoch_seconds,
-                row["eval_seconds"],
-            )
+            row = self._epoch_row(epoch, checkpoints, stop)
+            improved = self._record(row)
             bar.update(1)
-            bar.set_postfix(loss=f"{train_loss:.4f}", **{self.monitor: f"{score:.4f}"}, best=st.best_epoch)
+            bar.set_postfix(
+                loss=f"{row['train_loss']:.4f}", **{self.monitor: f"{row[self.monitor]:.4f}"}, best=st.best_epoch
+            )
             if on_epoch_end is not None:
                 on_epoch_end(row)
+            # checkpointing: the best state when the monitor improved, the latest state always
             state = self.state_dict()
             if improved:
                 checkpoints.save_best(state)
             checkpoints.save_last(state)
+            # early stopping: `patience` epochs without a strict improvement
             stopped_early = epoch - st.best_epoch >= self.patience
             if stopped_early:
                 log.info("early stopping: no improvement of %s for %d epochs", self.monitor, self.patience)
             if not stopped_early and epoch < self.max_epochs and (signum := ddp.agreed_signal(stop)) is not None:
                 raise Interrupted(signum, epoch, 0)
         bar.close()
-
-        best = checkpoints.load_best()
-        if best is not None:
-            self.model.load_state_dict(best["model"])
-            self.loss.load_state_dict(best.get("loss", {}))
-        ddp.broadcast_module(self.model)  # DDP: rank 0 holds the best state
-        ddp.broadcast_module(self.loss)
-        valid_ranks = self.evaluate("valid")
-        metrics = mean_metrics(valid_ranks, prefix="valid/")
-        test_ranks = self.evaluate("test")
-        metrics.update(mean_metrics(test_ranks, prefix="test/"))
-        if (signum := ddp.agreed_signal(stop)) is not None:  # Ctrl-C/SIGTERM during the final evaluation
-            raise Interrupted(signum, st.epoch, 0)  # last.pt holds the finished loop: a resume evaluates
+        valid_ranks, test_ranks, metrics = self._evaluate_best(checkpoints, stop)
         n = len(st.history)
         return FitResult(
             metrics=metrics,

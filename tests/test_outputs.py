@@ -153,3 +153,17 @@ def test_torch_writer_failing_on_a_full_disk_is_an_output_error(tmp_path):
 
     with pytest.raises(RuntimeError, match="shape mismatch"):
         writer._write("last.pt", bug)
+
+
+def test_the_writer_of_other_ranks_has_every_method_of_the_run_output_with_the_same_signature():
+    # a method added to RunWriter but not to NoWriter fails only under torchrun, on ranks > 0
+    import inspect
+
+    from seqrec.outputs import NoWriter, RunOutput, RunWriter
+
+    public = {name for name in vars(RunWriter) if not name.startswith("_")} | {"save_last", "load_best"}
+    protocol = {name for name in vars(RunOutput) if not name.startswith("_") and callable(getattr(RunOutput, name))}
+    assert protocol == public
+    for name in protocol:
+        assert inspect.signature(getattr(NoWriter, name)) == inspect.signature(getattr(RunOutput, name)), name
+        assert inspect.signature(getattr(RunWriter, name)) == inspect.signature(getattr(RunOutput, name)), name

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import IO, Any
 
 from seqrec.atomic import atomic_write
-from seqrec.cli import run_main
 from seqrec.data.readers import directory_message
 from seqrec.data.spec import DatasetSpec
 from seqrec.errors import DataError
@@ -271,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, cfg in load_dataset_configs(None if args.all else args.names).items():
             for path in fetch_dataset(cfg, args.data_dir):
                 print(f"{name}: {path}")
+
+    from seqrec.cli import run_main  # the command line's error handling; the data layer needs no more of it
 
     return run_main(body)
 

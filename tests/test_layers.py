@@ -1,0 +1,88 @@
+"""The package's layers (data → models/losses → training → pipeline/entry points → reports,
+recommend, tuning): no module imports one of a higher layer at import time, and the module-level
+imports have no cycle. Function-level imports (a command line's error handling) are not counted."""
+
+from __future__ import annotations
+
+import ast
+
+from conftest import ROOT
+
+PACKAGE = ROOT / "seqrec"
+# layer of each top-level part of the package (lower imports nothing higher)
+LAYERS = {
+    "errors": 0, "atomic": 0, "seeding": 0, "locks": 0, "resources": 0,
+    "config.check": 0,  # checks options against constructor signatures: data and losses use it
+    "data": 1,
+    "models": 2, "losses": 2, "samplers": 2, "samplers_extra": 2, "evaluation": 2, "batching": 2,
+    "checkpoints": 3, "distributed": 3, "trainer": 3, "outputs": 3, "tracking": 3, "pretrain": 3,
+    "resume": 3, "rundir": 3, "config": 3, "summary": 3, "sweep": 3,
+    "pipeline": 4, "cli": 4,
+    "report": 5, "recommend": 5, "tune": 5, "analysis": 5,
+}  # fmt: skip
+
+
+def _module_imports() -> dict[str, set[str]]:
+    """Module name → the seqrec modules its module-level statements import."""
+    out = {}
+    for path in PACKAGE.rglob("*.py"):
+        name = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        deps = set()
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("seqrec"):
+                deps.add(node.module)
+            elif isinstance(node, ast.Import):
+                deps |= {a.name for a in node.names if a.name.startswith("seqrec")}
+        out[name] = deps
+    return out
+
+
+def _part(module: str) -> str:
+    """The most specific key of :data:`LAYERS` naming ``module`` (``seqrec.config.check`` →
+    ``config.check``, ``seqrec.config.schema`` → ``config``), or "" for the package itself."""
+    parts = module.split(".")[1:]
+    for end in range(len(parts), 0, -1):
+        if ".".join(parts[:end]) in LAYERS:
+            return ".".join(parts[:end])
+    return ""
+
+
+def test_every_part_of_the_package_has_a_layer():
+    parts = {p.stem if p.is_file() else p.name for p in PACKAGE.iterdir() if p.suffix == ".py" or p.is_dir()}
+    parts -= {"__init__", "__pycache__"}
+    assert parts <= set(LAYERS), f"give these a layer: {sorted(parts - set(LAYERS))}"
+
+
+def test_no_module_imports_a_higher_layer():
+    wrong = [
+        f"{module} (layer {LAYERS[_part(module)]}) imports {dep} (layer {LAYERS[_part(dep)]})"
+        for module, deps in _module_imports().items()
+        if _part(module) in LAYERS
+        for dep in deps
+        if _part(dep) in LAYERS and LAYERS[_part(dep)] > LAYERS[_part(module)]
+    ]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_module_level_imports_have_no_cycle():
+    imports = _module_imports()
+
+    def known(dep: str) -> str | None:  # `from seqrec.data.spec import X` is the module seqrec.data.spec
+        while dep not in imports and "." in dep:
+            dep = dep.rsplit(".", 1)[0]
+        return dep if dep in imports else None
+
+    graph = {m: {known(d) for d in deps} - {None, m} for m, deps in imports.items()}
+    done: set[str] = set()
+
+    def visit(module: str, path: list[str]) -> None:
+        if module in path:
+            raise AssertionError("import cycle: " + " → ".join(path[path.index(module) :] + [module]))
+        if module in done:
+            return
+        for dep in sorted(graph[module]):
+            visit(dep, [*path, module])
+        done.add(module)
+
+    for module in sorted(graph):
+        visit(module, [])
