@@ -265,3 +265,17 @@ def test_a_sweep_gives_one_tracked_run_per_job(tmp_path, lastfm_data_dir):
         run_id = json.loads(record.read_text())["run_id"]
         assert run_id in {r.info.run_id for r in runs}
         assert len(client.get_metric_history(run_id, "train_loss")) == 2
+
+
+@pytest.mark.parametrize("name, module", [("tensorboard", "tensorboard"), ("mlflow", "mlflow")])
+def test_a_tracker_whose_package_is_missing_names_the_extra_before_any_data_is_read(
+    tmp_path, monkeypatch, name, module
+):
+    import importlib.util
+
+    from seqrec.tracking import check_loggers
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda m, *a: None if m == module else real(m, *a))
+    with pytest.raises(ConfigError, match=rf"logger={name} needs the {module} package.*pip install -e '\.\[track\]'"):
+        check_loggers({"csv": {}, name: {}})
