@@ -648,3 +648,48 @@ def test_a_study_of_the_old_optuna2_sweeper_is_refused_with_the_upgrade_command_
     assert done.returncode == 0, done.stderr[-2000:]
     study = _study(search)  # the command the message gives makes it a study of this Optuna
     assert study.trials[0].value == pytest.approx(0.0636) and study.trials[0].params["optimizer.lr"] > 0
+
+
+def test_top_trials_are_chosen_on_the_mean_over_seeds_not_the_luckiest_run(tmp_path, monkeypatch):
+    import seqrec.tune.top as top_module
+    from seqrec.tune.study import trials_table
+    from seqrec.tune.top import pick, rerun_top
+
+    study = optuna.create_study(direction="maximize")
+    dist = {"optimizer.lr": optuna.distributions.FloatDistribution(1e-4, 1e-2, log=True)}
+    reruns = {0: [0.10, 0.20], 1: [0.70, 0.72], 2: [0.0, 0.0]}  # trial 0: a lucky first seed
+    for number, (value, lr) in enumerate([(0.90, 0.001), (0.80, 0.002), (0.10, 0.003)]):
+        study.enqueue_trial({"optimizer.lr": lr})
+        study.tell(study.ask(dist), value)
+        folder = tmp_path / f"trial{number}"
+        (folder / ".hydra").mkdir(parents=True)
+        record = {"runtime": {"choices": CHOICES}, "overrides": {"task": [f"optimizer.lr={lr}", "seed=42"]}}
+        (folder / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump({"hydra": record}))
+        (folder / "metrics.json").write_text(
+            json.dumps({"seed": 42, "monitor": "valid/ndcg@20", "valid/ndcg@20": value})
+        )
+    calls = []
+
+    def fake_rerun(label, overrides, seeds, out, extra):  # what train.py would write, without training
+        calls.append((overrides, seeds))
+        number = int(out.name.removeprefix("trial"))
+        for seed, value in zip(seeds, reruns[number]):
+            (out / f"seed{seed}").mkdir(parents=True)
+            metrics = {"seed": seed, "monitor": "valid/ndcg@20", "valid/ndcg@20": value}
+            (out / f"seed{seed}" / "metrics.json").write_text(json.dumps(metrics))
+
+    monkeypatch.setattr(top_module, "rerun", fake_rerun)
+    trials = trials_table(study, tmp_path)
+    top = rerun_top(trials, k=2, seeds=3, search_dir=tmp_path, extra=[])
+
+    assert list(top["number"]) == [1, 0]  # 2 best single runs rerun; trial 2 is not
+    assert top.loc[0, "mean"] == pytest.approx((0.80 + 0.70 + 0.72) / 3)
+    assert top.loc[1, "mean"] == pytest.approx((0.90 + 0.10 + 0.20) / 3)
+    assert top.loc[1, "std"] == pytest.approx(stats.tstd([0.90, 0.10, 0.20]))
+    assert top.loc[0, "seeds"] == "42,43,44"
+    assert int(pick(trials, top)["number"]) == 1 and int(best_trial(trials)["number"]) == 0
+    # each rerun trains the trial's own configuration with the next seeds
+    assert calls[0] == (
+        ["dataset=lastfm", "model=sasrec", "loss=cce", "optimizer=adam", "optimizer.lr=0.001"],
+        [43, 44],
+    )

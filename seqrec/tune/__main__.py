@@ -22,6 +22,7 @@ from seqrec.tune.compare import FIRST_SEED, compare, comparison_markdown, rerun
 from seqrec.tune.experiment import trial_overrides, write_best_experiment
 from seqrec.tune.plots import plot_search
 from seqrec.tune.study import best_trial, load_study, trial_metrics, trials_table
+from seqrec.tune.top import pick, rerun_top
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -42,6 +43,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "folder must be named experiment (the reruns add its parent to Hydra's search path)",
     )
     p.add_argument("--seeds", type=int, default=5, help="seeds of the rerun, from 42 (default 5)")
+    p.add_argument(
+        "--top",
+        type=int,
+        default=1,
+        help="choose the best configuration on the mean over --top-seeds seeds of the TOP best trials "
+        "(default 1: the best single trial)",
+    )
+    p.add_argument("--top-seeds", type=int, default=3, help="seeds per top trial, its own run included (default 3)")
     p.add_argument("--no-rerun", action="store_true", help="skip the rerun and the comparison")
     p.add_argument(
         "--overwrite",
@@ -61,6 +70,10 @@ def main(argv: list[str] | None = None) -> None:
     console = Console()
     if not console.is_terminal:  # a log file: room for every column of the trials table
         console = Console(width=max(console.width, 160))
+    if args.top < 1:
+        raise SeqrecError(f"--top {args.top}: give the number of best trials to rerun (1 or more).")
+    if args.top > 1 and args.top_seeds < 2:
+        raise SeqrecError(f"--top-seeds {args.top_seeds}: a mean over seeds needs at least 2 seeds.")
     if args.seeds < 2 and not args.no_rerun:
         raise SeqrecError(f"--seeds {args.seeds}: a mean ± std and a comparison need at least 2 seeds.")
     if args.name is not None and not _NAME.fullmatch(args.name):
@@ -110,11 +123,20 @@ def main(argv: list[str] | None = None) -> None:
     console.print(table)
     written = []
     written.append(atomic_write(args.search / "trials.csv", trials.to_csv(index=False)))
+    top = None
+    if args.top > 1:  # the configuration with the best mean over seeds, not the luckiest single run
+        top = rerun_top(trials, args.top, args.top_seeds, args.search, _train_args(args))
+        written.append(atomic_write(args.search / "top_trials.csv", top.to_csv(index=False)))
+        console.print(_top_table(top, monitor))
+        best = pick(trials, top)
+        choices, overrides = trial_overrides(best["run_dir"])
     categorical = frozenset(
         key for key, dist in study.best_trial.distributions.items() if type(dist).__name__ == "CategoricalDistribution"
     )
     written += plot_search(trials, params, monitor, args.search, categorical)
-    written.append(write_best_experiment(best, trials, study.study_name, args.search, monitor, args.conf_dir, name))
+    written.append(
+        write_best_experiment(best, trials, study.study_name, args.search, monitor, args.conf_dir, name, top)
+    )
     console.print(
         f"best: trial {int(best['number'])}, {monitor} {best['value']:.4f}: "
         + ", ".join(f"{p}={best[p]}" for p in params)
@@ -123,7 +145,7 @@ def main(argv: list[str] | None = None) -> None:
         # the default configuration keeps the search's fixed settings (e.g. trainer.max_epochs)
         fixed = [f"{k}={v}" for k, v in overrides.items() if k not in params]
         seeds = list(range(FIRST_SEED, FIRST_SEED + args.seeds))
-        extra = shlex.split(args.train_args)
+        extra = _train_args(args)
         if args.conf_dir.resolve() != Path("conf/experiment").resolve():  # a config folder of its own
             extra.append(f"hydra.searchpath=[file://{args.conf_dir.resolve().parent}]")
         rerun("tuned", [f"experiment={name}"], seeds, args.search / "best", extra)
@@ -148,6 +170,20 @@ def main(argv: list[str] | None = None) -> None:
 
 
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
+
+
+def _train_args(args: argparse.Namespace) -> list[str]:
+    return shlex.split(args.train_args)
+
+
+def _top_table(top, monitor: str) -> Table:
+    table = Table(title=f"best trials rerun with more seeds: {monitor} (validation), mean over seeds")
+    for col in ("trial", "seeds", "mean", "std", "search (1 seed)"):
+        table.add_column(col, justify="right")
+    for i, row in enumerate(top.to_dict("records")):
+        cells = [str(row["number"]), row["seeds"], _fmt(row["mean"]), _fmt(row["std"]), _fmt(row["single"])]
+        table.add_row(*cells, style="bold green" if i == 0 else None)
+    return table
 
 
 def _monitor(run_dir: str) -> str:

@@ -77,14 +77,30 @@ def experiment_yaml(choices: dict, overrides: dict, header: str) -> str:
 
 
 def write_best_experiment(
-    best: pd.Series, trials: pd.DataFrame, study_name: str, search_dir: Path, monitor: str, conf_dir: Path, name: str
+    best: pd.Series,
+    trials: pd.DataFrame,
+    study_name: str,
+    search_dir: Path,
+    monitor: str,
+    conf_dir: Path,
+    name: str,
+    top: pd.DataFrame | None = None,
 ) -> Path:
-    """Write the best trial's configuration as ``<conf_dir>/<name>.yaml``; returns the path."""
+    """Write the best trial's configuration as ``<conf_dir>/<name>.yaml``; returns the path.
+    ``top``: the table of :func:`seqrec.tune.top.rerun_top` when the choice was on a mean over seeds."""
     choices, overrides = trial_overrides(best["run_dir"])
     n_done = int((trials["state"] == "COMPLETE").sum())
+    chosen = f"trial {int(best['number'])}, {monitor} = {best['value']:.6f} (validation)"
+    if top is not None:
+        first = top.iloc[0]
+        chosen = (
+            f"trial {int(best['number'])}, the best mean {monitor} of the {len(top)} best trials rerun with "
+            f"seeds {first['seeds']}: {first['mean']:.6f} ± {first['std']:.6f} (validation; its search run "
+            f"{best['value']:.6f})"
+        )
     header = (
         f"Best of {n_done} complete trials ({len(trials)} in all) of the search {study_name!r} "
-        f"({search_dir}): trial {int(best['number'])}, {monitor} = {best['value']:.6f} (validation).\n"
+        f"({search_dir}): {chosen}.\n"
         f"Written by `python -m seqrec.tune` on {datetime.now(timezone.utc):%Y-%m-%d}. Rerun it:\n"
         f"  python train.py -m experiment={name} seed=42,43,44,45,46"
     )
