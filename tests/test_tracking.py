@@ -53,13 +53,13 @@ def test_tensorboard_records_equal_the_runs_files(tmp_path):
     assert "config/text_summary" in config.Tags()["tensors"]
 
 
-def test_a_resumed_run_continues_the_same_record_without_repeated_steps(tmp_path, monkeypatch):
+def _stop_in_epoch_3(monkeypatch, cfg) -> None:
+    """Run ``cfg`` and stop it by SIGTERM in its third epoch (its last.pt holds epoch 2)."""
     import os
     import signal
 
     from seqrec.trainer import Trainer
 
-    out = tmp_path / "run"
     calls = {"n": 0}
     original = Trainer._autocast
 
@@ -71,8 +71,13 @@ def test_a_resumed_run_continues_the_same_record_without_repeated_steps(tmp_path
 
     monkeypatch.setattr(Trainer, "_autocast", sigterm_in_epoch_3)
     with pytest.raises(RunInterrupted):
-        run(_cfg(tmp_path, out))
+        run(cfg)
     monkeypatch.setattr(Trainer, "_autocast", original)
+
+
+def test_a_resumed_run_continues_the_same_record_without_repeated_steps(tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    _stop_in_epoch_3(monkeypatch, _cfg(tmp_path, out))
     assert [s for s, _ in _scalars(out / "tensorboard")["train/loss"]] == [1, 2]
     # a process killed (kill -9) after logging epoch 3 but before saving it leaves a stale event
     from torch.utils.tensorboard import SummaryWriter
@@ -141,29 +146,13 @@ def test_mlflow_records_equal_the_runs_files(tmp_path):
 
 
 def test_a_resumed_run_continues_the_same_mlflow_run_without_repeated_steps(tmp_path, monkeypatch):
-    import os
-    import signal
-
     from seqrec.outputs import RunWriter
-    from seqrec.trainer import Trainer
 
     pytest.importorskip("mlflow", reason="the mlflow package (pip install -e '.[track]')")
     from mlflow import MlflowClient
 
     out = tmp_path / "run"
-    calls = {"n": 0}
-    original = Trainer._autocast
-
-    def sigterm_in_epoch_3(self):  # 40 users / 8 = 5 batches an epoch: batch 12 is in epoch 3
-        calls["n"] += 1
-        if calls["n"] == 12:
-            os.kill(os.getpid(), signal.SIGTERM)
-        return original(self)
-
-    monkeypatch.setattr(Trainer, "_autocast", sigterm_in_epoch_3)
-    with pytest.raises(RunInterrupted):
-        run(_mlflow_cfg(tmp_path, out))
-    monkeypatch.setattr(Trainer, "_autocast", original)
+    _stop_in_epoch_3(monkeypatch, _mlflow_cfg(tmp_path, out))
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
     run_id = json.loads((out / "mlflow.json").read_text())["run_id"]
     assert client.get_run(run_id).info.status == "KILLED"
