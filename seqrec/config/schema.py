@@ -24,8 +24,7 @@ from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
 from seqrec.config.check import Pattern, PositiveInt, Range, check_options, construct, plain, rejected
 from seqrec.data.spec import DatasetSpec
 from seqrec.errors import ConfigError
-from seqrec.models.protocol import can_pretrain
-from seqrec.pretrain import STAGE_KEYS, Pretraining
+from seqrec.models.protocol import stage_keys
 from seqrec.tracking import check_loggers
 
 
@@ -91,7 +90,7 @@ class CheckedConfig:
     """What :func:`validate_config` returns: the checked options, as plain values or built specs.
 
     ``model``, ``loss``, ``optimizer``, ``trainer`` are the resolved nodes (``_target_`` plus
-    constructor options; the model's without :data:`~seqrec.pretrain.STAGE_KEYS`), ready for
+    constructor options; the model's without its stage keys), ready for
     :func:`build_object`. ``pretraining`` is None for a model without a pre-training stage.
     """
 
@@ -102,7 +101,7 @@ class CheckedConfig:
     loss: dict
     optimizer: dict
     trainer: dict
-    pretraining: Pretraining | None
+    pretraining: Any
     # tracker name → options (seqrec.tracking); empty: the run folder's files alone
     logger: dict = field(default_factory=dict)
 
@@ -128,24 +127,40 @@ def check_target_group(values: dict, group: str) -> None:
     check_options(values, target_of(values, group), group, supplied=SUPPLIED[group])
 
 
-def check_model(values: dict) -> tuple[dict, Pretraining | None]:
+def check_model(values: dict) -> tuple[dict, Any]:
     """Split a model node into its constructor options (checked) and, for a model with a
-    pre-training stage, its checked :class:`~seqrec.pretrain.Pretraining` options.
+    pre-training stage (:class:`~seqrec.models.protocol.Pretrainable`), its checked stage options
+    (an instance of the model's ``stage_options``; S3-Rec's :class:`~seqrec.models.s3rec_stage.Pretraining`).
 
     Raises:
         ConfigError: a bad option, or stage options on a model that cannot pre-train.
     """
-    stage = {key: values[key] for key in STAGE_KEYS if key in values}
-    options = {key: value for key, value in values.items() if key not in STAGE_KEYS}
-    target = target_of(options, "model")
-    if stage and not can_pretrain(target):
-        key = next(iter(stage))
-        raise ConfigError(
-            f"unknown option model.{key}: {values['_target_']} has no pre-training stage "
-            "(only model=s3rec has), so nothing would read it. Remove it."
-        )
+    target = target_of(values, "model")
+    keys = stage_keys(target)
+    stage = {key: values[key] for key in keys if key in values}
+    options = {key: value for key, value in values.items() if key not in keys}
+    if not keys:
+        others = _stage_keys_of_shipped_models()
+        for key in values:
+            if key in others:
+                raise ConfigError(
+                    f"unknown option model.{key}: {values['_target_']} has no pre-training stage "
+                    f"({key} belongs to the stage of {', '.join(others[key])}), so nothing would read it. Remove it."
+                )
     check_options(options, target, "model", supplied=SUPPLIED["model"])
-    return options, (construct(Pretraining, stage, "model") if stage else None)
+    return options, (construct(target.stage_options, stage, "model") if stage else None)
+
+
+def _stage_keys_of_shipped_models() -> dict[str, list[str]]:
+    """Stage key → the shipped models (``model=<name>``) whose pre-training stage reads it."""
+    import seqrec.models
+
+    owners: dict[str, list[str]] = {}
+    for name in seqrec.models.__all__:
+        cls = getattr(seqrec.models, name)
+        for key in stage_keys(cls):
+            owners.setdefault(key, []).append(f"model={cls.name}")
+    return owners
 
 
 def top_level(cfg: DictConfig) -> dict:

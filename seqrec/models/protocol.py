@@ -13,8 +13,9 @@ pre-training stage (S3-Rec) satisfies :class:`Pretrainable` too; the config sele
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
-from typing import Protocol, runtime_checkable
+from typing import ClassVar, Protocol, runtime_checkable
 
 import torch
 from torch import nn
@@ -46,7 +47,15 @@ class SequentialRecommender(Protocol):
 
 @runtime_checkable
 class Pretrainable(SequentialRecommender, Protocol):
-    """A model with a self-supervised pre-training stage (``stage=pretrain``; S3-Rec)."""
+    """A model with a self-supervised pre-training stage (``stage=pretrain``; S3-Rec).
+
+    Attributes:
+        stage_options: the dataclass of the stage's config keys, which sit in the model's YAML
+            beside its constructor options but are never passed to it (S3-Rec:
+            :class:`seqrec.models.s3rec_stage.Pretraining`).
+    """
+
+    stage_options: ClassVar[type]
 
     def pretrain_losses(self, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The pre-training objectives of one batch of pre-training samples, by name."""
@@ -54,8 +63,16 @@ class Pretrainable(SequentialRecommender, Protocol):
 
 def can_pretrain(model_class: type) -> bool:
     """Whether a model class has a pre-training stage (:class:`Pretrainable`): the config layer
-    accepts ``stage=pretrain`` and ``model.pretrain.*`` only for such a model."""
-    return callable(getattr(model_class, "pretrain_losses", None))
+    accepts ``stage=pretrain`` and the stage's options only for such a model."""
+    return callable(getattr(model_class, "pretrain_losses", None)) and dataclasses.is_dataclass(
+        getattr(model_class, "stage_options", None)
+    )
+
+
+def stage_keys(model_class: type) -> tuple[str, ...]:
+    """The config keys of a model's pre-training stage (the fields of its ``stage_options``); none
+    for a model without one."""
+    return tuple(f.name for f in dataclasses.fields(model_class.stage_options)) if can_pretrain(model_class) else ()
 
 
 def missing_members(model: object) -> list[str]:

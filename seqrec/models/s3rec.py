@@ -50,6 +50,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from seqrec.models.s3rec_stage import Pretraining
 from seqrec.models.sasrec import MASK_VALUE, SASRec
 
 
@@ -72,6 +73,8 @@ class S3Rec(SASRec):
     """
 
     name = "s3rec"
+    # the config keys of its pre-training stage (model.pretrained, model.pretrain.*, model.pretrained_from)
+    stage_options = Pretraining
 
     def __init__(
         self,
