@@ -84,35 +84,14 @@ def kcore_mask(users: np.ndarray, items: np.ndarray, k: int) -> np.ndarray:
         keep = survive
 
 
-def preprocess(
-    inter: Interactions,
-    name: str,
-    kcore: int = 5,
-    min_user_interactions: int = 3,
-    max_users: int | None = None,
-    fingerprint: str = "",
-) -> SequenceData:
-    """k-core filter, drop short users, sort each user's items by time, re-index.
-
-    Items of the S3-Rec format (``inter.item_ids`` set) keep their ids when the items left after
-    filtering are exactly 1..max id (the benchmark files: attributes and published checkpoints
-    map by id); otherwise the items that occur are re-indexed 1..N in id order, so never-seen ids
-    are not ranked, and ``item_tokens`` keeps each index's file id. Other items are re-indexed
-    1..N by first appearance in file order after filtering. Users are re-indexed 0..U-1 the same
-    way. Equal timestamps keep file order. ``max_users`` keeps the first users only (applied
-    last; items are not re-indexed).
-
-    Logs one warning with the number of users dropped for having fewer than
-    ``min_user_interactions`` interactions, and one with the number of users the k-core filter
-    removed entirely (naming the first five).
+def _kept_rows(inter: Interactions, name: str, kcore: int, min_user_interactions: int) -> np.ndarray:
+    """``[n]`` bool: the interactions left after the k-core filter and the short-user drop (see
+    :func:`preprocess`, which logs what they removed).
 
     Raises:
-        DataError: nothing is left after a step (the message names the step and the option
-            to lower).
+        DataError: a step leaves nothing.
     """
     where = f"dataset '{name}' ({inter.path})"
-    if len(inter) == 0:
-        raise DataError(f"{where} has no interactions; check that it is the right file.")
     user_codes, _ = pd.factorize(inter.users)
     if inter.item_ids is not None:
         item_codes = inter.item_ids
@@ -153,24 +132,59 @@ def preprocess(
             "training, a validation and a test item). Use a log with longer user histories, or "
             "lower dataset.kcore (0 or 1 = no filtering) if the filter removed them."
         )
+    return keep
 
-    rows = np.flatnonzero(keep)  # increasing: file order of the filtered data
-    users, user_index = pd.factorize(inter.users[rows])
+
+def _item_index(inter: Interactions, rows: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
+    """``(items [r] 1..N, N, item_tokens [N + 1])`` of the kept ``rows`` (the id rules of
+    :func:`preprocess`; token 0 is padding)."""
     if inter.item_ids is not None:
         items = inter.item_ids[rows]
         present = np.unique(items)
         n_items = int(inter.item_ids.max())
         if len(present) == n_items:  # ids are 1..N: keep them (attributes, published checkpoints)
-            item_tokens = np.concatenate([[PAD_TOKEN], np.arange(1, n_items + 1).astype(str)])
-        else:  # gaps: rank only the items that occur, ids kept as tokens (ids.npz records them)
-            items = np.searchsorted(present, items).astype(np.int64) + 1
-            n_items = len(present)
-            item_tokens = np.concatenate([[PAD_TOKEN], present.astype(str)])
-    else:
-        codes, item_index = pd.factorize(inter.items[rows])
-        items = codes.astype(np.int64) + 1
-        n_items = len(item_index)
-        item_tokens = np.concatenate([[PAD_TOKEN], np.asarray(item_index, dtype=str)])
+            return items, n_items, np.concatenate([[PAD_TOKEN], np.arange(1, n_items + 1).astype(str)])
+        # gaps: rank only the items that occur, ids kept as tokens (ids.npz records them)
+        items = np.searchsorted(present, items).astype(np.int64) + 1
+        return items, len(present), np.concatenate([[PAD_TOKEN], present.astype(str)])
+    codes, item_index = pd.factorize(inter.items[rows])
+    items = codes.astype(np.int64) + 1
+    return items, len(item_index), np.concatenate([[PAD_TOKEN], np.asarray(item_index, dtype=str)])
+
+
+def preprocess(
+    inter: Interactions,
+    name: str,
+    kcore: int = 5,
+    min_user_interactions: int = 3,
+    max_users: int | None = None,
+    fingerprint: str = "",
+) -> SequenceData:
+    """k-core filter, drop short users, sort each user's items by time, re-index.
+
+    Items of the S3-Rec format (``inter.item_ids`` set) keep their ids when the items left after
+    filtering are exactly 1..max id (the benchmark files: attributes and published checkpoints
+    map by id); otherwise the items that occur are re-indexed 1..N in id order, so never-seen ids
+    are not ranked, and ``item_tokens`` keeps each index's file id. Other items are re-indexed
+    1..N by first appearance in file order after filtering. Users are re-indexed 0..U-1 the same
+    way. Equal timestamps keep file order. ``max_users`` keeps the first users only (applied
+    last; items are not re-indexed).
+
+    Logs one warning with the number of users dropped for having fewer than
+    ``min_user_interactions`` interactions, and one with the number of users the k-core filter
+    removed entirely (naming the first five).
+
+    Raises:
+        DataError: nothing is left after a step (the message names the step and the option
+            to lower).
+    """
+    where = f"dataset '{name}' ({inter.path})"
+    if len(inter) == 0:
+        raise DataError(f"{where} has no interactions; check that it is the right file.")
+    keep = _kept_rows(inter, name, kcore, min_user_interactions)
+    rows = np.flatnonzero(keep)  # increasing: file order of the filtered data
+    users, user_index = pd.factorize(inter.users[rows])
+    items, n_items, item_tokens = _item_index(inter, rows)
 
     # Stable chronological order per user: lexsort's last key is the primary one, the row
     # position breaks ties so that equal timestamps keep file order.

@@ -70,23 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     console = Console()
     if not console.is_terminal:  # a log file: room for every column of the trials table
         console = Console(width=max(console.width, 160))
-    if args.top < 1:
-        raise SeqrecError(f"--top {args.top}: give the number of best trials to rerun (1 or more).")
-    if args.top > 1 and args.top_seeds < 2:
-        raise SeqrecError(f"--top-seeds {args.top_seeds}: a mean over seeds needs at least 2 seeds.")
-    if args.seeds < 2 and not args.no_rerun:
-        raise SeqrecError(f"--seeds {args.seeds}: a mean ± std and a comparison need at least 2 seeds.")
-    if args.name is not None and not _NAME.fullmatch(args.name):
-        raise SeqrecError(
-            f"--name {args.name!r}: give a file name without a folder or extension (letters, "
-            "digits, _ -), e.g. --name lastfm_sasrec_cce_best; --conf-dir sets the folder."
-        )
-    if not args.no_rerun and args.conf_dir.name != "experiment":
-        raise SeqrecError(
-            f"--conf-dir {args.conf_dir}: the reruns read it as Hydra's `experiment` config "
-            f"group, so the folder must be named experiment (e.g. {args.conf_dir}/experiment), "
-            "or pass --no-rerun to only write the configuration."
-        )
+    _check_args(args)
     study = load_study(args.search, args.study)
     trials = trials_table(study, args.search)
     best = best_trial(trials)  # raises when no trial is complete
@@ -111,16 +95,7 @@ def main(argv: list[str] | None = None) -> None:
             f"{args.search}. Pass --name NEW to write another file, or --overwrite to replace it."
         )
 
-    table = Table(title=f"search {study.study_name}: {len(trials)} trials, objective {monitor} (validation)")
-    shown = ["number", "state", "value", *params, "duration_s", "epochs_run"]
-    for col in shown:  # the parameters by their last part (model.dropout → dropout)
-        table.add_column(
-            {"number": "#", "duration_s": "s", "epochs_run": "epochs"}.get(col, col.split(".")[-1]), justify="right"
-        )
-    for d in trials.to_dict("records"):
-        style = "bold green" if d["number"] == best["number"] else None
-        table.add_row(*(_fmt(d.get(c)) for c in shown), style=style)
-    console.print(table)
+    console.print(_trials_table(trials, params, int(best["number"]), f"search {study.study_name}", monitor))
     written = []
     written.append(atomic_write(args.search / "trials.csv", trials.to_csv(index=False)))
     top = None
@@ -142,31 +117,73 @@ def main(argv: list[str] | None = None) -> None:
         + ", ".join(f"{p}={best[p]}" for p in params)
     )
     if not args.no_rerun:
-        # the default configuration keeps the search's fixed settings (e.g. trainer.max_epochs)
-        fixed = [f"{k}={v}" for k, v in overrides.items() if k not in params]
-        seeds = list(range(FIRST_SEED, FIRST_SEED + args.seeds))
-        extra = _train_args(args)
-        if args.conf_dir.resolve() != Path("conf/experiment").resolve():  # a config folder of its own
-            extra.append(f"hydra.searchpath=[file://{args.conf_dir.resolve().parent}]")
-        rerun("tuned", [f"experiment={name}"], seeds, args.search / "best", extra)
-        rerun("default", [*(f"{g}={c}" for g, c in choices.items()), *fixed], seeds, args.search / "default", extra)
-        paper = load_paper()
-        cmp = compare(
-            args.search / "best",
-            args.search / "default",
-            choices.get("dataset", ""),
-            choices.get("model", ""),
-            choices.get("loss", ""),
-            paper,
-        )
-        md = comparison_markdown(cmp)
-        written += [
-            atomic_write(args.search / "comparison.csv", cmp.to_csv(index=False)),
-            atomic_write(args.search / "comparison.md", md + "\n"),
-        ]
-        console.print(md)
+        written += _rerun_and_compare(args, name, choices, overrides, params, console)
     for path in written:
         console.print(f"wrote {path}")
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    """Refuse options that cannot work, before anything is read or written."""
+    if args.top < 1:
+        raise SeqrecError(f"--top {args.top}: give the number of best trials to rerun (1 or more).")
+    if args.top > 1 and args.top_seeds < 2:
+        raise SeqrecError(f"--top-seeds {args.top_seeds}: a mean over seeds needs at least 2 seeds.")
+    if args.seeds < 2 and not args.no_rerun:
+        raise SeqrecError(f"--seeds {args.seeds}: a mean ± std and a comparison need at least 2 seeds.")
+    if args.name is not None and not _NAME.fullmatch(args.name):
+        raise SeqrecError(
+            f"--name {args.name!r}: give a file name without a folder or extension (letters, "
+            "digits, _ -), e.g. --name lastfm_sasrec_cce_best; --conf-dir sets the folder."
+        )
+    if not args.no_rerun and args.conf_dir.name != "experiment":
+        raise SeqrecError(
+            f"--conf-dir {args.conf_dir}: the reruns read it as Hydra's `experiment` config "
+            f"group, so the folder must be named experiment (e.g. {args.conf_dir}/experiment), "
+            "or pass --no-rerun to only write the configuration."
+        )
+
+
+def _trials_table(trials, params: list[str], best: int, title: str, monitor: str) -> Table:
+    """The trials as a rich table, the best one highlighted; parameters by their last part."""
+    table = Table(title=f"{title}: {len(trials)} trials, objective {monitor} (validation)")
+    shown = ["number", "state", "value", *params, "duration_s", "epochs_run"]
+    for col in shown:  # model.dropout → dropout
+        table.add_column(
+            {"number": "#", "duration_s": "s", "epochs_run": "epochs"}.get(col, col.split(".")[-1]), justify="right"
+        )
+    for d in trials.to_dict("records"):
+        table.add_row(*(_fmt(d.get(c)) for c in shown), style="bold green" if d["number"] == best else None)
+    return table
+
+
+def _rerun_and_compare(
+    args: argparse.Namespace, name: str, choices: dict, overrides: dict, params: list[str], console: Console
+) -> list[Path]:
+    """Train the written configuration and the default one with ``--seeds`` seeds and compare
+    them (``comparison.{csv,md}``); returns the files written."""
+    # the default configuration keeps the search's fixed settings (e.g. trainer.max_epochs)
+    fixed = [f"{k}={v}" for k, v in overrides.items() if k not in params]
+    seeds = list(range(FIRST_SEED, FIRST_SEED + args.seeds))
+    extra = _train_args(args)
+    if args.conf_dir.resolve() != Path("conf/experiment").resolve():  # a config folder of its own
+        extra.append(f"hydra.searchpath=[file://{args.conf_dir.resolve().parent}]")
+    rerun("tuned", [f"experiment={name}"], seeds, args.search / "best", extra)
+    rerun("default", [*(f"{g}={c}" for g, c in choices.items()), *fixed], seeds, args.search / "default", extra)
+    paper = load_paper()
+    cmp = compare(
+        args.search / "best",
+        args.search / "default",
+        choices.get("dataset", ""),
+        choices.get("model", ""),
+        choices.get("loss", ""),
+        paper,
+    )
+    md = comparison_markdown(cmp)
+    console.print(md)
+    return [
+        atomic_write(args.search / "comparison.csv", cmp.to_csv(index=False)),
+        atomic_write(args.search / "comparison.md", md + "\n"),
+    ]
 
 
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
