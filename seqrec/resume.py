@@ -95,6 +95,7 @@ def load_state(path: Path) -> dict:
         ) from None
 
 
+# long: the decision table of a run folder's states (new, finished, unfinished, another config) in one place
 def prepare(cfg: DictConfig, overrides: list[str] | None = None) -> RunStart:
     """Decide where and how the run starts (see the module docstring).
 

@@ -258,6 +258,7 @@ class Trainer:
         order = torch.Generator().manual_seed(derive_seed("train/order", self.seed, epoch))
         return epoch_batches(self.train_lengths, self.batch_size, order, self.bucket_by_length, self.pool_batches)
 
+    # long: the hot loop: batching, forward, loss, step and the mid-epoch stop check stay in one view
     def train_epoch(self, epoch: int, max_batches: int | None = None, stop: StopRequest | None = None) -> float:
         """One pass over all training sequences (or its first ``max_batches`` batches, for
         benchmarks); returns the epoch's mean loss per position.
@@ -426,6 +427,7 @@ class Trainer:
             raise Interrupted(signum, self.state.epoch, 0)
         return valid_ranks, test_ranks, metrics
 
+    # long: half of it is the docstring; the loop body is the named steps (row, record, checkpoints, early stop)
     def fit(
         self,
         on_epoch_end: Callable[[dict], None] | None = None,

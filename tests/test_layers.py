@@ -86,3 +86,16 @@ def test_module_level_imports_have_no_cycle():
 
     for module in sorted(graph):
         visit(module, [])
+
+
+def test_a_function_over_60_lines_says_why_on_the_line_above_it():
+    long = []
+    for path in PACKAGE.rglob("*.py"):
+        lines = path.read_text().splitlines()
+        for node in ast.walk(ast.parse("\n".join(lines))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 60:
+                first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+                if not lines[first - 2].strip().startswith("# long:"):
+                    size = node.end_lineno - node.lineno + 1
+                    long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({size} lines)")
+    assert not long, "split these, or give a one-line `# long: <reason>` above them:\n" + "\n".join(long)

@@ -192,6 +192,7 @@ def closest(key: str, candidates: Iterable[str]) -> str | None:
     return found[0] if found else None
 
 
+# long: one pass over the options with one error paragraph per kind of mistake; the branches read best together
 def check_options(
     values: Mapping[str, Any],
     target: Callable,

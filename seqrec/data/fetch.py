@@ -102,6 +102,7 @@ def verify_file(path: Path, sha256: str | None, source: str, fresh: bool) -> Non
     )
 
 
+# long: the copy/download/verify sequence and its error paragraphs, each naming the path and the fix
 def ensure_file(
     data_dir: Path,
     rel_path: str,

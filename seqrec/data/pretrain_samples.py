@@ -93,6 +93,7 @@ class PretrainData:
         positions = self.hi[rows, None] - width + torch.arange(width, device=rows.device)  # [B, W]
         return torch.where(positions >= self.lo[rows, None], self.items[positions.clamp(min=0)], 0)
 
+    # long: the four S3-Rec objectives' samples of one batch, vectorised side by side as in the paper's order
     def batch(
         self, rows: torch.Tensor, generator: torch.Generator, mask_p: float, trim: bool = True
     ) -> dict[str, torch.Tensor]:

@@ -250,6 +250,7 @@ def _zip_message(path: Path) -> str:
     )
 
 
+# long: one vectorised parse with a line-numbered error paragraph per malformed-input kind
 def _read_delimited(
     path: Path, user_col: str, item_col: str, time_col: str | None, sep: str, quoted: bool
 ) -> Interactions:

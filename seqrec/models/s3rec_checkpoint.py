@@ -189,6 +189,7 @@ def _item_rows(
     return torch.from_numpy(ids)
 
 
+# long: a flat table of the authors' parameter names to seqrec's, with the shape checks beside it
 def convert_published(
     state: Mapping[str, torch.Tensor],
     model: torch.nn.Module,

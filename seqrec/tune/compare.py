@@ -49,6 +49,7 @@ def rerun(label: str, overrides: list[str], seeds: list[int], out: Path, extra: 
         )
 
 
+# long: half of it is the docstring of the comparison table's columns
 def compare(
     best_dir: Path, default_dir: Path, dataset: str, model: str, loss: str, paper: pd.DataFrame | None
 ) -> pd.DataFrame:
