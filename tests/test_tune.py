@@ -623,9 +623,20 @@ def test_a_pruner_stops_trials_from_their_validation_metric_and_the_study_holds_
     assert not (sweep / "optimization_results.yaml").exists()  # no best trial to name
 
 
-def test_a_pruner_optuna_cannot_build_is_refused_before_any_trial(lastfm_data_dir, tmp_path):
-    run = _search(lastfm_data_dir, tmp_path / "search", 1, "hydra.sweeper.pruner={_target_: optuna.pruners.Nope}")
-    assert run.returncode == 1 and "hydra.sweeper.pruner:" in run.stderr and "MedianPruner" in run.stderr
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["hydra.sweeper.pruner={_target_: optuna.pruners.Nope}"], "MedianPruner"),
+        (
+            ["hydra.sweeper.pruner={_target_: optuna.pruners.MedianPruner}", "hydra.sweeper.storage=null"],
+            "stored study",
+        ),
+    ],
+    ids=["no-such-pruner", "pruner-without-storage"],
+)
+def test_a_pruner_that_cannot_work_is_refused_before_any_trial(lastfm_data_dir, tmp_path, extra, message):
+    run = _search(lastfm_data_dir, tmp_path / "search", 1, *extra)
+    assert run.returncode == 1 and "hydra.sweeper.pruner" in run.stderr and message in run.stderr, run.stderr[-2000:]
     assert "Traceback" not in run.stderr and not (tmp_path / "search").exists()
 
 

@@ -519,6 +519,12 @@ def open_study(options: Any, space: dict, fixed: dict, runs: TrialRuns) -> tuple
     sampler = build_part(options.sampler, "sampler")
     build_part(options.pruner, "pruner")  # the trials build it; a bad one is refused here, once
     storage, name = options.storage, options.study_name
+    if options.pruner is not None and not storage:
+        raise ConfigError(
+            "hydra.sweeper.pruner needs a stored study (hydra.sweeper.storage, e.g. "
+            "sqlite:///${hydra.sweep.dir}/study.db as in conf/hydra/sweeper/seqrec_optuna.yaml): each trial "
+            "reports its per-epoch metric to the study from its own run. Set a storage, or pruner=null."
+        )
     check_storage(storage)
     signature = search_signature(space, fixed)
     stored = None
