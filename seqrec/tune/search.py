@@ -505,6 +505,22 @@ def folder_namer(config: Any) -> Callable[[int], str | None]:
 
 
 # -- the search -------------------------------------------------------------------------------
+def check_pruner(options: Any) -> None:
+    """Refuse a pruner that cannot work: one Optuna cannot build, or one without a stored study
+    (the trials report their per-epoch metric to the study from their own runs).
+
+    Raises:
+        ConfigError: naming the option and the fix.
+    """
+    build_part(options.pruner, "pruner")  # the trials build it; a bad one is refused here, once
+    if options.pruner is not None and not options.storage:
+        raise ConfigError(
+            "hydra.sweeper.pruner needs a stored study (hydra.sweeper.storage, e.g. "
+            "sqlite:///${hydra.sweep.dir}/study.db as in conf/hydra/sweeper/seqrec_optuna.yaml): each trial "
+            "reports its per-epoch metric to the study from its own run. Set a storage, or pruner=null."
+        )
+
+
 def open_study(options: Any, space: dict, fixed: dict, runs: TrialRuns) -> tuple[Any, int, int]:
     """Create the study, or load and prepare a stored one for a continued search (step 2).
 
@@ -517,14 +533,8 @@ def open_study(options: Any, space: dict, fixed: dict, runs: TrialRuns) -> tuple
     """
     optuna = import_optuna()
     sampler = build_part(options.sampler, "sampler")
-    build_part(options.pruner, "pruner")  # the trials build it; a bad one is refused here, once
+    check_pruner(options)
     storage, name = options.storage, options.study_name
-    if options.pruner is not None and not storage:
-        raise ConfigError(
-            "hydra.sweeper.pruner needs a stored study (hydra.sweeper.storage, e.g. "
-            "sqlite:///${hydra.sweep.dir}/study.db as in conf/hydra/sweeper/seqrec_optuna.yaml): each trial "
-            "reports its per-epoch metric to the study from its own run. Set a storage, or pruner=null."
-        )
     check_storage(storage)
     signature = search_signature(space, fixed)
     stored = None
