@@ -521,11 +521,11 @@ def check_pruner(options: Any) -> None:
         )
 
 
-def open_study(options: Any, space: dict, fixed: dict, runs: TrialRuns) -> tuple[Any, int, int]:
+def open_study(options: Any, space: dict, fixed: dict, runs: TrialRuns) -> tuple[Any, int]:
     """Create the study, or load and prepare a stored one for a continued search (step 2).
 
     Returns:
-        ``(study, remaining, next_number)``: trials still to run and the next trial's number.
+        ``(study, remaining)``: the study and the trials still to run.
 
     Raises:
         ConfigError: the storage is not an Optuna study of this Optuna, the stored search has
@@ -546,7 +546,7 @@ def open_study(options: Any, space: dict, fixed: dict, runs: TrialRuns) -> tuple
     if stored is None:
         study = optuna.create_study(study_name=name, storage=storage, sampler=sampler, direction="maximize")
         study.set_user_attr(SIGNATURE_ATTR, signature)
-        return study, int(options.n_trials), 0
+        return study, int(options.n_trials)
     where = str(storage).removeprefix("sqlite:///")
     previous = stored.user_attrs.get(SIGNATURE_ATTR)
     changed = signature_differences(previous, signature) if previous is not None else []
@@ -566,7 +566,7 @@ def open_study(options: Any, space: dict, fixed: dict, runs: TrialRuns) -> tuple
             f"n_trials={options.n_trials}. Fix what made them fail (their train.log), then delete the "
             "study.db to run the search again."
         )
-    finished, next_number = continue_study(stored, runs)
+    finished, _ = continue_study(stored, runs)
     remaining = max(0, int(options.n_trials) - finished)
     log.info(
         "continuing the search in %s: %d of %d trials finished, %d to go",
@@ -579,7 +579,7 @@ def open_study(options: Any, space: dict, fixed: dict, runs: TrialRuns) -> tuple
         sampler.reseed_rng()
     if remaining == 0:
         log.info("the search is complete (n_trials=%d); raise hydra.sweeper.n_trials to run more trials", finished)
-    return stored, remaining, next_number
+    return stored, remaining
 
 
 def record(study: Any, trial: Any, job: Any, runs: TrialRuns) -> str:
@@ -627,7 +627,7 @@ def run_search(options: Any, config: Any, config_loader: Any, launcher: Any, arg
     space, fixed = check_search(options, config, config_loader, arguments)
     sweep_dir = Path(str(config.hydra.sweep.dir))
     runs = TrialRuns(sweep_dir, folder_namer(config))
-    study, remaining, _ = open_study(options, space, fixed, runs)
+    study, remaining = open_study(options, space, fixed, runs)
     fixed_overrides = [f"{k}={v}" for k, v in fixed.items()]
     returns, failures, done = [], 0, 0
     while remaining > 0:
