@@ -22,12 +22,27 @@ class ConfigError(SeqrecError):
 
 
 class RunInterrupted(SeqrecError):
-    """A run stopped by SIGTERM or Ctrl-C after saving its state; ``exit_code`` is 128 + signal."""
+    """A run stopped by SIGTERM or Ctrl-C after saving its state; ``exit_code`` is 128 + signal.
 
-    def __init__(self, signal: int, run_dir):
+    Args:
+        signal: the signal number.
+        run_dir: the run folder (its ``last.pt`` holds the state).
+        pretraining: instead, the pre-training folder whose ``last.pt`` holds the state (the run
+            stopped while pre-training; the same command continues it).
+    """
+
+    def __init__(self, signal: int, run_dir, pretraining=None):
         self.exit_code = 128 + int(signal)
         self.run_dir = run_dir
-        super().__init__(
-            f"stopped by signal {int(signal)}; the state after the last finished batch is saved in "
-            f"{run_dir}/last.pt. Continue with: python train.py resume={run_dir}"
-        )
+        if pretraining is not None:
+            message = (
+                f"stopped by signal {int(signal)} during pre-training; the state after the last finished batch "
+                f"is saved in {pretraining}/last.pt. Run the same command again to continue the pre-training "
+                "from there."
+            )
+        else:
+            message = (
+                f"stopped by signal {int(signal)}; the state after the last finished batch is saved in "
+                f"{run_dir}/last.pt. Continue with: python train.py resume={run_dir}"
+            )
+        super().__init__(message)

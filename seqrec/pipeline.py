@@ -167,12 +167,20 @@ def build(cfg: DictConfig) -> Experiment:
 def start_from_pretraining(exp: Experiment, progress: bool) -> dict:
     """S3-Rec's stage control before fine-tuning: load the matching pre-trained checkpoint
     (pre-training first when it is missing), or nothing for ``model.pretrained=false``; return the
-    facts for ``metrics.json`` (none for a model without a pre-training stage)."""
+    facts for ``metrics.json`` (none for a model without a pre-training stage).
+
+    Raises:
+        RunInterrupted: SIGTERM/Ctrl-C while pre-training (its ``last.pt`` holds the position).
+    """
     pre = exp.options.pretraining
     if pre is not None and pre.pretrained_from:  # the S3-Rec authors' published model
         return load_published(exp.model, pre.pretrained_from, exp.data.item_tokens, exp.data.name)
     if exp.pretraining is not None:
-        return exp.pretraining.load_into(exp.model, progress)
+        with resume.stop_on_signals() as stop:
+            try:
+                return exp.pretraining.load_into(exp.model, progress, stop)
+            except Interrupted as err:
+                raise RunInterrupted(err.signal, None, pretraining=exp.pretraining.folder) from None
     if exp.options.pretraining is not None:  # model.pretrained=false: from scratch
         return {"pretrained": False, "pretrain_checkpoint": None, "pretrain_epochs": 0}
     return {}
@@ -336,6 +344,8 @@ def run_pretraining(cfg: DictConfig, exp: Experiment, wall_start: float, tracker
 
     Raises:
         ConfigError: ``model.pretrained_from`` is set (a published model is already pre-trained).
+        RunInterrupted: SIGTERM/Ctrl-C; the pre-training folder's ``last.pt`` holds the position
+            inside the running epoch, and the same command continues from it.
     """
     if exp.options.pretraining.pretrained_from:
         raise ConfigError(
@@ -358,7 +368,11 @@ def run_pretraining(cfg: DictConfig, exp: Experiment, wall_start: float, tracker
             tracker.log_epoch({"epoch": row["epoch"], **{f"pretrain/{k}": v for k, v in row.items() if k != "epoch"}})
 
     try:
-        path = exp.pretraining.checkpoint(cfg.trainer.progress, on_start, on_epoch)
+        with resume.stop_on_signals() as stop:
+            try:
+                path = exp.pretraining.checkpoint(cfg.trainer.progress, on_start, on_epoch, stop)
+            except Interrupted as err:
+                raise RunInterrupted(err.signal, out_dir, pretraining=exp.pretraining.folder) from None
         summary = {
             "dataset": exp.data.name,
             "model": exp.model.name,

@@ -17,9 +17,11 @@
   shown in place of the segment with the rest of the prefix masked. Prefixes of length 1 have
   no segment and are left out of SP (the reference feeds them unmasked and gets the constant
   loss ``log 2``).
-* **Loop** (:func:`pretrain`): Adam (lr 1e-3), batches of 100 prefixes, the weighted sum
+* **Loop** (:class:`PretrainLoop`, a stage of the one epoch loop :class:`seqrec.loop.EpochLoop`
+  that fine-tuning runs too): Adam (lr 1e-3), batches of 100 prefixes, the weighted sum
   ``0.2·AAP + 1·MIP + 1·MAP + 0.5·SP`` (losses from :meth:`S3Rec.pretrain_losses`), a tqdm bar
-  with each objective's running mean; the state after every epoch in ``last.pt`` and a kept
+  with each objective's running mean; the state after every epoch in ``last.pt`` (and, on
+  SIGTERM or Ctrl-C, after the running batch, to continue inside the epoch) and a kept
   checkpoint every ``save_every`` epochs and after the last. A damaged file is named in a warning
   and the previous intact one is resumed from.
 * **Checkpoints** (:class:`PretrainStage`): ``<dir>/<dataset>-<key>/epoch-<E>.pt`` where
@@ -40,23 +42,23 @@ import json
 import logging
 import math
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import torch
 from omegaconf import DictConfig, OmegaConf
-from tqdm.auto import tqdm
 
 from seqrec.atomic import atomic_write
 from seqrec.batching import epoch_batches
+from seqrec.checkpoints import Checkpoints, LoopState, StopRequest
 from seqrec.data.attributes import load_attributes
 from seqrec.data.preprocess import SequenceData
 from seqrec.data.pretrain_samples import PretrainData, epoch_seed  # noqa: F401 (re-exported)
 from seqrec.data.split import LeaveOneOut
 from seqrec.errors import SeqrecError
 from seqrec.locks import exclusive
+from seqrec.loop import EpochLoop
 from seqrec.models.s3rec_stage import PretrainConfig, Pretraining  # noqa: F401 (re-exported)
 from seqrec.outputs import write_json
 
@@ -74,95 +76,144 @@ STAGE_KEYS = tuple(f.name for f in fields(Pretraining))
 
 
 # -- the loop ------------------------------------------------------------------------------------
-def pretrain_epoch(
-    model: torch.nn.Module,
-    data: PretrainData,
-    optimizer: torch.optim.Optimizer,
-    config: PretrainConfig,
-    epoch: int,
-    progress: bool = True,
-) -> dict[str, float]:
-    """One pass over all prefixes; returns each objective's mean per-sequence loss and the
-    weighted total (``"loss"``). All randomness comes from :func:`epoch_seed`."""
-    model.train()
-    device = data.items.device
-    seed = epoch_seed(config.seed, epoch)
-    torch.manual_seed(seed)  # dropout (callers fork the global RNG, see PretrainStage)
-    order = torch.Generator().manual_seed(seed)
-    draws = torch.Generator(device=device).manual_seed(seed + 1)
-    batches = epoch_batches(data.lengths.cpu(), config.batch_size, order, config.bucket_by_length)
-    weights = config.weights
-    totals = torch.zeros(len(OBJECTIVES), device=device)
-    bar = tqdm(batches, desc=f"pre-train epoch {epoch}", leave=False, disable=not progress or None)
-    for step, rows in enumerate(bar, start=1):
-        batch = data.batch(rows.to(device), draws, config.mask_p, trim=config.bucket_by_length)
-        losses = model.pretrain_losses(batch)
-        loss = sum(weights[name] * losses[name] for name in OBJECTIVES)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        totals += torch.stack([losses[name].detach() for name in OBJECTIVES])
-        if progress and (step % 20 == 0 or step == len(batches)):
-            bar.set_postfix({name: f"{v:.3g}" for name, v in zip(OBJECTIVES, (totals / step).tolist())}, refresh=False)
-    means = dict(zip(OBJECTIVES, (totals / max(len(batches), 1)).tolist()))
-    means["loss"] = sum(weights[name] * means[name] for name in OBJECTIVES)
-    if not all(math.isfinite(value) for value in means.values()):
-        raise SeqrecError(
-            f"the pre-training loss became {means} in epoch {epoch}: training diverged. Lower model.pretrain.lr."
-        )
-    return means
-
-
-def pretrain(
-    model: torch.nn.Module,
-    data: PretrainData,
-    config: PretrainConfig,
-    optimizer: torch.optim.Optimizer | None = None,
-    start_epoch: int = 0,
-    epochs: int | None = None,
-    save: Callable[[int, list[dict]], None] | None = None,
-    progress: bool = True,
-) -> list[dict]:
-    """Pre-train ``model`` (an :class:`~seqrec.models.S3Rec`) from epoch ``start_epoch + 1`` to
-    ``epochs`` (default ``config.epochs``).
+class PretrainLoop(EpochLoop):
+    """S3-Rec's pre-training as a stage of :class:`~seqrec.loop.EpochLoop`: epochs over all
+    prefixes, each batch's loss the weighted sum ``0.2·AAP + 1·MIP + 1·MAP + 0.5·SP`` of
+    :meth:`S3Rec.pretrain_losses`; no validation and no early stopping (``config.epochs``
+    epochs). All randomness of epoch ``e`` (batch order, masks, negatives, segments, dropout)
+    comes from :func:`epoch_seed` ``(config.seed, e)``, so a loop resumed from :meth:`state_dict`,
+    also from the middle of an epoch, computes what an uninterrupted one would.
 
     Args:
-        model: the model, on ``data``'s device.
+        model: the model (an :class:`~seqrec.models.S3Rec`), on ``data``'s device.
         data: the prefixes.
         config: the recipe.
         optimizer: Adam over ``model.parameters()`` (a fresh one with ``config.lr`` if None).
-        start_epoch: epochs already done (resuming).
-        epochs: last epoch.
-        save: called as ``save(epoch, rows)`` after every epoch (``rows``: the rows of the epochs
-            run so far, see Returns); :class:`PretrainStage` keeps ``last.pt`` each time and an
-            ``epoch-E.pt`` every ``config.save_every`` epochs and after the last one.
         progress: tqdm bars (epochs, and batches with each objective's running mean).
 
-    Returns:
-        One row per epoch run: ``epoch``, ``aap``, ``mip``, ``map``, ``sp``, ``loss``, ``seconds``.
+    An epoch's row: ``epoch``, ``aap``, ``mip``, ``map``, ``sp`` (mean per-sequence losses),
+    ``loss`` (their weighted sum) and ``seconds``.
     """
-    epochs = config.epochs if epochs is None else epochs
-    optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=config.lr)
-    history = []
-    bar = tqdm(range(start_epoch + 1, epochs + 1), desc="pre-training", disable=not progress or None)
-    for epoch in bar:
-        began = time.perf_counter()
-        row = {"epoch": epoch, **pretrain_epoch(model, data, optimizer, config, epoch, progress)}
-        if data.items.device.type == "cuda":
-            torch.cuda.synchronize(data.items.device)
-        row["seconds"] = time.perf_counter() - began
-        history.append(row)
-        bar.set_postfix({name: f"{row[name]:.3g}" for name in OBJECTIVES})
+
+    desc = "pre-training"
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        data: PretrainData,
+        config: PretrainConfig,
+        optimizer: torch.optim.Optimizer | None = None,
+        progress: bool = True,
+    ):
+        optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=config.lr)
+        device = data.items.device
+        super().__init__(model, optimizer, config.epochs, device, progress=progress, stat_names=OBJECTIVES)
+        self.data, self.config = data, config
+        self.draws = torch.Generator(device=device)  # masks, negatives, segments
+
+    def _generators(self) -> dict[str, torch.Generator]:
+        return {"draws": self.draws}
+
+    def _start_epoch(self, epoch: int) -> list[torch.Tensor]:
+        seed = epoch_seed(self.config.seed, epoch)
+        torch.manual_seed(seed)  # dropout (PretrainStage forks the global RNG around the loop)
+        order = torch.Generator().manual_seed(seed)
+        self.draws.manual_seed(seed + 1)
+        return epoch_batches(self.data.lengths.cpu(), self.config.batch_size, order, self.config.bucket_by_length)
+
+    def _batch_loss(self, index: int, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        config = self.config
+        sample = self.data.batch(batch.to(self.device), self.draws, config.mask_p, trim=config.bucket_by_length)
+        losses = self.model.pretrain_losses(sample)
+        loss = sum(config.weights[name] * losses[name] for name in OBJECTIVES)
+        return loss, torch.stack([losses[name].detach() for name in OBJECTIVES])
+
+    def train_epoch(self, epoch: int, stop: StopRequest | None = None) -> dict[str, float]:
+        """One pass over all prefixes: each objective's mean per-sequence loss and the weighted
+        total (``"loss"``).
+
+        Raises:
+            Interrupted: ``stop`` was set (:attr:`state` holds the position in the epoch).
+            SeqrecError: a loss is not finite (training diverged).
+        """
+        total, n_batches = self.run_batches(epoch, stop=stop)
+        means = dict(zip(OBJECTIVES, (total / max(n_batches, 1)).tolist()))
+        means["loss"] = sum(self.config.weights[name] * means[name] for name in OBJECTIVES)
+        if not all(math.isfinite(value) for value in means.values()):
+            raise SeqrecError(
+                f"the pre-training loss became {means} in epoch {epoch}: training diverged. Lower model.pretrain.lr."
+            )
+        return means
+
+    def _epoch_row(self, epoch: int, checkpoints: Checkpoints, stop: StopRequest | None) -> dict:
+        means, seconds = self._train_timed(epoch, lambda: self.train_epoch(epoch, stop), checkpoints)
+        return {"epoch": epoch, **means, "seconds": seconds}
+
+    def _record(self, row: dict) -> bool:
+        self.state.history.append(row)
+        self.state.epoch = row["epoch"]
         log.info(
             "pre-train epoch %d  %s  %.1fs",
-            epoch,
+            row["epoch"],
             "  ".join(f"{name} {row[name]:.4g}" for name in OBJECTIVES),
             row["seconds"],
         )
-        if save is not None:
-            save(epoch, history)
-    bar.close()
-    return history
+        return False  # nothing is monitored: no best state
+
+    def _postfix(self, row: dict) -> dict:
+        return {name: f"{row[name]:.3g}" for name in OBJECTIVES}
+
+    def state_dict(self) -> dict:
+        """``{model, optimizer, epoch, history, loop}``: ``epoch`` the completed epochs, ``history``
+        their rows, ``loop`` the position inside the next one (batches done, their summed
+        objectives, generator states) when it was interrupted."""
+        st = self.state
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "epoch": st.epoch,
+            "history": list(st.history),
+            "loop": {"batches_done": st.batches_done, "loss_total": st.loss_total, "rng": st.rng},
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from a :meth:`state_dict` (a ``last.pt``; one saved before the loop state was
+        kept, with no ``loop``, continues after its completed epoch)."""
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.state = LoopState(epoch=int(state["epoch"]), history=list(state["history"]), **state.get("loop", {}))
+
+    def fit(self, checkpoints: Checkpoints | None = None, stop: StopRequest | None = None) -> list[dict]:
+        """Pre-train the epochs after :attr:`state` up to ``config.epochs``, saving through
+        ``checkpoints`` after every epoch; returns the rows of the epochs run here.
+
+        Raises:
+            Interrupted: ``stop`` was set; ``checkpoints.save_last`` holds the position.
+        """
+        before = self.state.epoch
+        self.run_epochs(checkpoints or Checkpoints(), stop)
+        return [row for row in self.state.history if row["epoch"] > before]
+
+
+class _StageCheckpoints(Checkpoints):
+    """Where :class:`PretrainLoop` saves inside a :class:`PretrainStage` folder: ``last.pt`` every
+    time (after every epoch, and mid-epoch on a stop), ``epoch-E.pt`` every ``save_every`` epochs
+    and after the last; ``on_epoch`` is told each finished epoch once ``last.pt`` holds it."""
+
+    def __init__(self, stage: PretrainStage, on_epoch: Callable[[dict], None] | None):
+        super().__init__()
+        self.stage, self.on_epoch = stage, on_epoch
+
+    def save_last(self, state: dict) -> None:
+        stage, epoch = self.stage, int(state["epoch"])
+        payload = {**state, "key": stage.key}
+        atomic_write(stage.folder / "last.pt", lambda handle: torch.save(payload, handle))
+        if state["loop"]["batches_done"]:  # stopped inside an epoch: nothing finished to keep
+            return
+        if epoch % stage.config.save_every == 0 or epoch == stage.config.epochs:
+            atomic_write(stage.path(epoch), lambda handle: torch.save(payload, handle))
+        if self.on_epoch is not None:
+            self.on_epoch(state["history"][-1])
 
 
 # -- checkpoints and the pipeline's entry ------------------------------------------------------------
@@ -250,6 +301,7 @@ class PretrainStage:
         progress: bool = True,
         on_start: Callable[[int], None] | None = None,
         on_epoch: Callable[[dict], None] | None = None,
+        stop: StopRequest | None = None,
     ) -> Path:
         """The epoch-``config.epochs`` checkpoint, pre-training first when it is missing
         (resuming from the latest saved epoch below it). Global RNG state is left untouched.
@@ -259,6 +311,11 @@ class PretrainStage:
             on_start: called with the first epoch to run, when pre-training runs at all.
             on_epoch: called with each epoch's row (``epoch``, ``aap``, ``mip``, ``map``, ``sp``,
                 ``loss``, ``seconds``) once ``last.pt`` holds that epoch.
+            stop: checked after every batch (:func:`seqrec.resume.stop_on_signals`).
+
+        Raises:
+            Interrupted: ``stop`` was set; ``last.pt`` holds the position inside the epoch, and
+                the next call continues from it.
         """
         target = self.path(self.config.epochs)
         if self._intact(target):
@@ -272,7 +329,7 @@ class PretrainStage:
             if target.is_file():  # damaged: pre-train again from the newest intact state
                 target.unlink()
             write_json(self.folder / "key.json", self.key)
-            self._train(progress, on_start, on_epoch)
+            self._train(progress, on_start, on_epoch, stop)
         return target
 
     @staticmethod
@@ -326,24 +383,21 @@ class PretrainStage:
                 best = state
         return best
 
-    def _train(self, progress: bool, on_start=None, on_epoch=None) -> None:
+    def _train(self, progress: bool, on_start=None, on_epoch=None, stop: StopRequest | None = None) -> None:
         device = self.data.items.device
         devices = [device.index or 0] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(self.config.seed)
-            model = self.make_model()
-            optimizer = torch.optim.Adam(model.parameters(), lr=self.config.lr)
+            loop = PretrainLoop(self.make_model(), self.data, self.config, progress=progress)
             state = self._resume_point(device)
-            history: list[dict] = []
             if state is not None:
-                model.load_state_dict(state["model"])
-                optimizer.load_state_dict(state["optimizer"])
-                history = state["history"]
-                log.info("resuming pre-training after epoch %d from %s", state["epoch"], self.folder)
-            start = int(state["epoch"]) if state is not None else 0
+                loop.load_state_dict(state)
+                within = f" and {loop.state.batches_done} batches of the next" if loop.state.batches_done else ""
+                log.info("resuming pre-training after epoch %d%s from %s", loop.state.epoch, within, self.folder)
+            start = loop.state.epoch
             log.info(
                 "pre-training %s for epochs %d..%d into %s (%d prefixes)",
-                type(model).__name__,
+                type(loop.model).__name__,
                 start + 1,
                 self.config.epochs,
                 self.folder,
@@ -351,31 +405,17 @@ class PretrainStage:
             )
             if on_start is not None:
                 on_start(start + 1)
-
-            def save(epoch: int, rows: list[dict]) -> None:
-                payload = {
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "epoch": epoch,
-                    "history": history + rows,
-                    "key": self.key,
-                }
-                atomic_write(self.folder / "last.pt", lambda handle: torch.save(payload, handle))
-                if epoch % self.config.save_every == 0 or epoch == self.config.epochs:
-                    atomic_write(self.path(epoch), lambda handle: torch.save(payload, handle))
-                if on_epoch is not None and rows:
-                    on_epoch(rows[-1])
-
-            rows = pretrain(model, self.data, self.config, optimizer, start_epoch=start, save=save, progress=progress)
+            rows = loop.fit(_StageCheckpoints(self, on_epoch), stop)
             if not self.path(self.config.epochs).is_file():  # last.pt already held the final epoch
-                save(self.config.epochs, [])
+                payload = {**loop.state_dict(), "key": self.key}
+                atomic_write(self.path(self.config.epochs), lambda handle: torch.save(payload, handle))
             self.facts["pretrain_epochs_run"] = len(rows)
             self.facts["pretrain_seconds_per_epoch"] = sum(r["seconds"] for r in rows) / max(len(rows), 1)
 
-    def load_into(self, model: torch.nn.Module, progress: bool = True) -> dict:
-        """Load the pre-trained weights into ``model`` (pre-training first if needed); return
-        the facts for ``metrics.json``."""
-        path = self.checkpoint(progress)
+    def load_into(self, model: torch.nn.Module, progress: bool = True, stop: StopRequest | None = None) -> dict:
+        """Load the pre-trained weights into ``model`` (pre-training first if needed, stopped by
+        ``stop`` as :meth:`checkpoint` is); return the facts for ``metrics.json``."""
+        path = self.checkpoint(progress, stop=stop)
         state = torch.load(path, map_location=next(model.parameters()).device, weights_only=True)
         model.load_state_dict(state["model"])
         return {
@@ -405,7 +445,6 @@ __all__ = [
     "PretrainStage",
     "Pretraining",
     "STAGE_KEYS",
-    "pretrain",
-    "pretrain_epoch",
+    "PretrainLoop",
     "epoch_seed",
 ]

@@ -8,7 +8,6 @@ per-sample happens in Python inside the loop.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import time
@@ -16,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Callable, Literal, get_args
 
 import torch
-from tqdm.auto import tqdm
 
 from seqrec import distributed as ddp
 from seqrec.batching import batch_weights, epoch_batches
@@ -24,6 +22,7 @@ from seqrec.checkpoints import Checkpoints, Interrupted, LoopState, StopRequest
 from seqrec.config.check import PositiveInt
 from seqrec.errors import SeqrecError
 from seqrec.evaluation import METRICS, NonFiniteScores, evaluate_ranks, mean_metrics
+from seqrec.loop import EpochLoop
 from seqrec.losses import Loss
 from seqrec.seeding import derive_seed
 
@@ -46,7 +45,6 @@ Precision = Literal["fp32", "bf16", "fp16"]
 # what one training sample is: a user's whole training sequence (the paper), or every prefix of it
 Samples = Literal["sequences", "prefixes"]
 PRECISIONS = get_args(Precision)
-AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @dataclass
@@ -63,8 +61,10 @@ class FitResult:
     history: list[dict] = field(default_factory=list)
 
 
-class Trainer:
-    """Generic trainer for any model ``[B, L] -> [B, L, d]`` with an ``output_table()`` and any loss.
+class Trainer(EpochLoop):
+    """Fine-tuning: the stage of the one epoch loop (:class:`seqrec.loop.EpochLoop`) that trains
+    any model ``[B, L] -> [B, L, d]`` with an ``output_table()`` with any loss, validates every
+    epoch, stops early and evaluates the best state.
 
     Every epoch's randomness (batch order, negatives, dropout) comes from ``(seed, epoch)``
     (:func:`seqrec.seeding.derive_seed`), so a run resumed from :meth:`state_dict` computes
@@ -132,19 +132,15 @@ class Trainer:
         device: str | torch.device = "cpu",
         progress: bool = True,
     ):
-        self.model, self.loss, self.optimizer, self.split = model, loss, optimizer, split
-        self.max_epochs, self.batch_size, self.patience, self.monitor = max_epochs, batch_size, patience, monitor
+        super().__init__(model, optimizer, max_epochs, device, precision, progress)
+        self.loss, self.split = loss, split
+        self.batch_size, self.patience, self.monitor = batch_size, patience, monitor
         self.bucket_by_length, self.pool_batches = bucket_by_length, pool_batches
         self.eval_batch_size, self.mask_history = eval_batch_size, mask_history
         self.rank_repeats = rank_repeats
         self.log_test_every_epoch = log_test_every_epoch
-        self.device = torch.device(device)
-        self.precision = precision
-        # fp16 gradients underflow without loss scaling; bf16 has fp32's exponent range
-        self.scaler = torch.amp.GradScaler(self.device.type) if precision == "fp16" else None
         self.forward = torch.compile(model, dynamic=True) if compile else model
         self.forward = ddp.wrap(self.forward, loss)  # DDP: training forward only (self.model stays plain)
-        self.progress = progress and ddp.is_main()  # DDP: bars on rank 0
         self.seed = seed
         self.neg_gen = torch.Generator(device=self.device)
         self.samples = samples
@@ -157,18 +153,9 @@ class Trainer:
         else:
             self.sample_rows = self.row_lengths = None
             self.train_lengths = lengths  # [S = U_tr]
-        self.state = LoopState()
+        self._positions = self._weights = None  # the running epoch's (see _start_epoch)
 
-    # -- helpers ---------------------------------------------------------------------------
-    def _autocast(self):
-        if self.precision in AUTOCAST_DTYPES:
-            return torch.autocast(device_type=self.device.type, dtype=AUTOCAST_DTYPES[self.precision])
-        return contextlib.nullcontext()
-
-    def _sync(self) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-
+    # -- evaluation and batches -----------------------------------------------------------
     def evaluate(self, which: str) -> torch.Tensor:
         """Full-ranking ranks ``[U]`` of the ``which`` ('valid'|'test') targets for all users
         (under DDP each rank ranks a share of the users; every rank gets all ``U`` ranks).
@@ -237,17 +224,8 @@ class Trainer:
             return torch.ones_like(self.train_lengths)
         return self.train_lengths
 
-    def _rng_state(self) -> dict:
-        state = {"torch": torch.get_rng_state(), "negatives": self.neg_gen.get_state()}
-        if self.device.type == "cuda":
-            state["cuda"] = torch.cuda.get_rng_state(self.device)
-        return state
-
-    def _set_rng_state(self, state: dict) -> None:
-        torch.set_rng_state(state["torch"])
-        self.neg_gen.set_state(state["negatives"])
-        if "cuda" in state and self.device.type == "cuda":
-            torch.cuda.set_rng_state(state["cuda"], self.device)
+    def _generators(self) -> dict[str, torch.Generator]:
+        return {"negatives": self.neg_gen}
 
     def _start_epoch(self, epoch: int) -> list[torch.Tensor]:
         """The epoch's batches (the same on every rank); seeds dropout and negatives from
@@ -256,11 +234,31 @@ class Trainer:
         torch.manual_seed(derive_seed("train/dropout", self.seed, epoch, *rank))  # CPU and every CUDA device
         self.neg_gen.manual_seed(derive_seed("train/negatives", self.seed, epoch, *rank))
         order = torch.Generator().manual_seed(derive_seed("train/order", self.seed, epoch))
-        return epoch_batches(self.train_lengths, self.batch_size, order, self.bucket_by_length, self.pool_batches)
+        batches = epoch_batches(self.train_lengths, self.batch_size, order, self.bucket_by_length, self.pool_batches)
+        self._positions = self._loss_positions()  # [S]
+        self._weights = batch_weights(batches, self._positions) if self.bucket_by_length else None
+        return batches
 
-    # long: the hot loop: batching, forward, loss, step and the mid-epoch stop check stay in one view
+    def _batch_loss(self, index: int, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # DDP: this rank's rows of the global batch, and the loss factor that makes DDP's
+        # gradient average the one-process step (1.0 in one process)
+        idx, share = ddp.shard_rows(batch, self._positions, ddp.rank(), ddp.world_size())
+        keep = int(self.train_lengths[idx].max()) if self.bucket_by_length else self.split.train_input.shape[1]
+        users, inputs, targets = self.sample_batch(idx, keep)  # [B], [B, W], [B, W]
+        negatives = None
+        if self.loss.num_negatives:
+            negatives = self.loss.sampler.sample(users, targets, self.loss.num_negatives, self.neg_gen)  # [B, W, K]
+        with self._autocast():  # matmuls in bf16/fp16, log-softmax and loss in fp32
+            hidden = self.forward(inputs)  # [B, W, d]
+            loss = self.loss(hidden.float(), targets, self.model.output_table(), negatives)
+        if self._weights is not None:
+            loss = loss * float(self._weights[index])
+        if share != 1.0:
+            loss = loss * share
+        return loss, loss.detach()  # the epoch's mean is then the mean over positions
+
     def train_epoch(self, epoch: int, max_batches: int | None = None, stop: StopRequest | None = None) -> float:
-        """One pass over all training sequences (or its first ``max_batches`` batches, for
+        """One pass over all training samples (or its first ``max_batches`` batches, for
         benchmarks); returns the epoch's mean loss per position.
 
         When :attr:`state` records an interrupted epoch ``epoch`` (``batches_done > 0``), it
@@ -270,53 +268,8 @@ class Trainer:
             Interrupted: ``stop`` was set; :attr:`state` then holds the position in the epoch.
             SeqrecError: the loss is not finite (training diverged).
         """
-        self.model.train()
-        width = self.split.train_input.shape[1]
-        batches = self._start_epoch(epoch)
-        positions = self._loss_positions()  # [S]
-        weights = batch_weights(batches, positions) if self.bucket_by_length else None
-        first, total = 0, torch.zeros((), device=self.device)
-        if self.state.batches_done and self.state.epoch == epoch - 1:  # resume inside this epoch
-            first, total = self.state.batches_done, total + self.state.loss_total
-            rng = ddp.rank_rng(self.state.rng)  # DDP: this rank's generators
-            if rng is not None:
-                self._set_rng_state(rng)
-        n_batches = len(batches) if max_batches is None else min(max_batches, len(batches))
-        bar = tqdm(range(first, n_batches), desc=f"epoch {epoch}", leave=False, disable=not self.progress or None)
-        for b in bar:
-            # DDP: this rank's rows of the global batch, and the loss factor that makes DDP's
-            # gradient average the one-process step (1.0 in one process)
-            idx, share = ddp.shard_rows(batches[b], positions, ddp.rank(), ddp.world_size())
-            keep = int(self.train_lengths[idx].max()) if self.bucket_by_length else width
-            users, inputs, targets = self.sample_batch(idx, keep)  # [B], [B, W], [B, W]
-            negatives = None
-            if self.loss.num_negatives:
-                negatives = self.loss.sampler.sample(
-                    users, targets, self.loss.num_negatives, self.neg_gen
-                )  # items [B, W, K]
-            with self._autocast():  # matmuls in bf16/fp16, log-softmax and loss in fp32
-                hidden = self.forward(inputs)  # [B, W, d]
-                loss = self.loss(hidden.float(), targets, self.model.output_table(), negatives)
-            if weights is not None:
-                loss = loss * float(weights[b])
-            if share != 1.0:
-                loss = loss * share
-            total += loss.detach()  # the epoch's mean is then the mean over positions
-            self.optimizer.zero_grad(set_to_none=True)
-            if self.scaler is not None:
-                self.scaler.scale(loss).backward()
-                self.scaler.step(self.optimizer)
-                self.scaler.update()
-            else:
-                loss.backward()
-                self.optimizer.step()
-            if b + 1 < n_batches and (signum := ddp.agreed_signal(stop)) is not None:
-                self.state.batches_done, self.state.loss_total = b + 1, float(ddp.all_mean(total))
-                self.state.rng = ddp.gather_rng(self._rng_state())
-                raise Interrupted(signum, epoch - 1, b + 1)
-        bar.close()
-        self.state.batches_done, self.state.loss_total, self.state.rng = 0, 0.0, None
-        mean_loss = float(ddp.all_mean(total)) / max(n_batches, 1)  # DDP: the global batches' mean
+        total, n_batches = self.run_batches(epoch, max_batches, stop)
+        mean_loss = float(total) / max(n_batches, 1)
         if not math.isfinite(mean_loss):
             raise SeqrecError(
                 f"the training loss became {mean_loss} in epoch {epoch}: training diverged. Lower the "
@@ -357,15 +310,7 @@ class Trainer:
                 position in it.
         """
         st = self.state
-        self._sync()
-        start = time.perf_counter()
-        try:
-            train_loss = self.train_epoch(epoch, stop=stop)
-        except Interrupted:
-            checkpoints.save_last(self.state_dict())
-            raise
-        self._sync()
-        epoch_seconds = time.perf_counter() - start
+        train_loss, epoch_seconds = self._train_timed(epoch, lambda: self.train_epoch(epoch, stop=stop), checkpoints)
         st.train_seconds += epoch_seconds
 
         start = time.perf_counter()
@@ -427,7 +372,21 @@ class Trainer:
             raise Interrupted(signum, self.state.epoch, 0)
         return valid_ranks, test_ranks, metrics
 
-    # long: half of it is the docstring; the loop body is the named steps (row, record, checkpoints, early stop)
+    def _done(self) -> bool:
+        """Early stopping: ``patience`` epochs without a strict improvement of the monitor."""
+        st = self.state
+        if st.epoch - st.best_epoch < self.patience:
+            return False
+        log.info("early stopping: no improvement of %s for %d epochs", self.monitor, self.patience)
+        return True
+
+    def _postfix(self, row: dict) -> dict:
+        return {
+            "loss": f"{row['train_loss']:.4f}",
+            self.monitor: f"{row[self.monitor]:.4f}",
+            "best": self.state.best_epoch,
+        }
+
     def fit(
         self,
         on_epoch_end: Callable[[dict], None] | None = None,
@@ -438,8 +397,9 @@ class Trainer:
 
         Starts after :attr:`state` (epoch 0 for a new run, or where :meth:`load_state_dict` left
         it). After each epoch the latest state goes to ``checkpoints.save_last``, and when the
-        monitor strictly improves the state goes to ``checkpoints.save_best``; the final valid and
-        test evaluation uses ``checkpoints.load_best()``.
+        monitor strictly improves the state goes to ``checkpoints.save_best``
+        (:meth:`~seqrec.loop.EpochLoop.run_epochs`); the final valid and test evaluation uses
+        ``checkpoints.load_best()``.
 
         Args:
             on_epoch_end: called with each epoch's log row (epoch, train_loss, valid metrics,
@@ -456,30 +416,7 @@ class Trainer:
         st = self.state
         ddp.broadcast_module(self.model)  # DDP: every rank starts from rank 0's weights
         ddp.broadcast_module(self.loss)
-        bar = tqdm(total=self.max_epochs, initial=st.epoch, desc="training", disable=not self.progress or None)
-        stopped_early = st.epoch > 0 and st.epoch - st.best_epoch >= self.patience
-        while st.epoch < self.max_epochs and not stopped_early:
-            epoch = st.epoch + 1
-            row = self._epoch_row(epoch, checkpoints, stop)
-            improved = self._record(row)
-            bar.update(1)
-            bar.set_postfix(
-                loss=f"{row['train_loss']:.4f}", **{self.monitor: f"{row[self.monitor]:.4f}"}, best=st.best_epoch
-            )
-            if on_epoch_end is not None:
-                on_epoch_end(row)
-            # checkpointing: the best state when the monitor improved, the latest state always
-            state = self.state_dict()
-            if improved:
-                checkpoints.save_best(state)
-            checkpoints.save_last(state)
-            # early stopping: `patience` epochs without a strict improvement
-            stopped_early = epoch - st.best_epoch >= self.patience
-            if stopped_early:
-                log.info("early stopping: no improvement of %s for %d epochs", self.monitor, self.patience)
-            if not stopped_early and epoch < self.max_epochs and (signum := ddp.agreed_signal(stop)) is not None:
-                raise Interrupted(signum, epoch, 0)
-        bar.close()
+        self.run_epochs(checkpoints, stop, on_epoch_end)
         valid_ranks, test_ranks, metrics = self._evaluate_best(checkpoints, stop)
         n = len(st.history)
         return FitResult(

@@ -15,7 +15,7 @@ LAYERS = {
     "config.check": 0,  # checks options against constructor signatures: data and losses use it
     "data": 1,
     "models": 2, "losses": 2, "samplers": 2, "samplers_extra": 2, "evaluation": 2, "batching": 2,
-    "checkpoints": 3, "distributed": 3, "trainer": 3, "outputs": 3, "tracking": 3, "pretrain": 3,
+    "checkpoints": 3, "distributed": 3, "loop": 3, "trainer": 3, "outputs": 3, "tracking": 3, "pretrain": 3,
     "resume": 3, "rundir": 3, "config": 3, "summary": 3, "sweep": 3,
     "pipeline": 4, "cli": 4,
     "report": 5, "recommend": 5, "tune": 5, "analysis": 5,

@@ -13,7 +13,8 @@ from seqrec.data import LeaveOneOut, SequenceData
 from seqrec.data.attributes import load_attributes
 from seqrec.errors import DataError, SeqrecError
 from seqrec.models import S3Rec, SASRec
-from seqrec.pretrain import OBJECTIVES, PretrainConfig, PretrainData, PretrainStage, pretrain
+from seqrec.checkpoints import Interrupted
+from seqrec.pretrain import OBJECTIVES, PretrainConfig, PretrainData, PretrainLoop, PretrainStage
 
 N_TRAIN_ITEMS, N_ATTRIBUTES, MAX_LEN = 12, 5, 6
 
@@ -236,6 +237,23 @@ def test_checkpoint_round_trips_and_resuming_matches_one_run(tiny, tmp_path):
     assert all(torch.equal(one_go[k], two_steps[k]) for k in one_go)
 
 
+def test_a_checkpoint_without_loop_state_resumes_after_its_epoch(tiny, tmp_path):
+    # pre-training checkpoints written before the loop state was saved (an older seqrec, a copy in
+    # results/pretrained/) hold model, optimizer, epoch and history only: they continue after
+    # their epoch to the weights of one uninterrupted run
+    one_go = tiny_stage(tiny, tmp_path / "a")
+    uninterrupted = torch.load(one_go.checkpoint(progress=False), weights_only=True)["model"]
+    short = tiny_stage(tiny, tmp_path / "b", epochs=1)
+    short.checkpoint(progress=False)
+    for name in ("last.pt", "epoch-1.pt"):
+        state = torch.load(short.folder / name, weights_only=True)
+        torch.save({k: state[k] for k in ("model", "optimizer", "epoch", "history", "key")}, short.folder / name)
+    resumed = tiny_stage(tiny, tmp_path / "b")
+    weights = torch.load(resumed.checkpoint(progress=False), weights_only=True)["model"]
+    assert resumed.facts["pretrain_epochs_run"] == 1
+    assert all(torch.equal(uninterrupted[k], weights[k]) for k in uninterrupted)
+
+
 def test_pretraining_saves_every_epoch_and_skips_damaged_checkpoints(tiny, tmp_path, caplog):
     # save_every=10: kept files only at the end, but last.pt after every epoch
     sparse = tiny_stage(tiny, tmp_path / "a", epochs=3, save_every=10)
@@ -289,8 +307,50 @@ def test_pretrain_history_and_global_rng_untouched(tiny, tmp_path):
 def test_pretrain_loop_lowers_the_weighted_loss(tiny):
     _, _, pdata, _ = tiny
     model = make_model(pdata.n_items)
-    rows = pretrain(model, pdata, PretrainConfig(epochs=4, batch_size=8, lr=5e-3), progress=False)
-    assert rows[-1]["loss"] < rows[0]["loss"]
+    rows = PretrainLoop(model, pdata, PretrainConfig(epochs=4, batch_size=8, lr=5e-3), progress=False).fit()
+    assert [row["epoch"] for row in rows] == [1, 2, 3, 4] and rows[-1]["loss"] < rows[0]["loss"]
+    # the epoch's loss is the weighted sum of its objectives' means
+    weights = PretrainConfig().weights
+    assert rows[0]["loss"] == pytest.approx(sum(weights[k] * rows[0][k] for k in OBJECTIVES))
+
+
+class StopAfter:
+    """A stop request (:class:`seqrec.checkpoints.StopRequest`) unset for its first ``n`` reads, as
+    if SIGTERM came then (the loop reads ``signal`` after every batch but an epoch's last, and
+    once between epochs)."""
+
+    def __init__(self, n: int):
+        self.n = n
+
+    @property
+    def signal(self):
+        self.n -= 1
+        return 15 if self.n < 0 else None
+
+
+def test_pretraining_stopped_inside_an_epoch_continues_to_the_same_weights(tiny, tmp_path):
+    # SIGTERM in the middle of epoch 2: last.pt holds the position inside the epoch (batches done,
+    # their sums, the generator states), no epoch-2.pt is written, and the next call finishes
+    # epoch 2 to exactly the weights and losses of an uninterrupted pre-training
+    one_go = tiny_stage(tiny, tmp_path / "a")
+    one_go.checkpoint(progress=False)
+    uninterrupted = torch.load(one_go.path(2), weights_only=True)
+
+    cut = tiny_stage(tiny, tmp_path / "b")
+    n_batches = -(-len(cut.data) // cut.config.batch_size)
+    with pytest.raises(Interrupted):
+        cut.checkpoint(progress=False, stop=StopAfter(n_batches + 1))  # epoch 1, then 2 batches of epoch 2
+    saved = torch.load(cut.folder / "last.pt", weights_only=True)
+    assert saved["epoch"] == 1 and saved["loop"]["batches_done"] == 2 and cut.saved_epochs() == [1]
+
+    again = tiny_stage(tiny, tmp_path / "b")
+    again.checkpoint(progress=False)
+    assert again.facts["pretrain_epochs_run"] == 1
+    resumed = torch.load(again.path(2), weights_only=True)
+    assert all(torch.equal(uninterrupted["model"][k], resumed["model"][k]) for k in uninterrupted["model"])
+    assert resumed["history"] == [
+        {**row, "seconds": again_row["seconds"]} for row, again_row in zip(uninterrupted["history"], resumed["history"])
+    ]
 
 
 # -- attributes ---------------------------------------------------------------------------------
@@ -386,6 +446,43 @@ def test_pretrain_then_finetune_on_a_lastfm_slice(tmp_path, lastfm_data_dir, mon
     assert scratch["pretrained"] is False and scratch["pretrain_checkpoint"] is None
     sasrec = run(small("sasrec", model=["model=sasrec"]))  # from scratch, S3-Rec fine-tunes exactly like SASRec
     assert all(scratch[k] == sasrec[k] for k in sasrec if k.startswith(("valid/", "test/")))
+
+
+@pytest.mark.realdata
+def test_sigterm_while_pretraining_saves_the_position_and_the_same_command_continues(
+    tmp_path, lastfm_data_dir, monkeypatch
+):
+    # the pre-training stage stops like fine-tuning: after the running batch, with last.pt in the
+    # pre-training folder, exit code 128 + signal, and a message that says how to continue
+    import contextlib
+
+    import seqrec.resume
+    from seqrec.errors import RunInterrupted
+    from seqrec.pipeline import run
+
+    overrides = [
+        f"data_dir={lastfm_data_dir}",
+        "dataset.max_users=20",
+        "model=s3rec",
+        "model.pretrain.epochs=1",
+        "model.pretrain.batch_size=16",
+        f"model.pretrain.dir={tmp_path / 'pre'}",
+        "stage=pretrain",
+        "trainer.progress=false",
+        "device=cpu",
+    ]
+    monkeypatch.setattr(seqrec.resume, "stop_on_signals", lambda: contextlib.nullcontext(StopAfter(2)))
+    with pytest.raises(RunInterrupted, match="during pre-training") as info:
+        run(compose_config([*overrides, f"output_dir={tmp_path / 'a'}"]))
+    assert info.value.exit_code == 128 + 15 and not (tmp_path / "a" / "pretrain.json").exists()
+    (folder,) = (tmp_path / "pre").iterdir()
+    assert str(folder) in str(info.value)
+    assert torch.load(folder / "last.pt", weights_only=True)["loop"]["batches_done"] == 3  # read 3: set
+
+    monkeypatch.undo()
+    summary = run(compose_config([*overrides, f"output_dir={tmp_path / 'b'}"]))
+    assert summary["pretrain_epochs"] == 1 and summary["pretrain_epochs_run"] == 1
+    assert summary["pretrain_checkpoint"] == str(folder / "epoch-1.pt")
 
 
 @pytest.mark.realdata
