@@ -12,8 +12,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from seqrec.cli import check_group_overrides, report_errors
-from seqrec.pipeline import run
+from seqrec.runs.cli import check_group_overrides, report_errors
+from seqrec.runs.pipeline import run
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")

@@ -12,7 +12,7 @@ peak resident memory. The optimisations are then switched off one at a time *in 
 - ``bf16`` (the other way round: an option, not a default): ``trainer.precision=bf16``, matrix
   products in bfloat16 with the log-softmax in float32 (``bf16 ×`` < 1 = faster than fp32).
 
-Objects are built exactly as ``train.py`` builds them (``seqrec.pipeline.build``).
+Objects are built exactly as ``train.py`` builds them (``seqrec.runs.pipeline.build``).
 
     python scripts/bench.py                                   # LastFM and Beauty on CPU
     python scripts/bench.py --datasets beauty sports --device cuda --out outputs/bench-gpu
@@ -46,7 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 # variant → Hydra overrides; naive_logits swaps in the loss below by its _target_ (this file runs as
-# __main__ in the worker), so every variant is built by seqrec.pipeline.build from its config
+# __main__ in the worker), so every variant is built by seqrec.runs.pipeline.build from its config
 VARIANTS = {
     "base": [],
     "bucketing_off": ["trainer.bucket_by_length=false"],
@@ -103,7 +103,7 @@ def worker(args: argparse.Namespace) -> dict:
     import torch
     from hydra import compose, initialize_config_dir
 
-    from seqrec.pipeline import build
+    from seqrec.runs.pipeline import build
 
     overrides = [
         f"dataset={args.dataset}",
@@ -301,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.worker:  # a user error (e.g. missing data) is one paragraph, which the parent shows
-        from seqrec.cli import run_main
+        from seqrec.runs.cli import run_main
 
         return run_main(lambda: print(json.dumps(worker(args))))
 
@@ -310,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # imported before the first worker, so an import error does not wait for the whole benchmark
     from seqrec.atomic import atomic_write
-    from seqrec.outputs import write_csv
+    from seqrec.runs.outputs import write_csv
 
     if args.loss_family:
         args.losses, args.variants = family_specs(), ["base"]

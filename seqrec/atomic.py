@@ -13,6 +13,7 @@ ours older than :data:`STALE_SECONDS`, e.g. from another host of a shared file s
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -111,3 +112,8 @@ def atomic_write(path: str | os.PathLike, data: str | bytes | Callable[[BinaryIO
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def write_json(path: Path, obj: dict) -> None:
+    """Atomically write ``obj`` as indented JSON (:func:`atomic_write`)."""
+    atomic_write(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")

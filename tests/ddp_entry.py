@@ -9,7 +9,7 @@ import runpy
 import signal
 from pathlib import Path
 
-from seqrec.trainer import Trainer
+from seqrec.training.trainer import Trainer
 
 if os.environ.get("SEQREC_TEST_SIGTERM"):
     who, at = map(int, os.environ["SEQREC_TEST_SIGTERM"].split(":"))

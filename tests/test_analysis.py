@@ -39,7 +39,7 @@ from seqrec.data.split import LeaveOneOut
 from seqrec.errors import SeqrecError
 from seqrec.evaluation import evaluate_ranks
 from seqrec.models import GRU4Rec, SASRec
-from seqrec.sweep import seed_list, threads_per_job
+from seqrec.runs.sweep import seed_list, threads_per_job
 
 N_ITEMS = 10
 
@@ -243,7 +243,7 @@ def test_launcher_presets_compose(launcher, key, value, monkeypatch):
 
 
 def finished_run(tmp_path, data_dir, *overrides):
-    from seqrec.pipeline import run
+    from seqrec.runs.pipeline import run
 
     cfg = compose_config(
         [

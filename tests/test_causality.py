@@ -11,7 +11,7 @@ from torch import nn
 from seqrec.errors import ConfigError
 from seqrec.models import GRU4Rec, S3Rec, SASRec
 from seqrec.models.causality import check_causal, future_dependence
-from seqrec.pipeline import run
+from seqrec.runs.pipeline import run
 
 
 class WindowMean(nn.Module):

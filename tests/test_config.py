@@ -15,7 +15,7 @@ from omegaconf import OmegaConf
 from seqrec.config.check import NonNegativeInt, Pattern, PositiveInt, Probability, Range, accepts, check_options
 from seqrec.config.schema import SUPPLIED, build_object, validate_config
 from seqrec.errors import ConfigError
-from seqrec.pretrain import PretrainConfig
+from seqrec.training.pretrain import PretrainConfig
 
 GROUPS = {g: sorted(p.stem for p in (CONF / g).glob("*.yaml")) for g in ("dataset", "model", "loss", "optimizer")}
 
@@ -143,7 +143,10 @@ BAD = [
     ("+eval.foo=1", r"unknown option eval.foo: "),
     ("loss=bce +loss.sampler.foo=1", r"unknown option loss.sampler.foo: nothing in seqrec reads it"),
     # values seqrec passes itself
-    ("+trainer.seed=7", r"trainer.seed cannot be set: seqrec passes seed to seqrec.trainer.Trainer itself.*seed=7"),
+    (
+        "+trainer.seed=7",
+        r"trainer.seed cannot be set: seqrec passes seed to seqrec.training.trainer.Trainer itself.*seed=7",
+    ),
     ("+model.n_items=5", r"model.n_items cannot be set"),
     # combinations and missing values
     ("stage=pretrain", r"stage=pretrain needs a model with a pre-training stage \(model=s3rec\)"),
@@ -159,7 +162,7 @@ def test_bad_values_are_one_paragraph_naming_the_option(overrides, message):
 
 
 def test_a_bad_value_leaves_no_run_folder(tmp_path):
-    from seqrec.pipeline import run
+    from seqrec.runs.pipeline import run
 
     out = tmp_path / "run"
     with pytest.raises(ConfigError, match="eval.mask_history"):
@@ -201,7 +204,7 @@ def test_valid_values_pass_unchanged():
 
 def test_supplied_arguments_are_what_the_pipeline_passes():
     # a trainer or model argument that is neither an option nor supplied would be a missing option
-    from seqrec.trainer import Trainer
+    from seqrec.training.trainer import Trainer
 
     params = inspect.signature(Trainer).parameters
     assert set(SUPPLIED["trainer"]) <= set(params)

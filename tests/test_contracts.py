@@ -11,7 +11,7 @@ from test_data_split import make_data
 
 from seqrec.data.split import LeaveOneOut
 from seqrec.losses import BCE, CCE, CE, Loss
-from seqrec.samplers import NegativeBatch, UniformSampler
+from seqrec.losses.samplers import NegativeBatch, UniformSampler
 
 
 @pytest.fixture
@@ -77,7 +77,7 @@ def test_a_loss_declares_how_many_terms_each_sequence_adds():
     the weighting): its length for an "all" loss, 1 for a "last" loss such as CE."""
     from test_trainer_loop import MeanOfV, StubModel, tiny_split
 
-    from seqrec.trainer import Trainer
+    from seqrec.training.trainer import Trainer
 
     split = tiny_split()
 

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from conftest import ROOT
 
-from seqrec.cli import remove_unused_run_dir
+from seqrec.runs.cli import remove_unused_run_dir
 
 pytestmark = pytest.mark.slow
 

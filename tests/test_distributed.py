@@ -1,4 +1,4 @@
-"""Data-parallel training (seqrec.distributed): the sharding and loss-factor math without processes,
+"""Data-parallel training (seqrec.training.distributed): the sharding and loss-factor math without processes,
 the one-process no-op path, and real ``torchrun --nproc_per_node=2`` runs (gloo, slow) that must
 equal the one-process run with the same global batch, write one folder from rank 0, and resume."""
 
@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from conftest import ROOT, compose_config
 
-from seqrec import distributed as ddp
-from seqrec.pipeline import run
+from seqrec.runs.pipeline import run
+from seqrec.training import distributed as ddp
 
 METRIC_KEYS = [f"{split}/{m}@{k}" for split in ("valid", "test") for m in ("hr", "ndcg") for k in (5, 10, 20)]
 

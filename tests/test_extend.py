@@ -12,8 +12,8 @@ from hydra.core.config_store import ConfigStore
 
 from seqrec.losses import Loss
 from seqrec.models.scoring import item_rows
-from seqrec.pipeline import build, run
 from seqrec.report.__main__ import main as report_main
+from seqrec.runs.pipeline import build, run
 
 pytestmark = pytest.mark.realdata
 
@@ -41,7 +41,7 @@ def test_toy_loss_formula():
     table = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])  # items 1, 2, 3
     hidden = torch.tensor([[[0.0, 0.0], [2.0, 1.0]]])  # [1, 2, 2]; position 0 is padding
     targets = torch.tensor([[0, 1]])
-    from seqrec.samplers import NegativeBatch
+    from seqrec.losses.samplers import NegativeBatch
 
     value = ToyLoss()(hidden, targets, table, NegativeBatch(torch.tensor([[[2], [2]]])))
     # h = (2, 1): s_pos = 2 (item 1), s_neg = 1 (item 2) -> -log σ(1)
@@ -56,7 +56,7 @@ def test_a_new_loss_reaches_table2_and_the_ttests(tmp_path, lastfm_data_dir, cap
         node={
             "_target_": f"{__name__}.ToyLoss",
             "num_negatives": 1,
-            "sampler": {"_target_": "seqrec.samplers.UniformSampler"},
+            "sampler": {"_target_": "seqrec.losses.samplers.UniformSampler"},
         },
     )
     for loss in ("toy", "cce"):
@@ -160,7 +160,7 @@ def _toy_cfg(tmp_path, lastfm_data_dir, out, *extra):
 def test_a_new_model_goes_through_train_resume_recommend_report_and_analysis(tmp_path, lastfm_data_dir):
     import seqrec
     from seqrec.analysis.positions import per_position_metrics, position_ranks
-    from seqrec.pipeline import load_trained
+    from seqrec.runs.pipeline import load_trained
 
     runs = tmp_path / "runs"
     first = run(_toy_cfg(tmp_path, lastfm_data_dir, runs / "cce"))

@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from seqrec.losses import BCE, CCE, CE
+from seqrec.losses.samplers import NegativeBatch
 from seqrec.models.scoring import tied_table
-from seqrec.samplers import NegativeBatch
 
 torch.manual_seed(0)
 N, D = 7, 4

@@ -12,8 +12,8 @@ from hydra.utils import instantiate
 from test_analysis import sweep_jobs
 
 from seqrec.losses import BCE, BPR, CCE, CE, GBCE, TOP1, BPRMax, SampledSoftmax, TOP1Max
-from seqrec.samplers import UniformSampler
-from seqrec.samplers_extra import InBatchSampler, PopularitySampler
+from seqrec.losses.samplers import UniformSampler
+from seqrec.losses.samplers_extra import InBatchSampler, PopularitySampler
 
 NEW = {
     "bpr": (BPR, 1),

@@ -19,7 +19,7 @@ from seqrec.losses.gbce import GBCE, gbce_beta, gbce_loss
 from seqrec.losses.pairwise import BPR, TOP1, BPRMax, TOP1Max, bpr_loss, bpr_max_loss, top1_loss, top1_max_loss
 from seqrec.losses.sampled import BCE
 from seqrec.losses.sampled_softmax import SampledSoftmax, sampled_softmax_loss
-from seqrec.samplers import NegativeBatch
+from seqrec.losses.samplers import NegativeBatch
 
 torch.manual_seed(0)
 N, D, K = 6, 3, 3
@@ -382,7 +382,7 @@ def test_bce_with_the_popularity_sampler_never_scores_a_positive_as_its_negative
     # positions whose positive is 1; those draws must drop out, not push the positive down
     from test_samplers_extra import make_split
 
-    from seqrec.samplers_extra import PopularitySampler
+    from seqrec.losses.samplers_extra import PopularitySampler
 
     split = make_split()
     sampler = PopularitySampler().bind(split)

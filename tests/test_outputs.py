@@ -13,11 +13,12 @@ import time
 import pytest
 from conftest import compose_config
 
-from seqrec import atomic, outputs
+from seqrec import atomic
 from seqrec.atomic import atomic_write, remove_stale_temp_files
-from seqrec.cli import check_writable
-from seqrec.outputs import OutputError
-from seqrec.pipeline import run
+from seqrec.runs import outputs
+from seqrec.runs.cli import check_writable
+from seqrec.runs.outputs import OutputError
+from seqrec.runs.pipeline import run
 
 
 def dead_pid() -> int:
@@ -159,7 +160,7 @@ def test_the_writer_of_other_ranks_has_every_method_of_the_run_output_with_the_s
     # a method added to RunWriter but not to NoWriter fails only under torchrun, on ranks > 0
     import inspect
 
-    from seqrec.outputs import NoWriter, RunOutput, RunWriter
+    from seqrec.runs.outputs import NoWriter, RunOutput, RunWriter
 
     public = {name for name in vars(RunWriter) if not name.startswith("_")} | {"save_last", "load_best"}
     protocol = {name for name in vars(RunOutput) if not name.startswith("_") and callable(getattr(RunOutput, name))}

@@ -13,12 +13,12 @@ import pytest
 import torch
 from conftest import ROOT, tiny_config
 
-from seqrec.cli import remove_unused_run_dir
 from seqrec.errors import SeqrecError
 from seqrec.locks import RUN_LOCK, FolderInUse, exclusive
-from seqrec.outputs import OutputError, RunWriter
-from seqrec.pipeline import load_trained, run
-from seqrec.trainer import Trainer
+from seqrec.runs.cli import remove_unused_run_dir
+from seqrec.runs.outputs import OutputError, RunWriter
+from seqrec.runs.pipeline import load_trained, run
+from seqrec.training.trainer import Trainer
 
 
 def tiny_cfg(tmp_path: Path, out: Path, *extra: str):
@@ -154,7 +154,7 @@ def test_bad_pretrained_from_leaves_no_run_folder(tmp_path, lastfm_data_dir):
 
 
 def test_nan_scores_after_the_last_step_say_training_diverged(tmp_path):
-    from seqrec.pipeline import build
+    from seqrec.runs.pipeline import build
 
     exp = build(tiny_cfg(tmp_path, tmp_path / "run"))
     with torch.no_grad():
@@ -165,7 +165,7 @@ def test_nan_scores_after_the_last_step_say_training_diverged(tmp_path):
 
 
 def test_ctrl_c_during_the_final_evaluation_stops_the_run_resumably(tmp_path, monkeypatch):
-    from seqrec.checkpoints import Interrupted, StopRequest
+    from seqrec.training.checkpoints import Interrupted, StopRequest
 
     cfg = tiny_cfg(tmp_path, tmp_path / "run")
     original = Trainer.evaluate
@@ -179,7 +179,7 @@ def test_ctrl_c_during_the_final_evaluation_stops_the_run_resumably(tmp_path, mo
         return original(self, which)
 
     monkeypatch.setattr(Trainer, "evaluate", evaluate)
-    from seqrec.pipeline import build
+    from seqrec.runs.pipeline import build
 
     exp = build(cfg)
     writer = RunWriter(tmp_path / "run", {})

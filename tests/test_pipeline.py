@@ -1,4 +1,4 @@
-"""End to end through ``seqrec.pipeline.run`` — the function ``train.py`` calls — on a LastFM slice."""
+"""End to end through ``seqrec.runs.pipeline.run`` — the function ``train.py`` calls — on a LastFM slice."""
 
 import json
 import subprocess
@@ -11,7 +11,7 @@ from conftest import ROOT, compose_config
 
 from seqrec.errors import SeqrecError
 from seqrec.evaluation import METRICS
-from seqrec.pipeline import run
+from seqrec.runs.pipeline import run
 
 pytestmark = pytest.mark.realdata
 
@@ -184,7 +184,7 @@ def test_bad_options_are_clear_errors_and_leave_no_files(tmp_path, lastfm_data_d
 
 
 def test_error_messages_keep_square_brackets(capsys):
-    from seqrec.cli import report_errors
+    from seqrec.runs.cli import report_errors
 
     with pytest.raises(SystemExit) as exit_info, report_errors():
         raise SeqrecError('the file /tmp/[b]dir/x.json must look like {"1": [3, 4]}')

@@ -10,9 +10,9 @@ import torch
 from test_trainer_loop import tiny_split
 
 from seqrec.losses import BCE, CCE, CE
+from seqrec.losses.samplers import NegativeBatch
 from seqrec.models import SASRec
-from seqrec.samplers import NegativeBatch
-from seqrec.trainer import Trainer
+from seqrec.training.trainer import Trainer
 
 
 @pytest.mark.parametrize("loss", [CCE(), CE(), BCE(num_negatives=3)], ids=["cce", "ce", "bce"])

@@ -14,8 +14,8 @@ from test_analysis import make_split
 
 from seqrec.losses import CCE, CE
 from seqrec.models import GRU4Rec
-from seqrec.pipeline import run
-from seqrec.trainer import Trainer
+from seqrec.runs.pipeline import run
+from seqrec.training.trainer import Trainer
 
 # training parts s[:-2]: [1 2 3 4], [5 6], [2 7 8 9 3] (the last two items are valid/test targets)
 SEQS = [[1, 2, 3, 4, 5, 6], [5, 6, 7, 8], [2, 7, 8, 9, 3, 4, 1]]

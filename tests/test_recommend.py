@@ -169,7 +169,7 @@ def test_k_out_of_range_is_an_error():
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory, lastfm_data_dir):
     """A 2-epoch SASRec + CCE run on 150 LastFM users (a few seconds)."""
-    from seqrec.pipeline import run
+    from seqrec.runs.pipeline import run
 
     out = tmp_path_factory.mktemp("run")
     cfg = compose_config(
@@ -325,7 +325,7 @@ def test_module_entry_point(trained_run, tmp_path):
 def test_s3rec_run_recommends_from_the_run_folder_alone(tmp_path, lastfm_data_dir):
     """S3-Rec (fine-tuned from scratch here) is rebuilt from config.yaml and best.pt: new sequences
     need no dataset and no attributes file, and its lists agree with its evaluation."""
-    from seqrec.pipeline import run
+    from seqrec.runs.pipeline import run
 
     cfg = compose_config(
         [

@@ -18,8 +18,8 @@ import yaml
 from conftest import ROOT, compose_config
 
 from seqrec.errors import ConfigError, RunInterrupted
-from seqrec.pipeline import run
-from seqrec.trainer import Trainer
+from seqrec.runs.pipeline import run
+from seqrec.training.trainer import Trainer
 
 pytestmark = pytest.mark.realdata
 
@@ -112,6 +112,41 @@ def test_a_finished_run_of_another_config_is_refused_not_returned(tmp_path, last
     (out / "config.yaml").write_text(yaml.safe_dump(saved))
     again = run(config(out, lastfm_data_dir, "trainer.max_epochs=1", "num_threads=1", "trainer.progress=true"))
     assert again == first
+
+
+def test_runs_saved_before_the_package_layout_changed_resume_and_load(tmp_path, lastfm_data_dir, signal_at):
+    # config.yaml and last.pt of runs made before seqrec/training/ and seqrec/runs/ existed name
+    # the trainer and the sampler by their old module paths: they resume, are skipped when
+    # finished, and load, with the classes' new paths
+    from seqrec.runs.pipeline import load_trained
+
+    old = {"trainer": "seqrec.trainer.Trainer", "sampler": "seqrec.samplers.UniformSampler"}
+
+    def backdate(folder):
+        saved = yaml.safe_load((folder / "config.yaml").read_text())
+        saved["trainer"]["_target_"], saved["loss"]["sampler"]["_target_"] = old["trainer"], old["sampler"]
+        (folder / "config.yaml").write_text(yaml.safe_dump(saved))
+        for name in ("last.pt", "best.pt"):
+            state = torch.load(folder / name, weights_only=True)
+            state["config"]["trainer"]["_target_"] = old["trainer"]
+            state["config"]["loss"]["sampler"]["_target_"] = old["sampler"]
+            torch.save(state, folder / name)
+
+    ref, cut = tmp_path / "ref", tmp_path / "cut"
+    run(config(ref, lastfm_data_dir, "loss=bce"))
+    signal_at(6)
+    with pytest.raises(RunInterrupted):
+        run(config(cut, lastfm_data_dir, "loss=bce"))
+    backdate(cut)
+    run(config(tmp_path / "unused", lastfm_data_dir, f"resume={cut}"))
+    assert_same_run(ref, cut)
+
+    backdate(ref)
+    assert run(config(ref, lastfm_data_dir, "loss=bce")) == json.loads((ref / "metrics.json").read_text())
+    trained = load_trained(ref)
+    assert (
+        type(trained.model).__name__ == "SASRec" and trained.cfg.trainer._target_ == "seqrec.training.trainer.Trainer"
+    )
 
 
 def test_changed_config_on_resume_names_the_keys(tmp_path, lastfm_data_dir, signal_at):

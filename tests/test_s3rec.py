@@ -13,8 +13,8 @@ from seqrec.data import LeaveOneOut, SequenceData
 from seqrec.data.attributes import load_attributes
 from seqrec.errors import DataError, SeqrecError
 from seqrec.models import S3Rec, SASRec
-from seqrec.checkpoints import Interrupted
-from seqrec.pretrain import OBJECTIVES, PretrainConfig, PretrainData, PretrainLoop, PretrainStage
+from seqrec.training.checkpoints import Interrupted
+from seqrec.training.pretrain import OBJECTIVES, PretrainConfig, PretrainData, PretrainLoop, PretrainStage
 
 N_TRAIN_ITEMS, N_ATTRIBUTES, MAX_LEN = 12, 5, 6
 
@@ -315,7 +315,7 @@ def test_pretrain_loop_lowers_the_weighted_loss(tiny):
 
 
 class StopAfter:
-    """A stop request (:class:`seqrec.checkpoints.StopRequest`) unset for its first ``n`` reads, as
+    """A stop request (:class:`seqrec.training.checkpoints.StopRequest`) unset for its first ``n`` reads, as
     if SIGTERM came then (the loop reads ``signal`` after every batch but an epoch's last, and
     once between epochs)."""
 
@@ -392,10 +392,10 @@ def test_dataset_without_attributes_is_a_clear_error(tmp_path):
 # -- pre-train + fine-tune through the pipeline ---------------------------------------------------
 @pytest.mark.realdata
 def test_pretrain_then_finetune_on_a_lastfm_slice(tmp_path, lastfm_data_dir, monkeypatch):
-    import seqrec.pipeline
-    import seqrec.pretrain
+    import seqrec.runs.pipeline
+    import seqrec.training.pretrain
     from seqrec.evaluation import evaluate_ranks, mean_metrics
-    from seqrec.pipeline import load_trained, run
+    from seqrec.runs.pipeline import load_trained, run
 
     s3rec = ("model=s3rec", "model.pretrain.epochs=1", f"model.pretrain.dir={tmp_path / 'pre'}")
 
@@ -430,8 +430,8 @@ def test_pretrain_then_finetune_on_a_lastfm_slice(tmp_path, lastfm_data_dir, mon
     def no_pretraining_data(*args, **kwargs):
         raise AssertionError("pre-training data touched")
 
-    monkeypatch.setattr(seqrec.pretrain.PretrainData, "build", no_pretraining_data)
-    monkeypatch.setattr(seqrec.pretrain, "load_attributes", no_pretraining_data)
+    monkeypatch.setattr(seqrec.training.pretrain.PretrainData, "build", no_pretraining_data)
+    monkeypatch.setattr(seqrec.training.pretrain, "load_attributes", no_pretraining_data)
     monkeypatch.setattr(seqrec.data.attributes, "load_attributes", no_pretraining_data)
     trained = load_trained(tmp_path / "cce", device="cpu")
     assert type(trained.model).__name__ == "S3Rec" and not trained.model.training
@@ -456,9 +456,9 @@ def test_sigterm_while_pretraining_saves_the_position_and_the_same_command_conti
     # pre-training folder, exit code 128 + signal, and a message that says how to continue
     import contextlib
 
-    import seqrec.resume
+    import seqrec.runs.resume
     from seqrec.errors import RunInterrupted
-    from seqrec.pipeline import run
+    from seqrec.runs.pipeline import run
 
     overrides = [
         f"data_dir={lastfm_data_dir}",
@@ -471,7 +471,7 @@ def test_sigterm_while_pretraining_saves_the_position_and_the_same_command_conti
         "trainer.progress=false",
         "device=cpu",
     ]
-    monkeypatch.setattr(seqrec.resume, "stop_on_signals", lambda: contextlib.nullcontext(StopAfter(2)))
+    monkeypatch.setattr(seqrec.runs.resume, "stop_on_signals", lambda: contextlib.nullcontext(StopAfter(2)))
     with pytest.raises(RunInterrupted, match="during pre-training") as info:
         run(compose_config([*overrides, f"output_dir={tmp_path / 'a'}"]))
     assert info.value.exit_code == 128 + 15 and not (tmp_path / "a" / "pretrain.json").exists()
@@ -487,7 +487,7 @@ def test_sigterm_while_pretraining_saves_the_position_and_the_same_command_conti
 
 @pytest.mark.realdata
 def test_pretrain_stage_needs_a_pretraining_model(tmp_path, lastfm_data_dir):
-    from seqrec.pipeline import run
+    from seqrec.runs.pipeline import run
 
     cfg = compose_config(
         [

@@ -271,7 +271,7 @@ def test_lastfm_encoder_equals_the_reference_forward(lastfm_published, lastfm_da
 
 @pytest.mark.realdata
 def test_pipeline_fine_tunes_from_the_published_model(lastfm_published, lastfm_data_dir, tmp_path):
-    from seqrec.pipeline import run
+    from seqrec.runs.pipeline import run
 
     def small(out, *overrides):
         return compose_config(

@@ -12,7 +12,7 @@ import torch
 
 from seqrec.data.preprocess import SequenceData
 from seqrec.data.split import LeaveOneOut
-from seqrec.samplers_extra import InBatchSampler, PopularitySampler, training_item_counts
+from seqrec.losses.samplers_extra import InBatchSampler, PopularitySampler, training_item_counts
 
 N_ITEMS = 8
 

@@ -1,4 +1,4 @@
-"""Experiment trackers (seqrec.tracking): what TensorBoard and MLflow record equals epochs.csv and
+"""Experiment trackers (seqrec.runs.tracking): what TensorBoard and MLflow record equals epochs.csv and
 metrics.json, also after an interruption and a resume, read back with each library's own reader."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import yaml
 from conftest import tiny_config
 
 from seqrec.errors import ConfigError, RunInterrupted
-from seqrec.pipeline import run
+from seqrec.runs.pipeline import run
 
 pytest.importorskip("tensorboard", reason="the tensorboard package (pip install -e '.[track]')")
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
@@ -58,7 +58,7 @@ def _stop_in_epoch_3(monkeypatch, cfg) -> None:
     import os
     import signal
 
-    from seqrec.trainer import Trainer
+    from seqrec.training.trainer import Trainer
 
     calls = {"n": 0}
     original = Trainer._autocast
@@ -90,7 +90,7 @@ def test_a_resumed_run_continues_the_same_record_without_repeated_steps(tmp_path
 
 def test_an_unknown_tracker_or_option_is_one_paragraph(tmp_path):
     from seqrec.config.schema import validate_config
-    from seqrec.tracking import check_loggers
+    from seqrec.runs.tracking import check_loggers
 
     with pytest.raises(ConfigError, match=r"logger: unknown tracker 'wandb'; choose from csv, tensorboard, mlflow"):
         check_loggers({"wandb": {}})
@@ -109,7 +109,7 @@ def assert_mlflow_matches_the_run(out, tmp_path):
     pytest.importorskip("mlflow", reason="the mlflow package (pip install -e '.[track]')")
     from mlflow import MlflowClient
 
-    from seqrec.tracking import mlflow_key
+    from seqrec.runs.tracking import mlflow_key
 
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
     run_id = json.loads((out / "mlflow.json").read_text())["run_id"]
@@ -146,7 +146,7 @@ def test_mlflow_records_equal_the_runs_files(tmp_path):
 
 
 def test_a_resumed_run_continues_the_same_mlflow_run_without_repeated_steps(tmp_path, monkeypatch):
-    from seqrec.outputs import RunWriter
+    from seqrec.runs.outputs import RunWriter
 
     pytest.importorskip("mlflow", reason="the mlflow package (pip install -e '.[track]')")
     from mlflow import MlflowClient
@@ -262,7 +262,7 @@ def test_a_tracker_whose_package_is_missing_names_the_extra_before_any_data_is_r
 ):
     import importlib.util
 
-    from seqrec.tracking import check_loggers
+    from seqrec.runs.tracking import check_loggers
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda m, *a: None if m == module else real(m, *a))

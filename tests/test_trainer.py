@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from seqrec.losses import BCE, CCE, CE
+from seqrec.losses.samplers import NegativeBatch
 from seqrec.models import GRU4Rec, SASRec
-from seqrec.samplers import NegativeBatch
-from seqrec.trainer import epoch_batches
+from seqrec.training.trainer import epoch_batches
 
 
 def test_epoch_batches_cover_every_user_once_and_bucket_lengths():

@@ -14,7 +14,7 @@ from torch import nn
 from seqrec.data import LeaveOneOut
 from seqrec.data.preprocess import SequenceData
 from seqrec.losses import Loss
-from seqrec.trainer import Checkpoints, Trainer, batch_weights, epoch_batches
+from seqrec.training.trainer import Checkpoints, Trainer, batch_weights, epoch_batches
 
 
 def tiny_split(lengths=(4, 5, 9, 12, 6, 30, 7, 4, 20, 8), n_items=50, seed=0) -> LeaveOneOut:

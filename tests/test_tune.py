@@ -535,7 +535,7 @@ def test_the_report_never_replaces_an_existing_experiment_file_unasked(tmp_path)
 
 
 def test_the_report_into_an_unwritable_conf_dir_is_one_paragraph(tmp_path, capsys):
-    from seqrec.cli import run_main
+    from seqrec.runs.cli import run_main
     from seqrec.tune.__main__ import main
 
     search = _one_trial_search(tmp_path / "search")

@@ -67,7 +67,7 @@ class SeqrecOptunaSweeper(Sweeper):
     def sweep(self, arguments: List[str]) -> Any:
         from pathlib import Path
 
-        from seqrec.cli import report_errors
+        from seqrec.runs.cli import report_errors
         from seqrec.tune.search import run_search
 
         # a refused search: one paragraph, exit status 1, and no empty sweep folder left behind

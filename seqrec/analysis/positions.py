@@ -37,7 +37,6 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from seqrec.atomic import atomic_write
-from seqrec.cli import run_main
 from seqrec.data import LeaveOneOut
 from seqrec.errors import SeqrecError
 from seqrec.evaluation import metrics_from_ranks, target_ranks
@@ -53,6 +52,7 @@ from seqrec.report.paper import (
     ordered,
 )
 from seqrec.report.runs import collect_runs, resolve_runs
+from seqrec.runs.cli import run_main
 
 log = logging.getLogger(__name__)
 
@@ -226,7 +226,7 @@ def rq3_runs(
     Raises:
         SeqrecError: no finished run, no run of ``model``, or a run that cannot be rebuilt.
     """
-    from seqrec.pipeline import load_trained  # the training stack, only needed here
+    from seqrec.runs.pipeline import load_trained  # the training stack, only needed here
 
     runs = select_runs(collect_runs(runs_root), model)
     frames = []
@@ -333,7 +333,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run_rq3(args: argparse.Namespace) -> list[Path]:
     """Compute and write RQ3 for parsed ``args``; returns the paths. Raises SeqrecError."""
-    from seqrec.pipeline import resolve_device  # the training stack, only needed here
+    from seqrec.runs.pipeline import resolve_device  # the training stack, only needed here
 
     if args.num_threads:
         torch.set_num_threads(args.num_threads)
@@ -345,7 +345,7 @@ def run_rq3(args: argparse.Namespace) -> list[Path]:
 def cli(argv: list[str] | None, prog: str, description: str, produce) -> int:
     """Shared command line of the analysis entry points: parse, run ``produce(args) -> paths``,
     list the files written; a :class:`SeqrecError` → one paragraph on stderr, exit status 1
-    (:func:`seqrec.cli.run_main`)."""
+    (:func:`seqrec.runs.cli.run_main`)."""
     p = argparse.ArgumentParser(prog=prog, description=description)
     add_arguments(p)
     args = p.parse_args(argv)

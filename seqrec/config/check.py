@@ -264,7 +264,8 @@ def _target(name: Any, option: str) -> Callable:
         return get_object(name)
     except Exception as err:  # noqa: BLE001 - ImportError, AttributeError, Hydra's own errors
         raise ConfigError(
-            f"{option}._target_={name!r} cannot be imported ({err}). Name a class, e.g. seqrec.samplers.UniformSampler."
+            f"{option}._target_={name!r} cannot be imported ({err}). Name a class, e.g. "
+            "seqrec.losses.samplers.UniformSampler."
         ) from None
 
 

@@ -4,11 +4,11 @@
 * ``dataset``: :class:`seqrec.data.spec.DatasetSpec`;
 * ``model``, ``loss``, ``optimizer``, ``trainer``: the signature of their ``_target_`` (minus
   what seqrec passes itself, :data:`SUPPLIED`); a model config with ``pretrained``/``pretrain``
-  (S3-Rec) adds :class:`seqrec.pretrain.Pretraining`.
+  (S3-Rec) adds :class:`seqrec.training.pretrain.Pretraining`.
 
 Every wrong type or value, and every key nothing reads, in any group, is one
 :class:`~seqrec.errors.ConfigError` paragraph naming the option, the value and what it accepts;
-:func:`seqrec.pipeline.build` calls :func:`validate_config` before it loads data or writes a file.
+:func:`seqrec.runs.pipeline.build` calls :func:`validate_config` before it loads data or writes a file.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from seqrec.config.check import Pattern, PositiveInt, Range, check_options, cons
 from seqrec.data.spec import DatasetSpec
 from seqrec.errors import ConfigError
 from seqrec.models.protocol import stage_keys
-from seqrec.tracking import check_loggers
+from seqrec.runs.tracking import check_loggers
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ class EvalOptions:
 GROUPS = ("dataset", "model", "loss", "optimizer", "trainer", "eval")
 # config groups that are off unless selected (null in conf/config.yaml's defaults)
 OPTIONAL_GROUPS = ("logger",)
-# what seqrec.pipeline passes to each _target_ at build time (data-derived sizes, built objects):
+# what seqrec.runs.pipeline passes to each _target_ at build time (data-derived sizes, built objects):
 # never options, so `+trainer.seed=7` or `+model.n_items=5` is an error
 SUPPLIED = {
     "model": ("n_items", "max_len", "n_attributes"),
@@ -102,7 +102,7 @@ class CheckedConfig:
     optimizer: dict
     trainer: dict
     pretraining: Any
-    # tracker name → options (seqrec.tracking); empty: the run folder's files alone
+    # tracker name → options (seqrec.runs.tracking); empty: the run folder's files alone
     logger: dict = field(default_factory=dict)
 
 

@@ -272,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
             for path in fetch_dataset(cfg, args.data_dir):
                 print(f"{name}: {path}")
 
-    from seqrec.cli import run_main  # the command line's error handling; the data layer needs no more of it
+    from seqrec.runs.cli import run_main  # the command line's error handling; the data layer needs no more of it
 
     return run_main(body)
 

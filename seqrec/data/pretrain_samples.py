@@ -2,7 +2,7 @@
 
 Every prefix of each user's training part ``s[:-2]`` (its last ``max_len`` items), stored as index
 ranges into the leave-one-out CSR, and per-batch draws of masks, MIP negatives and SP segments with
-vectorised tensor operations. See :mod:`seqrec.pretrain` for the recipe and the loop.
+vectorised tensor operations. See :mod:`seqrec.training.pretrain` for the recipe and the loop.
 """
 
 from __future__ import annotations

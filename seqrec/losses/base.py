@@ -15,7 +15,7 @@ with ``targets`` item ids (0 = padding, never a class), ``table = model.output_t
   batches by it. Every loss takes it as ``loss.positions``; a loss's ``name`` then names its
   family (``bpr`` / ``bpr-last``, :func:`family_name`; CCE at the last position is ``ce``);
 * ``num_negatives``: K sampled negatives per position, 0 for none;
-* ``sampler``: the :class:`seqrec.samplers.Sampler` that draws them (None when K = 0).
+* ``sampler``: the :class:`seqrec.losses.samplers.Sampler` that draws them (None when K = 0).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import inspect
 import torch
 from torch import Tensor, nn
 
-from seqrec.samplers import NegativeBatch, Sampler, UniformSampler
+from seqrec.losses.samplers import NegativeBatch, Sampler, UniformSampler
 
 POSITIONS = ("all", "last")
 
@@ -87,10 +87,10 @@ class Loss(nn.Module):
 
     Args:
         num_negatives: K sampled negatives per position (0 = the loss needs none).
-        sampler: draws the negatives when K > 0; default :class:`~seqrec.samplers.UniformSampler`.
+        sampler: draws the negatives when K > 0; default :class:`~seqrec.losses.samplers.UniformSampler`.
 
     Raises:
-        ValueError: ``num_negatives`` < 0, ``sampler`` is not a :class:`~seqrec.samplers.Sampler`, or
+        ValueError: ``num_negatives`` < 0, ``sampler`` is not a :class:`~seqrec.losses.samplers.Sampler`, or
             a subclass declares an unknown ``positions``.
     """
 
@@ -105,7 +105,7 @@ class Loss(nn.Module):
             raise ValueError(f"num_negatives must be a whole number >= 0, got {num_negatives!r}.")
         if sampler is not None and not isinstance(sampler, Sampler):
             raise ValueError(
-                f"sampler must be a seqrec.samplers.Sampler, got {sampler!r}. A sampler is a config group: "
+                f"sampler must be a seqrec.losses.samplers.Sampler, got {sampler!r}. A sampler is a config group: "
                 f"choose it with loss/sampler=<name> (conf/loss/sampler/<name>.yaml), not loss.sampler=<name>"
             )
         self.num_negatives = num_negatives

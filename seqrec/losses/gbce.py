@@ -26,7 +26,7 @@ from torch import Tensor
 
 from seqrec.errors import ConfigError
 from seqrec.losses.negatives import SampledNegativeLoss, Scores
-from seqrec.samplers import Sampler
+from seqrec.losses.samplers import Sampler
 
 
 def gbce_beta(num_negatives: int, n_items: int, t: float) -> float:

@@ -26,8 +26,8 @@ import torch
 from torch import Tensor
 
 from seqrec.losses.base import Loss, check_positions, position_mask, variant_name
+from seqrec.losses.samplers import NegativeBatch, Sampler
 from seqrec.models.scoring import item_rows
-from seqrec.samplers import NegativeBatch, Sampler
 
 
 @dataclass

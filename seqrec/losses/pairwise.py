@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from seqrec.losses.negatives import SampledNegativeLoss, Scores, masked_log_softmax, masked_mean
-from seqrec.samplers import Sampler
+from seqrec.losses.samplers import Sampler
 
 
 def bpr_loss(pos: Tensor, neg: Tensor, valid: Tensor) -> Tensor:

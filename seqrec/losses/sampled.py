@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from seqrec.losses.negatives import SampledNegativeLoss, Scores
-from seqrec.samplers import Sampler
+from seqrec.losses.samplers import Sampler
 
 
 class BCE(SampledNegativeLoss):
@@ -25,7 +25,7 @@ class BCE(SampledNegativeLoss):
 
     Args:
         num_negatives: K, negatives per position (1 in the paper).
-        sampler: where negatives come from (default :class:`~seqrec.samplers.UniformSampler`).
+        sampler: where negatives come from (default :class:`~seqrec.losses.samplers.UniformSampler`).
         positions: ``"all"`` (the paper's BCE, Eq. 20) or ``"last"`` (the last position only;
             named ``bce-last``).
 

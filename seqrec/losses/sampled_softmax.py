@@ -24,7 +24,7 @@ from torch import Tensor
 
 from seqrec.losses.base import variant_name
 from seqrec.losses.negatives import SampledNegativeLoss, Scores
-from seqrec.samplers import Sampler
+from seqrec.losses.samplers import Sampler
 
 
 def sampled_softmax_loss(pos: Tensor, neg: Tensor, valid: Tensor, log_q: Tensor | None = None) -> Tensor:

@@ -1,7 +1,7 @@
 """S3-Rec's pre-training stage options: what ``conf/model/s3rec.yaml`` holds beside the network's
 constructor options (``pretrained``, ``pretrain``, ``pretrained_from``). :class:`~seqrec.models.S3Rec`
 declares them (``stage_options``), so the config layer checks them without knowing S3-Rec; the
-stage itself (sampling, the loop, the checkpoints) is :mod:`seqrec.pretrain`.
+stage itself (sampling, the loop, the checkpoints) is :mod:`seqrec.training.pretrain`.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ class PretrainConfig:
             from the fine-tuning ``seed`` so that a seed sweep of fine-tunings shares one
             pre-training.
         bucket_by_length: batch prefixes of similar length and trim their common padding
-            (identical per-sequence math, much less work; see ``seqrec.trainer.epoch_batches``).
+            (identical per-sequence math, much less work; see ``seqrec.training.trainer.epoch_batches``).
     """
 
     epochs: PositiveInt = 150

@@ -18,10 +18,10 @@ import time
 
 import torch
 
-from seqrec.cli import report_errors
 from seqrec.errors import SeqrecError
 from seqrec.recommend.files import check_out_path, read_sequences, read_users, write_recommendations
 from seqrec.recommend.run import AS_OF, load_run
+from seqrec.runs.cli import report_errors
 
 log = logging.getLogger("seqrec.recommend")
 

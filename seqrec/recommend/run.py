@@ -24,7 +24,7 @@ from omegaconf import DictConfig
 
 from seqrec.errors import DataError, SeqrecError
 from seqrec.recommend.topk import csr_rows, recommend_csr, score_csr
-from seqrec.rundir import load_checked_dataset, read_run
+from seqrec.runs.rundir import load_checked_dataset, read_run
 
 log = logging.getLogger(__name__)
 
@@ -322,7 +322,7 @@ def load_run(
     Raises:
         SeqrecError: not a finished run, unreadable files, or ids that do not fit the model.
     """
-    from seqrec.pipeline import resolve_device  # the training stack, only needed here
+    from seqrec.runs.pipeline import resolve_device  # the training stack, only needed here
 
     run = read_run(path)
     model = run.build_model(resolve_device(str(device)))

@@ -24,7 +24,6 @@ from rich.console import Console
 from rich.measure import Measurement
 
 from seqrec.atomic import atomic_write
-from seqrec.cli import run_main
 from seqrec.errors import SeqrecError
 from seqrec.report.curves import rq2_figures, write_rq2
 from seqrec.report.page import render_blocks, update_page
@@ -32,6 +31,7 @@ from seqrec.report.paper import BASELINES, LOSS_ORDER, PROPOSED, load_paper, ord
 from seqrec.report.runs import collect_runs, resolve_runs
 from seqrec.report.stats import significance_csv, significance_markdown, significance_table
 from seqrec.report.table2 import build_table2, write_table2
+from seqrec.runs.cli import run_main
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

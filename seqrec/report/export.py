@@ -12,8 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from seqrec.cli import run_main
 from seqrec.report.archive import export_runs
+from seqrec.runs.cli import run_main
 
 
 def main(argv: list[str] | None = None) -> int:

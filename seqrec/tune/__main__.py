@@ -15,9 +15,9 @@ from rich.console import Console
 from rich.table import Table
 
 from seqrec.atomic import atomic_write
-from seqrec.cli import run_main
 from seqrec.errors import SeqrecError
 from seqrec.report.paper import load_paper
+from seqrec.runs.cli import run_main
 from seqrec.tune.compare import FIRST_SEED, compare, comparison_markdown, rerun
 from seqrec.tune.experiment import trial_overrides, write_best_experiment
 from seqrec.tune.plots import plot_search

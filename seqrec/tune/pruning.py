@@ -1,7 +1,7 @@
 """Pruning a search's trials from their per-epoch validation metric (``hydra.sweeper.pruner``).
 
 A trial is one ``train.py`` run, in the sweeper's process or another one (a parallel launcher), so
-the pruner runs inside the trial: :class:`TrialPruning` is a tracker (:mod:`seqrec.tracking`) that,
+the pruner runs inside the trial: :class:`TrialPruning` is a tracker (:mod:`seqrec.runs.tracking`) that,
 after every epoch, stores the run's monitored validation metric (``trainer.monitor``) in the study
 as the trial's intermediate value at step = epoch, asks the search's pruner
 (``pruner.prune(study, trial)``, Optuna's public pruner API) whether to stop, and if so writes

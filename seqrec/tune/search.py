@@ -7,7 +7,7 @@ per trial (``trial<N>/``, N = the Optuna trial number). :func:`run_search` does,
 1. **Checks before anything is written** (:func:`check_search`): ``n_trials``/``n_jobs`` ≥ 1, the
    direction ``maximize`` (train.py returns a validation HR/NDCG), every searched range one Optuna
    can sample (named), every parameter and value one the config has (each range's edges composed),
-   the fixed settings accepted by :func:`seqrec.pipeline.validate_config`, the sampler and pruner
+   the fixed settings accepted by :func:`seqrec.runs.pipeline.validate_config`, the sampler and pruner
    constructible, and the ``study.db`` an Optuna storage of the installed Optuna's schema
    (:func:`check_storage`; a study written by the old optuna-2 sweeper is named with the command
    that upgrades it).
@@ -173,7 +173,7 @@ def check_search(sweeper: Any, config: Any, config_loader: Any, arguments: list[
     from omegaconf import open_dict
     from omegaconf.errors import OmegaConfBaseException
 
-    from seqrec.pipeline import validate_config
+    from seqrec.runs.pipeline import validate_config
 
     for name in ("n_trials", "n_jobs"):
         value = sweeper[name]
@@ -314,11 +314,11 @@ def check_storage(storage: str | None) -> None:
 def search_signature(space: dict, fixed: dict) -> dict:
     """What makes a search the same search: its space (parameter → its Optuna distribution as text)
     and its fixed settings (``key → value`` overrides; the runtime options of
-    :data:`seqrec.resume.RUNTIME_KEYS` such as threads, which do not change a trial's result, left
+    :data:`seqrec.runs.resume.RUNTIME_KEYS` such as threads, which do not change a trial's result, left
     out). Stored in the study when it is created and compared when it continues."""
     from optuna.distributions import distribution_to_json
 
-    from seqrec.resume import RUNTIME_KEYS
+    from seqrec.runs.resume import RUNTIME_KEYS
 
     def text(dist: Any) -> str:  # e.g. CategoricalDistribution(choices=[32, 64, 128])
         attrs = json.loads(distribution_to_json(dist))["attributes"]

@@ -16,15 +16,15 @@ from typing import Callable, Literal, get_args
 
 import torch
 
-from seqrec import distributed as ddp
-from seqrec.batching import batch_weights, epoch_batches
-from seqrec.checkpoints import Checkpoints, Interrupted, LoopState, StopRequest
 from seqrec.config.check import PositiveInt
 from seqrec.errors import SeqrecError
 from seqrec.evaluation import METRICS, NonFiniteScores, evaluate_ranks, mean_metrics
-from seqrec.loop import EpochLoop
 from seqrec.losses import Loss
 from seqrec.seeding import derive_seed
+from seqrec.training import distributed as ddp
+from seqrec.training.batching import batch_weights, epoch_batches
+from seqrec.training.checkpoints import Checkpoints, Interrupted, LoopState, StopRequest
+from seqrec.training.loop import EpochLoop
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ class FitResult:
 
 
 class Trainer(EpochLoop):
-    """Fine-tuning: the stage of the one epoch loop (:class:`seqrec.loop.EpochLoop`) that trains
+    """Fine-tuning: the stage of the one epoch loop (:class:`seqrec.training.loop.EpochLoop`) that trains
     any model ``[B, L] -> [B, L, d]`` with an ``output_table()`` with any loss, validates every
     epoch, stops early and evaluates the best state.
 
@@ -71,7 +71,7 @@ class Trainer(EpochLoop):
     exactly the epochs an uninterrupted one would, also from the middle of an epoch.
 
     Under ``torchrun`` each process trains its share of every global batch of ``batch_size`` rows
-    in DDP and evaluates a share of the users (:mod:`seqrec.distributed`; lines marked ``DDP``).
+    in DDP and evaluates a share of the users (:mod:`seqrec.training.distributed`; lines marked ``DDP``).
 
     Args:
         model: the recommender (already on ``device``).
@@ -398,7 +398,7 @@ class Trainer(EpochLoop):
         Starts after :attr:`state` (epoch 0 for a new run, or where :meth:`load_state_dict` left
         it). After each epoch the latest state goes to ``checkpoints.save_last``, and when the
         monitor strictly improves the state goes to ``checkpoints.save_best``
-        (:meth:`~seqrec.loop.EpochLoop.run_epochs`); the final valid and test evaluation uses
+        (:meth:`~seqrec.training.loop.EpochLoop.run_epochs`); the final valid and test evaluation uses
         ``checkpoints.load_best()``.
 
         Args:

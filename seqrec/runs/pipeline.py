@@ -19,8 +19,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from seqrec import distributed as ddp
-from seqrec import resume
+from seqrec.atomic import write_json
 from seqrec.config.schema import CheckedConfig, build_object, validate_config
 from seqrec.data import LeaveOneOut, SequenceData, load_dataset
 from seqrec.errors import ConfigError, RunInterrupted
@@ -29,14 +28,16 @@ from seqrec.losses import Loss
 from seqrec.models.causality import check_causal
 from seqrec.models.protocol import check_protocol
 from seqrec.models.s3rec_checkpoint import load_published
-from seqrec.outputs import NoWriter, RunOutput, RunWriter, per_user_frame, write_json, writing
-from seqrec.pretrain import PretrainStage
-from seqrec.rundir import read_run
+from seqrec.runs import resume
+from seqrec.runs.outputs import NoWriter, RunOutput, RunWriter, per_user_frame, writing
+from seqrec.runs.rundir import read_run
+from seqrec.runs.summary import print_summary
+from seqrec.runs.sweep import settle_hydra_record
+from seqrec.runs.tracking import build_trackers
 from seqrec.seeding import seed_everything
-from seqrec.summary import print_summary
-from seqrec.sweep import settle_hydra_record
-from seqrec.tracking import build_trackers
-from seqrec.trainer import Interrupted, Trainer
+from seqrec.training import distributed as ddp
+from seqrec.training.pretrain import PretrainStage
+from seqrec.training.trainer import Interrupted, Trainer
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ def build_model(
     with, and the pre-training stage when the run needs one.
 
     Stage control lives here, not on the model: a model config with ``pretrained``/``pretrain``
-    (S3-Rec) gets a :class:`~seqrec.pretrain.PretrainStage` (item attributes and pre-training
+    (S3-Rec) gets a :class:`~seqrec.training.pretrain.PretrainStage` (item attributes and pre-training
     samples) only for ``stage=pretrain`` or ``model.pretrained=true``; from scratch
     (``model.pretrained=false``) no pre-training data is read and ``n_attributes`` is 0.
     """
@@ -191,13 +192,13 @@ def run(cfg: DictConfig, overrides: list[str] | None = None, trackers: Sequence 
 
     A folder that already holds a finished run (``metrics.json``) is not retrained; an unfinished
     one with ``last.pt`` is continued (``resume=<folder>``, or a sweep re-run into fixed folders,
-    see :mod:`seqrec.resume`). SIGTERM and Ctrl-C save ``last.pt`` after the running batch.
+    see :mod:`seqrec.runs.resume`). SIGTERM and Ctrl-C save ``last.pt`` after the running batch.
 
     Args:
         cfg: composed config (``conf/config.yaml``); ``cfg.output_dir`` is where files go.
         overrides: the command-line overrides (for ``resume=``: only these are checked against
             the saved config).
-        trackers: trackers (:class:`seqrec.tracking.Tracker`) beside the ``logger`` group's, e.g. a
+        trackers: trackers (:class:`seqrec.runs.tracking.Tracker`) beside the ``logger`` group's, e.g. a
             search trial's pruning (:func:`seqrec.tune.pruning.trial_trackers`); rank 0 only.
 
     Returns:
@@ -411,7 +412,7 @@ def load_trained(
 ) -> TrainedRun:
     """Rebuild the data and the best model of a finished run, for re-evaluation or analysis.
 
-    The folder is read by :func:`seqrec.rundir.read_run` (files checked, ``best.pt`` refused when
+    The folder is read by :func:`seqrec.runs.rundir.read_run` (files checked, ``best.pt`` refused when
     another run wrote it); the model is rebuilt from the constructor arguments ``best.pt`` saved,
     and the dataset is read from ``data_dir`` (default: the run's ``data_dir``, relative to the
     current directory) and refused when its fingerprint differs from the run's. Nothing of a

@@ -19,9 +19,9 @@ from omegaconf.errors import MissingMandatoryValue
 from rich.console import Console
 from rich.markup import escape
 
-from seqrec import distributed
 from seqrec.errors import RunInterrupted, SeqrecError
-from seqrec.rundir import remove_unused_run_dir  # noqa: F401 (also seqrec.cli.remove_unused_run_dir)
+from seqrec.runs.rundir import remove_unused_run_dir  # noqa: F401 (also seqrec.runs.cli.remove_unused_run_dir)
+from seqrec.training import distributed
 
 
 @contextlib.contextmanager

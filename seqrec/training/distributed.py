@@ -7,7 +7,7 @@ it computed before this module existed.
 
 How a run is split across ``W`` processes (ranks):
 
-* **Training**: every rank draws the same seeded batch order (:meth:`seqrec.trainer.Trainer._start_epoch`);
+* **Training**: every rank draws the same seeded batch order (:meth:`seqrec.training.trainer.Trainer._start_epoch`);
   rank ``r`` takes rows ``r::W`` of each global batch of ``trainer.batch_size`` rows
   (:func:`shard_rows`) and scales its loss so that DDP's gradient *average* equals the gradient
   of the one-process loss on the whole batch. Negatives and dropout come from
@@ -195,7 +195,7 @@ def gather(tensor: torch.Tensor) -> list[torch.Tensor]:
 
 
 def agreed_signal(stop) -> int | None:
-    """The signal of a :class:`seqrec.trainer.StopRequest` if *any* rank received one (so all
+    """The signal of a :class:`seqrec.training.trainer.StopRequest` if *any* rank received one (so all
     ranks stop after the same batch), else None. ``stop`` may be None."""
     own = stop.signal if stop is not None else None
     if not active():
@@ -351,7 +351,7 @@ def share_run_dir(cfg: DictConfig) -> DictConfig:
         handler.close()
     root.setLevel(logging.WARNING)
     if Path(own).resolve() != Path(shared).resolve():
-        from seqrec.rundir import remove_unused_run_dir
+        from seqrec.runs.rundir import remove_unused_run_dir
 
         remove_unused_run_dir(Path(own))
     cfg = cfg.copy()

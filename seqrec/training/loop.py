@@ -13,9 +13,9 @@ holds:
 * :meth:`EpochLoop._record` — keep the row; whether the monitored value improved;
 * :meth:`EpochLoop._done` — early stopping.
 
-:class:`seqrec.trainer.Trainer` is fine-tuning (validation, early stopping, best state);
-:class:`seqrec.pretrain.PretrainLoop` is S3-Rec's pre-training (no validation, a fixed number of
-epochs). Both save through a :class:`~seqrec.checkpoints.Checkpoints`, so ``last.pt``, resume,
+:class:`seqrec.training.trainer.Trainer` is fine-tuning (validation, early stopping, best state);
+:class:`seqrec.training.pretrain.PretrainLoop` is S3-Rec's pre-training (no validation, a fixed number of
+epochs). Both save through a :class:`~seqrec.training.checkpoints.Checkpoints`, so ``last.pt``, resume,
 the folder lock and SIGTERM behave the same in both.
 """
 
@@ -28,8 +28,8 @@ from collections.abc import Callable
 import torch
 from tqdm.auto import tqdm
 
-from seqrec import distributed as ddp
-from seqrec.checkpoints import Checkpoints, Interrupted, LoopState, StopRequest
+from seqrec.training import distributed as ddp
+from seqrec.training.checkpoints import Checkpoints, Interrupted, LoopState, StopRequest
 
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 

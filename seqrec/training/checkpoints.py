@@ -1,6 +1,6 @@
 """What the training loop saves and how it is stopped: :class:`LoopState` (the loop's position,
 part of ``last.pt``), :class:`Checkpoints` (where best and latest states go; in memory here,
-run files in :class:`seqrec.outputs.RunWriter`), and :class:`StopRequest` / :class:`Interrupted`
+run files in :class:`seqrec.runs.outputs.RunWriter`), and :class:`StopRequest` / :class:`Interrupted`
 (SIGTERM and Ctrl-C stop the loop at the end of the running batch).
 """
 
@@ -39,7 +39,7 @@ class LoopState:
 class Checkpoints:
     """Where the loop keeps the best state and the latest state; this one keeps them in memory.
 
-    :class:`seqrec.outputs.RunWriter` keeps them as ``best.pt`` and ``last.pt`` in the run folder
+    :class:`seqrec.runs.outputs.RunWriter` keeps them as ``best.pt`` and ``last.pt`` in the run folder
     instead. ``save_best``/``save_last`` get the full state dict of :meth:`Trainer.state_dict`.
     """
 

@@ -17,7 +17,7 @@
   shown in place of the segment with the rest of the prefix masked. Prefixes of length 1 have
   no segment and are left out of SP (the reference feeds them unmasked and gets the constant
   loss ``log 2``).
-* **Loop** (:class:`PretrainLoop`, a stage of the one epoch loop :class:`seqrec.loop.EpochLoop`
+* **Loop** (:class:`PretrainLoop`, a stage of the one epoch loop :class:`seqrec.training.loop.EpochLoop`
   that fine-tuning runs too): Adam (lr 1e-3), batches of 100 prefixes, the weighted sum
   ``0.2·AAP + 1·MIP + 1·MAP + 0.5·SP`` (losses from :meth:`S3Rec.pretrain_losses`), a tqdm bar
   with each objective's running mean; the state after every epoch in ``last.pt`` (and, on
@@ -49,18 +49,17 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from seqrec.atomic import atomic_write
-from seqrec.batching import epoch_batches
-from seqrec.checkpoints import Checkpoints, LoopState, StopRequest
+from seqrec.atomic import atomic_write, write_json
 from seqrec.data.attributes import load_attributes
 from seqrec.data.preprocess import SequenceData
 from seqrec.data.pretrain_samples import PretrainData, epoch_seed  # noqa: F401 (re-exported)
 from seqrec.data.split import LeaveOneOut
 from seqrec.errors import SeqrecError
 from seqrec.locks import exclusive
-from seqrec.loop import EpochLoop
 from seqrec.models.s3rec_stage import PretrainConfig, Pretraining  # noqa: F401 (re-exported)
-from seqrec.outputs import write_json
+from seqrec.training.batching import epoch_batches
+from seqrec.training.checkpoints import Checkpoints, LoopState, StopRequest
+from seqrec.training.loop import EpochLoop
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +76,7 @@ STAGE_KEYS = tuple(f.name for f in fields(Pretraining))
 
 # -- the loop ------------------------------------------------------------------------------------
 class PretrainLoop(EpochLoop):
-    """S3-Rec's pre-training as a stage of :class:`~seqrec.loop.EpochLoop`: epochs over all
+    """S3-Rec's pre-training as a stage of :class:`~seqrec.training.loop.EpochLoop`: epochs over all
     prefixes, each batch's loss the weighted sum ``0.2·AAP + 1·MIP + 1·MAP + 0.5·SP`` of
     :meth:`S3Rec.pretrain_losses`; no validation and no early stopping (``config.epochs``
     epochs). All randomness of epoch ``e`` (batch order, masks, negatives, segments, dropout)
@@ -311,7 +310,7 @@ class PretrainStage:
             on_start: called with the first epoch to run, when pre-training runs at all.
             on_epoch: called with each epoch's row (``epoch``, ``aap``, ``mip``, ``map``, ``sp``,
                 ``loss``, ``seconds``) once ``last.pt`` holds that epoch.
-            stop: checked after every batch (:func:`seqrec.resume.stop_on_signals`).
+            stop: checked after every batch (:func:`seqrec.runs.resume.stop_on_signals`).
 
         Raises:
             Interrupted: ``stop`` was set; ``last.pt`` holds the position inside the epoch, and

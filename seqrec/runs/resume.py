@@ -26,13 +26,45 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from seqrec.checkpoints import StopRequest
 from seqrec.errors import ConfigError, SeqrecError
+from seqrec.training.checkpoints import StopRequest
 
 log = logging.getLogger(__name__)
 
 # keys that may change between a run and its resumption: they do not change what is computed
 RUNTIME_KEYS = ("resume", "output_dir", "data_dir", "num_threads", "device", "trainer.progress", "logger")
+
+
+# Classes a saved config names by ``_target_`` whose modules moved when the package was split into
+# layers (seqrec/training/, seqrec/runs/): the ``config.yaml`` and ``last.pt`` of runs made before
+# name the old paths, and are read with the new ones (the classes themselves did not change).
+MOVED_TARGETS = {
+    "seqrec.trainer.": "seqrec.training.trainer.",
+    "seqrec.samplers.": "seqrec.losses.samplers.",
+    "seqrec.samplers_extra.": "seqrec.losses.samplers_extra.",
+    "seqrec.cli.": "seqrec.runs.cli.",
+    "seqrec.tracking.": "seqrec.runs.tracking.",
+}
+
+
+def current_target(target: object) -> object:
+    """``target`` (a ``_target_`` value) with a module path of :data:`MOVED_TARGETS` replaced by
+    where the class lives now; anything else unchanged."""
+    if isinstance(target, str):
+        for old, new in MOVED_TARGETS.items():
+            if target.startswith(old):
+                return new + target[len(old) :]
+    return target
+
+
+def upgrade_targets(cfg: DictConfig) -> DictConfig:
+    """A saved config with every ``_target_`` of :data:`MOVED_TARGETS` renamed (in place; returned)."""
+    for key, value in list(cfg.items()):
+        if isinstance(value, DictConfig):
+            upgrade_targets(value)
+        elif key == "_target_" and current_target(value) != value:
+            cfg[key] = current_target(value)
+    return cfg
 
 
 @dataclass
@@ -51,7 +83,7 @@ def _flatten(node, prefix: str = "") -> dict[str, object]:
         for key, value in node.items():
             out.update(_flatten(value, f"{prefix}{key}."))
         return out if out or not prefix else {prefix[:-1]: {}}
-    return {prefix[:-1]: node}
+    return {prefix[:-1]: current_target(node) if prefix.endswith("_target_.") else node}
 
 
 def config_differences(saved: dict, current: dict, keys: list[str] | None = None) -> list[str]:
@@ -133,7 +165,7 @@ def prepare(cfg: DictConfig, overrides: list[str] | None = None) -> RunStart:
             f"resume={resume}: {out_dir} is not a run folder (it has no config.yaml). Pass the folder "
             "a run printed ('results in …'), e.g. resume=outputs/runs/lastfm/sasrec-cce/seed42-<time>."
         )
-    saved = OmegaConf.load(out_dir / "config.yaml")
+    saved = upgrade_targets(OmegaConf.load(out_dir / "config.yaml"))
     runtime = {key: OmegaConf.select(cfg, key) for key in RUNTIME_KEYS if OmegaConf.select(cfg, key) is not None}
     given = override_keys(overrides or [])
     changed = config_differences(

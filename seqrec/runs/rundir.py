@@ -5,7 +5,7 @@ A finished run folder (``train.py`` writes ``metrics.json`` last) holds ``config
 resolved config), ``best.pt`` (the selected state with the model's data-derived constructor
 arguments ``model_kwargs`` and the run's identity) and ``ids.npz`` (raw ids). :func:`read_run`
 checks the files, reads them once and refuses a ``best.pt`` that another run wrote
-(:func:`seqrec.resume.check_identity`); :meth:`FinishedRun.build_model` rebuilds the model from
+(:func:`seqrec.runs.resume.check_identity`); :meth:`FinishedRun.build_model` rebuilds the model from
 its saved constructor arguments, whatever its parameters are called.
 """
 
@@ -24,8 +24,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from seqrec.errors import DataError, SeqrecError
 from seqrec.locks import RUN_LOCK, exclusive
-from seqrec.resume import check_identity
-from seqrec.sweep import INCOMING
+from seqrec.runs.resume import check_identity, upgrade_targets
+from seqrec.runs.sweep import INCOMING
 
 REQUIRED = ("config.yaml", "best.pt", "metrics.json")
 # What a run folder holds before a run has saved anything to continue from: Hydra's record and log
@@ -189,7 +189,7 @@ def read_run(path: str | os.PathLike) -> FinishedRun:
             f"resume={run_dir}`, or pass a finished run."
         )
     try:
-        cfg = OmegaConf.load(run_dir / "config.yaml")
+        cfg = upgrade_targets(OmegaConf.load(run_dir / "config.yaml"))
         metrics = json.loads((run_dir / "metrics.json").read_text())
         checkpoint = torch.load(run_dir / "best.pt", map_location="cpu", weights_only=True)
         checkpoint["model"]
@@ -208,7 +208,7 @@ def remove_unused_run_dir(run_dir: Path | None) -> None:
     """Delete ``run_dir`` if it holds nothing a run could continue from or report (only Hydra's
     record and log, the lock, ``config.yaml`` and ``ids.npz``: a run that failed before its first
     epoch ended), then its empty parents up to the working directory. This command's unsettled
-    Hydra record (:data:`seqrec.sweep.INCOMING`) is always removed. Anything else in the folder (a
+    Hydra record (:data:`seqrec.runs.sweep.INCOMING`) is always removed. Anything else in the folder (a
     checkpoint, a result, a user's file), or another live run holding its lock, keeps it."""
     if run_dir is None or not Path(run_dir).is_dir():
         return

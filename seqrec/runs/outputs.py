@@ -12,7 +12,6 @@ directories that have it, and ``resume`` continues it from ``last.pt``.
 from __future__ import annotations
 
 import contextlib
-import json
 import shutil
 from pathlib import Path
 from typing import Protocol
@@ -21,10 +20,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from seqrec.atomic import atomic_write
-from seqrec.checkpoints import Checkpoints
+from seqrec.atomic import atomic_write, write_json
 from seqrec.errors import SeqrecError
 from seqrec.evaluation import metrics_from_ranks
+from seqrec.training.checkpoints import Checkpoints
 
 # what last.pt holds (bump when its layout changes)
 LAST_VERSION = 1
@@ -64,11 +63,6 @@ def writing(folder: Path, what: str):
             "hydra.sweep.dir=<folder>). A run that already saved last.pt continues with "
             f"`python train.py resume={folder}`."
         ) from None
-
-
-def write_json(path: Path, obj: dict) -> None:
-    """Atomically write ``obj`` as indented JSON."""
-    atomic_write(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
 def write_csv(path: Path, frame: pd.DataFrame) -> None:
@@ -121,11 +115,11 @@ class RunWriter(Checkpoints):
         config: the resolved config as a plain dict (saved in ``best.pt`` and ``last.pt``).
         history: epoch rows already written (a resumed run), so ``epochs.csv`` continues.
         model_kwargs: the model's data-derived constructor arguments (``n_items``, …), kept in
-            ``best.pt`` so that :func:`seqrec.rundir.read_run` rebuilds the model without
+            ``best.pt`` so that :func:`seqrec.runs.rundir.read_run` rebuilds the model without
             re-deriving them.
         data_fingerprint: the data the run trains on (``SequenceData.fingerprint``), kept in
             ``best.pt`` and ``last.pt`` so a checkpoint of another run or other data is refused
-            (:func:`seqrec.resume.check_identity`).
+            (:func:`seqrec.runs.resume.check_identity`).
 
     Raises:
         OutputError: a file cannot be written (every method).
@@ -145,7 +139,7 @@ class RunWriter(Checkpoints):
         self.facts: dict = {}
         self.model_kwargs: dict = dict(model_kwargs or {})
         self.data_fingerprint = data_fingerprint
-        self.trackers: list = []  # seqrec.tracking: experiment trackers beside the files
+        self.trackers: list = []  # seqrec.runs.tracking: experiment trackers beside the files
         self.unsaved: list[dict] = []  # epoch rows the trackers get once last.pt holds their epoch
         with writing(self.out_dir, "the run folder"):
             self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -179,7 +173,7 @@ class RunWriter(Checkpoints):
         )
 
     def start_trackers(self, trackers: list, first_epoch: int) -> None:
-        """Start the run's experiment trackers (:mod:`seqrec.tracking`) at ``first_epoch`` (> 1 for a
+        """Start the run's experiment trackers (:mod:`seqrec.runs.tracking`) at ``first_epoch`` (> 1 for a
         resumed run, which continues their records)."""
         self.trackers = list(trackers)
         for tracker in self.trackers:
@@ -247,7 +241,7 @@ class RunWriter(Checkpoints):
 class NoWriter(Checkpoints):
     """The :class:`RunOutput` of a DDP rank other than 0: writes and tracks nothing and keeps no
     best state (the trainer then takes rank 0's best weights by
-    :func:`seqrec.distributed.broadcast_module`). Same constructor as :class:`RunWriter`."""
+    :func:`seqrec.training.distributed.broadcast_module`). Same constructor as :class:`RunWriter`."""
 
     def __init__(self, *args, **kwargs):
         super().__init__()

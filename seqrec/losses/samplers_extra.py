@@ -1,6 +1,6 @@
 """Negative samplers beyond uniform: by popularity, and from the other positives of the batch.
 
-Both follow the sampler contract of :mod:`seqrec.samplers`: ``bind(split)`` once with the
+Both follow the sampler contract of :mod:`seqrec.losses.samplers`: ``bind(split)`` once with the
 training data, then ``sample(users [B], targets [B, L], k, generator) -> NegativeBatch`` per
 batch, with ``items [B, L, K]`` in 1..N (never the padding id 0) and ``log_q [B, L, K]``, the
 log-probability of each draw, for the logQ correction of sampled softmax
@@ -21,7 +21,7 @@ import math
 import torch
 from torch import Tensor
 
-from seqrec.samplers import NegativeBatch, Sampler
+from seqrec.losses.samplers import NegativeBatch, Sampler
 
 
 def training_item_counts(split) -> Tensor:
