@@ -24,7 +24,7 @@ from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
 from seqrec.config.check import Pattern, PositiveInt, Range, check_options, construct, plain, rejected
 from seqrec.data.spec import DatasetSpec
 from seqrec.errors import ConfigError
-from seqrec.models.protocol import stage_keys
+from seqrec.models.protocol import stage_keys, stage_supplies
 from seqrec.runs.tracking import check_loggers
 
 
@@ -78,7 +78,7 @@ OPTIONAL_GROUPS = ("logger",)
 # what seqrec.runs.pipeline passes to each _target_ at build time (data-derived sizes, built objects):
 # never options, so `+trainer.seed=7` or `+model.n_items=5` is an error
 SUPPLIED = {
-    "model": ("n_items", "max_len", "n_attributes"),
+    "model": ("n_items", "max_len"),  # + what a pre-training stage supplies (stage_supplies)
     "loss": (),
     "optimizer": ("params",),
     "trainer": ("model", "loss", "optimizer", "split", "seed", "device"),
@@ -147,7 +147,7 @@ def check_model(values: dict) -> tuple[dict, Any]:
                     f"unknown option model.{key}: {values['_target_']} has no pre-training stage "
                     f"({key} belongs to the stage of {', '.join(others[key])}), so nothing would read it. Remove it."
                 )
-    check_options(options, target, "model", supplied=SUPPLIED["model"])
+    check_options(options, target, "model", supplied=(*SUPPLIED["model"], *stage_supplies(target)))
     return options, (construct(target.stage_options, stage, "model") if stage else None)
 
 

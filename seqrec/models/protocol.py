@@ -52,7 +52,8 @@ class Pretrainable(SequentialRecommender, Protocol):
     Attributes:
         stage_options: the dataclass of the stage's config keys, which sit in the model's YAML
             beside its constructor options but are never passed to it (S3-Rec:
-            :class:`seqrec.models.s3rec_stage.Pretraining`).
+            :class:`seqrec.models.s3rec_stage.Pretraining`); its class attribute ``supplies``
+            names the constructor arguments the stage derives from its data.
     """
 
     stage_options: ClassVar[type]
@@ -73,6 +74,12 @@ def stage_keys(model_class: type) -> tuple[str, ...]:
     """The config keys of a model's pre-training stage (the fields of its ``stage_options``); none
     for a model without one."""
     return tuple(f.name for f in dataclasses.fields(model_class.stage_options)) if can_pretrain(model_class) else ()
+
+
+def stage_supplies(model_class: type) -> tuple[str, ...]:
+    """The constructor arguments a model's pre-training stage supplies from its data (its
+    ``stage_options.supplies``, S3-Rec: ``n_attributes``); none for a model without a stage."""
+    return tuple(getattr(model_class.stage_options, "supplies", ())) if can_pretrain(model_class) else ()
 
 
 def missing_members(model: object) -> list[str]:

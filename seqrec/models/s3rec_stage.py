@@ -7,7 +7,7 @@ stage itself (sampling, the loop, the checkpoints) is :mod:`seqrec.training.pret
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 from seqrec.config.check import NonNegativeInt, PositiveInt, Probability, Range
 
@@ -69,7 +69,14 @@ class Pretraining:
         pretrained_from: path of a published S3-Rec pre-trained ``state_dict`` (the S3-Rec
             authors' ``<Name>-epochs-150.pt``) to fine-tune from instead of seqrec's own
             pre-training, which then does not run (:mod:`seqrec.models.s3rec_checkpoint`).
+
+    Attributes:
+        supplies: the model's constructor arguments that the stage supplies from its data
+            (``n_attributes``: the dataset's attribute count, 0 without pre-training data), not
+            options (see :func:`seqrec.models.protocol.stage_supplies`).
     """
+
+    supplies: ClassVar[tuple[str, ...]] = ("n_attributes",)
 
     pretrained: bool
     pretrain: PretrainConfig

@@ -27,7 +27,6 @@ from seqrec.locks import RUN_LOCK, exclusive
 from seqrec.losses import Loss
 from seqrec.models.causality import check_causal
 from seqrec.models.protocol import check_protocol
-from seqrec.models.s3rec_checkpoint import load_published
 from seqrec.runs import resume
 from seqrec.runs.outputs import NoWriter, RunOutput, RunWriter, per_user_frame, writing
 from seqrec.runs.rundir import read_run
@@ -36,7 +35,7 @@ from seqrec.runs.sweep import settle_hydra_record
 from seqrec.runs.tracking import build_trackers
 from seqrec.seeding import seed_everything
 from seqrec.training import distributed as ddp
-from seqrec.training.pretrain import PretrainStage
+from seqrec.training.pretrain import PretrainStage, prepare_stage, start_fine_tuning
 from seqrec.training.trainer import Interrupted, Trainer
 
 log = logging.getLogger(__name__)
@@ -83,7 +82,7 @@ class Experiment:
     options: CheckedConfig
     # what the model was built with besides its options (n_items, max_len, S3-Rec's n_attributes)
     model_kwargs: dict
-    # S3-Rec's pre-training stage when this run pre-trains or loads a pre-trained checkpoint
+    # the pre-training stage (S3-Rec's) when this run pre-trains or fine-tunes from its checkpoint
     pretraining: PretrainStage | None = None
 
 
@@ -93,21 +92,18 @@ def build_model(
     """The model of the checked config on ``device``, the data-derived arguments it was built
     with, and the pre-training stage when the run needs one.
 
-    Stage control lives here, not on the model: a model config with ``pretrained``/``pretrain``
-    (S3-Rec) gets a :class:`~seqrec.training.pretrain.PretrainStage` (item attributes and pre-training
-    samples) only for ``stage=pretrain`` or ``model.pretrained=true``; from scratch
-    (``model.pretrained=false``) no pre-training data is read and ``n_attributes`` is 0.
+    A model with a pre-training stage (:class:`~seqrec.models.protocol.Pretrainable`, checked
+    options in ``options.pretraining``) gets its stage and the constructor arguments the stage
+    supplies from :func:`seqrec.training.pretrain.prepare_stage`.
     """
 
     def make(**sizes) -> torch.nn.Module:
         return build_object(options.model, "model", **sizes).to(device)
 
-    stage, pre = None, options.pretraining
-    if pre is not None and (pre.pretrained or options.run.stage == "pretrain"):
-        stage = PretrainStage.from_config(cfg, pre.pretrain, data, split, make)
-    sizes = {"n_items": data.n_items, "max_len": options.dataset.max_len}
-    if pre is not None:
-        sizes["n_attributes"] = stage.n_attributes if stage is not None else 0
+    stage, sizes = None, {"n_items": data.n_items, "max_len": options.dataset.max_len}
+    if options.pretraining is not None:
+        stage, supplied = prepare_stage(options.pretraining, options.run.stage, cfg, data, split, make)
+        sizes.update(supplied)
     model = make(**sizes)
     check_protocol(model, options.model["_target_"])
     return model, sizes, stage
@@ -166,25 +162,20 @@ def build(cfg: DictConfig) -> Experiment:
 
 
 def start_from_pretraining(exp: Experiment, progress: bool) -> dict:
-    """S3-Rec's stage control before fine-tuning: load the matching pre-trained checkpoint
-    (pre-training first when it is missing), or nothing for ``model.pretrained=false``; return the
-    facts for ``metrics.json`` (none for a model without a pre-training stage).
+    """Before fine-tuning a model with a pre-training stage: its starting weights
+    (:func:`seqrec.training.pretrain.start_fine_tuning`, pre-training first when needed); return
+    the facts for ``metrics.json`` (none for a model without a pre-training stage).
 
     Raises:
         RunInterrupted: SIGTERM/Ctrl-C while pre-training (its ``last.pt`` holds the position).
     """
-    pre = exp.options.pretraining
-    if pre is not None and pre.pretrained_from:  # the S3-Rec authors' published model
-        return load_published(exp.model, pre.pretrained_from, exp.data.item_tokens, exp.data.name)
-    if exp.pretraining is not None:
-        with resume.stop_on_signals() as stop:
-            try:
-                return exp.pretraining.load_into(exp.model, progress, stop)
-            except Interrupted as err:
-                raise RunInterrupted(err.signal, None, pretraining=exp.pretraining.folder) from None
-    if exp.options.pretraining is not None:  # model.pretrained=false: from scratch
-        return {"pretrained": False, "pretrain_checkpoint": None, "pretrain_epochs": 0}
-    return {}
+    if exp.options.pretraining is None:
+        return {}
+    with resume.stop_on_signals() as stop:
+        try:
+            return start_fine_tuning(exp.options.pretraining, exp.pretraining, exp.model, exp.data, progress, stop)
+        except Interrupted as err:
+            raise RunInterrupted(err.signal, None, pretraining=exp.pretraining.folder) from None
 
 
 def run(cfg: DictConfig, overrides: list[str] | None = None, trackers: Sequence = ()) -> dict:
@@ -344,16 +335,9 @@ def run_pretraining(cfg: DictConfig, exp: Experiment, wall_start: float, tracker
     The model has a pre-training stage: :func:`validate_config` refuses ``stage=pretrain`` otherwise.
 
     Raises:
-        ConfigError: ``model.pretrained_from`` is set (a published model is already pre-trained).
         RunInterrupted: SIGTERM/Ctrl-C; the pre-training folder's ``last.pt`` holds the position
             inside the running epoch, and the same command continues from it.
     """
-    if exp.options.pretraining.pretrained_from:
-        raise ConfigError(
-            f"stage=pretrain with model.pretrained_from={exp.options.pretraining.pretrained_from}: "
-            "the published model is already pre-trained, and stage=pretrain only runs "
-            "seqrec's own pre-training; drop one of the two."
-        )
     out_dir = Path(cfg.output_dir)
     config = OmegaConf.to_container(cfg, resolve=True)
     trackers = [*build_trackers(exp.options.logger), *trackers]

@@ -54,8 +54,9 @@ from seqrec.data.attributes import load_attributes
 from seqrec.data.preprocess import SequenceData
 from seqrec.data.pretrain_samples import PretrainData, epoch_seed  # noqa: F401 (re-exported)
 from seqrec.data.split import LeaveOneOut
-from seqrec.errors import SeqrecError
+from seqrec.errors import ConfigError, SeqrecError
 from seqrec.locks import exclusive
+from seqrec.models.s3rec_checkpoint import load_published
 from seqrec.models.s3rec_stage import PretrainConfig, Pretraining  # noqa: F401 (re-exported)
 from seqrec.training.batching import epoch_batches
 from seqrec.training.checkpoints import Checkpoints, LoopState, StopRequest
@@ -438,10 +439,71 @@ class PretrainStage:
         }
 
 
+def prepare_stage(
+    options: Pretraining,
+    run_stage: str,
+    cfg: DictConfig,
+    data: SequenceData,
+    split: LeaveOneOut,
+    build_model: Callable[..., torch.nn.Module],
+) -> tuple[PretrainStage | None, dict]:
+    """The pre-training stage a run of S3-Rec needs, and the constructor arguments it supplies
+    (``Pretraining.supplies``).
+
+    A stage (item attributes and pre-training samples) is built only for ``stage=pretrain`` or
+    ``model.pretrained=true``; from scratch (``model.pretrained=false``) no pre-training data is
+    read and ``n_attributes`` is 0.
+
+    Args:
+        options: the checked stage options. run_stage: ``pretrain`` or ``finetune``.
+        build_model: see :meth:`PretrainStage.from_config`.
+
+    Raises:
+        ConfigError: ``stage=pretrain`` with ``model.pretrained_from`` (a published model is
+            already pre-trained).
+        DataError: see :meth:`PretrainStage.from_config`.
+    """
+    if run_stage == "pretrain" and options.pretrained_from:
+        raise ConfigError(
+            f"stage=pretrain with model.pretrained_from={options.pretrained_from}: the published model is "
+            "already pre-trained, and stage=pretrain only runs seqrec's own pre-training; drop one of the two."
+        )
+    stage = None
+    if options.pretrained or run_stage == "pretrain":
+        stage = PretrainStage.from_config(cfg, options.pretrain, data, split, build_model)
+    return stage, {"n_attributes": stage.n_attributes if stage is not None else 0}
+
+
+def start_fine_tuning(
+    options: Pretraining,
+    stage: PretrainStage | None,
+    model: torch.nn.Module,
+    data: SequenceData,
+    progress: bool = True,
+    stop: StopRequest | None = None,
+) -> dict:
+    """Put the weights S3-Rec fine-tunes from into ``model``: the S3-Rec authors' published model
+    (``model.pretrained_from``), seqrec's own pre-training (run first when missing, stopped by
+    ``stop``), or none (``model.pretrained=false``). Returns the facts for ``metrics.json``
+    (``pretrained``, ``pretrain_checkpoint``, ``pretrain_epochs``, …).
+
+    Raises:
+        Interrupted: ``stop`` was set while pre-training (its ``last.pt`` holds the position).
+        SeqrecError: a published model that does not fit (:func:`load_published`).
+    """
+    if options.pretrained_from:
+        return load_published(model, options.pretrained_from, data.item_tokens, data.name)
+    if stage is not None:
+        return stage.load_into(model, progress, stop)
+    return {"pretrained": False, "pretrain_checkpoint": None, "pretrain_epochs": 0}
+
+
 __all__ = [
     "PretrainConfig",
     "PretrainData",
     "PretrainStage",
+    "prepare_stage",
+    "start_fine_tuning",
     "Pretraining",
     "STAGE_KEYS",
     "PretrainLoop",
