@@ -24,7 +24,7 @@ optuna = pytest.importorskip("optuna", reason="the tune extra is not installed (
 
 from seqrec.errors import SeqrecError  # noqa: E402
 from seqrec.tune import best_trial, experiment_yaml, parse_value, trial_overrides  # noqa: E402
-from seqrec.tune.search import TrialRuns, continue_study  # noqa: E402
+from seqrec.tune.trials import TrialRuns, continue_study  # noqa: E402
 
 # a search small enough for a test: 60 LastFM users, 2 epochs, 2 searched parameters
 TINY = [
@@ -376,7 +376,7 @@ def test_a_search_does_not_write_into_a_study_db_that_is_not_optunas(lastfm_data
 
 
 def test_search_signature_leaves_out_runtime_settings_and_names_what_changed():
-    from seqrec.tune.search import search_signature, signature_differences
+    from seqrec.tune.storage import search_signature, signature_differences
 
     space = {"optimizer.lr": optuna.distributions.FloatDistribution(1e-4, 1e-2, log=True)}
     a = search_signature(space, {"hparams_search": "x", "num_threads": "1", "trainer.max_epochs": "40"})
@@ -560,7 +560,7 @@ def test_the_report_into_an_unwritable_conf_dir_is_one_paragraph(tmp_path, capsy
     ],
 )
 def test_each_sweep_override_becomes_the_optuna_distribution_it_names(text, expected):
-    from seqrec.tune.search import parse_space
+    from seqrec.tune.space import parse_space
 
     space, fixed = parse_space([text, "model=sasrec"])
     assert fixed == {"model": "sasrec"}
@@ -574,7 +574,7 @@ def test_each_sweep_override_becomes_the_optuna_distribution_it_names(text, expe
 
 
 def test_a_later_override_of_a_key_replaces_the_earlier_one():
-    from seqrec.tune.search import parse_space
+    from seqrec.tune.space import parse_space
 
     space, fixed = parse_space(["model.dropout=interval(0.0, 0.7)", "model.dropout=0.3", "x=choice(1, 2)"])
     assert fixed == {"model.dropout": "0.3"} and list(space) == ["x"]
@@ -590,7 +590,7 @@ def test_trials_with_gaps_in_their_numbers_are_launched_in_consecutive_runs():
 
 def test_a_parameter_value_becomes_the_override_hydra_reads_back():
     from seqrec.tune.experiment import parse_value
-    from seqrec.tune.search import override_value
+    from seqrec.tune.space import override_value
 
     for value in (5.686e-4, 1e-06, 128, True, 0.39104):
         assert parse_value(override_value(value)) == value

@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from seqrec.errors import ConfigError
-from seqrec.tune.search import PRUNED_FILE, build_part, import_optuna
+from seqrec.tune.space import build_part
+from seqrec.tune.storage import import_optuna
+from seqrec.tune.trials import PRUNED_FILE
 
 SWEEPER = "hydra_plugins.seqrec_optuna_sweeper.SeqrecOptunaSweeper"
 

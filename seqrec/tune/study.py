@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from seqrec.errors import SeqrecError
-from seqrec.tune.search import check_optuna_storage, import_optuna
+from seqrec.tune.storage import check_optuna_storage, import_optuna
 
 STUDY_FILE = "study.db"
 
