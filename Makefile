@@ -50,7 +50,7 @@ lint: install ## fix what ruff can (lint fixes, then the formatter)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-clean: ## remove caches and results (keeps data/ and .venv)
+clean: ## remove caches, run outputs and processed data (keeps the raw data/, outputs/pretrained and .venv)
 	rm -rf outputs/runs outputs/multirun .pytest_cache data/processed
 	find . -name __pycache__ -prune -exec rm -rf {} +
 
@@ -66,7 +66,7 @@ bench-gpu: install data ## the same on one CUDA GPU for Beauty and Sports + an e
 pretrain-store: install data ## S3-Rec pre-training for DATASETS (default sports,yelp), continued from and stored in results/pretrained/
 	PYTHON=$(BIN)/python scripts/pretrain_store.sh $(or $(DATASETS),sports,yelp) $(ARGS)
 
-# ---- Table 2, figures and report (experiment=table2; see README "Reproducing the paper") ----
+# ---- Table 2, figures and report (experiment=table2; see docs/protocol.md) ----
 # RUNS: where `make table2` writes and `make report` / `make plots` read (a folder of run folders).
 RUNS ?= outputs/table2
 # (the same two defaults are seqrec.report.runs.DEFAULT_RUNS and SMOKE_RUNS)

@@ -33,7 +33,7 @@ class RunInterrupted(SeqrecError):
 
     def __init__(self, signal: int, run_dir, pretraining=None):
         self.exit_code = 128 + int(signal)
-        self.run_dir = run_dir
+        self.run_dir, self.pretraining = run_dir, pretraining
         if pretraining is not None:
             message = (
                 f"stopped by signal {int(signal)} during pre-training; the state after the last finished batch "

@@ -148,6 +148,12 @@ BAD = [
         r"trainer.seed cannot be set: seqrec passes seed to seqrec.training.trainer.Trainer itself.*seed=7",
     ),
     ("+model.n_items=5", r"model.n_items cannot be set"),
+    # eval's options, interpolated into the trainer: set in one place, or training and analysis disagree
+    (
+        "trainer.mask_history=false",
+        r"trainer.mask_history=False differs from eval.mask_history=True.*eval.mask_history=\.\.\.",
+    ),
+    ("trainer.eval_batch_size=64", r"trainer.eval_batch_size=64 differs from eval.batch_size='auto'"),
     # combinations and missing values
     ("stage=pretrain", r"stage=pretrain needs a model with a pre-training stage \(model=s3rec\)"),
     ("dataset=custom", r"dataset.path has no value \(it is '\?\?\?'"),

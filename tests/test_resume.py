@@ -223,6 +223,34 @@ def test_kill_9_and_sigterm_then_resume_equal_the_uninterrupted_run(tmp_path, la
         )
         assert resumed.returncode == 0, resumed.stderr
         assert_same_run(ref, cut)
+        # Hydra's record of the command that started the run stays; the resuming one's goes beside it
+        started = yaml.safe_load((cut / ".hydra" / "overrides.yaml").read_text())
+        assert "trainer.max_epochs=6" in started and not any(o.startswith("resume=") for o in started)
+        assert f"resume={cut}" in yaml.safe_load((cut / ".hydra" / "resume" / "overrides.yaml").read_text())
+
+
+def test_resume_of_no_run_folder_is_refused_before_anything_is_written(tmp_path):
+    # resume= naming a missing folder, an ordinary folder or a file: one paragraph, exit 1, and
+    # the path left exactly as it was (no Hydra log, no lock, no folder created or removed)
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "notes.txt").write_text("mine")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    cases = {
+        tmp_path / "missing": "there is no folder",
+        notes: "is not a run folder (it has no config.yaml)",
+        empty: "is not a run folder",
+        notes / "notes.txt": "names a file, not a run folder",
+    }
+    for path, message in cases.items():
+        before = sorted(p.name for p in tmp_path.rglob("*"))
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "train.py"), f"resume={path}"], capture_output=True, text=True, cwd=tmp_path
+        )
+        assert done.returncode == 1 and message in " ".join(done.stderr.split()), done.stderr
+        assert "Traceback" not in done.stderr
+        assert sorted(p.name for p in tmp_path.rglob("*")) == before, path
 
 
 @pytest.mark.slow

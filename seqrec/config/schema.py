@@ -84,6 +84,9 @@ SUPPLIED = {
     "trainer": ("model", "loss", "optimizer", "split", "seed", "device"),
 }
 
+# trainer options that are the eval group's (conf/trainer/default.yaml interpolates them)
+FROM_EVAL = {"mask_history": "mask_history", "rank_repeats": "rank_repeats", "eval_batch_size": "batch_size"}
+
 
 @dataclass(frozen=True)
 class CheckedConfig:
@@ -218,6 +221,13 @@ def validate_config(cfg: DictConfig) -> CheckedConfig:
     model, pretraining = check_model(groups["model"])
     for group in ("loss", "optimizer", "trainer"):
         check_target_group(groups[group], group)
+    for key, eval_key in FROM_EVAL.items():  # one value, read by training, analysis and recommend alike
+        if key in groups["trainer"] and groups["trainer"][key] != groups["eval"].get(eval_key):
+            raise ConfigError(
+                f"trainer.{key}={groups['trainer'][key]!r} differs from eval.{eval_key}="
+                f"{groups['eval'].get(eval_key)!r}: the trainer takes it from eval.{eval_key}, which the "
+                f"analysis and the recommendations read too. Set eval.{eval_key}=... instead."
+            )
     if run.stage == "pretrain" and pretraining is None:
         raise ConfigError(
             f"stage=pretrain needs a model with a pre-training stage (model=s3rec); "

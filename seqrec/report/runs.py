@@ -64,7 +64,7 @@ def collect_runs(root: str | os.PathLike) -> pd.DataFrame:
     if not root.is_dir():
         raise SeqrecError(
             f"Run folder '{root}' does not exist or is not a directory. Pass --runs the folder that "
-            "holds your training outputs (e.g. outputs/ or multirun/)."
+            "holds your training outputs (e.g. outputs/runs or outputs/multirun)."
         )
     rows = []
     for path in sorted(root.rglob("metrics.json")):
@@ -168,7 +168,7 @@ def read_epochs(run_dir: str | os.PathLike) -> pd.DataFrame:
         raise SeqrecError(
             f"'{path}' lacks the column(s) {', '.join(missing)} needed for the RQ2 curves: the run "
             "did not log test NDCG@10 per epoch. Train it with trainer.log_test_every_epoch=true "
-            "(experiment=table2 sets it), or build the tables alone with --no-plots."
+            "(experiment=table2 sets it), or leave the curves out (python -m seqrec.report --no-plots)."
         )
     return df.sort_values("epoch").reset_index(drop=True)
 

@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from seqrec.errors import RunInterrupted, SeqrecError
+from seqrec.runs.resume import resume_problem
 from seqrec.runs.rundir import remove_unused_run_dir  # noqa: F401 (also seqrec.runs.cli.remove_unused_run_dir)
 from seqrec.training import distributed
 
@@ -42,6 +43,8 @@ def report_errors(keep_going: bool = False, run_dir: Path | None = None):
     try:
         yield
     except RunInterrupted as err:  # the whole sweep stops too: the job was asked to end
+        if err.pretraining is not None:  # the run folder holds nothing to continue (pre-training's last.pt does)
+            remove_unused_run_dir(run_dir)
         _print(str(err))
         raise SystemExit(err.exit_code) from None
     except SeqrecError as err:
@@ -167,9 +170,14 @@ def check_writable(folder: str | Path) -> None:
 class OutputFolderCheck(Callback):
     """Hydra callback (``hydra.callbacks`` in ``conf/config.yaml``): checks that the run or sweep
     folder can be written before Hydra creates it, so an unwritable output folder is one paragraph
-    instead of a traceback from inside Hydra."""
+    instead of a traceback from inside Hydra; for ``resume=`` it checks that the folder is a run
+    folder before Hydra writes its log there."""
 
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
+        if config.get("resume"):  # the run folder is the one resume= names: never create or write a wrong one
+            problem = resume_problem(str(config.resume))
+            if problem is not None:
+                _fail(problem)
         HydraConfig.instance().set_config(config)  # ${hydra:runtime.choices.*} in the folder name
         check_writable(config.hydra.run.dir)
 

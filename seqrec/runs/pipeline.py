@@ -241,10 +241,11 @@ def _run_owned(
         if stage == "finetune"
         else resume.RunStart(cfg, Path(cfg.output_dir))
     )
+    resumed = cfg.get("resume")  # the saved config of a resumed run has no resume=
     cfg, out_dir = start.cfg, start.out_dir
     if start.finished is not None:
         if ddp.is_main():
-            settle_hydra_record(out_dir, cfg.get("resume"), accepted=False)
+            settle_hydra_record(out_dir, resumed, accepted=False)
             print(
                 f"{out_dir} already holds a finished run (metrics.json); not retrained. Delete the folder "
                 "to train it again."
@@ -252,7 +253,7 @@ def _run_owned(
         return start.finished
     exp = build(cfg)  # a resumed run's saved config is checked too; bad data fails here, before any write
     if ddp.is_main():  # the run is accepted: Hydra's record of this command joins the folder
-        settle_hydra_record(out_dir, cfg.get("resume"), accepted=True)
+        settle_hydra_record(out_dir, resumed, accepted=True)
     data, trainer = exp.data, exp.trainer
     if stage == "pretrain":
         return run_pretraining(cfg, exp, wall_start, trackers)

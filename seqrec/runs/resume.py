@@ -128,6 +128,27 @@ def load_state(path: Path) -> dict:
 
 
 # long: the decision table of a run folder's states (new, finished, unfinished, another config) in one place
+def resume_problem(resume: str) -> str | None:
+    """Why ``resume=<resume>`` names no run folder (one paragraph), or None when it names one
+    (a folder holding ``config.yaml``). Checked before Hydra creates or writes anything there
+    (:class:`seqrec.runs.cli.OutputFolderCheck`), so a wrong path is left as it was."""
+    path = Path(resume).expanduser()
+    example = "e.g. resume=outputs/runs/lastfm/sasrec-cce/seed42-<time>"
+    if path.is_file():
+        return (
+            f"resume={resume} names a file, not a run folder. Pass the folder that holds the run's config.yaml "
+            f"(resume={path.parent} if this file is in it), {example}."
+        )
+    if not path.is_dir():
+        return f"resume={resume}: there is no folder {path}. Pass the folder a run printed ('results in …'), {example}."
+    if not (path / "config.yaml").is_file():
+        return (
+            f"resume={resume}: {path} is not a run folder (it has no config.yaml). Pass the folder a run "
+            f"printed ('results in …'), {example}."
+        )
+    return None
+
+
 def prepare(cfg: DictConfig, overrides: list[str] | None = None) -> RunStart:
     """Decide where and how the run starts (see the module docstring).
 
@@ -160,11 +181,9 @@ def prepare(cfg: DictConfig, overrides: list[str] | None = None) -> RunStart:
         return RunStart(cfg, out_dir, state=state)
 
     out_dir = Path(str(resume)).expanduser()
-    if not (out_dir / "config.yaml").is_file():
-        raise ConfigError(
-            f"resume={resume}: {out_dir} is not a run folder (it has no config.yaml). Pass the folder "
-            "a run printed ('results in …'), e.g. resume=outputs/runs/lastfm/sasrec-cce/seed42-<time>."
-        )
+    problem = resume_problem(str(resume))
+    if problem is not None:
+        raise ConfigError(problem)
     saved = upgrade_targets(OmegaConf.load(out_dir / "config.yaml"))
     runtime = {key: OmegaConf.select(cfg, key) for key in RUNTIME_KEYS if OmegaConf.select(cfg, key) is not None}
     given = override_keys(overrides or [])

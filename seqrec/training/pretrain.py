@@ -251,7 +251,7 @@ class PretrainStage:
         build_model: Callable[..., torch.nn.Module],
     ) -> PretrainStage:
         """The stage of ``cfg`` (a model config with :data:`STAGE_KEYS`, checked by
-        :func:`seqrec.config.validate_config`): loads the dataset's item attributes and builds
+        :func:`seqrec.config.schema.validate_config`): loads the dataset's item attributes and builds
         the pre-training samples.
 
         Args:

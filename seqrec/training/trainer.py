@@ -169,9 +169,13 @@ class Trainer(EpochLoop):
         except NonFiniteScores:
             raise SeqrecError(
                 f"the model's {which} scores are NaN after epoch {self.state.epoch + 1}: training diverged "
-                "(its last steps made the weights non-finite). Lower the learning rate (optimizer.lr=...) "
-                "or use trainer.precision=fp32."
+                f"(its last steps made the weights non-finite). Lower the learning rate (optimizer.lr=...)"
+                f"{self._precision_hint()}."
             ) from None
+
+    def _precision_hint(self) -> str:
+        """The second fix a divergence message offers: full precision, when the run is not in it."""
+        return "" if self.precision == "fp32" else f" or use trainer.precision=fp32 (this run: {self.precision})"
 
     def _evaluate(self, which: str) -> torch.Tensor:
         inputs = getattr(self.split, f"{which}_input")
@@ -273,7 +277,7 @@ class Trainer(EpochLoop):
         if not math.isfinite(mean_loss):
             raise SeqrecError(
                 f"the training loss became {mean_loss} in epoch {epoch}: training diverged. Lower the "
-                "learning rate (optimizer.lr=...) or use trainer.precision=fp32."
+                f"learning rate (optimizer.lr=...){self._precision_hint()}."
             )
         return mean_loss
 
