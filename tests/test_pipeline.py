@@ -143,6 +143,17 @@ def test_train_py_entry_point_and_exit_codes(tmp_path, lastfm_data_dir):
     assert "eval.mask_history='no' is not valid: it must be true or false" in " ".join(bad_value.stderr.split())
     assert not (tmp_path / "badvalue").exists()
 
+    # the same in a sweep (-m): the failed job's folder is removed too, and the sweep exits non-zero
+    sweep = subprocess.run(
+        base[:2] + ["-m", "eval.mask_history=no", f"hydra.sweep.dir={tmp_path / 'badsweep'}"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert sweep.returncode != 0 and "eval.mask_history='no' is not valid" in " ".join(sweep.stderr.split())
+    assert [p.name for p in (tmp_path / "badsweep").iterdir()] == ["multirun.yaml"]
+
 
 @pytest.mark.parametrize(
     "override,message",

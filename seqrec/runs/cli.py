@@ -48,16 +48,16 @@ def report_errors(keep_going: bool = False, run_dir: Path | None = None):
         _print(str(err))
         raise SystemExit(err.exit_code) from None
     except SeqrecError as err:
+        remove_unused_run_dir(run_dir)  # in a sweep too: a failed job leaves no folder that looks like a run
         if keep_going:
             _print(str(err))
             raise
-        remove_unused_run_dir(run_dir)
         _fail(str(err))
     except OSError as err:  # a folder that is a file, read-only, full: the path and the fix
+        remove_unused_run_dir(run_dir)
         if keep_going:
             _print(io_message(err))
             raise
-        remove_unused_run_dir(run_dir)
         _fail(io_message(err))
     except MissingMandatoryValue as err:
         remove_unused_run_dir(run_dir)
