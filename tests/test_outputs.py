@@ -132,7 +132,7 @@ def test_benchmark_file_cut_short_is_refused_naming_it(tmp_path, monkeypatch, sh
     # a copy in the data folder that was cut short later is refused on use, with the fix
     (data_dir / "s3rec").mkdir(parents=True, exist_ok=True)
     (data_dir / "s3rec" / "LastFM.txt").write_bytes(cut)
-    with pytest.raises(DataError, match=r"rm .*LastFM.txt.*make data"):
+    with pytest.raises(DataError, match=r"rm .*LastFM.txt.* and run the same command again"):
         fetch_dataset(cfg, data_dir, extras=False)
     (data_dir / "s3rec" / "LastFM.txt").write_bytes(full)
     assert fetch_dataset(cfg, data_dir, extras=False) == [data_dir / "s3rec" / "LastFM.txt"]

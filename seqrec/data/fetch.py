@@ -90,12 +90,12 @@ def verify_file(path: Path, sha256: str | None, source: str, fresh: bool) -> Non
         path.unlink(missing_ok=True)
         fix = (
             f"It was deleted again. The source ({source}) holds another version or a damaged copy: "
-            "replace it with the published file, then run `make data` again."
+            "replace it with the published file, then run the same command again."
         )
     else:
         fix = (
-            f"It is cut short, edited or another version. Delete it (rm {path}) and run `make data`, "
-            "which copies or downloads the published file anew."
+            f"It is cut short, edited or another version. Delete it (rm {path}) and run the same command "
+            "again: train.py and `python -m seqrec.data.fetch` copy or download the published file anew."
         )
     raise DataError(
         f"{path} ({size:,} bytes) is not the published benchmark file: its sha256 is {found}, expected {sha256}. {fix}"
@@ -207,8 +207,8 @@ def _download(url: str, dest: Path, timeout: float, wanted: Path) -> None:
         raise DataError(
             f"cannot download {wanted.name} from {url} ({reason}). If this machine is offline, "
             f"copy the file to {wanted} by hand, or set SEQREC_SHARED_DATA to a folder with the "
-            "same layout as the data directory that holds it (e.g. s3rec/LastFM.txt), then run "
-            "`make data` again."
+            "same layout as the data directory that holds it (e.g. s3rec/LastFM.txt), then run the "
+            "same command again."
         ) from err
 
 
@@ -229,7 +229,7 @@ def _extract(archive: Path, member: str, target: Path, url: str) -> None:
     except zipfile.BadZipFile as err:
         archive.unlink(missing_ok=True)  # a partial download: fetch it again next time
         raise DataError(
-            f"{archive} (from {url}) is not a valid zip file ({err}); it was deleted, run `make data` again."
+            f"{archive} (from {url}) is not a valid zip file ({err}); it was deleted; run the same command again."
         ) from err
 
 
