@@ -163,7 +163,7 @@ def test_changed_config_on_resume_names_the_keys(tmp_path, lastfm_data_dir, sign
     # a sweep re-run into the same folder with another setting is refused the same way
     with pytest.raises(ConfigError, match=r"trainer.batch_size: 32 → 64"):
         run(config(out, lastfm_data_dir, "trainer.batch_size=64"))
-    with pytest.raises(ConfigError, match="not a run folder"):
+    with pytest.raises(ConfigError, match="there is no folder"):
         run(config(tmp_path / "y", lastfm_data_dir, f"resume={tmp_path / 'nothing'}"), overrides=[])
 
 

@@ -161,26 +161,34 @@ def prepare(cfg: DictConfig, overrides: list[str] | None = None) -> RunStart:
             the unfinished or finished run in the folder (each differing key with both values).
     """
     resume = cfg.get("resume")
-    if not resume:
-        out_dir = Path(cfg.output_dir)
-        if (out_dir / "metrics.json").is_file():
-            _check_finished_config(cfg, out_dir)
-            return RunStart(cfg, out_dir, finished=json.loads((out_dir / "metrics.json").read_text()))
-        if not (out_dir / "last.pt").is_file():
-            return RunStart(cfg, out_dir)
-        state = load_state(out_dir / "last.pt")
-        current = OmegaConf.to_container(cfg, resolve=True)
-        changed = config_differences(state["config"], current)
-        if changed:
-            raise ConfigError(
-                f"the folder {out_dir} holds an unfinished run with another config, so it cannot be "
-                f"continued: {'; '.join(changed)}. Give the run another folder (hydra.run.dir or "
-                "hydra.sweep.dir), or delete the old one to start over."
-            )
-        log.info("continuing the unfinished run in %s after epoch %d", out_dir, state["loop"]["epoch"])
-        return RunStart(cfg, out_dir, state=state)
+    return _resume_named(cfg, str(resume), overrides) if resume else _start_in_output_dir(cfg)
 
-    out_dir = Path(str(resume)).expanduser()
+
+def _start_in_output_dir(cfg: DictConfig) -> RunStart:
+    """:func:`prepare` without ``resume=``: a new run, or the finished or unfinished run of the
+    same config already in ``output_dir`` (a sweep re-run into fixed folders)."""
+    out_dir = Path(cfg.output_dir)
+    if (out_dir / "metrics.json").is_file():
+        _check_finished_config(cfg, out_dir)
+        return RunStart(cfg, out_dir, finished=json.loads((out_dir / "metrics.json").read_text()))
+    if not (out_dir / "last.pt").is_file():
+        return RunStart(cfg, out_dir)
+    state = load_state(out_dir / "last.pt")
+    changed = config_differences(state["config"], OmegaConf.to_container(cfg, resolve=True))
+    if changed:
+        raise ConfigError(
+            f"the folder {out_dir} holds an unfinished run with another config, so it cannot be "
+            f"continued: {'; '.join(changed)}. Give the run another folder (hydra.run.dir or "
+            "hydra.sweep.dir), or delete the old one to start over."
+        )
+    log.info("continuing the unfinished run in %s after epoch %d", out_dir, state["loop"]["epoch"])
+    return RunStart(cfg, out_dir, state=state)
+
+
+def _resume_named(cfg: DictConfig, resume: str, overrides: list[str] | None) -> RunStart:
+    """:func:`prepare` with ``resume=<folder>``: the folder's saved config, with the runtime
+    options of the command line (:data:`RUNTIME_KEYS`) and no other changes."""
+    out_dir = Path(resume).expanduser()
     problem = resume_problem(str(resume))
     if problem is not None:
         raise ConfigError(problem)
