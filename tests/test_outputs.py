@@ -168,3 +168,12 @@ def test_the_writer_of_other_ranks_has_every_method_of_the_run_output_with_the_s
     for name in protocol:
         assert inspect.signature(getattr(NoWriter, name)) == inspect.signature(getattr(RunOutput, name)), name
         assert inspect.signature(getattr(RunWriter, name)) == inspect.signature(getattr(RunOutput, name)), name
+
+
+def test_the_summary_says_how_repeated_targets_were_ranked():
+    from seqrec.runs.summary import repeat_treatment
+
+    assert repeat_treatment({"mask_history": True, "rank_repeats": True}) == "ranked, not masked"
+    assert repeat_treatment({"mask_history": True, "rank_repeats": False}) == "masked with the history: a miss"
+    assert repeat_treatment({"mask_history": False, "rank_repeats": False}).startswith("ranked: the history is not")
+    assert "eval.rank_repeats" in repeat_treatment({"mask_history": True})  # written before it was recorded

@@ -40,6 +40,8 @@ def test_two_epochs_write_every_output(tmp_path, lastfm_data_dir):
             assert 0.0 <= written[f"{split}/{name}"] <= 1.0
     assert (written["dataset"], written["model"], written["loss"], written["seed"]) == ("lastfm", "sasrec", "cce", 42)
     assert written["epochs_run"] == 2 and written["best_epoch"] in (1, 2) and written["seconds_per_epoch"] > 0
+    # how repeated targets were ranked is recorded, so the summary and the leaderboard can say it
+    assert (written["mask_history"], written["rank_repeats"]) == (cfg.eval.mask_history, cfg.eval.rank_repeats)
 
     epochs = pd.read_csv(tmp_path / "epochs.csv")
     assert list(epochs["epoch"]) == [1, 2]

@@ -312,6 +312,7 @@ def _train_and_finish(
         **pretrain_facts,
         "monitor": trainer.monitor,
         "mask_history": trainer.mask_history,
+        "rank_repeats": trainer.rank_repeats,
         "device": str(device),
         "world_size": ddp.world_size(),
         "torch": torch.__version__,

@@ -26,9 +26,23 @@ def print_summary(metrics: dict, console: Console | None = None) -> None:
     )
     if "test/repeat_share" in metrics:
         console.print(
-            f"targets that repeat a history item (ranked, not masked): valid "
+            f"targets that repeat a history item ({repeat_treatment(metrics)}): valid "
             f"{100 * metrics['valid/repeat_share']:.1f}% · test {100 * metrics['test/repeat_share']:.1f}%",
             highlight=False,
         )
     # the folder on a line of its own, never wrapped, so it can be copied
     console.print(f"results in {escape(metrics['output_dir'])}", soft_wrap=True, highlight=False)
+
+
+def repeat_treatment(metrics: dict) -> str:
+    """How the run ranked a target that repeats a history item, from its ``metrics.json``.
+
+    ``eval.mask_history=false`` ranks every item; with the history masked, ``eval.rank_repeats``
+    decides between ranking such a target among the unseen items and masking it with the history
+    (a miss at every k, the CCE paper's protocol). ``metrics.json`` files written before
+    ``rank_repeats`` was recorded point to the config."""
+    if not metrics.get("mask_history", True):
+        return "ranked: the history is not masked"
+    if "rank_repeats" not in metrics:
+        return "ranked or masked: see eval.rank_repeats in config.yaml"
+    return "ranked, not masked" if metrics["rank_repeats"] else "masked with the history: a miss"
