@@ -11,7 +11,7 @@ ARGS ?=
 TORCH_PIP_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install data demo train test test-fast lint clean bench bench-losses bench-gpu pretrain-store
+.PHONY: help install data demo train test test-fast lint clean bench bench-losses bench-gpu pretrain-store pages
 
 help: ## list the targets (coloured on a terminal only)
 	@if [ -t 1 ]; then on=$$'\033[36m'; off=$$'\033[0m'; else on=; off=; fi; \
@@ -99,6 +99,12 @@ table2-smoke: install ## the table2 sweep on LastFM with 2 epochs (CPU, a few mi
 	SEQREC_PRETRAIN_DIR=$(SMOKE_RUNS)/pretrained $(BIN)/python train.py -m experiment=table2 dataset=lastfm \
 	  model=$(SMOKE_MODELS) seeds=$(SEEDS) trainer.max_epochs=2 dataset.pretrain_epochs=1 trainer.progress=false \
 	  num_threads=1 hydra.sweep.dir=$(SMOKE_RUNS) $(LAUNCHER) $(ARGS)
+
+# The generated blocks of the results page and the README, from the committed result folders
+# (tests/test_results.py fails when they differ).
+PAGES_CMD := -m seqrec.report --runs results/table2 --beyond results/leaderboard --page docs/results.md --page README.md --pages-only
+pages: install ## rebuild the numbers of docs/results.md and README.md from results/ (no training)
+	$(BIN)/python $(PAGES_CMD)
 
 report: install ## Table 2 vs the paper, t-tests, RQ2 curves from RUNS (default outputs/table2) into RUNS/report
 	$(BIN)/python -m seqrec.report $(RUNS_ARG)

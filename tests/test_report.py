@@ -398,24 +398,3 @@ def test_every_run_name_seqrec_writes_is_a_loss_column(tmp_path):
     md = (tmp_path / "runs" / "report" / "table2.md").read_text()
     line = next(row for row in md_rows(md) if row[1] == "NDCG@10")
     assert line[2:6] == ["0.0200", "<u>0.0300</u>", r"**0.0450**\*\*\*", "50.00%"]
-
-
-def test_the_published_block_reports_the_cell_chosen_on_validation_not_the_best_test_number():
-    # SASRec + CCE has the best test NDCG@10 but GRU4Rec + CCE the best validation NDCG@10: the
-    # leaderboard reports GRU4Rec's test numbers (choosing on test would report the luckiest one)
-    from seqrec.report.page import load_published, published_block
-
-    cells = pd.DataFrame(
-        [
-            {"dataset": "beauty", "model": "sasrec", "loss": "cce", "n_seeds": 1, "valid/ndcg@10": 0.050,
-             "ndcg@10": 0.0570, "ndcg@10_std": float("nan"), "hr@10": 0.0950},
-            {"dataset": "beauty", "model": "gru4rec", "loss": "cce", "n_seeds": 3, "valid/ndcg@10": 0.052,
-             "ndcg@10": 0.0390, "ndcg@10_std": 0.001, "hr@10": 0.0700},
-        ]
-    )  # fmt: skip
-    block = published_block(cells, load_published())
-    (beauty,) = [line for line in block.splitlines() if line.startswith("| Beauty")]
-    assert "0.0390 ± 0.0010 (0.0700), GRU4Rec + CCE, 3 seed(s)" in beauty and "0.0570" not in beauty
-    assert "| 0.0614 (0.1041) | WEARec (AAAI 2026) |" in beauty
-    (toys,) = [line for line in block.splitlines() if line.startswith("| Toys")]
-    assert "not run" in toys

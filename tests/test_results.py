@@ -20,12 +20,14 @@ from seqrec.evaluation import METRICS
 from seqrec.report.__main__ import main as report_main
 from seqrec.report.archive import RANKS_FILE, RESULT_FILE, check_result_dir, export_run
 from seqrec.report.export import main as export_main
+from seqrec.report.leaderboard import collect_beyond
 from seqrec.report.page import page_blocks, render_blocks, stale_blocks, update_page
 from seqrec.report.paper import load_paper
 from seqrec.report.runs import collect_runs, read_per_user
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results" / "table2"
+BEYOND = ROOT / "results" / "leaderboard"
 MISS = 2147483647  # seqrec.evaluation.MASKED_RANK: a masked target, a miss at every k
 
 
@@ -37,24 +39,36 @@ def hand_metrics(ranks) -> dict[str, list[float]]:
     }
 
 
-def make_run(root: Path, loss: str, ranks: list[int], seed: int = 42, dataset: str = "lastfm") -> Path:
-    """A finished run folder whose per-user and mean metrics follow from ``ranks``."""
-    run = root / f"{dataset}-{loss}-{seed}"
+def make_run(
+    root: Path,
+    loss: str,
+    ranks: list[int],
+    seed: int = 42,
+    dataset: str = "lastfm",
+    name: str | None = None,
+    valid: list[int] | None = None,
+    config: str = "dataset:\n  max_len: 50\n",
+    model: str = "sasrec",
+) -> Path:
+    """A finished run folder (in ``root / name``) whose per-user and mean test metrics follow from
+    ``ranks``, its validation metrics from ``valid`` (default: the same ranks)."""
+    run = root / (name or f"{dataset}-{loss}-{seed}")
     run.mkdir(parents=True)
     users = [str(10 + i) for i in range(len(ranks))]
     per_user = {"user_id": users, "rank": ranks, **hand_metrics(ranks)}
     pd.DataFrame(per_user).to_csv(run / "per_user_test.csv", index=False)
     test = {f"test/{m}": float(np.mean(per_user[m])) for m in METRICS}
+    valid_metrics = hand_metrics(ranks if valid is None else valid)
     (run / "metrics.json").write_text(
         json.dumps(
             {
                 "dataset": dataset,
-                "model": "sasrec",
+                "model": model,
                 "loss": loss,
                 "seed": seed,
                 "data_fingerprint": "fp",
                 **test,
-                **{k.replace("test", "valid"): v for k, v in test.items()},
+                **{f"valid/{m}": float(np.mean(valid_metrics[m])) for m in METRICS},
             }
         )
     )
@@ -67,7 +81,7 @@ def make_run(root: Path, loss: str, ranks: list[int], seed: int = 42, dataset: s
             "train_seconds_cum": [1.0, 2.0],
         }
     ).to_csv(run / "epochs.csv", index=False)
-    (run / "config.yaml").write_text(f"seed: {seed}\noutput_dir: {run}\n")
+    (run / "config.yaml").write_text(f"{config}seed: {seed}\noutput_dir: {run}\n")
     return run
 
 
@@ -174,11 +188,8 @@ def test_committed_results_rebuild_every_number():
         per_user = read_per_user(run["run_dir"])
         for m in METRICS:
             assert per_user[m].mean() == pytest.approx(run[f"test/{m}"], abs=1e-12), (run["run_dir"], m)
-    blocks = render_blocks(runs, load_paper())
+    blocks = render_blocks(runs, load_paper(), collect_beyond(BEYOND))
     for page in (ROOT / "docs" / "results.md", ROOT / "README.md"):
         assert page_blocks(page.read_text()), f"{page} marks no generated block"
         stale = stale_blocks(page, blocks)
-        assert not stale, (
-            f"{page}: the block(s) {stale} differ from results/; rebuild them with "
-            "`python -m seqrec.report --runs results/table2 --page docs/results.md --page README.md`"
-        )
+        assert not stale, f"{page}: the block(s) {stale} differ from results/; rebuild them with `make pages`"

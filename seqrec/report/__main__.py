@@ -2,6 +2,7 @@
 
     python -m seqrec.report [--runs outputs/table2] [--out DIR] [--proposed cce] [--baselines bce,ce]
                             [--paper my_table.csv] [--no-paper] [--no-plots]
+                            [--page docs/results.md ...] [--beyond results/leaderboard] [--pages-only]
 
 Reads every run below ``--runs`` (``metrics.json``, ``per_user_test.csv``, ``epochs.csv``; default:
 ``outputs/table2``, or ``outputs/table2-smoke`` while only the smoke sweep has finished runs, see
@@ -26,6 +27,7 @@ from rich.measure import Measurement
 from seqrec.atomic import atomic_write
 from seqrec.errors import SeqrecError
 from seqrec.report.curves import rq2_figures, write_rq2
+from seqrec.report.leaderboard import collect_beyond
 from seqrec.report.page import render_blocks, update_page
 from seqrec.report.paper import BASELINES, LOSS_ORDER, PROPOSED, load_paper, ordered, to_rich
 from seqrec.report.runs import collect_runs, resolve_runs
@@ -71,6 +73,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "from the runs, e.g. docs/results.md; repeatable (see seqrec.report.page)",
     )
     p.add_argument(
+        "--beyond",
+        type=Path,
+        default=None,
+        help="result folders of configurations beyond Table 2 (<dataset>/<name>/seed<seed>/, e.g. "
+        "results/leaderboard) that the pages' leaderboard also chooses from",
+    )
+    p.add_argument(
         "--pages-only",
         action="store_true",
         help="only rewrite the --page blocks (no table files; works while some losses have no runs yet)",
@@ -109,13 +118,14 @@ def report(
     proposed: str = PROPOSED,
     baselines: tuple[str, ...] | list[str] = BASELINES,
     pages: list[Path] = (),
+    beyond: Path | None = None,
 ) -> list[Path]:
-    """Build and write all report files, and the generated blocks of ``pages``; returns the paths
-    written. Raises SeqrecError."""
+    """Build and write all report files, and the generated blocks of ``pages`` (their leaderboard
+    also chooses from the runs below ``beyond``); returns the paths written. Raises SeqrecError."""
     runs = collect_runs(runs_root)
     check_losses(runs, proposed, list(baselines))
     paper_df = load_paper(paper) if with_paper or pages else None
-    blocks = render_blocks(runs, paper_df) if pages else {}
+    blocks = render_blocks(runs, paper_df, _beyond(beyond)) if pages else {}
     sig = significance_table(runs, proposed, baselines)
     table = build_table2(runs, paper_df if with_paper else None, sig, proposed, baselines)
     figures = rq2_figures(runs) if with_plots else {}
@@ -133,6 +143,22 @@ def report(
     return paths
 
 
+def _beyond(root: Path | None):
+    """The runs below ``--beyond`` (None when not given).
+
+    Raises:
+        SeqrecError: the folder does not exist.
+    """
+    if root is None:
+        return None
+    if not root.is_dir():
+        raise SeqrecError(
+            f"--beyond '{root}' is not a folder; pass the folder of result folders beyond Table 2 "
+            "(e.g. results/leaderboard) or leave the option out."
+        )
+    return collect_beyond(root)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     console = Console()
@@ -144,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise SeqrecError(
                     "--pages-only rewrites the pages given with --page; name at least one, e.g. --page docs/results.md."
                 )
-            blocks = render_blocks(collect_runs(runs), load_paper(args.paper))
+            blocks = render_blocks(collect_runs(runs), load_paper(args.paper), _beyond(args.beyond))
             for page in args.page:
                 console.print(f"wrote {update_page(page, blocks)}", highlight=False)
             return
@@ -160,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
             args.proposed.strip().lower(),
             baselines,
             args.page,
+            args.beyond,
         )
         console.print(f"wrote {len(paths)} files:")
         for path in paths:

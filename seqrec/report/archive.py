@@ -126,7 +126,9 @@ def result_dir_name(metrics: dict) -> Path:
     )
 
 
-def export_run(run_dir: str | os.PathLike, into: str | os.PathLike, overwrite: bool = False) -> tuple[Path, bool]:
+def export_run(
+    run_dir: str | os.PathLike, into: str | os.PathLike, overwrite: bool = False, name: str | os.PathLike | None = None
+) -> tuple[Path, bool]:
     """Write the result folder of one finished run below ``into``.
 
     Args:
@@ -134,6 +136,8 @@ def export_run(run_dir: str | os.PathLike, into: str | os.PathLike, overwrite: b
             ``config.yaml``).
         into: the results root, e.g. ``results/table2``.
         overwrite: replace an existing result folder whose files differ (a retrained run).
+        name: the result folder below ``into``; default ``<dataset>/<model>-<loss>/seed<seed>``
+            (:func:`result_dir_name`).
 
     Returns:
         ``(result folder, changed)``: changed is False when the folder already held the same bytes.
@@ -153,7 +157,7 @@ def export_run(run_dir: str | os.PathLike, into: str | os.PathLike, overwrite: b
             "config.yaml, epochs.csv and per_user_test.csv) can be exported."
         ) from exc
     files[RANKS_FILE] = _gzip(per_user.to_csv(index=False).encode())
-    dest = Path(into) / result_dir_name(metrics)
+    dest = Path(into) / (result_dir_name(metrics) if name is None else Path(name))
     meta = (
         json.dumps(
             {"format": RESULT_FORMAT, "files": {n: _sha256(b) for n, b in sorted(files.items())}},
@@ -176,16 +180,27 @@ def export_run(run_dir: str | os.PathLike, into: str | os.PathLike, overwrite: b
     return dest, True
 
 
-def export_runs(runs: str | os.PathLike, into: str | os.PathLike, overwrite: bool = False) -> list[tuple[Path, bool]]:
+def export_runs(
+    runs: str | os.PathLike, into: str | os.PathLike, overwrite: bool = False, keep_layout: bool = False
+) -> list[tuple[Path, bool]]:
     """:func:`export_run` for every finished run below ``runs`` (folders with ``metrics.json``;
-    result folders themselves are skipped). Raises SeqrecError as it does, or when none is found."""
+    result folders themselves are skipped). With ``keep_layout`` each result folder takes its run
+    folder's path below ``runs`` (configurations beyond Table 2, e.g. ``lastfm/sasrec-cce-
+    sequences-len200/seed42``, which ``<model>-<loss>`` alone would merge). Raises SeqrecError as
+    :func:`export_run` does, or when none is found."""
     found = sorted(p.parent for p in Path(runs).rglob("metrics.json") if not is_result_dir(p.parent))
     if not found:
         raise SeqrecError(
             f"No finished run under '{runs}' (no metrics.json outside result folders). "
             "Point it at a folder of run folders, e.g. outputs/table2."
         )
-    return [export_run(run, into, overwrite) for run in found]
+    runs = Path(runs)
+    if keep_layout and runs in found:
+        raise SeqrecError(
+            f"'{runs}' is a run folder itself, so --keep-layout has no path below it to keep. Pass "
+            "the sweep folder that holds it (e.g. outputs/leaderboard)."
+        )
+    return [export_run(run, into, overwrite, run.relative_to(runs) if keep_layout else None) for run in found]
 
 
 def _portable_config(text: str) -> str:

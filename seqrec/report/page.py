@@ -6,17 +6,19 @@ A page (``docs/results.md``, ``README.md``) marks each generated block with two 
     ...
     <!-- generated:table2 end -->
 
-``python -m seqrec.report --runs results/table2 --page docs/results.md --page README.md`` rewrites
-every marked block from the runs; :func:`stale_blocks` says which blocks of a page differ from what
-the runs give (the test that keeps the pages honest). Blocks:
+``make pages`` (``python -m seqrec.report --runs results/table2 --beyond results/leaderboard
+--page docs/results.md --page README.md --pages-only``) rewrites every marked block from the runs;
+:func:`stale_blocks` says which blocks of a page differ from what the runs give (the test that
+keeps the pages honest). Blocks:
 
 * ``table2``: every cell of the paper's Table 2 (dataset × model × loss) with our HR@10 and NDCG@10
   (mean ± std over seeds), the paper's, the difference and whether it is within noise (below).
 * ``significance``: per dataset × model, CCE against its best baseline on NDCG@10 and HR@10 (paired
   t-test over users, seeds averaged per user; :mod:`seqrec.report.stats`).
-* ``published``: per dataset the best NDCG@10 published on the same S3-Rec files with full ranking
-  (``seqrec/resources/published_best.csv``) beside the cell of our Table 2 with the best mean
-  validation NDCG@10, with its test numbers.
+* ``leaderboard``: per dataset the best NDCG@10 published on the same S3-Rec files with full
+  ranking (``seqrec/resources/published_best.csv``) beside seqrec's configuration chosen on
+  validation, at ``max_len`` 50 and over every ``max_len`` (Table 2 cells and the runs beyond
+  Table 2, :mod:`seqrec.report.leaderboard`).
 * ``summary``: a few lines per dataset for the README.
 
 Noise: a cell's ``noise`` is ``sqrt(SE_users² + s_seeds²)``, where ``SE_users`` is the standard
@@ -27,7 +29,6 @@ cell would have. ``z = (ours − paper) / noise``; a cell with ``|z| > 2`` is ou
 
 from __future__ import annotations
 
-import importlib.resources
 import math
 import os
 import re
@@ -38,6 +39,7 @@ import pandas as pd
 
 from seqrec.atomic import atomic_write
 from seqrec.errors import SeqrecError
+from seqrec.report.leaderboard import configurations, leaderboard_block, load_published
 from seqrec.report.markdown import markdown_table
 from seqrec.report.paper import (
     BASELINES,
@@ -179,48 +181,6 @@ def significance_block(runs: pd.DataFrame) -> str:
     return markdown_table(pd.DataFrame(out, columns=head), left=3)
 
 
-def load_published(path: str | os.PathLike | None = None) -> pd.DataFrame:
-    """The best published results on the S3-Rec files (``seqrec/resources/published_best.csv``:
-    dataset, model, venue, year, ndcg@10, hr@10, protocol)."""
-    source = importlib.resources.files("seqrec.resources") / "published_best.csv" if path is None else Path(path)
-    with source.open() as f:
-        return pd.read_csv(f).rename(columns={"ndcg@10": "ndcg10", "hr@10": "hr10"})
-
-
-def published_block(cells: pd.DataFrame, published: pd.DataFrame) -> str:
-    """Per dataset the best published NDCG@10 (HR@10) beside seqrec's Table 2 cell chosen on
-    validation: the highest mean validation NDCG@10 over seeds, reported with its test metrics
-    (choosing by test NDCG@10 would report the luckiest test number, not a model one could pick)."""
-    out = []
-    for r in published.itertuples():
-        ours = cells[cells["dataset"] == r.dataset]
-        if ours.empty:
-            best_text = "not run"
-        else:
-            b = ours.loc[ours["valid/ndcg@10"].idxmax()]
-            best_text = (
-                f"{_fmt(b['ndcg@10'], b['ndcg@10_std'])} ({b['hr@10']:.4f}), "
-                f"{MODEL_NAMES.get(b.model, b.model)} + {loss_name(b.loss)}, {int(b.n_seeds)} seed(s)"
-            )
-        out.append(
-            [
-                DATASET_NAMES.get(r.dataset, r.dataset),
-                f"{r.ndcg10:.4f} ({r.hr10:.4f})",
-                f"{r.model} ({r.venue} {r.year})",
-                best_text,
-                r.protocol,
-            ]
-        )
-    head = [
-        "Dataset",
-        "best published NDCG@10 (HR@10)",
-        "model",
-        "seqrec: Table 2 cell chosen on validation, test (max_len 50)",
-        "their protocol",
-    ]
-    return markdown_table(pd.DataFrame(out, columns=head), left=3)
-
-
 def summary_block(cells: pd.DataFrame, paper: pd.DataFrame) -> str:
     """README lines: per dataset, cells run, CCE cells within noise, best CCE NDCG@10 vs the paper's."""
     paper_ndcg = paper[paper["metric"] == "ndcg@10"].set_index(["dataset", "model", "loss"])["value"]
@@ -258,14 +218,15 @@ def summary_block(cells: pd.DataFrame, paper: pd.DataFrame) -> str:
     return head + "\n" + "\n".join(lines)
 
 
-def render_blocks(runs: pd.DataFrame, paper: pd.DataFrame) -> dict[str, str]:
+def render_blocks(runs: pd.DataFrame, paper: pd.DataFrame, beyond: pd.DataFrame | None = None) -> dict[str, str]:
     """Every generated block (name → markdown, ending in a newline) from a ``collect_runs`` frame
-    and the paper's table (``load_paper()``)."""
+    of Table 2 runs, the paper's table (``load_paper()``) and the runs beyond Table 2 that the
+    leaderboard also chooses from (``leaderboard.collect_beyond``; None: Table 2 cells only)."""
     cells = cell_noise(runs)
     return {
         "table2": table2_block(cells, paper) + "\n",
         "significance": significance_block(runs) + "\n",
-        "published": published_block(cells, load_published()) + "\n",
+        "leaderboard": leaderboard_block(configurations(runs, beyond), load_published(), paper) + "\n",
         "summary": summary_block(cells, paper) + "\n",
     }
 

@@ -70,7 +70,7 @@ def collect_runs(root: str | os.PathLike) -> pd.DataFrame:
     for path in sorted(root.rglob("metrics.json")):
         if is_result_dir(path.parent):  # a committed result folder: refuse another format by name
             check_result_dir(path.parent)
-        rows.append(_read_metrics(path))
+        rows.append(read_metrics(path))
     for cfg in root.rglob("config.yaml"):
         if cfg.parent.name != ".hydra" and not (cfg.parent / "metrics.json").exists():
             log.debug("skipping %s: no metrics.json (run not finished)", cfg.parent)
@@ -93,8 +93,13 @@ def collect_runs(root: str | os.PathLike) -> pd.DataFrame:
     return runs
 
 
-def _read_metrics(path: Path) -> dict:
-    """One row of ``collect_runs`` from one ``metrics.json``; raises SeqrecError when malformed."""
+def read_metrics(path: Path) -> dict:
+    """One row of :func:`collect_runs` (its columns ``RUN_COLUMNS``) from one ``metrics.json``.
+
+    Raises:
+        SeqrecError: the file is not valid json, not an object, lacks dataset/model/loss/seed, or
+            its seed is not an integer.
+    """
     try:
         data = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:

@@ -1,0 +1,232 @@
+"""The leaderboard: per dataset, the best NDCG@10 published on the S3-Rec files beside seqrec's
+best configuration chosen on validation only, at ``max_len`` 50 (the paper's protocol) and at the
+``max_len`` validation prefers.
+
+A *configuration* is everything but the seed; its seeds are the runs below one folder:
+
+* a Table 2 cell, ``results/table2/<dataset>/<model>-<loss>/seed<seed>/``;
+* a configuration beyond Table 2 (another ``max_len``, BSARec, prefix samples, a tuned setting),
+  ``results/leaderboard/<dataset>/<name>/seed<seed>/``, written by ``experiment=leaderboard`` into
+  ``outputs/leaderboard`` and exported with ``python -m seqrec.report.export outputs/leaderboard
+  --into results/leaderboard --keep-layout``.
+
+The choice is the configuration with the highest mean validation NDCG@10 over its seeds, reported
+with its test metrics: choosing by test NDCG@10 would report the luckiest test number, not a model
+a user could have picked. A test number above the published one counts as *above* only with
+:data:`CLAIM_SEEDS` seeds; with fewer the table says how many it rests on.
+
+All configurations of a dataset must share its data (``data_fingerprint``) and its evaluation
+(history masked, repeated targets not ranked: the paper's protocol), or their numbers are not
+comparable; :func:`configurations` refuses a mix, naming the folders.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import math
+import os
+from pathlib import Path
+
+import pandas as pd
+from omegaconf import OmegaConf
+
+from seqrec.errors import SeqrecError
+from seqrec.report.archive import check_result_dir, is_result_dir
+from seqrec.report.markdown import markdown_table
+from seqrec.report.paper import DATASET_NAMES, MODEL_NAMES, PROPOSED, loss_name
+from seqrec.report.runs import check_same_data, read_metrics
+
+PROTOCOL_MAX_LEN = 50
+CLAIM_SEEDS = 3
+DISPLAY_MODELS = {**MODEL_NAMES, "bsarec": "BSARec"}
+
+
+def collect_beyond(root: str | os.PathLike) -> pd.DataFrame:
+    """Every finished run below ``root``, laid out ``<dataset>/<name>/seed<seed>/``, one row each.
+
+    Returns:
+        The columns of :func:`seqrec.report.runs.collect_runs` plus ``config`` (the ``<name>``
+        folder; it may hold slashes); empty when ``root`` holds no run.
+    Raises:
+        SeqrecError: a run outside that layout, a result folder of another format, or two runs
+            with one dataset, configuration and seed.
+    """
+    root = Path(root)
+    rows = []
+    for path in sorted(root.rglob("metrics.json")):
+        run = path.parent
+        if is_result_dir(run):
+            check_result_dir(run)
+        parts = run.relative_to(root).parts
+        row = read_metrics(path)
+        if len(parts) < 3 or parts[0] != row["dataset"] or parts[-1] != f"seed{row['seed']}":
+            raise SeqrecError(
+                f"'{run}' is not laid out as <dataset>/<configuration>/seed<seed>/ below '{root}' "
+                f"(its metrics.json says dataset {row['dataset']}, seed {row['seed']}). Export runs "
+                "with `python -m seqrec.report.export outputs/leaderboard --into results/leaderboard "
+                "--keep-layout`, from a sweep of experiment=leaderboard."
+            )
+        rows.append({**row, "config": "/".join(parts[1:-1])})
+    runs = pd.DataFrame(rows)
+    if not runs.empty:
+        dup = runs.duplicated(["dataset", "config", "seed"], keep=False)
+        if dup.any():
+            a, b = runs.loc[dup, "run_dir"].iloc[:2]
+            raise SeqrecError(f"'{a}' and '{b}' are the same dataset, configuration and seed; keep one.")
+    return runs
+
+
+def _run_settings(run_dir: str) -> dict:
+    """What a run's ``config.yaml`` says of its history length, samples and evaluation.
+
+    Configs written before an option existed lack it and get the behaviour of that time:
+    one sample per sequence, repeated targets masked with the history."""
+    path = Path(run_dir) / "config.yaml"
+    try:
+        cfg = OmegaConf.load(path)
+    except (OSError, ValueError) as exc:
+        raise SeqrecError(f"Cannot read '{path}' ({exc}); rebuild that result folder.") from exc
+    max_len = OmegaConf.select(cfg, "dataset.max_len")
+    if max_len is None:
+        raise SeqrecError(f"'{path}' has no dataset.max_len; rebuild that result folder.")
+    return {
+        "max_len": int(max_len),
+        "samples": str(OmegaConf.select(cfg, "trainer.samples", default="sequences")),
+        "causal_filter": bool(OmegaConf.select(cfg, "model.causal_filter", default=False)),
+        "mask_history": bool(OmegaConf.select(cfg, "eval.mask_history", default=True)),
+        "rank_repeats": bool(OmegaConf.select(cfg, "eval.rank_repeats", default=False)),
+    }
+
+
+def configurations(table2: pd.DataFrame, beyond: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per dataset × configuration, from Table 2 runs (``collect_runs``) and runs beyond it
+    (:func:`collect_beyond`).
+
+    Returns:
+        DataFrame with dataset, config, model, loss, max_len, samples, causal_filter, n_seeds,
+        ``valid/ndcg@10`` (mean over seeds) and, for m in ``ndcg@10``, ``hr@10``: ``<m>`` (test
+        mean) and ``<m>_std`` (NaN for one seed).
+    Raises:
+        SeqrecError: a configuration's seeds differ in ``max_len``; runs of one dataset were
+            trained on different data or evaluated differently (both folders named).
+    """
+    frames = [table2.assign(config=table2["model"] + "-" + table2["loss"])]
+    if beyond is not None and not beyond.empty:
+        frames.append(beyond)
+    runs = pd.concat(frames, ignore_index=True)
+    check_same_data(runs, by=("dataset",))
+    runs = runs.join(pd.DataFrame([_run_settings(d) for d in runs["run_dir"]], index=runs.index))
+    for dataset, group in runs.groupby("dataset", sort=False):
+        evals = group[["mask_history", "rank_repeats"]].drop_duplicates()
+        if len(evals) > 1:
+            a = group.iloc[0]
+            b = group[(group["mask_history"] != a.mask_history) | (group["rank_repeats"] != a.rank_repeats)].iloc[0]
+            raise SeqrecError(
+                f"'{a.run_dir}' and '{b.run_dir}' rank {dataset}'s test users differently (eval.mask_history "
+                f"{a.mask_history} vs {b.mask_history}, eval.rank_repeats {a.rank_repeats} vs {b.rank_repeats}), "
+                "so one leaderboard cannot compare them. Retrain one with the other's eval settings "
+                "(experiment=leaderboard uses Table 2's: eval.rank_repeats=false)."
+            )
+    rows = []
+    for (dataset, config), group in runs.groupby(["dataset", "config"], sort=False):
+        if group["max_len"].nunique() > 1:
+            raise SeqrecError(
+                f"The seeds of {dataset}/{config} were trained with different max_len "
+                f"({', '.join(map(str, sorted(group['max_len'].unique())))}); give each max_len its own folder."
+            )
+        first = group.iloc[0]
+        row = {k: first[k] for k in ("dataset", "config", "model", "loss", "max_len", "samples", "causal_filter")}
+        row["n_seeds"] = len(group)
+        row["valid/ndcg@10"] = float(group["valid/ndcg@10"].astype(float).mean())
+        for m in ("ndcg@10", "hr@10"):
+            values = group[f"test/{m}"].astype(float)
+            row[m] = float(values.mean())
+            row[f"{m}_std"] = float(values.std(ddof=1)) if len(values) > 1 else math.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def load_published(path: str | os.PathLike | None = None) -> pd.DataFrame:
+    """The best published results on the S3-Rec files, one row per dataset.
+
+    Reads: ``path``, by default ``seqrec/resources/published_best.csv`` (dataset, model, venue,
+    year, ndcg@10, hr@10, protocol).
+    Returns:
+        That table with ``ndcg@10``/``hr@10`` renamed ``ndcg10``/``hr10``.
+    """
+    source = importlib.resources.files("seqrec.resources") / "published_best.csv" if path is None else Path(path)
+    with source.open() as f:
+        return pd.read_csv(f).rename(columns={"ndcg@10": "ndcg10", "hr@10": "hr10"})
+
+
+def describe(config: pd.Series, with_max_len: bool = False) -> str:
+    """``BSARec (causal) + CE, prefix samples, max_len 200``: what a configuration trains."""
+    text = DISPLAY_MODELS.get(config.model, config.model)
+    text += " (causal)" if config.causal_filter else ""
+    text += f" + {loss_name(config.loss)}"
+    text += ", prefix samples" if config.samples == "prefixes" else ""
+    return text + (f", max_len {config.max_len}" if with_max_len else "")
+
+
+def best_on_validation(configs: pd.DataFrame) -> pd.Series | None:
+    """The configuration with the highest mean validation NDCG@10 (the first on a tie), or None."""
+    return None if configs.empty else configs.loc[configs["valid/ndcg@10"].idxmax()]
+
+
+def _cell(best: pd.Series | None, with_max_len: bool) -> str:
+    if best is None:
+        return "not run"
+    spread = "" if pd.isna(best["ndcg@10_std"]) else f" ± {best['ndcg@10_std']:.4f}"
+    seeds = f"{int(best.n_seeds)} seed{'s' if best.n_seeds > 1 else ''}"
+    return f"{best['ndcg@10']:.4f}{spread} ({best['hr@10']:.4f}), {describe(best, with_max_len)}, {seeds}"
+
+
+def _verdict(best: pd.Series | None, published: float) -> str:
+    """``below (-0.0041)``, ``above (+0.0012)``, or ``above on 1 seed (+0.0012)`` when a claim
+    would rest on fewer than CLAIM_SEEDS seeds."""
+    if best is None:
+        return "not run"
+    diff = best["ndcg@10"] - published
+    if diff <= 0:
+        return f"below ({diff:+.4f})"
+    if best.n_seeds >= CLAIM_SEEDS:
+        return f"above ({diff:+.4f})"
+    return f"above on {int(best.n_seeds)} seed{'s' if best.n_seeds > 1 else ''} ({diff:+.4f})"
+
+
+def leaderboard_block(configs: pd.DataFrame, published: pd.DataFrame, paper: pd.DataFrame) -> str:
+    """The leaderboard as markdown (module docstring): per dataset of ``published``, the best
+    published NDCG@10 (HR@10), the CCE paper's best CCE cell, and seqrec's configuration chosen
+    on validation at ``max_len`` 50 and over every ``max_len``, with test NDCG@10 ± std over seeds
+    (HR@10), and how each choice compares with the published number ("above" needs
+    :data:`CLAIM_SEEDS` seeds; with fewer the cell says how many it rests on)."""
+    cce = paper[(paper["loss"] == PROPOSED) & (paper["metric"] == "ndcg@10")]
+    out = []
+    for r in published.itertuples():
+        ours = configs[configs["dataset"] == r.dataset] if not configs.empty else configs
+        at_50 = best_on_validation(ours[ours["max_len"] == PROTOCOL_MAX_LEN]) if not ours.empty else None
+        any_len = best_on_validation(ours)
+        paper_best = cce[cce["dataset"] == r.dataset]
+        paper_text = ""
+        if not paper_best.empty:
+            p = paper_best.loc[paper_best["value"].idxmax()]
+            paper_text = f"{p.value:.4f} ({DISPLAY_MODELS.get(p.model, p.model)} + CCE)"
+        out.append(
+            [
+                DATASET_NAMES.get(r.dataset, r.dataset),
+                f"{r.ndcg10:.4f} ({r.hr10:.4f}), {r.model} ({r.venue} {r.year})",
+                paper_text,
+                _cell(at_50, with_max_len=False),
+                _cell(any_len, with_max_len=True),
+                f"max_len 50: {_verdict(at_50, r.ndcg10)}; chosen: {_verdict(any_len, r.ndcg10)}",
+            ]
+        )
+    head = [
+        "Dataset",
+        "best published NDCG@10 (HR@10)",
+        "CCE paper's best",
+        "seqrec, max_len 50",
+        "seqrec, max_len chosen on validation",
+        "seqrec vs published (NDCG@10)",
+    ]
+    return markdown_table(pd.DataFrame(out, columns=head), left=6)
