@@ -12,7 +12,14 @@ from test_results import MISS, hand_metrics, make_run
 from seqrec.errors import SeqrecError
 from seqrec.report.__main__ import main as report_main
 from seqrec.report.archive import export_runs
-from seqrec.report.leaderboard import collect_beyond, configurations, leaderboard_block, load_published
+from seqrec.report.leaderboard import (
+    backbones_block,
+    collect_beyond,
+    comparable_runs,
+    configurations,
+    leaderboard_block,
+    load_published,
+)
 from seqrec.report.paper import load_paper
 from seqrec.report.runs import collect_runs
 
@@ -48,7 +55,7 @@ def test_the_choice_is_made_on_validation_at_max_len_50_and_over_every_max_len(t
     beyond_run(beyond, "sasrec-cce-sequences-len50", 42, [1, 1, 1, 1], [MISS, MISS, MISS, 30], 50)
     make_run(t2, "cce", [MISS, MISS, 20, 30], dataset="toys", config=config(50))  # below the published .0657
 
-    configs = configurations(collect_runs(t2), collect_beyond(beyond))
+    configs = configurations(comparable_runs(collect_runs(t2), collect_beyond(beyond)))
     block = leaderboard_block(configs, load_published(), load_paper())
 
     beauty = row(block, "Beauty")
@@ -73,13 +80,13 @@ def test_configurations_that_cannot_be_compared_are_refused(tmp_path):
     beyond_run(ranked, "sasrec-cce-len200", 42, [1, 2], [1, 2], 200, dataset="lastfm")
     (ranked / "lastfm/sasrec-cce-len200/seed42/config.yaml").write_text(config(200, rank_repeats=True))
     with pytest.raises(SeqrecError, match="rank lastfm's test users differently.*eval.rank_repeats=false"):
-        configurations(collect_runs(t2), collect_beyond(ranked))
+        comparable_runs(collect_runs(t2), collect_beyond(ranked))
 
     mixed = tmp_path / "mixed"
     beyond_run(mixed, "sasrec-cce-long", 42, [1, 2], [1, 2], 200, dataset="lastfm")
     beyond_run(mixed, "sasrec-cce-long", 43, [1, 2], [1, 2], 400, dataset="lastfm")
     with pytest.raises(SeqrecError, match="lastfm/sasrec-cce-long were trained with different max_len \\(200, 400\\)"):
-        configurations(collect_runs(t2), collect_beyond(mixed))
+        comparable_runs(collect_runs(t2), collect_beyond(mixed))
 
     flat = tmp_path / "flat"
     make_run(flat, "cce", [1, 2], name="lastfm-run")  # not <dataset>/<configuration>/seed<seed>
@@ -111,3 +118,35 @@ def test_a_missing_beyond_folder_is_one_paragraph(tmp_path, capsys):
     assert "--beyond" in capsys.readouterr().err and "not run" not in page.read_text()
     assert report_main(args) == 0
     assert "| LastFM | 0.0484 (0.0853), TV-Rec (NeurIPS 2025) |" in page.read_text()
+
+
+def test_the_backbone_comparison_pairs_users_against_sasrec_with_cce(tmp_path):
+    from seqrec.report.stats import paired_ttest
+
+    t2, beyond = tmp_path / "table2", tmp_path / "beyond"
+    sasrec = ([1, 4, MISS, 2, MISS, 9], [2, 4, MISS, 1, 30, 9])  # seeds 42, 43
+    for seed, ranks in zip((42, 43), sasrec):
+        make_run(t2, "cce", ranks, seed, "lastfm", config=config(50))
+    causal = [1, 1, 3, MISS, 2, 5]
+    make_run(beyond, "cce", causal, 42, "lastfm", "lastfm/bsarec_causal-cce-sequences-len50/seed42", None,
+             config(50), model="bsarec")  # fmt: skip
+    published = [MISS, 2, 2, 3, MISS, 1]
+    make_run(beyond, "ce", published, 42, "lastfm", "lastfm/bsarec-ce-prefixes-len50/seed42", None,
+             config(50, samples="prefixes"), model="bsarec")  # fmt: skip
+    block = backbones_block(comparable_runs(collect_runs(t2), collect_beyond(beyond)))
+
+    per_user = [(a + b) / 2 for a, b in zip(*(hand_metrics(r)["ndcg@10"] for r in sasrec))]  # seeds averaged per user
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in block.splitlines()[2:]]
+    assert [r[1] for r in rows] == [
+        "SASRec + CCE (Table 2)",
+        "BSARec + CE, prefix samples (as published)",
+        "BSARec (causal) + CCE",
+    ]
+    values = [ndcg10(r) for r in sasrec]
+    assert rows[0][2:4] == ["2", f"{sum(values) / 2:.4f} ± {abs(values[0] - values[1]) / math.sqrt(2):.4f}"]
+    assert rows[1][5] == "0.0435 (0.0807)"  # BSARec's own LastFM run
+    for row_, ranks in ((rows[1], published), (rows[2], causal)):
+        ours = hand_metrics(ranks)["ndcg@10"]
+        res = paired_ttest(ours, per_user)
+        assert row_[6:] == [f"{ndcg10(ranks) - sum(per_user) / 6:+.4f}", f"{res.t:+.1f}", f"{res.p:.2g}"]
+    assert "no BSARec run yet" in backbones_block(comparable_runs(collect_runs(t2)))

@@ -35,6 +35,7 @@ from seqrec.report.archive import check_result_dir, is_result_dir
 from seqrec.report.markdown import markdown_table
 from seqrec.report.paper import DATASET_NAMES, MODEL_NAMES, PROPOSED, loss_name
 from seqrec.report.runs import check_same_data, read_metrics
+from seqrec.report.stats import paired_ttest, seed_averaged_users
 
 PROTOCOL_MAX_LEN = 50
 CLAIM_SEEDS = 3
@@ -98,14 +99,13 @@ def _run_settings(run_dir: str) -> dict:
     }
 
 
-def configurations(table2: pd.DataFrame, beyond: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One row per dataset × configuration, from Table 2 runs (``collect_runs``) and runs beyond it
-    (:func:`collect_beyond`).
+def comparable_runs(table2: pd.DataFrame, beyond: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Table 2 runs (``collect_runs``; configuration ``<model>-<loss>``) and runs beyond it
+    (:func:`collect_beyond`) in one frame, checked to be comparable.
 
     Returns:
-        DataFrame with dataset, config, model, loss, max_len, samples, causal_filter, n_seeds,
-        ``valid/ndcg@10`` (mean over seeds) and, for m in ``ndcg@10``, ``hr@10``: ``<m>`` (test
-        mean) and ``<m>_std`` (NaN for one seed).
+        The runs with ``config`` and the settings of their ``config.yaml`` (max_len, samples,
+        causal_filter, mask_history, rank_repeats).
     Raises:
         SeqrecError: a configuration's seeds differ in ``max_len``; runs of one dataset were
             trained on different data or evaluated differently (both folders named).
@@ -127,13 +127,25 @@ def configurations(table2: pd.DataFrame, beyond: pd.DataFrame | None = None) -> 
                 "so one leaderboard cannot compare them. Retrain one with the other's eval settings "
                 "(experiment=leaderboard uses Table 2's: eval.rank_repeats=false)."
             )
-    rows = []
     for (dataset, config), group in runs.groupby(["dataset", "config"], sort=False):
         if group["max_len"].nunique() > 1:
             raise SeqrecError(
                 f"The seeds of {dataset}/{config} were trained with different max_len "
                 f"({', '.join(map(str, sorted(group['max_len'].unique())))}); give each max_len its own folder."
             )
+    return runs
+
+
+def configurations(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per dataset × configuration of :func:`comparable_runs`.
+
+    Returns:
+        DataFrame with dataset, config, model, loss, max_len, samples, causal_filter, n_seeds,
+        ``valid/ndcg@10`` (mean over seeds) and, for m in ``ndcg@10``, ``hr@10``: ``<m>`` (test
+        mean) and ``<m>_std`` (NaN for one seed).
+    """
+    rows = []
+    for (_, _), group in runs.groupby(["dataset", "config"], sort=False):
         first = group.iloc[0]
         row = {k: first[k] for k in ("dataset", "config", "model", "loss", "max_len", "samples", "causal_filter")}
         row["n_seeds"] = len(group)
@@ -230,3 +242,72 @@ def leaderboard_block(configs: pd.DataFrame, published: pd.DataFrame, paper: pd.
         "seqrec vs published (NDCG@10)",
     ]
     return markdown_table(pd.DataFrame(out, columns=head), left=6)
+
+
+# The backbone comparison (issue #23): BSARec as published, its causal variant with CCE, and the
+# Table 2 SASRec + CCE cell, as experiment=leaderboard names their folders.
+REFERENCE_CONFIG = "sasrec-cce"
+BACKBONE_CONFIGS = {
+    REFERENCE_CONFIG: "SASRec + CCE (Table 2)",
+    "bsarec-ce-prefixes-len50": "BSARec + CE, prefix samples (as published)",
+    "bsarec_causal-cce-sequences-len50": "BSARec (causal) + CCE",
+}
+# BSARec's own runs, test NDCG@10 and HR@10 at seed 42: the logs its authors published with the
+# code (yehjin-shin/BSARec, src/output/BSARec_{LastFM,Beauty}_best.log), as in its paper.
+BSAREC_PUBLISHED = {"lastfm": (0.0435, 0.0807), "beauty": (0.0611, 0.1008)}
+
+
+def backbones_block(runs: pd.DataFrame) -> str:
+    """BSARec as published, BSARec (causal) + CCE and SASRec + CCE per dataset with a BSARec run,
+    as markdown: seeds, test NDCG@10 and HR@10 (mean ± std over seeds), BSARec's published number,
+    and a paired two-sided t-test over test users (seeds averaged per user) against SASRec + CCE.
+
+    Args:
+        runs: :func:`comparable_runs` output.
+    """
+    chosen = runs[runs["config"].isin(BACKBONE_CONFIGS)]
+    datasets = [
+        d for d in chosen["dataset"].unique() if (chosen.loc[chosen["dataset"] == d, "model"] == "bsarec").any()
+    ]
+    if not datasets:
+        return (
+            "(no BSARec run yet: `python train.py -m \"experiment=[bsarec_lastfm,leaderboard]\" seeds=3`, and the "
+            "same with `model=bsarec_causal loss=cce trainer.samples=sequences`)"
+        )
+    out = []
+    for dataset in datasets:
+        group = chosen[chosen["dataset"] == dataset]
+        has_ref = (group["config"] == REFERENCE_CONFIG).any()
+        users = seed_averaged_users(group, REFERENCE_CONFIG, by="config") if has_ref else {}
+        for config, label in BACKBONE_CONFIGS.items():
+            seeds = group[group["config"] == config]
+            if seeds.empty:
+                continue
+            cells = [_fmt_seeds(seeds[f"test/{m}"].astype(float)) for m in ("ndcg@10", "hr@10")]
+            published = BSAREC_PUBLISHED.get(dataset) if config == "bsarec-ce-prefixes-len50" else None
+            test = ["", "", ""]
+            if has_ref and config != REFERENCE_CONFIG:
+                ref = users[REFERENCE_CONFIG]
+                ours = users[config].loc[ref.index]
+                res = paired_ttest(ours["ndcg@10"], ref["ndcg@10"])
+                test = [f"{ours['ndcg@10'].mean() - ref['ndcg@10'].mean():+.4f}", f"{res.t:+.1f}", f"{res.p:.2g}"]
+            out.append(
+                [
+                    DATASET_NAMES.get(dataset, dataset),
+                    label,
+                    str(len(seeds)),
+                    *cells,
+                    "" if published is None else f"{published[0]:.4f} ({published[1]:.4f})",
+                    *test,
+                ]
+            )
+    head = ["Dataset", "configuration", "seeds", "NDCG@10", "HR@10", "published NDCG@10 (HR@10)",
+            "Δ NDCG@10 vs SASRec + CCE", "t", "p"]  # fmt: skip
+    return markdown_table(pd.DataFrame(out, columns=head), left=2)
+
+
+def _fmt_seeds(values: pd.Series) -> str:
+    """``mean ± std`` over seeds (the mean alone for one seed)."""
+    if len(values) == 1:
+        return f"{values.iloc[0]:.4f}"
+    return f"{values.mean():.4f} ± {values.std(ddof=1):.4f}"

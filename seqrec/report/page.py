@@ -19,6 +19,8 @@ keeps the pages honest). Blocks:
   ranking (``seqrec/resources/published_best.csv``) beside seqrec's configuration chosen on
   validation, at ``max_len`` 50 and over every ``max_len`` (Table 2 cells and the runs beyond
   Table 2, :mod:`seqrec.report.leaderboard`).
+* ``backbones``: per dataset with BSARec runs, BSARec as published (prefix samples, last-position
+  CE), its causal variant with CCE and SASRec + CCE, with paired t-tests against SASRec + CCE.
 * ``summary``: a few lines per dataset for the README.
 
 Noise: a cell's ``noise`` is ``sqrt(SE_users² + s_seeds²)``, where ``SE_users`` is the standard
@@ -39,7 +41,13 @@ import pandas as pd
 
 from seqrec.atomic import atomic_write
 from seqrec.errors import SeqrecError
-from seqrec.report.leaderboard import configurations, leaderboard_block, load_published
+from seqrec.report.leaderboard import (
+    backbones_block,
+    comparable_runs,
+    configurations,
+    leaderboard_block,
+    load_published,
+)
 from seqrec.report.markdown import markdown_table
 from seqrec.report.paper import (
     BASELINES,
@@ -223,10 +231,12 @@ def render_blocks(runs: pd.DataFrame, paper: pd.DataFrame, beyond: pd.DataFrame 
     of Table 2 runs, the paper's table (``load_paper()``) and the runs beyond Table 2 that the
     leaderboard also chooses from (``leaderboard.collect_beyond``; None: Table 2 cells only)."""
     cells = cell_noise(runs)
+    comparable = comparable_runs(runs, beyond)
     return {
         "table2": table2_block(cells, paper) + "\n",
         "significance": significance_block(runs) + "\n",
-        "leaderboard": leaderboard_block(configurations(runs, beyond), load_published(), paper) + "\n",
+        "leaderboard": leaderboard_block(configurations(comparable), load_published(), paper) + "\n",
+        "backbones": backbones_block(comparable) + "\n",
         "summary": summary_block(cells, paper) + "\n",
     }
 

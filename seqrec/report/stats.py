@@ -107,7 +107,7 @@ def significance_table(
             if proposed not in losses or not losses & set(baselines):
                 continue
             check_same_data(group)
-            users = _seed_averaged_users(group, proposed)
+            users = seed_averaged_users(group, proposed)
             ours = users[proposed]
             for baseline in (b for b in baselines if b in users):
                 base = users[baseline].loc[ours.index]  # same user set, checked; align the order
@@ -133,16 +133,20 @@ def significance_table(
     return pd.DataFrame(rows, columns=list(SIGNIFICANCE_COLUMNS))
 
 
-def _seed_averaged_users(group: pd.DataFrame, reference: str) -> dict[str, pd.DataFrame]:
-    """Per loss, the per-user metrics averaged over that loss's seeds (index user_id, sorted).
+def seed_averaged_users(group: pd.DataFrame, reference: str, by: str = "loss") -> dict[str, pd.DataFrame]:
+    """Per value of the column ``by`` (a loss, a configuration), the per-user test metrics averaged
+    over its seeds (index user_id, sorted): what a paired t-test over users pairs.
 
-    Every run's user set must equal that of the first run of ``reference`` (the proposed loss),
-    else SeqrecError.
+    Args:
+        group: runs of one dataset (``collect_runs`` rows: ``run_dir`` and ``by``).
+        reference: the value of ``by`` whose first run's users every other run must have.
+    Raises:
+        SeqrecError: a run evaluated other users than the reference (both folders named).
     """
-    ref = group[group["loss"] == reference].iloc[0]
+    ref = group[group[by] == reference].iloc[0]
     ref_users = read_per_user(ref.run_dir)
     out = {}
-    for loss, runs in group.groupby("loss", sort=False):
+    for loss, runs in group.groupby(by, sort=False):
         frames = []
         for run in runs.itertuples():
             per_user = ref_users if run.run_dir == ref.run_dir else read_per_user(run.run_dir)
