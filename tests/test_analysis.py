@@ -37,7 +37,7 @@ from seqrec.analysis.positions import (
 from seqrec.data.preprocess import SequenceData
 from seqrec.data.split import LeaveOneOut
 from seqrec.errors import SeqrecError
-from seqrec.evaluation import evaluate_ranks
+from seqrec.evaluation import MASKED_RANK, evaluate_ranks
 from seqrec.models import GRU4Rec, SASRec
 from seqrec.runs.sweep import seed_list, threads_per_job
 
@@ -101,6 +101,9 @@ def test_ranks_at_every_position_by_hand(max_scores):
     assert masked.tolist() == [[0, 1, 1, 7, 1], [0, 0, 0, 1, 1], [1, 1, 1, 1, 1]]
     unmasked = position_ranks(PredictNext(), split, mask_history=False, max_scores=max_scores)
     assert unmasked.tolist() == [[0, 1, 1, 10, 1], [0, 0, 0, 1, 1], [1, 1, 1, 1, 1]]
+    # eval.rank_repeats=false (the paper's protocol): user 2's repeated target 3 is masked, a miss
+    paper = position_ranks(PredictNext(), split, mask_history=True, max_scores=max_scores, rank_repeats=False)
+    assert paper.tolist() == [[0, 1, 1, 7, 1], [0, 0, 0, 1, 1], [MASKED_RANK, 1, 1, 1, 1]]
 
 
 def test_per_position_means_and_user_counts():
@@ -127,11 +130,12 @@ def test_last_position_is_the_test_evaluation(model_cls):
     split = make_split(seqs, n_items=40, max_len=8)
     torch.manual_seed(0)
     model = model_cls(n_items=40, max_len=8).eval()
-    for mask in (True, False):
-        ranks = position_ranks(model, split, mask_history=mask, max_scores=40 * 8 * 3)
+    for mask, repeats in ((True, True), (True, False), (False, True)):
+        ranks = position_ranks(model, split, mask_history=mask, max_scores=40 * 8 * 3, rank_repeats=repeats)
         history = (lambda users: split.history(users, "test")) if mask else None
-        expected = evaluate_ranks(model, split.test_input, split.test_target, history)
+        expected = evaluate_ranks(model, split.test_input, split.test_target, history, keep_targets=repeats)
         assert torch.equal(ranks[:, -1], expected)
+    assert split.repeated_targets("test").any()  # the case the two rules differ on is there
     if model_cls is GRU4Rec:  # no positions: position L-1 sees what the valid input ends with
         short = (split.offsets[1:] - split.offsets[:-1]) <= split.max_len + 1
         valid = evaluate_ranks(

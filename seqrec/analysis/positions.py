@@ -11,9 +11,11 @@ end of the window.
 
 History masking (``mask_history``, default: the run's ``eval.mask_history``, true in the paper's
 Table 2 protocol): at each position every item the user interacted with *before that position's
-target* (the full past, not only the window) is removed from the ranking, so position ``L`` gives
-exactly the run's test metrics. A target the user had already consumed is then a miss, as in
-``seqrec.evaluation``. The paper's code for Fig. 3 did not mask; ``--no-mask`` reproduces that.
+target* (the full past, not only the window) is removed from the ranking. A target the user had
+already consumed follows the run's ``eval.rank_repeats``, as in :mod:`seqrec.evaluation`: ranked
+among the unseen items (true, the default) or masked with the past, a miss (false, the paper's
+protocol, ``experiment=table2``). Position ``L`` thus gives exactly the run's test metrics. The
+paper's code for Fig. 3 did not mask; ``--no-mask`` reproduces that.
 
 Files (``python -m seqrec.analysis.positions --runs <root>``): ``rq3_<dataset>.csv`` (dataset,
 model, loss, seed, position, ndcg@10, hr@10, n_users, mask_history; one row per run × position)
@@ -35,6 +37,7 @@ import pandas as pd
 import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from omegaconf import OmegaConf
 
 from seqrec.atomic import atomic_write
 from seqrec.data import LeaveOneOut
@@ -102,7 +105,11 @@ def _history(split: LeaveOneOut, users: torch.Tensor, first: int) -> tuple[torch
 
 @torch.no_grad()
 def position_ranks(
-    model: torch.nn.Module, split: LeaveOneOut, mask_history: bool = True, max_scores: int = MAX_SCORES
+    model: torch.nn.Module,
+    split: LeaveOneOut,
+    mask_history: bool = True,
+    max_scores: int = MAX_SCORES,
+    rank_repeats: bool = True,
 ) -> torch.Tensor:
     """Full-ranking rank of the target at every input position of every user.
 
@@ -117,10 +124,12 @@ def position_ranks(
         split: the run's leave-one-out split (on the model's device).
         mask_history: remove each target's past items from its ranking (see module docstring).
         max_scores: memory bound in floats.
+        rank_repeats: with ``mask_history``, rank a target that repeats a past item among the
+            unseen items (True) or mask it with the past (False: rank ``MASKED_RANK``, a miss).
 
     Returns:
-        ``[U, L]`` int64 ranks (1..N; a target that repeats a past item is ranked, never masked),
-        0 where there is no target.
+        ``[U, L]`` int64 ranks (1..N, or ``MASKED_RANK`` for a masked repeat), 0 where there is
+        no target.
     """
     was_training = model.training
     model.eval()
@@ -141,7 +150,7 @@ def position_ranks(
         b, t = (tgt != 0).nonzero(as_tuple=True)  # [R] each
         scores = score_items(model, hidden[b, t])  # [R, N]
         if mask_history:
-            columns = item_rows(tgt[b, t]).unsqueeze(1)  # [R, 1]: a repeated target is never masked
+            columns = item_rows(tgt[b, t]).unsqueeze(1)  # [R, 1]: each row's target
             kept = scores.gather(1, columns)
             old_b, old_item, hb, ht, hitem = _history(split, users, first)
             seen = torch.zeros(len(users), n_items, dtype=torch.bool, device=tgt.device)  # [B, N]
@@ -152,7 +161,8 @@ def position_ranks(
             rows = row_of[hb, ht - first]  # -1: a position without a target
             keep = rows >= 0
             scores[rows[keep], item_rows(hitem[keep])] = float("-inf")
-            scores.scatter_(1, columns, kept)
+            if rank_repeats:  # put back a target that the past masked
+                scores.scatter_(1, columns, kept)
         ranks[users[b], first + t] = target_ranks(scores, tgt[b, t])
     model.train(was_training)
     return ranks
@@ -234,7 +244,9 @@ def rq3_runs(
         log.info("RQ3 %d/%d: %s %s-%s seed %d", i, len(runs), run.dataset, run.model, run.loss, run.seed)
         loaded = load_trained(run.run_dir, data_dir, device)
         mask = bool(loaded.cfg.eval.mask_history) if mask_history is None else mask_history
-        frame = per_position_metrics(position_ranks(loaded.model, loaded.split, mask, max_scores))
+        # runs saved before eval.rank_repeats existed ranked repeated targets
+        repeats = bool(OmegaConf.select(loaded.cfg, "eval.rank_repeats", default=True))
+        frame = per_position_metrics(position_ranks(loaded.model, loaded.split, mask, max_scores, repeats))
         frame = frame.assign(dataset=run.dataset, model=run.model, loss=run.loss, seed=run.seed, mask_history=mask)
         frames.append(frame[CSV_COLUMNS])
     return pd.concat(frames, ignore_index=True)
