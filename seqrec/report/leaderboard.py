@@ -16,13 +16,14 @@ a user could have picked. A test number above the published one counts as *above
 :data:`CLAIM_SEEDS` seeds; with fewer the table says how many it rests on.
 
 All configurations of a dataset must share its data (``data_fingerprint``) and its evaluation
-(history masked, repeated targets not ranked: the paper's protocol), or their numbers are not
-comparable; :func:`configurations` refuses a mix, naming the folders.
+(history masked or not and, where a test target repeats a history item, the same rule for it), or
+their numbers are not comparable; :func:`comparable_runs` refuses a mix, naming the folders.
 """
 
 from __future__ import annotations
 
 import importlib.resources
+import json
 import math
 import os
 from pathlib import Path
@@ -78,24 +79,32 @@ def collect_beyond(root: str | os.PathLike) -> pd.DataFrame:
 
 
 def _run_settings(run_dir: str) -> dict:
-    """What a run's ``config.yaml`` says of its history length, samples and evaluation.
+    """What a run's ``config.yaml`` and ``metrics.json`` say of its history length, samples and
+    evaluation.
 
-    Configs written before an option existed lack it and get the behaviour of that time:
-    one sample per sequence, repeated targets masked with the history."""
+    ``repeats_ranked`` is whether a test target that repeats a history item was ranked (True) or
+    masked with the history (False), and None where no test target repeats one (both rules give
+    the same numbers, e.g. on every benchmark file but Yelp). Configs written before an option
+    existed lack it and get the behaviour of that time: one sample per sequence, repeated
+    targets ranked.
+    """
     path = Path(run_dir) / "config.yaml"
     try:
         cfg = OmegaConf.load(path)
+        share = json.loads((Path(run_dir) / "metrics.json").read_text()).get("test/repeat_share")
     except (OSError, ValueError) as exc:
         raise SeqrecError(f"Cannot read '{path}' ({exc}); rebuild that result folder.") from exc
     max_len = OmegaConf.select(cfg, "dataset.max_len")
     if max_len is None:
         raise SeqrecError(f"'{path}' has no dataset.max_len; rebuild that result folder.")
+    mask_history = bool(OmegaConf.select(cfg, "eval.mask_history", default=True))
+    rank_repeats = bool(OmegaConf.select(cfg, "eval.rank_repeats", default=True))
     return {
         "max_len": int(max_len),
         "samples": str(OmegaConf.select(cfg, "trainer.samples", default="sequences")),
         "causal_filter": bool(OmegaConf.select(cfg, "model.causal_filter", default=False)),
-        "mask_history": bool(OmegaConf.select(cfg, "eval.mask_history", default=True)),
-        "rank_repeats": bool(OmegaConf.select(cfg, "eval.rank_repeats", default=False)),
+        "mask_history": mask_history,
+        "repeats_ranked": None if share == 0 else (rank_repeats or not mask_history),
     }
 
 
@@ -105,7 +114,7 @@ def comparable_runs(table2: pd.DataFrame, beyond: pd.DataFrame | None = None) ->
 
     Returns:
         The runs with ``config`` and the settings of their ``config.yaml`` (max_len, samples,
-        causal_filter, mask_history, rank_repeats).
+        causal_filter, mask_history, repeats_ranked; :func:`_run_settings`).
     Raises:
         SeqrecError: a configuration's seeds differ in ``max_len``; runs of one dataset were
             trained on different data or evaluated differently (both folders named).
@@ -117,16 +126,19 @@ def comparable_runs(table2: pd.DataFrame, beyond: pd.DataFrame | None = None) ->
     check_same_data(runs, by=("dataset",))
     runs = runs.join(pd.DataFrame([_run_settings(d) for d in runs["run_dir"]], index=runs.index))
     for dataset, group in runs.groupby("dataset", sort=False):
-        evals = group[["mask_history", "rank_repeats"]].drop_duplicates()
-        if len(evals) > 1:
-            a = group.iloc[0]
-            b = group[(group["mask_history"] != a.mask_history) | (group["rank_repeats"] != a.rank_repeats)].iloc[0]
-            raise SeqrecError(
-                f"'{a.run_dir}' and '{b.run_dir}' rank {dataset}'s test users differently (eval.mask_history "
-                f"{a.mask_history} vs {b.mask_history}, eval.rank_repeats {a.rank_repeats} vs {b.rank_repeats}), "
-                "so one leaderboard cannot compare them. Retrain one with the other's eval settings "
-                "(experiment=leaderboard uses Table 2's: eval.rank_repeats=false)."
-            )
+        # a run without repeated targets agrees with either rule
+        known = group[group["repeats_ranked"].notna()]
+        for column, option in (("mask_history", "eval.mask_history"), ("repeats_ranked", "eval.rank_repeats")):
+            rows = group if column == "mask_history" else known
+            if rows[column].nunique() > 1:
+                a = rows.iloc[0]
+                b = rows[rows[column] != a[column]].iloc[0]
+                raise SeqrecError(
+                    f"'{a.run_dir}' and '{b.run_dir}' rank {dataset}'s test users differently ({option} "
+                    f"{a[column]} vs {b[column]}), so one leaderboard cannot compare them. Retrain one "
+                    "with the other's eval settings (experiment=leaderboard uses Table 2's: "
+                    "eval.mask_history=true eval.rank_repeats=false)."
+                )
     for (dataset, config), group in runs.groupby(["dataset", "config"], sort=False):
         if group["max_len"].nunique() > 1:
             raise SeqrecError(
@@ -271,7 +283,7 @@ def backbones_block(runs: pd.DataFrame) -> str:
     ]
     if not datasets:
         return (
-            "(no BSARec run yet: `python train.py -m \"experiment=[bsarec_lastfm,leaderboard]\" seeds=3`, and the "
+            '(no BSARec run yet: `python train.py -m "experiment=[bsarec_lastfm,leaderboard]" seeds=3`, and the '
             "same with `model=bsarec_causal loss=cce trainer.samples=sequences`)"
         )
     out = []
