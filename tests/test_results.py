@@ -193,3 +193,20 @@ def test_committed_results_rebuild_every_number():
         assert page_blocks(page.read_text()), f"{page} marks no generated block"
         stale = stale_blocks(page, blocks)
         assert not stale, f"{page}: the block(s) {stale} differ from results/; rebuild them with `make pages`"
+
+
+def test_an_outside_verdict_on_one_seed_says_so(tmp_path):
+    # 20 users, half at rank 1: NDCG@10 0.5, SE = 0.513 / sqrt(20) = 0.115: z ≈ +4 against the
+    # paper's 0.0354 (CCE) and 0.0223 (BCE). One seed's noise has no seed spread in it; two
+    # identical seeds have spread 0, so their verdict is a plain "outside".
+    ranks = [1] * 10 + [MISS] * 10
+    make_run(tmp_path / "runs", "cce", ranks)
+    for seed in (42, 43):
+        make_run(tmp_path / "runs", "bce", ranks, seed=seed)
+    rows = {
+        r.split("|")[3].strip(): r
+        for r in render_blocks(collect_runs(tmp_path / "runs"), load_paper())["table2"].splitlines()
+        if r.startswith("| LastFM | SASRec")
+    }
+    assert rows["CCE"].rstrip(" |").endswith("| +4.1 | outside, 1 seed")
+    assert rows["BCE"].rstrip(" |").endswith("| +4.2 | outside")
