@@ -145,6 +145,16 @@ def test_s3rec_ids_with_gaps_rank_only_the_items_that_occur(tmp_path):
     assert data.items.tolist() == [4, 2, 5, 1, 2, 3]
 
 
+def test_kcore_on_s3rec_ids_far_beyond_the_item_count(tmp_path):
+    # The k-core filter counted S3-Rec items by their file id: id 9999999999 asked for an
+    # 80 GB bincount (MemoryError). Counting is by dense code now; ids stay tokens.
+    path = tmp_path / "T.txt"
+    path.write_text("1 9999999999 2 3\n2 2 3 9999999999\n3 2 7 3\n")
+    data = preprocess(read_s3rec(path), "t", kcore=2)
+    assert sequences(data) == {"1": ["9999999999", "2", "3"], "2": ["2", "3", "9999999999"]}
+    assert data.item_tokens.tolist() == ["[PAD]", "2", "3", "9999999999"]
+
+
 def test_kcore_names_the_users_it_removes(tmp_path, caplog):
     rows = [
         (u, i, t) for t, (u, i) in enumerate([("a", "x"), ("a", "y"), ("b", "x"), ("b", "y"), ("c", "z"), ("c", "x")])

@@ -42,6 +42,8 @@ def test_s3rec_tolerates_bom_crlf_blank_lines_and_spaces(tmp_path):
         ("1 2 3\n\n2 4 0\n", 3, "'0' is not a positive integer"),
         ("1 2 3\n2 -4 5\n", 2, "'-4' is not a positive integer"),
         ("1 2 3\n2 3\n1 5 6\n", 3, "already given on line 1"),
+        # a hashed id beyond int64 (it used to end in an OverflowError traceback)
+        ("1 2 3\n2 3 99999999999999999999\n", 2, "id 99999999999999999999 is larger than"),
     ],
 )
 def test_s3rec_errors_name_file_and_line(tmp_path, text, line, needle):

@@ -93,10 +93,9 @@ def _kept_rows(inter: Interactions, name: str, kcore: int, min_user_interactions
     """
     where = f"dataset '{name}' ({inter.path})"
     user_codes, _ = pd.factorize(inter.users)
-    if inter.item_ids is not None:
-        item_codes = inter.item_ids
-    else:
-        item_codes, _ = pd.factorize(inter.items)
+    # Dense codes also for the integer ids of S3-Rec files: kcore_mask counts with bincount, whose
+    # size is the largest code, and a file id such as 9999999999 would need 80 GB.
+    item_codes, _ = pd.factorize(inter.items if inter.item_ids is None else inter.item_ids)
     keep = kcore_mask(user_codes, item_codes, kcore)
     if not keep.any():
         raise DataError(

@@ -59,6 +59,9 @@ class Interactions:
         return len(self.users)
 
 
+_MAX_ID = int(np.iinfo(np.int64).max)
+
+
 def read_s3rec(path: Path) -> Interactions:
     """Read an S3-Rec ``<Name>.txt`` file: one user per line, ``user_id item_id item_id ...``.
 
@@ -67,8 +70,8 @@ def read_s3rec(path: Path) -> Interactions:
     naming the first such lines (as RecBole's and S3-Rec's readers skip it).
 
     Raises:
-        DataError: a token is not a positive integer (0 is padding) or a user id appears twice —
-            the message names the file and the line.
+        DataError: a token is not a positive integer (0 is padding) or is beyond int64, or a
+            user id appears twice — the message names the file and the line.
     """
     path = Path(path)
     users: list[str] = []
@@ -87,6 +90,12 @@ def read_s3rec(path: Path) -> Interactions:
                     "S3-Rec format every line is 'user_id item_id item_id ...' with ids >= 1 "
                     "(0 is the padding index); fix or remove the line, or use format: csv/atomic "
                     "for string ids."
+                )
+            if int(token) > _MAX_ID:  # item ids become int64 indices: a hash-like id would overflow
+                raise DataError(
+                    f"{path}, line {number}: id {token} is larger than {_MAX_ID} (the largest "
+                    "int64), so it cannot be an item index of the S3-Rec format. Re-number the "
+                    "ids 1..N, or read the log with format: csv/atomic, which keeps ids as strings."
                 )
         user = int(tokens[0])
         if len(tokens) == 1:  # a user without interactions: nothing to train or evaluate
