@@ -170,6 +170,25 @@ def test_utc_offsets_are_compared_in_utc(tmp_path):
     assert times[1] - times[0] == 1_000_000_000 * 3600  # a is 23:00 UTC the day before
 
 
+def test_utc_written_as_a_word_like_bigquery_exports(tmp_path):
+    # `bq extract` writes TIMESTAMP columns as "2015-05-20 21:34:02.123456 UTC"; pandas refuses
+    # the word, and seqrec called every such value "not a date-time like the other rows".
+    text = (
+        "user_id,item_id,timestamp\nu,a,2015-05-20 21:34:02.5 UTC\nu,b,2015-05-20 21:34:02 UTC\n"
+        "u,c,2015-05-20T21:00:00Z\nu,d,2015-05-20 22:00:00GMT\nu,e,2015-05-20 23:34:02+02:00\n"
+    )
+    times = read_csv(write(tmp_path, "bq.csv", text)).times
+    assert np.argsort(times, kind="stable").tolist() == [2, 1, 4, 0, 3]
+    assert times[0] - times[1] == 500_000_000  # half a second, in UTC
+
+
+def test_time_zone_name_is_named_with_the_fix(tmp_path):
+    text = "user_id,item_id,timestamp\nu,a,2015-05-20 21:34:02 UTC\nu,b,2015-05-20 21:34:02 CET\n"
+    path = write(tmp_path, "cet.csv", text)
+    with pytest.raises(DataError, match=r"line 3: timestamp .* ends in the time zone name 'CET'.*UTC offset"):
+        read_csv(path)
+
+
 def test_time_zone_on_some_date_times_only_is_an_error(tmp_path):
     text = "user_id,item_id,when\nu,a,2021-01-01 00:30:00\nu,b,2021-01-01T01:00:00+02:00\nu,c,2021-01-01 02:00\n"
     path = write(tmp_path, "tz.csv", text)

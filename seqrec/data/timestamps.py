@@ -8,6 +8,7 @@ float64, which cannot tell 1609459200.1234567891 from 1609459200.1234567892. A b
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from pathlib import Path
 
@@ -18,6 +19,9 @@ from seqrec.errors import DataError
 
 _INT_RE = r"[+-]?\d+"
 _DECIMAL_RE = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
+# UTC or GMT written as a word after a clock time; and any other zone name (CET, PST, ...).
+_UTC_WORD_RE = r"(?<=\d)\s*(?:UTC|GMT)$"
+_ZONE_NAME_RE = r"\d\s*(?!AM$|PM$)([A-Z]{2,5})$"
 # A date-time that ends in a time zone: a clock time, then Z or a UTC offset (+02, +0200, +02:00).
 _TZ_RE = r"\d:\d\d(?::\d\d(?:[.,]\d+)?)?\s*(?:[Zz]|UTC|[+-]\d\d(?::?\d\d)?)$"
 
@@ -28,11 +32,13 @@ def parse_times(values: np.ndarray, lines: np.ndarray, path: Path, column: str =
     Integers are kept as they are; decimals are scaled by 10^(most fraction digits) when that
     fits in int64, else ranked exactly with :class:`decimal.Decimal`; other strings are parsed as
     ISO date-times (nanoseconds since 1970; microseconds when a date lies outside 1677-2262).
-    Date-times with a UTC offset are compared in UTC, as are bare dates (midnight).
+    Date-times with a UTC offset are compared in UTC, as are bare dates (midnight); a trailing
+    ``UTC`` or ``GMT`` (BigQuery's ``2015-05-20 21:34:02 UTC``) is the offset +00:00.
 
     Raises:
-        DataError: a value is empty or cannot be parsed, or some date-times have a time zone
-            and others none (file, line, column and value named).
+        DataError: a value is empty or cannot be parsed (a zone name such as CET gets its own
+            message), or some date-times have a time zone and others none (file, line, column
+            and value named).
     """
     series = pd.Series(values, dtype=object)
     if len(series) == 0:
@@ -55,9 +61,21 @@ def parse_times(values: np.ndarray, lines: np.ndarray, path: Path, column: str =
         if not is_number.all():
             _bad_time(path, lines, series, int(np.flatnonzero(~is_number)[0]), "a number", column)
         return _decimal_key(series)
+    # BigQuery and many SQL exports write UTC as a word ("2015-05-20 21:34:02 UTC"), which ISO 8601
+    # and pandas do not accept: it is the offset +00:00.
+    series = series.str.replace(_UTC_WORD_RE, "+00:00", regex=True)
     parsed = pd.to_datetime(series, errors="coerce", format="ISO8601", utc=True)
     if parsed.isna().any():
-        _bad_time(path, lines, series, int(np.flatnonzero(parsed.isna().to_numpy())[0]), "a date-time", column)
+        row = int(np.flatnonzero(parsed.isna().to_numpy())[0])
+        zone = re.search(_ZONE_NAME_RE, series[row])
+        if zone:
+            raise DataError(
+                f"{path}, line {lines[row]}: {column} {series[row]!r} ends in the time zone name "
+                f"{zone.group(1)!r}, which seqrec does not interpret (names such as CST or IST "
+                "stand for several zones). Write the zone as a UTC offset (e.g. +01:00; UTC, GMT "
+                "and Z are understood), or set time_col: null to use the file order."
+            )
+        _bad_time(path, lines, series, row, "a date-time", column)
     # A clock time without a zone beside one with a zone is ambiguous (a bare date is UTC midnight).
     aware = series.str.contains(_TZ_RE).to_numpy(dtype=bool)
     naive = ~aware & series.str.contains(r"\d:\d\d").to_numpy(dtype=bool)
