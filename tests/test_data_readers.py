@@ -225,6 +225,18 @@ def test_rows_of_separators_only_are_skipped_like_blank_lines(tmp_path):
     assert inter.items.tolist() == ["a", "b"] and inter.lines.tolist() == [2, 4]
 
 
+def test_files_joined_with_their_headers_and_boms(tmp_path, caplog):
+    # `cat a.csv b.csv` of two exports with a BOM and a header each: the second header used to
+    # become an interaction of user 'user_id' (time_col null) and the BOM part of user 'v'.
+    part = "\ufeffuser_id,item_id\r\n{}"
+    text = part.format("u,a\r\nu,b\r\n") + part.format("v,c\r\nu,c\r\n") + part.format("v,d\r\n")
+    inter = read_csv(write(tmp_path, "joined.csv", text), time_col=None)
+    assert inter.users.tolist() == ["u", "u", "v", "u", "v"]
+    assert inter.items.tolist() == ["a", "b", "c", "c", "d"]
+    assert inter.lines.tolist() == [2, 3, 5, 6, 8]
+    assert "skipped 2 line(s) that repeat the header (line 1): line(s) 4, 7" in caplog.text
+
+
 def test_empty_item_is_an_error(tmp_path):
     path = write(tmp_path, "e.csv", "user_id,item_id,timestamp\nu,a,1\nu, ,2\n")
     with pytest.raises(DataError, match="line 3: the 'item_id' field is empty"):

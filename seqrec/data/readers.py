@@ -151,7 +151,8 @@ def read_csv(
     """Read a delimited log with a header row naming the columns (double quotes allowed; a
     quoted field may span lines, as review texts do).
 
-    Tokens are stripped of surrounding spaces and kept as strings. ``time_col`` None keeps the
+    Tokens are stripped of surrounding spaces and kept as strings. Lines that repeat the header
+    (files joined with their headers) are skipped with one warning naming them. ``time_col`` None keeps the
     file order as the chronological order. Integer timestamps become int64 exactly, decimal ones
     an exact int64 key (scaled by 10^fraction digits, or their rank when that would overflow),
     ISO date-times nanoseconds since 1970.
@@ -230,7 +231,9 @@ def _read_text(path: Path) -> str:
 
 
 def _normalise_newlines(text: str) -> str:
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+    """LF line ends; a BOM at the start of a later line (files with BOMs joined by ``cat``) goes,
+    else it would stick to the first id of that line."""
+    return text.replace("\r\n", "\n").replace("\r", "\n").replace("\n\ufeff", "\n")
 
 
 def directory_message(path: Path) -> str:
@@ -280,6 +283,20 @@ def _read_delimited(
     header_line = int(numbers[0])
     first_line = raw[0]
     raw, numbers = raw[1:].reset_index(drop=True), numbers[1:]
+    # Files joined with their headers (`cat part-*.csv`; Spark and BigQuery write one header per
+    # shard) repeat the header line: it is no interaction (with time_col null it became one).
+    again = (raw.str.strip() == first_line.strip()).to_numpy(dtype=bool)
+    if again.any():
+        log.warning(
+            "%s: skipped %d line(s) that repeat the header (line %d): line(s) %s%s; the file looks "
+            "like several files joined with their headers",
+            path,
+            int(again.sum()),
+            header_line,
+            ", ".join(map(str, numbers[again][:5])),
+            ", …" if again.sum() > 5 else "",
+        )
+        raw, numbers = raw[~again].reset_index(drop=True), numbers[~again]
 
     wanted = [user_col, item_col] + ([time_col] if time_col is not None else [])
     missing = [col for col in wanted if _column_name(col) not in header]
