@@ -83,6 +83,24 @@ def test_preprocess_sorts_stably_and_reindexes_by_first_appearance(tmp_path):
     assert data.items.dtype == np.int64 and data.items.min() == 1
 
 
+def test_rows_repeating_user_item_and_time_are_kept_and_counted(tmp_path, caplog):
+    # A double-logged row (same user, item, time) doubles the item in the sequence; it used to
+    # pass without a word. Re-consumption at another time (u, a at 9) is not reported.
+    rows = [("u", "a", 1), ("u", "b", 2), ("v", "a", 1), ("u", "b", 2), ("u", "c", 3), ("u", "b", 2), ("u", "a", 9)]
+    data = preprocess(read_csv(log(tmp_path, rows)), "t", kcore=0, min_user_interactions=1)
+    assert sequences(data)["u"] == ["a", "b", "b", "b", "c", "a"]
+    assert "2 row(s) repeat an earlier row's user, item and time, e.g. line 5 repeats line 3 (user u, item b)" in (
+        caplog.text
+    )
+
+
+def test_no_repeat_warning_without_times(tmp_path, caplog):
+    path = tmp_path / "log.csv"
+    path.write_text("user_id,item_id\nu,a\nu,a\nu,b\n")
+    preprocess(read_csv(path, time_col=None), "t", kcore=0)
+    assert "repeat" not in caplog.text
+
+
 def test_reindexing_ignores_filtered_items(tmp_path):
     # With k=2, user c and its item "rare" (first in the file) are removed; indices start at
     # the first surviving item.

@@ -84,6 +84,38 @@ def kcore_mask(users: np.ndarray, items: np.ndarray, k: int) -> np.ndarray:
         keep = survive
 
 
+def _warn_duplicates(inter: Interactions, name: str) -> None:
+    """Log one warning when rows repeat an earlier row's user, item and timestamp.
+
+    They stay interactions of their own (as in RecBole without ``rm_dup_inter``): a repeat at a
+    later time is re-consumption, but one at the same time is usually a double log, which
+    doubles the item in the user's sequence and in the k-core counts. Files without times (the
+    S3-Rec format, ``time_col`` null) cannot tell the two apart and are not checked.
+    """
+    if inter.times is None or len(inter) == 0:
+        return
+    frame = pd.DataFrame({"user": inter.users, "item": inter.items, "time": inter.times})
+    repeats = frame.duplicated(keep="first").to_numpy()
+    if not repeats.any():
+        return
+    row = int(np.flatnonzero(repeats)[0])
+    same = (inter.users == inter.users[row]) & (inter.items == inter.items[row]) & (inter.times == inter.times[row])
+    log.warning(
+        "dataset '%s' (%s): %d row(s) repeat an earlier row's user, item and time, e.g. line %d "
+        "repeats line %d (user %s, item %s). Each is kept as an interaction of its own, so the "
+        "item appears again in the user's sequence and counts again for the k-core "
+        "filter; if they are double logs, remove them from the file first (e.g. pandas "
+        "drop_duplicates on the user, item and time columns).",
+        name,
+        inter.path,
+        int(repeats.sum()),
+        inter.lines[row],
+        inter.lines[int(np.flatnonzero(same)[0])],
+        inter.users[row],
+        inter.items[row],
+    )
+
+
 def _kept_rows(inter: Interactions, name: str, kcore: int, min_user_interactions: int) -> np.ndarray:
     """``[n]`` bool: the interactions left after the k-core filter and the short-user drop (see
     :func:`preprocess`, which logs what they removed).
@@ -170,8 +202,9 @@ def preprocess(
     last; items are not re-indexed).
 
     Logs one warning with the number of users dropped for having fewer than
-    ``min_user_interactions`` interactions, and one with the number of users the k-core filter
-    removed entirely (naming the first five).
+    ``min_user_interactions`` interactions, one with the number of users the k-core filter
+    removed entirely (naming the first five), and one with the number of rows that repeat an
+    earlier row's user, item and time (kept: see :func:`_warn_duplicates`).
 
     Raises:
         DataError: nothing is left after a step (the message names the step and the option
@@ -180,6 +213,7 @@ def preprocess(
     where = f"dataset '{name}' ({inter.path})"
     if len(inter) == 0:
         raise DataError(f"{where} has no interactions; check that it is the right file.")
+    _warn_duplicates(inter, name)
     keep = _kept_rows(inter, name, kcore, min_user_interactions)
     rows = np.flatnonzero(keep)  # increasing: file order of the filtered data
     users, user_index = pd.factorize(inter.users[rows])
