@@ -314,6 +314,17 @@ def test_extra_columns_and_typed_token_seq_are_ignored(tmp_path):
     assert inter.items.tolist() == ["1", "2"] and inter.times[1] < inter.times[0]
 
 
+def test_token_seq_user_or_item_column_is_refused(tmp_path):
+    # RecBole's sequential benchmark files hold a whole history per row in a token_seq field; read
+    # as an item column, "1 2 3" became one item without a word.
+    text = "user_id:token\titem_id_list:token_seq\ttimestamp:float\nu1\t1 2 3\t5\nu2\t2 3\t6\n"
+    path = write(tmp_path, "seq.inter", text)
+    with pytest.raises(
+        DataError, match=r"types column 'item_id_list' \(item_col\) as token_seq.*one interaction per row"
+    ):
+        read_atomic(path, item_col="item_id_list")
+
+
 def test_empty_file_is_an_error(tmp_path):
     with pytest.raises(DataError, match="is empty"):
         read_csv(write(tmp_path, "empty.csv", "\n\n"))

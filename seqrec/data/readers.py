@@ -140,7 +140,8 @@ def read_atomic(
     """Read a RecBole atomic file (``.inter``): tab separated, header ``name:type`` per column.
 
     Columns may be named with or without their type (``user_id`` or ``user_id:token``). Fields
-    are not quoted. See :func:`read_csv` for the rest (tokens, timestamps, errors).
+    are not quoted. See :func:`read_csv` for the rest (tokens, timestamps, errors); a user or
+    item column typed ``token_seq`` (a list per field) is a :class:`DataError` in both.
     """
     return _read_delimited(path, user_col, item_col, time_col, sep, quoted=False)
 
@@ -279,7 +280,8 @@ def _read_delimited(
             f"{path} is empty: it needs a header row naming the columns "
             f"({user_col}, {item_col}, ...) and one row per interaction."
         )
-    header = [_column_name(name) for name in _split_line(raw[0], sep, quoted)]
+    typed = _split_line(raw[0], sep, quoted)
+    header = [_column_name(name) for name in typed]
     header_line = int(numbers[0])
     first_line = raw[0]
     raw, numbers = raw[1:].reset_index(drop=True), numbers[1:]
@@ -326,6 +328,16 @@ def _read_delimited(
             f"{path}: the header (line {header_line}) names column '{repeated[0]}' more than "
             "once, so it is unclear which one to read. Rename or delete the duplicate column."
         )
+    for option, col in (("item_col", item_col), ("user_col", user_col)):
+        kind = typed[header.index(_column_name(col))].partition(":")[2].strip()
+        if kind.endswith("_seq"):  # RecBole's list fields: several values in one field
+            raise DataError(
+                f"{path}: the header (line {header_line}) types column '{_column_name(col)}' "
+                f"({option}) as {kind}, a list of values in one field (like the item_id_list of "
+                "RecBole's sequential benchmark files), but seqrec reads one interaction per row: "
+                "a single user and item. Give the plain interaction file (user, item, timestamp "
+                "per row), or set dataset.{option} to a column of type token."
+            )
     if len(raw) == 0:
         raise DataError(
             f"{path} has a header (line {header_line}) but no data rows: it needs one "
