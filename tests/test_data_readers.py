@@ -325,6 +325,16 @@ def test_token_seq_user_or_item_column_is_refused(tmp_path):
         read_atomic(path, item_col="item_id_list")
 
 
+def test_an_id_too_long_for_the_id_table_names_line_and_option(tmp_path):
+    # 600 rows x one 1,000,000-character "item" (a text column given as item_col) x 4 bytes: the
+    # fixed-width id array would take 2.2 GiB; it used to be allocated (or die trying).
+    rows = [f"u{k % 20},i{k % 30},{k}" for k in range(600)]
+    rows[7] = "u7,<p>" + "a" * 1_000_000 + ",7"
+    path = write(tmp_path, "long.csv", "user_id,item_id,timestamp\n" + "\n".join(rows) + "\n")
+    with pytest.raises(DataError, match=r"line 9: the 'item_id' field is 1,000,003 characters long .*2 GiB.*item_col"):
+        read_csv(path)
+
+
 def test_empty_file_is_an_error(tmp_path):
     with pytest.raises(DataError, match="is empty"):
         read_csv(write(tmp_path, "empty.csv", "\n\n"))

@@ -161,7 +161,8 @@ def read_csv(
     Raises:
         DataError: a named column is missing or named twice (the message lists the columns
             found and the likely cause), there are no data rows, a row has a wrong number of
-            fields, a quote is not closed, a user/item field is empty, or a timestamp is empty
+            fields, a quote is not closed, a user/item field is empty or so long that the id
+            table would need over 2 GiB, or a timestamp is empty
             or cannot be parsed (file, line and value named); or the file is not readable text
             (see ``_read_text``).
     """
@@ -354,6 +355,8 @@ def _read_delimited(
                 f"{path}, line {numbers[row]}: the '{col}' field is empty. Every row "
                 "needs a user and an item; fill it in or delete the row."
             )
+    for option, col in (("user_col", user_col), ("item_col", item_col)):
+        _check_id_width(columns[col], numbers, path, option, col)
     times = None if time_col is None else parse_times(columns[time_col], numbers, path, time_col)
     return Interactions(
         users=columns[user_col].astype(str),
@@ -363,6 +366,33 @@ def _read_delimited(
         lines=numbers,
         path=path,
     )
+
+
+# Ids become a fixed-width numpy string array: rows x longest id x 4 bytes.
+_MAX_ID_TABLE_BYTES = 2 << 30
+
+
+def _check_id_width(values: np.ndarray, numbers: np.ndarray, path: Path, option: str, col: str) -> None:
+    """Refuse an id column whose fixed-width table would need more than 2 GiB.
+
+    ``values``: ``[M]`` object strings; one long field (a review text read as the item column, a
+    quote gone astray) makes every row as wide as it, so 1M rows with one 50,000-character id
+    would ask for 200 GB and end in a MemoryError or the OOM killer.
+
+    Raises:
+        DataError: naming the longest field's line, its length, the option and the fix.
+    """
+    lengths = pd.Series(values, dtype=object).str.len().to_numpy()
+    row = int(lengths.argmax())
+    need = len(values) * int(lengths[row]) * 4
+    if need > _MAX_ID_TABLE_BYTES:
+        raise DataError(
+            f"{path}, line {numbers[row]}: the '{col}' field is {lengths[row]:,} characters long "
+            f"({str(values[row])[:40]!r}…); ids are stored at the width of the longest, which "
+            f"for {len(values):,} rows needs {need / 2**30:.0f} GiB. Check that dataset.{option} "
+            "names an id column (not a text column) and that the quotes of this line are right, or "
+            "shorten the ids (e.g. replace them with a hash)."
+        )
 
 
 _SEPARATORS = {"\t": "'\\t'", ",": "','", ";": "';'", "|": "'|'", "::": "'::'", " ": "' '"}
