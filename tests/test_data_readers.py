@@ -213,6 +213,23 @@ def test_slash_dates_are_refused_as_ambiguous(tmp_path):
         read_csv(path)
 
 
+def test_seconds_and_milliseconds_in_one_column_are_reported(tmp_path, caplog):
+    # Amazon 2018 (seconds) joined with Amazon 2023 (milliseconds): b (2014) sorted after a
+    # (2015) without a word.
+    text = "user_id,item_id,timestamp\nu,a,1431000000\nu,b,1400000000000\nu,c,1431000001\n"
+    times = read_csv(write(tmp_path, "units.csv", text)).times
+    assert times.tolist() == [1431000000, 1400000000000, 1431000001]  # kept as given
+    assert "seconds on 2 row(s) (e.g. line 2: 1431000000) and in milliseconds on 1 row(s) (e.g. line 3" in caplog.text
+    caplog.clear()
+    read_csv(write(tmp_path, "units.csv", text.replace("1400000000000", "1400000000000.5")))
+    assert "in milliseconds on 1 row(s) (e.g. line 3: 1400000000000.5)" in caplog.text
+
+
+def test_one_unit_gives_no_unit_warning(tmp_path, caplog):
+    read_csv(write(tmp_path, "ms.csv", "user_id,item_id,timestamp\nu,a,1\nu,b,1400000000000\n"))
+    assert "milliseconds" not in caplog.text
+
+
 def test_float_negative_and_scientific_timestamps_order_exactly(tmp_path):
     text = "user_id,item_id,timestamp\nu,a,978300760.0\nu,b,-5\nu,c,9.783007605e8\nu,d,978300759.5\n"
     times = read_csv(write(tmp_path, "f.csv", text)).times

@@ -8,6 +8,7 @@ float64, which cannot tell 1609459200.1234567891 from 1609459200.1234567892. A b
 
 from __future__ import annotations
 
+import logging
 import re
 from decimal import Decimal
 from pathlib import Path
@@ -16,6 +17,8 @@ import numpy as np
 import pandas as pd
 
 from seqrec.errors import DataError
+
+log = logging.getLogger(__name__)
 
 _INT_RE = r"[+-]?\d+"
 _DECIMAL_RE = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
@@ -32,8 +35,10 @@ def parse_times(values: np.ndarray, lines: np.ndarray, path: Path, column: str =
     Integers are kept as they are; decimals are scaled by 10^(most fraction digits) when that
     fits in int64, else ranked exactly with :class:`decimal.Decimal`; other strings are parsed as
     ISO date-times (nanoseconds since 1970; microseconds when a date lies outside 1677-2262).
-    Date-times with a UTC offset are compared in UTC, as are bare dates (midnight); a trailing
-    ``UTC`` or ``GMT`` (BigQuery's ``2015-05-20 21:34:02 UTC``) is the offset +00:00.
+    Numbers of which some look like Unix seconds and others like milliseconds are logged in a
+    warning (see :func:`_warn_mixed_units`). Date-times with a UTC offset are compared in UTC, as
+    are bare dates (midnight); a trailing ``UTC`` or ``GMT`` (BigQuery's
+    ``2015-05-20 21:34:02 UTC``) is the offset +00:00.
 
     Raises:
         DataError: a value is empty or cannot be parsed (a zone name such as CET gets its own
@@ -53,13 +58,16 @@ def parse_times(values: np.ndarray, lines: np.ndarray, path: Path, column: str =
     is_int = series.str.fullmatch(_INT_RE).to_numpy(dtype=bool)
     if is_int.all():
         try:
-            return series.to_numpy(dtype=str).astype(np.int64)
+            times = series.to_numpy(dtype=str).astype(np.int64)
         except OverflowError:
             return _decimal_rank(series)
+        _warn_mixed_units(series, lines, path, column)
+        return times
     is_number = is_int | series.str.fullmatch(_DECIMAL_RE).to_numpy(dtype=bool)
     if is_number.any():
         if not is_number.all():
             _bad_time(path, lines, series, int(np.flatnonzero(~is_number)[0]), "a number", column)
+        _warn_mixed_units(series, lines, path, column)
         return _decimal_key(series)
     # BigQuery and many SQL exports write UTC as a word ("2015-05-20 21:34:02 UTC"), which ISO 8601
     # and pandas do not accept: it is the offset +00:00.
@@ -91,6 +99,39 @@ def parse_times(values: np.ndarray, lines: np.ndarray, path: Path, column: str =
         return utc.dt.as_unit("ns").astype("int64").to_numpy()
     except pd.errors.OutOfBoundsDatetime:  # before 1677 or after 2262: microseconds are exact
         return utc.dt.as_unit("us").astype("int64").to_numpy()
+
+
+# Unix times of the years 2001-2286 in seconds and in milliseconds: two ranges far apart.
+_SECONDS = (10**9, 10**10)
+_MILLISECONDS = (10**12, 10**13)
+
+
+def _warn_mixed_units(series: pd.Series, lines: np.ndarray, path: Path, column: str) -> None:
+    """Log a warning when some numeric times look like Unix seconds and others like milliseconds.
+
+    Logs joined from two sources (Amazon's 2018 reviews carry seconds, its 2023 dump
+    milliseconds) then sort every millisecond row after every second row, whatever the dates.
+    Only a warning: a counter that happens to span both ranges is not a time in two units.
+    """
+    times = pd.to_numeric(series).to_numpy(dtype=np.float64)  # ranges only: float64 is enough
+    seconds = (times >= _SECONDS[0]) & (times < _SECONDS[1])
+    millis = (times >= _MILLISECONDS[0]) & (times < _MILLISECONDS[1])
+    if seconds.any() and millis.any():
+        s_row, ms_row = int(np.flatnonzero(seconds)[0]), int(np.flatnonzero(millis)[0])
+        log.warning(
+            "%s: %s looks like Unix time in seconds on %d row(s) (e.g. line %d: %s) and in "
+            "milliseconds on %d row(s) (e.g. line %d: %s); they are compared as they are, so every "
+            "millisecond row sorts after every second row. Convert the column to one unit if it "
+            "mixes two sources.",
+            path,
+            column,
+            int(seconds.sum()),
+            lines[s_row],
+            series[s_row],
+            int(millis.sum()),
+            lines[ms_row],
+            series[ms_row],
+        )
 
 
 def _decimal_key(series: pd.Series) -> np.ndarray:
