@@ -352,6 +352,21 @@ def test_an_id_too_long_for_the_id_table_names_line_and_option(tmp_path):
         read_csv(path)
 
 
+@pytest.mark.parametrize("sep", [",", ";", "\t"])
+def test_excel_sep_line_above_the_header_is_skipped(tmp_path, sep):
+    # Excel writes and honours a first line "sep=;"; it was taken for the header ("column(s)
+    # user_id, item_id, timestamp not found; the header has sep=, ").
+    text = f"sep={sep}\r\n" + "user_id,item_id,timestamp\r\nu,a,2\r\nu,b,1\r\n".replace(",", sep)
+    inter = read_csv(write(tmp_path, "excel.csv", text), sep=sep)
+    assert inter.items.tolist() == ["a", "b"] and inter.lines.tolist() == [3, 4]
+
+
+def test_excel_sep_line_naming_another_separator_says_which(tmp_path):
+    path = write(tmp_path, "excel.csv", "sep=;\nuser_id;item_id;timestamp\nu;a;1\n")
+    with pytest.raises(DataError, match=r"line 1: the file says its separator is ';'.*Set dataset.sep=';'"):
+        read_csv(path)
+
+
 def test_empty_file_is_an_error(tmp_path):
     with pytest.raises(DataError, match="is empty"):
         read_csv(write(tmp_path, "empty.csv", "\n\n"))

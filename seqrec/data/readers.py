@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from seqrec.data.spec import _SEP_ESCAPES
 from seqrec.data.timestamps import _DECIMAL_RE, parse_times
 from seqrec.errors import DataError
 
@@ -152,11 +153,12 @@ def read_csv(
     """Read a delimited log with a header row naming the columns (double quotes allowed; a
     quoted field may span lines, as review texts do).
 
-    Tokens are stripped of surrounding spaces and kept as strings. Lines that repeat the header
-    (files joined with their headers) are skipped with one warning naming them. ``time_col`` None keeps the
-    file order as the chronological order. Integer timestamps become int64 exactly, decimal ones
-    an exact int64 key (scaled by 10^fraction digits, or their rank when that would overflow),
-    ISO date-times nanoseconds since 1970.
+    Tokens are stripped of surrounding spaces and kept as strings. Excel's ``sep=,`` line above
+    the header is skipped when it names ``sep`` (else an error says which sep to set). Lines
+    that repeat the header (files joined with their headers) are skipped with one warning
+    naming them. ``time_col`` None keeps the file order as the chronological order. Integer
+    timestamps become int64 exactly, decimal ones an exact int64 key (scaled by 10^fraction
+    digits, or their rank when that would overflow), ISO date-times nanoseconds since 1970.
 
     Raises:
         DataError: a named column is missing or named twice (the message lists the columns
@@ -281,6 +283,16 @@ def _read_delimited(
             f"{path} is empty: it needs a header row naming the columns "
             f"({user_col}, {item_col}, ...) and one row per interaction."
         )
+    # Excel's "sep=;" line names the separator above the header (Excel writes and reads it).
+    excel = re.fullmatch(r"sep=(.+)", raw[0].strip(" "), flags=re.IGNORECASE)
+    if excel and len(raw) > 1:
+        if _SEP_ESCAPES.get(excel.group(1), excel.group(1)) != sep:
+            raise DataError(
+                f"{path}, line {numbers[0]}: the file says its separator is {excel.group(1)!r} "
+                f"(Excel's sep= line), but dataset.sep is {sep!r}. Set dataset.sep="
+                f"{_SEPARATORS.get(excel.group(1), repr(excel.group(1)))}."
+            )
+        raw, numbers = raw[1:].reset_index(drop=True), numbers[1:]
     typed = _split_line(raw[0], sep, quoted)
     header = [_column_name(name) for name in typed]
     header_line = int(numbers[0])
