@@ -416,3 +416,19 @@ def test_fetch_cli_copies_lastfm(tmp_path, capsys):
         assert (tmp_path / rel).read_bytes() == find_shared(rel).read_bytes()
     assert main(["nosuch", "--data-dir", str(tmp_path)]) == 1
     assert "unknown dataset 'nosuch'" in capsys.readouterr().err
+
+
+def test_a_delimited_reader_change_renews_only_the_keys_of_delimited_files(tmp_path, monkeypatch):
+    # the CSV reader's fixes (repeated header lines, 'UTC') change what such files give, so their
+    # cached data must not be reused; the S3-Rec benchmark files' keys, which runs, results/ and
+    # pre-trained models carry, must stay
+    from seqrec.data import cache
+
+    (tmp_path / "log.csv").write_text("user_id,item_id,timestamp\n1,2,3\n")
+    (tmp_path / "s3.txt").write_text("1 1 2 3\n")
+    csv_spec = DatasetSpec.from_mapping({"name": "x", "format": "csv", "path": "log.csv"})
+    s3_spec = DatasetSpec.from_mapping({"name": "y", "format": "s3rec", "path": "s3.txt"})
+    before = cache.fingerprint(tmp_path / "log.csv", csv_spec), cache.fingerprint(tmp_path / "s3.txt", s3_spec)
+    monkeypatch.setattr(cache, "DELIMITED_VERSION", "next")
+    after = cache.fingerprint(tmp_path / "log.csv", csv_spec), cache.fingerprint(tmp_path / "s3.txt", s3_spec)
+    assert before[0] != after[0] and before[1] == after[1]
