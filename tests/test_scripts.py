@@ -80,3 +80,49 @@ def test_the_dashboard_screenshots_say_what_is_missing_before_training(tmp_path)
     )
     assert done.returncode == 1 and "apt-get install chromium" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "work").exists()
+
+
+@pytest.mark.slow
+def test_commit_results_commits_each_finished_run_once_with_its_pages(tmp_path):
+    from test_results import MISS, make_run
+
+    repo = tmp_path / "repo"
+    (repo / "scripts").mkdir(parents=True)
+    (repo / "scripts" / "commit_results.sh").write_bytes((SCRIPTS / "commit_results.sh").read_bytes())
+    (repo / "results" / "leaderboard").mkdir(parents=True)
+    (repo / "results" / "leaderboard" / "README.md").write_text("beyond Table 2\n")
+    (repo / "docs").mkdir()
+    for page in ("docs/results.md", "README.md"):
+        (repo / page).write_text("<!-- generated:summary begin -->\n<!-- generated:summary end -->\n")
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout
+
+    def commit_results() -> None:
+        env = {"PATH": "/usr/bin:/bin", "PYTHON": sys.executable, "HOME": str(tmp_path)}
+        done = subprocess.run(["bash", "scripts/commit_results.sh"], cwd=repo, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-3000:]
+
+    git("init", "-q")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "add", "-A")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "start")
+    git("config", "user.name", "t")
+    git("config", "user.email", "t@t")
+    # a Table 2 run that finished, and a leaderboard sweep whose first run is still going
+    make_run(repo / "outputs" / "table2", "cce", [1, 2, MISS], name="lastfm/sasrec-cce/seed42")
+    (repo / "outputs" / "leaderboard" / "lastfm" / "sasrec-cce-sequences-len200" / "seed42").mkdir(parents=True)
+    commit_results()
+    assert git("log", "-1", "--format=%s") == "results: table2/lastfm/sasrec-cce/seed42\n"
+    assert (
+        "README.md" in git("show", "--name-only", "--format=")
+        and "| LastFM | 1 of 9 |" in (repo / "README.md").read_text()
+    )
+    commit_results()  # nothing new: no commit
+    assert git("rev-list", "--count", "HEAD") == "2\n"
+    # a folder exported by a call that stopped before its commit is committed by the next one
+    make_run(repo / "outputs" / "table2", "ce", [3, 1, 2], name="lastfm/sasrec-ce/seed42")
+    subprocess.run([sys.executable, "-m", "seqrec.report.export", "outputs/table2", "--into", "results/table2"],
+                   cwd=repo, check=True, capture_output=True)  # fmt: skip
+    commit_results()
+    assert git("log", "-1", "--format=%s") == "results: table2/lastfm/sasrec-ce/seed42\n"
+    assert git("status", "--porcelain", "results") == ""
