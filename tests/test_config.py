@@ -66,10 +66,18 @@ def yaml_values(path):
     return {k: OmegaConf.to_container(node)[k] for k in node if not OmegaConf.is_interpolation(node, k)}
 
 
+GROUP_FILES = sorted(p for g in ("model", "loss", "optimizer", "trainer") for p in (CONF / g).glob("*.yaml"))
+# a variant names another file of its group in its defaults list and sets its own values on top
+# (model/bsarec_causal); a loss's defaults name its sampler sub-group, which is no variant
+VARIANTS = [
+    p
+    for p in GROUP_FILES
+    if any(isinstance(d, str) and (p.parent / f"{d}.yaml").is_file() for d in OmegaConf.load(p).get("defaults", []))
+]
+
+
 @pytest.mark.parametrize(
-    "path",
-    sorted(p for g in ("model", "loss", "optimizer", "trainer") for p in (CONF / g).glob("*.yaml")),
-    ids=lambda p: f"{p.parent.name}/{p.stem}",
+    "path", [p for p in GROUP_FILES if p not in VARIANTS], ids=lambda p: f"{p.parent.name}/{p.stem}"
 )
 def test_python_defaults_equal_the_yaml_values(path):
     # conf/ holds the values a run uses; a Python default (for library use) must not disagree
@@ -83,6 +91,15 @@ def test_python_defaults_equal_the_yaml_values(path):
             assert (list(default) if isinstance(default, tuple) else default) == value, key
             compared += 1
     assert compared > 0
+
+
+def test_a_variant_is_its_base_with_its_own_values():
+    assert [p.stem for p in VARIANTS] == ["bsarec_causal"]
+    base, variant = (compose_config([f"model={m}"]).model for m in ("bsarec", "bsarec_causal"))
+    own = {k: v for k, v in OmegaConf.to_container(OmegaConf.load(CONF / "model" / "bsarec_causal.yaml")).items()}
+    own.pop("defaults")
+    assert own == {"causal_filter": True}
+    assert OmegaConf.to_container(variant) == {**OmegaConf.to_container(base), **own}
 
 
 def test_pretrain_recipe_defaults_equal_the_s3rec_yaml():

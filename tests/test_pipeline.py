@@ -160,7 +160,11 @@ def test_train_py_entry_point_and_exit_codes(tmp_path, lastfm_data_dir):
 @pytest.mark.parametrize(
     "override,message",
     [
-        ("model=null", "the config group `model` takes one of its options (bsarec, gru4rec, s3rec, sasrec), not null"),
+        (
+            "model=null",
+            "the config group `model` takes one of its options "
+            "(bsarec, bsarec_causal, gru4rec, s3rec, sasrec), not null",
+        ),
         ("hparams_search=null", "`hparams_search` is off by default; leave it out"),
         ("experiment=NULL", "`experiment` is off by default; leave it out"),
     ],

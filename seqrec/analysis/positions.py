@@ -150,22 +150,44 @@ def position_ranks(
         b, t = (tgt != 0).nonzero(as_tuple=True)  # [R] each
         scores = score_items(model, hidden[b, t])  # [R, N]
         if mask_history:
-            columns = item_rows(tgt[b, t]).unsqueeze(1)  # [R, 1]: each row's target
-            kept = scores.gather(1, columns)
-            old_b, old_item, hb, ht, hitem = _history(split, users, first)
-            seen = torch.zeros(len(users), n_items, dtype=torch.bool, device=tgt.device)  # [B, N]
-            seen[old_b, item_rows(old_item)] = True
-            scores.masked_fill_(seen[b], float("-inf"))  # the past before the window: every row
-            row_of = torch.full(tgt.shape, -1, dtype=torch.long, device=tgt.device)  # [B, w]
-            row_of[b, t] = torch.arange(len(b), device=tgt.device)
-            rows = row_of[hb, ht - first]  # -1: a position without a target
-            keep = rows >= 0
-            scores[rows[keep], item_rows(hitem[keep])] = float("-inf")
-            if rank_repeats:  # put back a target that the past masked
-                scores.scatter_(1, columns, kept)
+            _mask_past(scores, split, users, first, tgt, b, t, rank_repeats)
         ranks[users[b], first + t] = target_ranks(scores, tgt[b, t])
     model.train(was_training)
     return ranks
+
+
+def _mask_past(
+    scores: torch.Tensor,
+    split: LeaveOneOut,
+    users: torch.Tensor,
+    first: int,
+    tgt: torch.Tensor,
+    b: torch.Tensor,
+    t: torch.Tensor,
+    rank_repeats: bool,
+) -> None:
+    """Set to -inf, in place, each row's items the user consumed before that row's target.
+
+    Args:
+        scores: ``[R, N]``, row r scores the target ``tgt[b[r], t[r]]``.
+        users: ``[B]`` the batch's users; ``first``: the window's first kept position.
+        tgt: ``[B, w]`` targets of the trimmed window; ``b``, ``t``: ``[R]`` each row's position.
+        rank_repeats: put a target that the past masked back (ranked), else it stays a miss.
+    """
+    n_items = scores.shape[1]
+    columns = item_rows(tgt[b, t]).unsqueeze(1)  # [R, 1]: each row's target
+    kept = scores.gather(1, columns)
+    old_b, old_item, hb, ht, hitem = _history(split, users, first)
+    seen = torch.zeros(len(users), n_items, dtype=torch.bool, device=tgt.device)  # [B, N]
+    seen[old_b, item_rows(old_item)] = True
+    scores.masked_fill_(seen[b], float("-inf"))  # the past before the window: every row
+    row_of = torch.full(tgt.shape, -1, dtype=torch.long, device=tgt.device)  # [B, w]
+    row_of[b, t] = torch.arange(len(b), device=tgt.device)
+    rows = row_of[hb, ht - first]  # -1: a position without a target
+    keep = rows >= 0
+    scores[rows[keep], item_rows(hitem[keep])] = float("-inf")
+    if rank_repeats:
+        scores.scatter_(1, columns, kept)
 
 
 def per_position_metrics(ranks: torch.Tensor, k: int = 10) -> pd.DataFrame:

@@ -84,20 +84,7 @@ def read_s3rec(path: Path) -> Interactions:
         tokens = line.split()
         if not tokens:
             continue
-        for token in tokens:
-            if not (token.isascii() and token.isdigit()) or int(token) == 0:
-                raise DataError(
-                    f"{path}, line {number}: '{token}' is not a positive integer id. In the "
-                    "S3-Rec format every line is 'user_id item_id item_id ...' with ids >= 1 "
-                    "(0 is the padding index); fix or remove the line, or use format: csv/atomic "
-                    "for string ids."
-                )
-            if int(token) > _MAX_ID:  # item ids become int64 indices: a hash-like id would overflow
-                raise DataError(
-                    f"{path}, line {number}: id {token} is larger than {_MAX_ID} (the largest "
-                    "int64), so it cannot be an item index of the S3-Rec format. Re-number the "
-                    "ids 1..N, or read the log with format: csv/atomic, which keeps ids as strings."
-                )
+        _check_s3rec_ids(tokens, number, path)
         user = int(tokens[0])
         if len(tokens) == 1:  # a user without interactions: nothing to train or evaluate
             empty.append(f"line {number} (user {tokens[0]})")
@@ -129,6 +116,24 @@ def read_s3rec(path: Path) -> Interactions:
         lines=np.array(lines, dtype=np.int64),
         path=path,
     )
+
+
+def _check_s3rec_ids(tokens: list[str], number: int, path: Path) -> None:
+    """Raise DataError unless every token of line ``number`` is an id in 1..int64 max."""
+    for token in tokens:
+        if not (token.isascii() and token.isdigit()) or int(token) == 0:
+            raise DataError(
+                f"{path}, line {number}: '{token}' is not a positive integer id. In the "
+                "S3-Rec format every line is 'user_id item_id item_id ...' with ids >= 1 "
+                "(0 is the padding index); fix or remove the line, or use format: csv/atomic "
+                "for string ids."
+            )
+        if int(token) > _MAX_ID:  # item ids become int64 indices: a hash-like id would overflow
+            raise DataError(
+                f"{path}, line {number}: id {token} is larger than {_MAX_ID} (the largest "
+                "int64), so it cannot be an item index of the S3-Rec format. Re-number the "
+                "ids 1..N, or read the log with format: csv/atomic, which keeps ids as strings."
+            )
 
 
 def read_atomic(

@@ -69,6 +69,11 @@ def parse_times(values: np.ndarray, lines: np.ndarray, path: Path, column: str =
             _bad_time(path, lines, series, int(np.flatnonzero(~is_number)[0]), "a number", column)
         _warn_mixed_units(series, lines, path, column)
         return _decimal_key(series)
+    return _datetime_key(series, lines, path, column)
+
+
+def _datetime_key(series: pd.Series, lines: np.ndarray, path: Path, column: str) -> np.ndarray:
+    """``[M]`` int64 key of ISO date-times (see :func:`parse_times`); raises DataError as it does."""
     # BigQuery and many SQL exports write UTC as a word ("2015-05-20 21:34:02 UTC"), which ISO 8601
     # and pandas do not accept: it is the offset +00:00.
     series = series.str.replace(_UTC_WORD_RE, "+00:00", regex=True)
