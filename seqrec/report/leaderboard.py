@@ -35,6 +35,7 @@ from seqrec.errors import SeqrecError
 from seqrec.report.archive import check_result_dir, is_result_dir
 from seqrec.report.markdown import markdown_table
 from seqrec.report.paper import DATASET_NAMES, MODEL_NAMES, PROPOSED, loss_name
+from seqrec.report.protocol import PAPER_PROTOCOL, TABLE2_PROTOCOL, check_protocol, check_seeds_agree
 from seqrec.report.runs import check_same_data, read_metrics
 from seqrec.report.stats import paired_ttest, seed_averaged_users
 
@@ -50,8 +51,9 @@ def collect_beyond(root: str | os.PathLike) -> pd.DataFrame:
         The columns of :func:`seqrec.report.runs.collect_runs` plus ``config`` (the ``<name>``
         folder; it may hold slashes); empty when ``root`` holds no run.
     Raises:
-        SeqrecError: a run outside that layout, a result folder of another format, or two runs
-            with one dataset, configuration and seed.
+        SeqrecError: a run outside that layout, a result folder of another format, two runs
+            with one dataset, configuration and seed, or seeds of one configuration that differ
+            in another setting (:func:`seqrec.report.protocol.check_seeds_agree`).
     """
     root = Path(root)
     rows = []
@@ -75,6 +77,7 @@ def collect_beyond(root: str | os.PathLike) -> pd.DataFrame:
         if dup.any():
             a, b = runs.loc[dup, "run_dir"].iloc[:2]
             raise SeqrecError(f"'{a}' and '{b}' are the same dataset, configuration and seed; keep one.")
+        check_seeds_agree(runs, ("dataset", "config"))
     return runs
 
 
@@ -116,11 +119,15 @@ def comparable_runs(table2: pd.DataFrame, beyond: pd.DataFrame | None = None) ->
         The runs with ``config`` and the settings of their ``config.yaml`` (max_len, samples,
         causal_filter, mask_history, repeats_ranked; :func:`_run_settings`).
     Raises:
-        SeqrecError: a configuration's seeds differ in ``max_len``; runs of one dataset were
-            trained on different data or evaluated differently (both folders named).
+        SeqrecError: a run departs from the paper's protocol (:mod:`seqrec.report.protocol`);
+            runs of one dataset were trained on different data or evaluated differently (both
+            folders named). (Seeds of one configuration that differ in a setting, ``max_len``
+            included, are refused when they are collected.)
     """
+    check_protocol(table2, TABLE2_PROTOCOL, "Table 2")
     frames = [table2.assign(config=table2["model"] + "-" + table2["loss"])]
     if beyond is not None and not beyond.empty:
+        check_protocol(beyond, PAPER_PROTOCOL, "the leaderboard")
         frames.append(beyond)
     runs = pd.concat(frames, ignore_index=True)
     check_same_data(runs, by=("dataset",))
@@ -139,12 +146,6 @@ def comparable_runs(table2: pd.DataFrame, beyond: pd.DataFrame | None = None) ->
                     "with the other's eval settings (experiment=leaderboard uses Table 2's: "
                     "eval.mask_history=true eval.rank_repeats=false)."
                 )
-    for (dataset, config), group in runs.groupby(["dataset", "config"], sort=False):
-        if group["max_len"].nunique() > 1:
-            raise SeqrecError(
-                f"The seeds of {dataset}/{config} were trained with different max_len "
-                f"({', '.join(map(str, sorted(group['max_len'].unique())))}); give each max_len its own folder."
-            )
     return runs
 
 

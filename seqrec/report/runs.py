@@ -58,7 +58,9 @@ def collect_runs(root: str | os.PathLike) -> pd.DataFrame:
     Raises:
         SeqrecError: ``root`` does not exist or holds no finished run; a ``metrics.json`` is not
             valid json or lacks dataset/model/loss/seed; two runs share dataset, model, loss and
-            seed (the message names both directories); a result folder of another format.
+            seed, or two seeds of one dataset × model × loss differ in another setting
+            (:func:`seqrec.report.protocol.check_seeds_agree`; the messages name both
+            directories); a result folder of another format.
     """
     root = Path(root)
     if not root.is_dir():
@@ -90,6 +92,10 @@ def collect_runs(root: str | os.PathLike) -> pd.DataFrame:
             f"Two finished runs have the same {key}: '{a}' and '{b}'. Averaging them would count "
             "one seed twice; delete or move the one you do not want, or pass a narrower --runs."
         )
+    # protocol reads configs with seqrec.runs (training code), which this module does not import
+    from seqrec.report.protocol import check_seeds_agree
+
+    check_seeds_agree(runs, ("dataset", "model", "loss"))
     return runs
 
 
