@@ -171,6 +171,8 @@ BAD = [
         r"trainer.mask_history=False differs from eval.mask_history=True.*eval.mask_history=\.\.\.",
     ),
     ("trainer.eval_batch_size=64", r"trainer.eval_batch_size=64 differs from eval.batch_size='auto'"),
+    # a third-party union with a member no config value can be (torch's lr: float | Tensor)
+    ("optimizer.lr=abc", r"optimizer.lr='abc' is not valid: it must be a number\."),
     # combinations and missing values
     ("stage=pretrain", r"stage=pretrain needs a model with a pre-training stage \(model=s3rec\)"),
     ("dataset=custom", r"dataset.path has no value \(it is '\?\?\?'"),

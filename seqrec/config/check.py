@@ -136,7 +136,12 @@ def accepts(tp: Any, value: Any) -> bool:
     if origin is Literal:
         return any(type(value) is type(a) and value == a for a in args)
     if origin in (Union, types.UnionType):
-        return any(accepts(a, value) for a in args)
+        # a member no plain config value can be (``float | Tensor``: torch's lr) must not let any
+        # value through: check the members a config value can be, as describe() names them; a
+        # node with a _target_ builds an object, which may be any member (a sampler)
+        built = isinstance(value, Mapping) and "_target_" in value
+        checked = [a for a in args if built or _describable(a)] or list(args)
+        return any(accepts(a, value) for a in checked)
     if origin in (list, tuple, typing.Sequence) or tp in (list, tuple):
         if not isinstance(value, (list, tuple)):
             return False

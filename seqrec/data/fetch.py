@@ -41,6 +41,8 @@ TIMEOUT_S = 60.0
 def shared_data_dirs() -> list[Path]:
     """Existing shared data folders, in the order they are searched."""
     env = os.environ.get("SEQREC_SHARED_DATA")
+    if env and not Path(env).is_dir():  # a typo would otherwise fall back to ../shared unseen
+        log.warning("SEQREC_SHARED_DATA=%s is not a folder; it is ignored (../shared/data, else a download).", env)
     candidates = [Path(env)] if env else []
     candidates += [PROJECT_ROOT.parent / "shared" / "data", PROJECT_ROOT / "shared" / "data"]
     return [folder for folder in candidates if folder.is_dir()]

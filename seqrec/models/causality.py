@@ -74,8 +74,10 @@ def check_causal(model: torch.nn.Module, n_items: int, max_len: int, loss_name: 
     declared = getattr(model, "causal", None)
     name = getattr(model, "name", type(model).__name__)
     advice = (
-        "Train it with a last-position loss (loss.positions=last, e.g. loss=ce, or the published "
-        "models' prefix protocol), or use a causal variant of the model."
+        "Train it with a last-position loss (loss.positions=last, e.g. loss=ce), best on every "
+        "prefix of the sequences as the published models are (loss=ce trainer.samples=prefixes; "
+        "experiment=bsarec_lastfm or bsarec_beauty), or use a causal variant of the model "
+        "(model=bsarec_causal)."
     )
     if declared is False:
         raise ConfigError(

@@ -30,7 +30,8 @@ def report_errors(keep_going: bool = False, run_dir: Path | None = None):
     """Turn a :class:`SeqrecError`, an ``OSError`` (:func:`io_message`) or a missing ``???`` option
     into one paragraph on stderr and ``SystemExit(1)``; a run stopped by SIGTERM/Ctrl-C with its
     state saved into a one-line note on how to resume and ``SystemExit(128 + signal)``; any other
-    Ctrl-C into ``SystemExit(130)``.
+    Ctrl-C into ``SystemExit(130)``. Any other exception (a bug) keeps its traceback; the run
+    folder is cleaned up the same way.
 
     Args:
         keep_going: in a sweep, print the message and re-raise the error as an ordinary
@@ -69,6 +70,9 @@ def report_errors(keep_going: bool = False, run_dir: Path | None = None):
     except KeyboardInterrupt:
         Console(stderr=True).print("interrupted: this run wrote no metrics.json, so it does not count as a result.")
         raise SystemExit(130) from None
+    except Exception:  # a bug: its traceback is what a report needs, but no dead run folder
+        remove_unused_run_dir(run_dir)
+        raise
 
 
 def io_message(err: OSError) -> str:
