@@ -507,7 +507,7 @@ def _split_fields(
         raise DataError(
             f"{path}, line {numbers[row]}: expected {n_fields} fields separated by {sep!r} (as in "
             f"the header), found {counts[row]}. Fix or delete the row; a field that contains the "
-            "separator must be quoted (CSV) or the separator must be changed with `sep`."
+            "separator must be quoted (CSV) or the separator must be changed with `dataset.sep`."
         )
     table = np.empty((len(raw), n_fields), dtype=object)
     plain = ~is_quoted
