@@ -29,13 +29,12 @@ import os
 from pathlib import Path
 
 import pandas as pd
-from omegaconf import OmegaConf
 
 from seqrec.errors import SeqrecError
 from seqrec.report.archive import check_result_dir, is_result_dir
 from seqrec.report.markdown import markdown_table
 from seqrec.report.paper import DATASET_NAMES, MODEL_NAMES, PROPOSED, loss_name
-from seqrec.report.protocol import PAPER_PROTOCOL, TABLE2_PROTOCOL, check_protocol, check_seeds_agree
+from seqrec.report.protocol import PAPER_PROTOCOL, TABLE2_PROTOCOL, check_protocol, check_seeds_agree, flat_config
 from seqrec.report.runs import check_same_data, read_metrics
 from seqrec.report.stats import paired_ttest, seed_averaged_users
 
@@ -91,21 +90,20 @@ def _run_settings(run_dir: str) -> dict:
     existed lack it and get the behaviour of that time: one sample per sequence, repeated
     targets ranked.
     """
-    path = Path(run_dir) / "config.yaml"
+    config = flat_config(run_dir)  # the one reader of saved configs (seqrec.report.protocol)
+    path = Path(run_dir) / "metrics.json"
     try:
-        cfg = OmegaConf.load(path)
-        share = json.loads((Path(run_dir) / "metrics.json").read_text()).get("test/repeat_share")
+        share = json.loads(path.read_text()).get("test/repeat_share")
     except (OSError, ValueError) as exc:
         raise SeqrecError(f"Cannot read '{path}' ({exc}); rebuild that result folder.") from exc
-    max_len = OmegaConf.select(cfg, "dataset.max_len")
-    if max_len is None:
-        raise SeqrecError(f"'{path}' has no dataset.max_len; rebuild that result folder.")
-    mask_history = bool(OmegaConf.select(cfg, "eval.mask_history", default=True))
-    rank_repeats = bool(OmegaConf.select(cfg, "eval.rank_repeats", default=True))
+    if config.get("dataset.max_len") is None:
+        raise SeqrecError(f"'{Path(run_dir) / 'config.yaml'}' has no dataset.max_len; rebuild that result folder.")
+    mask_history = bool(config.get("eval.mask_history", True))
+    rank_repeats = bool(config.get("eval.rank_repeats", True))
     return {
-        "max_len": int(max_len),
-        "samples": str(OmegaConf.select(cfg, "trainer.samples", default="sequences")),
-        "causal_filter": bool(OmegaConf.select(cfg, "model.causal_filter", default=False)),
+        "max_len": int(config["dataset.max_len"]),
+        "samples": str(config.get("trainer.samples", "sequences")),
+        "causal_filter": bool(config.get("model.causal_filter", False)),
         "mask_history": mask_history,
         "repeats_ranked": None if share == 0 else (rank_repeats or not mask_history),
     }
