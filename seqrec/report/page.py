@@ -21,14 +21,10 @@ keeps the pages honest). Blocks:
   Table 2, :mod:`seqrec.report.leaderboard`).
 * ``backbones``: per dataset with BSARec runs, BSARec as published (prefix samples, last-position
   CE), its causal variant with CCE and SASRec + CCE, with paired t-tests against SASRec + CCE.
+* ``plan``: the cells that lack seeds and the commands that add them (:mod:`seqrec.report.plan`).
 * ``summary``: a few lines per dataset for the README.
 
-Noise: a cell's ``noise`` is ``sqrt(SE_users² + s_seeds²)``, where ``SE_users`` is the standard
-error of the test mean over users (per-user standard deviation / sqrt(users), averaged over seeds)
-and ``s_seeds`` the standard deviation over seeds (0 with one seed): the spread one run of the
-cell would have. ``z = (ours − paper) / noise``; a cell with ``|z| > 2`` is outside noise. A cell
-of one seed has no seed spread in its noise, so its verdict says ``outside, 1 seed``: more seeds
-decide it.
+Noise and the ``within``/``outside`` verdict: :mod:`seqrec.report.noise`.
 """
 
 from __future__ import annotations
@@ -38,7 +34,6 @@ import os
 import re
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from seqrec.atomic import atomic_write
@@ -51,6 +46,7 @@ from seqrec.report.leaderboard import (
     load_published,
 )
 from seqrec.report.markdown import markdown_table
+from seqrec.report.noise import Z_OUTSIDE, cell_noise, ndcg_z, noise_verdict
 from seqrec.report.paper import (
     BASELINES,
     DATASET_NAMES,
@@ -61,42 +57,12 @@ from seqrec.report.paper import (
     PROPOSED,
     loss_name,
 )
-from seqrec.report.runs import read_per_user
+from seqrec.report.plan import plan_block, pretrained_from, remaining
 from seqrec.report.stats import significance_table
 
-Z_OUTSIDE = 2.0
 _BLOCK_RE = re.compile(
     r"(<!-- generated:(?P<name>[a-z0-9_]+) begin[^>]*-->\n)(?P<body>.*?)(<!-- generated:(?P=name) end -->)", re.DOTALL
 )
-
-
-def cell_noise(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per dataset × model × loss: seeds, mean, std over seeds and ``noise`` (module docstring)
-    of test HR@10 and NDCG@10. Reads every run's per-user test metrics.
-
-    Returns:
-        DataFrame with dataset, model, loss, n_seeds, ``valid/ndcg@10`` (mean over seeds: what a
-        cell is chosen by) and, for m in ``hr@10``, ``ndcg@10``: ``<m>``, ``<m>_std`` (NaN for one
-        seed), ``<m>_noise``.
-    """
-    rows = []
-    for (dataset, model, loss), group in runs.groupby(["dataset", "model", "loss"], sort=False):
-        row = {"dataset": dataset, "model": model, "loss": loss, "n_seeds": len(group)}
-        row["valid/ndcg@10"] = float(group["valid/ndcg@10"].astype(float).mean())
-        per_user = [read_per_user(d) for d in group["run_dir"]]
-        for m in ("hr@10", "ndcg@10"):
-            values = group[f"test/{m}"].astype(float)
-            se_users = float(np.mean([u[m].std(ddof=1) / math.sqrt(len(u)) for u in per_user]))
-            s_seeds = float(values.std(ddof=1)) if len(values) > 1 else 0.0
-            row.update(
-                {
-                    m: float(values.mean()),
-                    f"{m}_std": s_seeds if len(values) > 1 else math.nan,
-                    f"{m}_noise": math.hypot(se_users, s_seeds),
-                }
-            )
-        rows.append(row)
-    return pd.DataFrame(rows)
 
 
 def _fmt(mean: float, std: float) -> str:
@@ -125,6 +91,7 @@ def table2_block(cells: pd.DataFrame, paper: pd.DataFrame) -> str:
         ),
     )
     indexed = cells.set_index(["dataset", "model", "loss"])
+    z_of = dict(zip(indexed.index, ndcg_z(cells, paper), strict=True))
     out = []
     for key in keys:
         ours = indexed.loc[key] if key in indexed.index else None
@@ -143,11 +110,9 @@ def table2_block(cells: pd.DataFrame, paper: pd.DataFrame) -> str:
                 if pd.isna(mean) or pd.isna(ref):
                     line += ["", ""]
                 else:
-                    z = (mean - ref) / ours[f"{m}_noise"]
+                    z = z_of[key]
                     line += [f"{mean - ref:+.4f}", f"{z:+.1f}"]
-                    verdict = "outside" if abs(z) > Z_OUTSIDE else "within"
-                    if verdict == "outside" and ours["n_seeds"] == 1:  # its noise lacks the seed spread
-                        verdict = "outside, 1 seed"
+                    verdict = noise_verdict(z, int(ours["n_seeds"]))
         out.append(line + [verdict])
     head = ["Dataset", "Model", "Loss", "seeds", "HR@10", "paper", "NDCG@10", "paper", "Δ NDCG@10", "z", "noise"]
     return markdown_table(pd.DataFrame(out, columns=head), left=3)
@@ -203,11 +168,7 @@ def summary_block(cells: pd.DataFrame, paper: pd.DataFrame) -> str:
         if ours.empty:
             lines.append(f"| {DATASET_NAMES[dataset]} | 0 of {n_paper} | | | |")
             continue
-        z = [
-            (r["ndcg@10"] - paper_ndcg.get((dataset, r.model, r.loss), math.nan)) / r["ndcg@10_noise"]
-            for _, r in ours.iterrows()
-        ]
-        within = sum(abs(v) <= Z_OUTSIDE for v in z if not pd.isna(v))
+        within = int((ndcg_z(ours, paper).abs() <= Z_OUTSIDE).sum())
         cce = ours[ours["loss"] == PROPOSED]
         best = "" if cce.empty else cce.loc[cce["ndcg@10"].idxmax()]
         best_text = (
@@ -241,6 +202,7 @@ def render_blocks(runs: pd.DataFrame, paper: pd.DataFrame, beyond: pd.DataFrame 
         "significance": significance_block(runs) + "\n",
         "leaderboard": leaderboard_block(configurations(comparable), load_published(), paper) + "\n",
         "backbones": backbones_block(comparable) + "\n",
+        "plan": plan_block(remaining(runs, paper), pretrained_from(runs)) + "\n",
         "summary": summary_block(cells, paper) + "\n",
     }
 
