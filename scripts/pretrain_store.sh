@@ -19,6 +19,9 @@ shift || true
 STORE=${SEQREC_PRETRAIN_DIR:-outputs/pretrained}
 KEEP=${PRETRAINED_RESULTS:-results/pretrained}   # the committed copies
 mkdir -p "$STORE" "$KEEP"
+# SIGTERM/SIGINT (a time limit, Ctrl-C) reach train.py too, which saves last.pt and stops; this
+# script then goes on to store it instead of dying before the copy (a trap is not inherited)
+trap 'echo "stopping: storing the latest checkpoint" >&2' TERM INT
 for dataset in ${DATASETS//,/ }; do
   for saved in "$KEEP"/"$dataset"-*/; do
     [ -d "$saved" ] || continue
