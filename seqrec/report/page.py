@@ -51,11 +51,10 @@ from seqrec.report.paper import (
     BASELINES,
     DATASET_NAMES,
     DATASET_ORDER,
-    LOSS_ORDER,
     MODEL_NAMES,
-    MODEL_ORDER,
     PROPOSED,
     loss_name,
+    table2_order,
 )
 from seqrec.report.plan import plan_block, pretrained_from, remaining
 from seqrec.report.stats import significance_table
@@ -75,21 +74,7 @@ def table2_block(cells: pd.DataFrame, paper: pd.DataFrame) -> str:
     """Markdown table of every cell of the paper's Table 2 and every cell we ran (see module)."""
     paper_wide = paper.pivot_table(index=["dataset", "model", "loss"], columns="metric", values="value")
     keys = set(map(tuple, cells[["dataset", "model", "loss"]].to_numpy())) | set(paper_wide.index)
-    order = {
-        k: {n: i for i, n in enumerate(v)}
-        for k, v in (("dataset", DATASET_ORDER), ("model", MODEL_ORDER), ("loss", LOSS_ORDER))
-    }
-    keys = sorted(
-        keys,
-        key=lambda k: (
-            order["dataset"].get(k[0], 99),
-            k[0],
-            order["model"].get(k[1], 99),
-            k[1],
-            order["loss"].get(k[2], 99),
-            k[2],
-        ),
-    )
+    keys = sorted(keys, key=table2_order)
     indexed = cells.set_index(["dataset", "model", "loss"])
     z_of = dict(zip(indexed.index, ndcg_z(cells, paper), strict=True))
     out = []

@@ -48,6 +48,17 @@ def ordered(names, preferred=()) -> list[str]:
     return first + sorted(present - set(first))
 
 
+def table2_order(cell: tuple[str, str, str]) -> tuple:
+    """Sort key of a ``(dataset, model, loss)`` cell in the paper's Table 2 order (datasets, models
+    and losses it does not have after its own, alphabetically)."""
+    orders = (DATASET_ORDER, MODEL_ORDER, LOSS_ORDER)
+    return tuple(x for name, order in zip(cell, orders, strict=True) for x in (_rank(order, name), name))
+
+
+def _rank(order: tuple[str, ...], name: str) -> int:
+    return order.index(name) if name in order else len(order)
+
+
 def loss_name(loss: str) -> str:
     """Display name of a loss: upper case (``cce`` → ``CCE``)."""
     return loss.upper()

@@ -27,13 +27,11 @@ from seqrec.report.markdown import markdown_table
 from seqrec.report.noise import cell_noise, ndcg_z, noise_verdict
 from seqrec.report.paper import (
     DATASET_NAMES,
-    DATASET_ORDER,
-    LOSS_ORDER,
     MODEL_NAMES,
-    MODEL_ORDER,
     PROPOSED,
     load_paper,
     loss_name,
+    table2_order,
 )
 from seqrec.report.protocol import flat_config
 from seqrec.report.runs import collect_runs
@@ -86,9 +84,8 @@ def remaining(runs: pd.DataFrame | None, paper: pd.DataFrame, wanted: int = WANT
 
 
 def _table2_cells(paper: pd.DataFrame) -> list[tuple[str, str, str]]:
-    order = [{n: i for i, n in enumerate(o)} for o in (DATASET_ORDER, MODEL_ORDER, LOSS_ORDER)]
     keys = {tuple(k) for k in paper[["dataset", "model", "loss"]].drop_duplicates().to_numpy()}
-    return sorted(keys, key=lambda k: tuple((o.get(v, 99), v) for o, v in zip(order, k, strict=True)))
+    return sorted(keys, key=table2_order)
 
 
 def pretrained_from(runs: pd.DataFrame | None) -> dict[str, str]:
