@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from seqrec.atomic import atomic_write
-from seqrec.data.readers import directory_message
 from seqrec.data.spec import DatasetSpec
+from seqrec.data.text import directory_message
 from seqrec.errors import DataError
 
 log = logging.getLogger(__name__)
