@@ -10,6 +10,7 @@ from torch import nn
 
 from seqrec.errors import ConfigError
 from seqrec.models import GRU4Rec, S3Rec, SASRec
+from seqrec.models.bsarec import BSARec
 from seqrec.models.causality import check_causal, future_dependence
 from seqrec.runs.pipeline import run
 
@@ -41,6 +42,21 @@ def test_every_shipped_model_is_causal(model):
     assert model.causal is True
     assert future_dependence(model, 30, 20) == 0.0
     check_causal(model, 30, 20, "cce")  # no error
+
+
+@pytest.mark.parametrize("max_len", [1, 2])
+def test_the_check_stays_inside_a_short_window(max_len):
+    # the check's sequences must fit the model: max_len 1 once failed with "input length 2
+    # exceeds max_len 1" before any training; one position has no future to leak
+    for model in (SASRec(30, max_len), GRU4Rec(30, max_len), BSARec(30, max_len, causal_filter=True)):
+        assert future_dependence(model, 30, max_len) == 0.0
+        check_causal(model, 30, max_len, "cce")
+    assert future_dependence(WindowMean(30), 30, 2) > 1e-3  # two positions: a leak is still seen
+
+
+def test_a_run_with_a_one_item_window_trains(tmp_path):
+    metrics = run(_tiny(tmp_path, "dataset.max_len=1"))
+    assert metrics["epochs_run"] == 1
 
 
 def test_a_leaking_model_is_refused_whatever_it_declares():

@@ -37,9 +37,12 @@ def future_dependence(model: torch.nn.Module, n_items: int, max_len: int, batch:
 
     Returns:
         ``max |h(x)[:, :t+1] - h(x')[:, :t+1]|`` over three cut points t, where ``x'`` equals ``x``
-        up to t and has other items after it (0.0 for a causal model).
+        up to t and has other items after it (0.0 for a causal model, and for ``max_len`` 1, whose
+        one position has no future the model could be given).
     """
-    length = max(2, min(int(max_len), 20))
+    if max_len < 2:
+        return 0.0
+    length = min(int(max_len), 20)
     gen = torch.Generator().manual_seed(seed)
     device = next(model.parameters()).device
     was_training = model.training
