@@ -87,9 +87,12 @@ def test_tied_scores_give_smallest_ids_first_and_history_excluded():
     pd.testing.assert_frame_equal(recs, again)
 
 
-def test_a_history_covering_the_catalogue_shortens_the_list():
+def test_a_history_covering_the_catalogue_shortens_the_list(caplog):
     run = Recommender(Constant(), TOKENS, max_len=5)
-    recs = run.recommend({"s": ["a", "b", "c", "d", "e"], "t": ["a"]}, k=6)
+    with caplog.at_level(logging.WARNING, logger="seqrec.recommend"):
+        recs = run.recommend({"s": ["a", "b", "c", "d", "e"], "t": ["a"]}, k=6)
+    # said, not silent: a user whose history covers the catalogue gets an empty list
+    assert "2 of 2 lists are shorter than k=6 (0 empty)" in caplog.text and "--include-history" in caplog.text
     assert recs[recs.sequence_id == "s"]["item_id"].tolist() == ["f"]
     assert recs[recs.sequence_id == "t"]["item_id"].tolist() == ["b", "c", "d", "e", "f"]
     assert np.isfinite(recs["score"]).all()

@@ -153,6 +153,16 @@ class Recommender:
     def _frame(self, id_name: str, ids: list, scores: torch.Tensor, items: torch.Tensor) -> pd.DataFrame:
         """Long format: one row per (id, rank) with the raw item id and its score."""
         scores, items = scores.cpu().numpy(), items.cpu().numpy()
+        listed = (items > 0).sum(axis=1)  # [U]: a list is short when its history left < k items
+        if len(listed) and (listed < items.shape[1]).any():
+            log.warning(
+                "%d of %d lists are shorter than k=%d (%d empty): their history is excluded and "
+                "leaves fewer than k items of the catalogue; --include-history lists those too.",
+                int((listed < items.shape[1]).sum()),
+                len(listed),
+                items.shape[1],
+                int((listed == 0).sum()),
+            )
         row, col = np.nonzero(items > 0)  # row-major: ranks in order; -inf tails dropped
         return pd.DataFrame(
             {
