@@ -85,7 +85,7 @@ LAUNCHER := $(if $(JOBS),hydra/launcher=local hydra.launcher.n_jobs=$(JOBS))
 # clone), and says what to run when neither has a finished run.
 RUNS_ARG := $(if $(RUNS_GIVEN),--runs $(RUNS))
 
-.PHONY: install-sweep table2 table2-smoke table2-plan table2-gpu report plots
+.PHONY: install-sweep table2 table2-smoke table2-plan gpu-runs report plots
 
 install-sweep: install ## add the parallel/Slurm launchers (hydra-joblib-launcher, hydra-submitit-launcher)
 	$(BIN)/pip install --quiet -e '.[sweep]'
@@ -103,8 +103,8 @@ table2-smoke: install ## the table2 sweep on LastFM with 2 epochs (CPU, a few mi
 table2-plan: install ## what Table 2 still lacks under the seed rule of docs/results.md, as train.py commands
 	$(BIN)/python -m seqrec.report.plan
 
-table2-gpu: install data ## run what table2-plan lists on one CUDA GPU within BUDGET s (default 480), JOBS at a time
-	PYTHON=$(BIN)/python BUDGET=$(or $(BUDGET),480) JOBS=$(or $(JOBS),8) scripts/gpu_table2.sh
+gpu-runs: install data ## on one CUDA GPU within BUDGET s (480): what table2-plan lists, then scripts/gpu_runs.txt, JOBS at a time
+	PYTHON=$(BIN)/python BUDGET=$(or $(BUDGET),480) JOBS=$(or $(JOBS),8) scripts/gpu_runs.sh
 
 # The generated blocks of the results page and the README, from the committed result folders
 # (tests/test_results.py fails when they differ).
