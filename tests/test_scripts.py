@@ -4,12 +4,17 @@ speed, tests only that the scripts work and write what they promise."""
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 import sys
 
 import pandas as pd
 import pytest
-from conftest import ROOT
+from conftest import CONF, ROOT
+from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
+
+import seqrec.runs.sweep  # noqa: F401 (registers the resolvers the sweep folders use)
 
 SCRIPTS = ROOT / "scripts"
 
@@ -126,3 +131,17 @@ def test_commit_results_commits_each_finished_run_once_with_its_pages(tmp_path):
     commit_results()
     assert git("log", "-1", "--format=%s") == "results: table2/lastfm/sasrec-ce/seed42\n"
     assert git("status", "--porcelain", "results") == ""
+
+
+def test_every_gpu_run_fills_the_result_folder_its_line_names():
+    # scripts/gpu_runs.sh skips a line whose folder is in results/leaderboard/: a folder that is not
+    # the one the run writes would rerun finished runs on every GPU, or never skip
+    lines = [ln.split(maxsplit=1) for ln in (SCRIPTS / "gpu_runs.txt").read_text().splitlines()]
+    lines = [(folder, shlex.split(rest)) for folder, rest in lines if not folder.startswith("#")]
+    assert len(lines) >= 3
+    for folder, overrides in lines:
+        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+            cfg = compose(config_name="config", overrides=overrides, return_hydra_config=True)
+        HydraConfig.instance().set_config(cfg)
+        assert cfg.hydra.sweep.dir == "outputs/leaderboard", folder
+        assert cfg.hydra.sweep.subdir == folder
