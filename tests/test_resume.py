@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,7 +18,7 @@ import torch
 import yaml
 from conftest import ROOT, compose_config
 
-from seqrec.errors import ConfigError, RunInterrupted
+from seqrec.errors import ConfigError, RunInterrupted, SeqrecError
 from seqrec.runs.pipeline import run
 from seqrec.training.trainer import Trainer
 
@@ -165,6 +166,55 @@ def test_changed_config_on_resume_names_the_keys(tmp_path, lastfm_data_dir, sign
         run(config(out, lastfm_data_dir, "trainer.batch_size=64"))
     with pytest.raises(ConfigError, match="there is no folder"):
         run(config(tmp_path / "y", lastfm_data_dir, f"resume={tmp_path / 'nothing'}"), overrides=[])
+
+
+@pytest.fixture(scope="module")
+def stopped_in_epoch_3(tmp_path_factory, lastfm_data_dir):
+    """An unfinished run stopped in epoch 3 (epochs 1 and 2 validated: best.pt written), and the
+    best.pt of another finished run (BCE)."""
+    root = tmp_path_factory.mktemp("stopped")
+    with pytest.MonkeyPatch.context() as mp:
+        calls = {"n": 0}
+        original = Trainer._autocast
+
+        def counting(self):
+            calls["n"] += 1
+            if calls["n"] == 10:  # 4 batches per epoch
+                os.kill(os.getpid(), signal.SIGTERM)
+            return original(self)
+
+        mp.setattr(Trainer, "_autocast", counting)
+        with pytest.raises(RunInterrupted):
+            run(config(root / "run", lastfm_data_dir))
+    run(config(root / "other", lastfm_data_dir, "loss=bce", "trainer.max_epochs=1"))
+    return root
+
+
+@pytest.mark.parametrize("damage", ["foreign", "missing", "truncated", "other epoch"])
+def test_a_resumed_run_refuses_a_best_pt_that_is_not_its_own(tmp_path, lastfm_data_dir, stopped_in_epoch_3, damage):
+    # the results are computed with best.pt at the end: a missing one once reported the last epoch's
+    # weights as "best epoch 2", a copied one another run's numbers, without a word
+    out = tmp_path / "run"
+    shutil.copytree(stopped_in_epoch_3 / "run", out)
+    best = out / "best.pt"
+    if damage == "foreign":
+        shutil.copy(stopped_in_epoch_3 / "other" / "best.pt", best)
+        match = r"best.pt was written by another run.*loss"
+    elif damage == "missing":
+        best.unlink()
+        match = r"best.pt is missing, but the run's last.pt records epoch [12] as its best"
+    elif damage == "truncated":
+        best.write_bytes(best.read_bytes()[:1000])
+        match = r"best.pt cannot be read.*delete the folder"
+    else:
+        state = torch.load(best, weights_only=True)
+        torch.save({**state, "epoch": 99}, best)
+        match = r"best.pt holds epoch 99, but the run's last.pt records epoch [12]"
+    with pytest.raises(SeqrecError, match=match):
+        run(config(tmp_path / "x", lastfm_data_dir, f"resume={out}"), overrides=[f"resume={out}"])
+    with pytest.raises(SeqrecError, match=match):  # a sweep re-run into the folder: the same check
+        run(config(out, lastfm_data_dir))
+    assert not (out / "metrics.json").exists()
 
 
 # -- real processes ------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ import torch
 from seqrec.atomic import atomic_write, write_json
 from seqrec.errors import SeqrecError
 from seqrec.evaluation import metrics_from_ranks
+from seqrec.runs.resume import load_state
 from seqrec.training.checkpoints import Checkpoints
 
 # what last.pt holds (bump when its layout changes)
@@ -226,8 +227,20 @@ class RunWriter(Checkpoints):
                 tracker.log_epoch(row)
 
     def load_best(self) -> dict | None:
+        """The best epoch's checkpoint (None before any epoch was validated).
+
+        Raises:
+            SeqrecError: ``best.pt`` is missing although the run validated epochs, or damaged.
+        """
         path = self.out_dir / "best.pt"
-        return torch.load(path, map_location="cpu", weights_only=True) if path.is_file() else None
+        if path.is_file():
+            return load_state(path)
+        if self.epochs:  # validated epochs and no best state: the results would be the last epoch's
+            raise SeqrecError(
+                f"{path} disappeared while the run was going, so the best epoch's weights are gone "
+                f"and its results cannot be computed. Delete the folder {self.out_dir} and train the run again."
+            )
+        return None
 
     def finish(self, metrics: dict, per_user: pd.DataFrame) -> None:
         """Per-user test metrics, then ``metrics.json`` last: its presence marks a finished run."""

@@ -267,6 +267,8 @@ def _run_owned(
         pretrain_facts = ddp.on_main(lambda: start_from_pretraining(exp, cfg.trainer.progress))
     else:
         resume.check_identity(start.state, config, out_dir / "last.pt", data.fingerprint)
+        if ddp.is_main():  # the rank that reads best.pt at the end
+            resume.check_best(out_dir / "best.pt", start.state, config, data.fingerprint)
         trainer.load_state_dict(start.state)  # the model's weights come from last.pt
         writer = output(out_dir, config, history=trainer.state.history, **identity)
         pretrain_facts = start.state.get("facts", {})

@@ -112,8 +112,11 @@ def override_keys(overrides: list[str]) -> list[str]:
     return keys
 
 
+_RETRAIN = "delete the folder {folder} and train the run again (the same command, without resume=)."
+
+
 def load_state(path: Path) -> dict:
-    """Read ``last.pt``.
+    """Read a run's checkpoint (``last.pt``, ``best.pt``).
 
     Raises:
         SeqrecError: the file is damaged (e.g. cut short by a crash of an older version).
@@ -122,9 +125,41 @@ def load_state(path: Path) -> dict:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - any unpickling error means a damaged file
         raise SeqrecError(
-            f"the checkpoint {path} cannot be read ({type(err).__name__}: {err}). It is damaged; "
-            f"delete it to retrain the run from scratch (its folder {path.parent} keeps the rest)."
+            f"the checkpoint {path} cannot be read ({type(err).__name__}: {err}). It is damaged, so "
+            f"the run cannot go on from it: {_RETRAIN.format(folder=path.parent)}"
         ) from None
+
+
+def check_best(path: Path, state: dict, config: dict, data_fingerprint: str | None = None) -> None:
+    """Before an unfinished run continues: its ``best.pt`` is there once an epoch was validated,
+    readable, this run's (:func:`check_identity`) and of the best epoch ``last.pt`` records. The
+    run's reported metrics are computed with it at the end, so a missing or foreign ``best.pt``
+    would report the last epoch's or another run's model under this run's name.
+
+    Args:
+        path: the run's ``best.pt``.
+        state: its ``last.pt`` (``state["loop"]["best_epoch"]``: 0 before the first validation).
+        config, data_fingerprint: as for :func:`check_identity`.
+
+    Raises:
+        SeqrecError: naming the file, what is wrong and the fix.
+    """
+    best_epoch = int(state.get("loop", {}).get("best_epoch", 0))
+    if best_epoch < 1:
+        return
+    if not path.is_file():
+        raise SeqrecError(
+            f"{path} is missing, but the run's last.pt records epoch {best_epoch} as its best: the "
+            f"weights its results must come from are gone. Put best.pt back, or {_RETRAIN.format(folder=path.parent)}"
+        )
+    best = load_state(path)
+    check_identity(best, config, path, data_fingerprint)
+    if "epoch" in best and int(best["epoch"]) != best_epoch:
+        raise SeqrecError(
+            f"{path} holds epoch {int(best['epoch'])}, but the run's last.pt records epoch {best_epoch} "
+            f"as its best, so the two files are not of one run. Put the run's own best.pt back, or "
+            f"{_RETRAIN.format(folder=path.parent)}"
+        )
 
 
 # long: the decision table of a run folder's states (new, finished, unfinished, another config) in one place
@@ -239,8 +274,8 @@ def check_identity(checkpoint: dict, config: dict, path: Path, data_fingerprint:
         raise SeqrecError(
             f"{path} was written by another run than the one of its folder ({'; '.join(changed)}; "
             f"checkpoint value → the folder's config.yaml), so continuing or evaluating it would report "
-            f"that run's model as this one's. Put the folder's own checkpoint back, or delete {path.name} "
-            "to train the run from its start."
+            f"that run's model as this one's. Put the folder's own checkpoint back, or "
+            f"{_RETRAIN.format(folder=path.parent)}"
         )
 
 
