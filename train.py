@@ -20,7 +20,11 @@ from seqrec.runs.pipeline import run
 def main(cfg: DictConfig) -> float | None:
     # in a sweep (-m) a failing run must not stop the others
     hydra_cfg = HydraConfig.get()
-    with report_errors(keep_going=hydra_cfg.mode == RunMode.MULTIRUN, run_dir=Path(hydra_cfg.runtime.output_dir)):
+    with report_errors(
+        keep_going=hydra_cfg.mode == RunMode.MULTIRUN,
+        run_dir=Path(hydra_cfg.runtime.output_dir),
+        keep_run_dir=bool(str(cfg.get("resume") or "").strip()),  # a folder the user named: never removed
+    ):
         trackers, pruned = [], ()  # a search trial with a pruner: seqrec.tune.pruning
         if hydra_cfg.mode == RunMode.MULTIRUN and hydra_cfg.sweeper.get("pruner") is not None:
             from seqrec.tune.pruning import TrialPruned, trial_trackers

@@ -287,11 +287,20 @@ def test_resume_of_no_run_folder_is_refused_before_anything_is_written(tmp_path)
     (notes / "notes.txt").write_text("mine")
     empty = tmp_path / "empty"
     empty.mkdir()
+    broken = tmp_path / "broken"  # a run folder whose config.yaml was edited into invalid YAML
+    broken.mkdir()
+    (broken / "config.yaml").write_text("model: [1, 2\n")
+    listed = tmp_path / "listed"  # valid YAML, but no mapping of settings
+    listed.mkdir()
+    (listed / "config.yaml").write_text("[1, 2]\n")
     cases = {
         tmp_path / "missing": "there is no folder",
         notes: "is not a run folder (it has no config.yaml)",
         empty: "is not a run folder",
         notes / "notes.txt": "names a file, not a run folder",
+        broken: "config.yaml cannot be read as the run's config (ParserError",
+        listed: "config.yaml cannot be read as the run's config (it holds no settings)",
+        "": "resume= is empty (an unset shell variable?)",  # `resume=$RUN` with RUN unset
     }
     for path, message in cases.items():
         before = sorted(p.name for p in tmp_path.rglob("*"))

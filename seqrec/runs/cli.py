@@ -21,12 +21,12 @@ from rich.markup import escape
 
 from seqrec.errors import RunInterrupted, SeqrecError
 from seqrec.runs.resume import resume_problem
-from seqrec.runs.rundir import remove_unused_run_dir  # noqa: F401 (also seqrec.runs.cli.remove_unused_run_dir)
+from seqrec.runs.rundir import remove_unused_run_dir
 from seqrec.training import distributed
 
 
 @contextlib.contextmanager
-def report_errors(keep_going: bool = False, run_dir: Path | None = None):
+def report_errors(keep_going: bool = False, run_dir: Path | None = None, keep_run_dir: bool = False):
     """Turn a :class:`SeqrecError`, an ``OSError`` (:func:`io_message`) or a missing ``???`` option
     into one paragraph on stderr and ``SystemExit(1)``; a run stopped by SIGTERM/Ctrl-C with its
     state saved into a one-line note on how to resume and ``SystemExit(128 + signal)``; any other
@@ -40,28 +40,34 @@ def report_errors(keep_going: bool = False, run_dir: Path | None = None):
         run_dir: the run folder Hydra made; on an error it is removed when it holds nothing but
             Hydra's own files (``.hydra/``, ``train.log``), so a failed run leaves no folder
             that looks like a run.
+        keep_run_dir: keep ``run_dir`` itself whatever it holds (``resume=`` named it: it was
+            there before this command); only this command's Hydra record goes.
     """
+
+    def clean_up(folder: Path | None) -> None:
+        remove_unused_run_dir(folder, keep=keep_run_dir)
+
     try:
         yield
     except RunInterrupted as err:  # the whole sweep stops too: the job was asked to end
         if err.pretraining is not None:  # the run folder holds nothing to continue (pre-training's last.pt does)
-            remove_unused_run_dir(run_dir)
+            clean_up(run_dir)
         _print(str(err))
         raise SystemExit(err.exit_code) from None
     except SeqrecError as err:
-        remove_unused_run_dir(run_dir)  # in a sweep too: a failed job leaves no folder that looks like a run
+        clean_up(run_dir)  # in a sweep too: a failed job leaves no folder that looks like a run
         if keep_going:
             _print(str(err))
             raise
         _fail(str(err))
     except OSError as err:  # a folder that is a file, read-only, full: the path and the fix
-        remove_unused_run_dir(run_dir)
+        clean_up(run_dir)
         if keep_going:
             _print(io_message(err))
             raise
         _fail(io_message(err))
     except MissingMandatoryValue as err:
-        remove_unused_run_dir(run_dir)
+        clean_up(run_dir)
         key = getattr(err, "full_key", None) or "a required option"
         _fail(
             f"{key} has no value (it is '???' in its config file). Set it on the command line, "
@@ -71,7 +77,7 @@ def report_errors(keep_going: bool = False, run_dir: Path | None = None):
         Console(stderr=True).print("interrupted: this run wrote no metrics.json, so it does not count as a result.")
         raise SystemExit(130) from None
     except Exception:  # a bug: its traceback is what a report needs, but no dead run folder
-        remove_unused_run_dir(run_dir)
+        clean_up(run_dir)
         raise
 
 
@@ -178,7 +184,7 @@ class OutputFolderCheck(Callback):
     folder before Hydra writes its log there."""
 
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
-        if config.get("resume"):  # the run folder is the one resume= names: never create or write a wrong one
+        if config.get("resume") is not None:  # the folder resume= names: never create or write a wrong one
             problem = resume_problem(str(config.resume))
             if problem is not None:
                 _fail(problem)

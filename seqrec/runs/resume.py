@@ -112,6 +112,10 @@ def override_keys(overrides: list[str]) -> list[str]:
     return keys
 
 
+_EMPTY_RESUME = (
+    "resume= is empty (an unset shell variable?), so there is no run to continue. Pass the run "
+    "folder (resume=outputs/runs/...), or leave resume out to start a new run."
+)
 _RETRAIN = "delete the folder {folder} and train the run again (the same command, without resume=)."
 
 
@@ -167,6 +171,8 @@ def resume_problem(resume: str) -> str | None:
     """Why ``resume=<resume>`` names no run folder (one paragraph), or None when it names one
     (a folder holding ``config.yaml``). Checked before Hydra creates or writes anything there
     (:class:`seqrec.runs.cli.OutputFolderCheck`), so a wrong path is left as it was."""
+    if not str(resume).strip():
+        return _EMPTY_RESUME
     path = Path(resume).expanduser()
     example = "e.g. resume=outputs/runs/lastfm/sasrec-cce/seed42-<time>"
     if path.is_file():
@@ -181,6 +187,10 @@ def resume_problem(resume: str) -> str | None:
             f"resume={resume}: {path} is not a run folder (it has no config.yaml). Pass the folder a run "
             f"printed ('results in …'), {example}."
         )
+    try:
+        _saved_config(path / "config.yaml")
+    except ConfigError as err:
+        return str(err)
     return None
 
 
@@ -196,7 +206,9 @@ def prepare(cfg: DictConfig, overrides: list[str] | None = None) -> RunStart:
             the unfinished or finished run in the folder (each differing key with both values).
     """
     resume = cfg.get("resume")
-    return _resume_named(cfg, str(resume), overrides) if resume else _start_in_output_dir(cfg)
+    if resume is not None and not str(resume).strip():
+        raise ConfigError(_EMPTY_RESUME)
+    return _resume_named(cfg, str(resume), overrides) if resume is not None else _start_in_output_dir(cfg)
 
 
 def _start_in_output_dir(cfg: DictConfig) -> RunStart:
@@ -227,7 +239,7 @@ def _resume_named(cfg: DictConfig, resume: str, overrides: list[str] | None) -> 
     problem = resume_problem(str(resume))
     if problem is not None:
         raise ConfigError(problem)
-    saved = upgrade_targets(OmegaConf.load(out_dir / "config.yaml"))
+    saved = _saved_config(out_dir / "config.yaml")
     runtime = {key: OmegaConf.select(cfg, key) for key in RUNTIME_KEYS if OmegaConf.select(cfg, key) is not None}
     given = override_keys(overrides or [])
     changed = config_differences(
@@ -254,6 +266,29 @@ def _resume_named(cfg: DictConfig, resume: str, overrides: list[str] | None) -> 
     check_identity(state, OmegaConf.to_container(saved, resolve=True), out_dir / "last.pt")
     log.info("resuming %s after epoch %d", out_dir, state["loop"]["epoch"])
     return RunStart(saved, out_dir, state=state)
+
+
+def _saved_config(path: Path) -> DictConfig:
+    """A run folder's ``config.yaml``.
+
+    Raises:
+        ConfigError: the file is not YAML or holds no mapping (edited by hand, damaged).
+    """
+    try:
+        saved = OmegaConf.load(path)
+    except Exception as err:  # noqa: BLE001 - yaml and omegaconf errors share no base class
+        saved = err
+    if not isinstance(saved, DictConfig) or not saved:
+        problem = (
+            f"{type(saved).__name__}: {' '.join(str(saved).split())}"  # yaml's message spans lines
+            if isinstance(saved, Exception)
+            else "it holds no settings"
+        )
+        raise ConfigError(
+            f"{path} cannot be read as the run's config ({problem}), so the run cannot be continued "
+            f"with the settings it was trained with. Restore the file, or {_RETRAIN.format(folder=path.parent)}"
+        )
+    return upgrade_targets(saved)
 
 
 def check_identity(checkpoint: dict, config: dict, path: Path, data_fingerprint: str | None = None) -> None:

@@ -204,12 +204,13 @@ def read_run(path: str | os.PathLike) -> FinishedRun:
     return FinishedRun(run_dir, cfg, metrics, checkpoint)
 
 
-def remove_unused_run_dir(run_dir: Path | None) -> None:
+def remove_unused_run_dir(run_dir: Path | None, keep: bool = False) -> None:
     """Delete ``run_dir`` if it holds nothing a run could continue from or report (only Hydra's
     record and log, the lock, ``config.yaml`` and ``ids.npz``: a run that failed before its first
     epoch ended), then its empty parents up to the working directory. This command's unsettled
     Hydra record (:data:`seqrec.runs.sweep.INCOMING`) is always removed. Anything else in the folder (a
-    checkpoint, a result, a user's file), or another live run holding its lock, keeps it."""
+    checkpoint, a result, a user's file), or another live run holding its lock, keeps it; so does
+    ``keep`` (a folder the user named with ``resume=``, which this command did not make)."""
     if run_dir is None or not Path(run_dir).is_dir():
         return
     run_dir, cwd = Path(run_dir).resolve(), Path.cwd().resolve()
@@ -218,7 +219,7 @@ def remove_unused_run_dir(run_dir: Path | None) -> None:
     shutil.rmtree(run_dir / INCOMING, ignore_errors=True)  # this command's record, never settled
     with contextlib.suppress(OSError):
         (run_dir / INCOMING).parent.rmdir()  # .hydra/ when the record was all it held
-    if any(entry.name not in UNUSED for entry in run_dir.iterdir()):
+    if keep or any(entry.name not in UNUSED for entry in run_dir.iterdir()):
         return
     try:
         with exclusive(run_dir / RUN_LOCK):  # never the folder of a run that is still going
