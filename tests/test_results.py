@@ -105,6 +105,22 @@ def test_result_folder_gives_the_runs_numbers(tmp_path):
     assert str(tmp_path) not in (dest / "config.yaml").read_text()
 
 
+def test_user_ids_that_look_missing_survive_export_and_report(tmp_path):
+    # raw ids are strings: "NaN", "null", "NA" and "None" are users (pandas reads them as missing,
+    # and an export once wrote them as empty ids, after which the report saw one user twice)
+    ids = ["NaN", "null", "NA", "None"]
+    for loss, ranks in (("bce", [2, 30, 7, MISS]), ("ce", [4, 4, 11, 1]), ("cce", [1, 2, 3, 25])):
+        run = make_run(tmp_path / "runs", loss, ranks)
+        per_user = pd.read_csv(run / "per_user_test.csv")
+        per_user["user_id"] = ids
+        per_user.to_csv(run / "per_user_test.csv", index=False)
+    assert export_main([str(tmp_path / "runs"), "--into", str(tmp_path / "results")]) == 0
+    for src in ("runs", "results"):
+        runs = collect_runs(tmp_path / src)
+        assert [read_per_user(d).index.tolist() for d in runs["run_dir"]] == [ids, ids, ids]
+    assert report_main(["--runs", str(tmp_path / "results"), "--out", str(tmp_path / "rep"), "--no-plots"]) == 0
+
+
 def test_report_from_results_equals_report_from_runs(tmp_path):
     for loss, ranks in (("bce", [2, 30, 7, 1, MISS]), ("ce", [4, 4, 11, 1, 60]), ("cce", [1, 2, 3, 25, 9])):
         make_run(tmp_path / "runs", loss, ranks)

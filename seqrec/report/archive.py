@@ -44,6 +44,9 @@ RESULT_FORMAT = 1
 RESULT_FILE = "result.json"
 RANKS_FILE = "per_user_test.csv.gz"
 COPIED = ("config.yaml", "metrics.json", "epochs.csv")
+# per-user files: raw user ids are strings, and "NaN", "null" or "NA" is a user like any other
+# (pandas would read those as missing, and an export would write them as empty ids)
+USER_IDS = {"dtype": {"user_id": str}, "keep_default_na": False}
 
 
 def is_result_dir(path: str | os.PathLike) -> bool:
@@ -106,7 +109,7 @@ def read_ranks(path: str | os.PathLike) -> pd.DataFrame:
     from seqrec.evaluation import metrics_from_ranks
 
     try:
-        df = pd.read_csv(path, dtype={"user_id": str})
+        df = pd.read_csv(path, **USER_IDS)
     except (OSError, ValueError, EOFError, pd.errors.ParserError) as exc:
         raise SeqrecError(f"Cannot read '{path}': {exc}. Restore it from git or rebuild the result folder.") from exc
     if not {"user_id", "rank"} <= set(df.columns):
@@ -150,7 +153,7 @@ def export_run(
         metrics = json.loads((run_dir / "metrics.json").read_text())
         files = {name: (run_dir / name).read_bytes() for name in COPIED if name != "config.yaml"}
         files["config.yaml"] = _portable_config((run_dir / "config.yaml").read_text())
-        per_user = pd.read_csv(run_dir / "per_user_test.csv", dtype={"user_id": str}, usecols=["user_id", "rank"])
+        per_user = pd.read_csv(run_dir / "per_user_test.csv", usecols=["user_id", "rank"], **USER_IDS)
     except (OSError, ValueError, KeyError) as exc:
         raise SeqrecError(
             f"Cannot export '{run_dir}': {exc}. Only finished runs (with metrics.json, "

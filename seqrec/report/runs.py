@@ -17,7 +17,7 @@ import pandas as pd
 
 from seqrec.errors import SeqrecError
 from seqrec.evaluation import METRICS
-from seqrec.report.archive import RANKS_FILE, check_result_dir, is_result_dir, read_ranks
+from seqrec.report.archive import RANKS_FILE, USER_IDS, check_result_dir, is_result_dir, read_ranks
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +153,7 @@ def read_per_user(run_dir: str | os.PathLike) -> pd.DataFrame:
         path = Path(run_dir) / RANKS_FILE
         df = read_ranks(path)
     else:
-        df = _read_csv(path, dtype={"user_id": str})
+        df = _read_csv(path, **USER_IDS)
     if "user_id" not in df.columns:
         raise SeqrecError(f"'{path}' has no user_id column; it was written by an old or broken run.")
     if df["user_id"].duplicated().any():
