@@ -270,6 +270,10 @@ def test_users_file_sequences_file_and_runs_without_ids_npz(trained_run, tmp_pat
         ("ok", ["--sequences", "{bad}", "--users", "all"], "give --users or --sequences, not both"),
         ("ok", ["--users", "{nobody}"], "none of the 1 given user ids is a user"),
         ("ok", ["--out-suffix"], "must be a file ending in .csv or .jsonl"),
+        ("ok", ["--device", "gpu"], "device='gpu' is not a device: use auto"),
+        ("ok", ["--device", "cuda:x"], "device='cuda:x' is not a device"),
+        ("ok", ["--num-threads", "-3"], "'-3' is not a thread count"),
+        ("ok", ["--num-threads", "0"], "'0' is not a thread count"),
     ],
 )
 def test_bad_input_is_one_paragraph_exit_1_and_no_output(trained_run, tmp_path, capsys, case, args, message):

@@ -55,7 +55,7 @@ from seqrec.report.paper import (
     ordered,
 )
 from seqrec.report.runs import collect_runs, resolve_runs
-from seqrec.runs.cli import run_main
+from seqrec.runs.cli import run_main, thread_count
 
 log = logging.getLogger(__name__)
 
@@ -362,7 +362,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="do not mask each user's past items (the paper's Fig. 3 code did not); "
         "default: each run's eval.mask_history",
     )
-    p.add_argument("--num-threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--num-threads", type=thread_count, default=None, help="torch CPU threads (>= 1)")
 
 
 def run_rq3(args: argparse.Namespace) -> list[Path]:

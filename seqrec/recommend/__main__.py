@@ -21,7 +21,7 @@ import torch
 from seqrec.errors import SeqrecError
 from seqrec.recommend.files import check_out_path, read_sequences, read_users, write_recommendations
 from seqrec.recommend.run import AS_OF, load_run
-from seqrec.runs.cli import report_errors
+from seqrec.runs.cli import report_errors, thread_count
 
 log = logging.getLogger("seqrec.recommend")
 
@@ -91,7 +91,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="sequences scored at once (default: the run's eval.batch_size, auto)",
     )
-    p.add_argument("--num-threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--num-threads", type=thread_count, default=None, help="torch CPU threads (>= 1)")
     args = p.parse_args(argv)
     if args.sequences is not None and args.users is not None:
         p.error("give --users or --sequences, not both")

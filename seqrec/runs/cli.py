@@ -7,6 +7,7 @@ through the same context manager and returns the exit status.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import tempfile
 from collections.abc import Callable
@@ -79,6 +80,17 @@ def report_errors(keep_going: bool = False, run_dir: Path | None = None, keep_ru
     except Exception:  # a bug: its traceback is what a report needs, but no dead run folder
         clean_up(run_dir)
         raise
+
+
+def thread_count(text: str) -> int:
+    """argparse type of ``--num-threads``: a whole number >= 1 (torch's thread count)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a thread count: give a whole number >= 1 (e.g. 4)")
+    return value
 
 
 def io_message(err: OSError) -> str:

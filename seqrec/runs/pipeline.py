@@ -45,11 +45,17 @@ def resolve_device(name: str) -> torch.device:
     """``auto`` → CUDA when available, else CPU; ``cpu``/``cuda``/``cuda:1`` as given.
 
     Raises:
-        ConfigError: a CUDA device was asked for on a machine without one.
+        ConfigError: ``name`` is no device torch knows, or a CUDA device was asked for on a
+            machine without one.
     """
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError, TypeError):
+        raise ConfigError(
+            f"device={name!r} is not a device: use auto (a GPU when there is one), cpu, cuda or cuda:<index>."
+        ) from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(
             f"device={name} was asked for but no CUDA GPU is available here; use device=cpu or device=auto."
