@@ -93,3 +93,12 @@ def test_cli_prints_one_command_per_run(tmp_path, capsys):
     )
     assert sum("dataset=toys model=gru4rec loss=cce" in ln for ln in lines) == 2
     assert len(lines) == 14 * 3 + 30 + 2
+
+
+def test_cli_refuses_a_missing_folder_and_runs_off_the_protocol(tmp_path, capsys):
+    assert main(["--runs", str(tmp_path / "tabel2")]) == 1  # a typo once listed all 45 cells as "not run"
+    assert "is not a folder" in capsys.readouterr().err
+    # a 2-epoch smoke run would count as the cell's seed 42: refused as the pages refuse it
+    make_run(tmp_path / "runs", "cce", RANKS, config="trainer:\n  max_epochs: 2\n")
+    assert main(["--runs", str(tmp_path / "runs")]) == 1
+    assert "trainer.max_epochs=2" in " ".join(capsys.readouterr().err.split())

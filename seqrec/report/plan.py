@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from seqrec.errors import SeqrecError
 from seqrec.report.markdown import markdown_table
 from seqrec.report.noise import cell_noise, ndcg_z, noise_verdict
 from seqrec.report.paper import (
@@ -33,7 +34,7 @@ from seqrec.report.paper import (
     loss_name,
     table2_order,
 )
-from seqrec.report.protocol import flat_config
+from seqrec.report.protocol import TABLE2_PROTOCOL, check_protocol, flat_config
 from seqrec.report.runs import collect_runs
 from seqrec.runs.cli import run_main
 
@@ -147,7 +148,14 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     def body() -> None:
-        runs = collect_runs(args.runs) if args.runs.is_dir() and any(args.runs.rglob("metrics.json")) else None
+        if not args.runs.is_dir():
+            raise SeqrecError(
+                f"--runs '{args.runs}' is not a folder. Pass the Table 2 results (results/table2 in the "
+                "repository's root), or an empty folder to list every run."
+            )
+        runs = collect_runs(args.runs) if any(args.runs.rglob("metrics.json")) else None
+        if runs is not None:  # the runs the plan counts are the ones the pages accept
+            check_protocol(runs, TABLE2_PROTOCOL, "Table 2")
         plan = remaining(runs, load_paper())
         pretrained = pretrained_from(runs)
         if not args.commands:
