@@ -172,6 +172,16 @@ def test_export_of_nothing_is_one_paragraph(tmp_path, capsys):
     assert not (tmp_path / "results").exists()
 
 
+def test_export_with_one_broken_run_writes_nothing(tmp_path, capsys):
+    # all or nothing: it once wrote two of three result folders and then stopped on the third
+    for loss, ranks in (("bce", [2, 30]), ("ce", [4, 4]), ("cce", [1, 2])):
+        make_run(tmp_path / "runs", loss, ranks)
+    (tmp_path / "runs" / "lastfm-cce-42" / "per_user_test.csv").unlink()
+    assert export_main([str(tmp_path / "runs"), "--into", str(tmp_path / "results")]) == 1
+    assert "lastfm-cce-42" in capsys.readouterr().err
+    assert not (tmp_path / "results").exists()
+
+
 def test_update_page_rewrites_only_the_marked_blocks(tmp_path):
     page = tmp_path / "page.md"
     page.write_text("intro\n<!-- generated:summary begin (rebuilt) -->\nold\n<!-- generated:summary end -->\noutro\n")

@@ -130,7 +130,11 @@ def result_dir_name(metrics: dict) -> Path:
 
 
 def export_run(
-    run_dir: str | os.PathLike, into: str | os.PathLike, overwrite: bool = False, name: str | os.PathLike | None = None
+    run_dir: str | os.PathLike,
+    into: str | os.PathLike,
+    overwrite: bool = False,
+    name: str | os.PathLike | None = None,
+    dry_run: bool = False,
 ) -> tuple[Path, bool]:
     """Write the result folder of one finished run below ``into``.
 
@@ -141,6 +145,8 @@ def export_run(
         overwrite: replace an existing result folder whose files differ (a retrained run).
         name: the result folder below ``into``; default ``<dataset>/<model>-<loss>/seed<seed>``
             (:func:`result_dir_name`).
+        dry_run: read and check everything, write nothing (the return value is what a real
+            export would give).
 
     Returns:
         ``(result folder, changed)``: changed is False when the folder already held the same bytes.
@@ -176,6 +182,8 @@ def export_run(
             f"'{dest}' already holds a different result for this dataset, model, loss and seed "
             f"than the run '{run_dir}'. Pass --overwrite to replace it, or export into another folder."
         )
+    if dry_run:
+        return dest, True
     (dest / RESULT_FILE).unlink(missing_ok=True)  # the folder is incomplete until result.json is back
     for name, data in files.items():
         atomic_write(dest / name, data)
@@ -189,8 +197,9 @@ def export_runs(
     """:func:`export_run` for every finished run below ``runs`` (folders with ``metrics.json``;
     result folders themselves are skipped). With ``keep_layout`` each result folder takes its run
     folder's path below ``runs`` (configurations beyond Table 2, e.g. ``lastfm/sasrec-cce-
-    sequences-len200/seed42``, which ``<model>-<loss>`` alone would merge). Raises SeqrecError as
-    :func:`export_run` does, or when none is found."""
+    sequences-len200/seed42``, which ``<model>-<loss>`` alone would merge). Every run is read and
+    checked before the first folder is written, so an error leaves ``into`` as it was. Raises
+    SeqrecError as :func:`export_run` does, or when none is found."""
     found = sorted(p.parent for p in Path(runs).rglob("metrics.json") if not is_result_dir(p.parent))
     if not found:
         raise SeqrecError(
@@ -203,7 +212,10 @@ def export_runs(
             f"'{runs}' is a run folder itself, so --keep-layout has no path below it to keep. Pass "
             "the sweep folder that holds it (e.g. outputs/leaderboard)."
         )
-    return [export_run(run, into, overwrite, run.relative_to(runs) if keep_layout else None) for run in found]
+    names = {run: run.relative_to(runs) if keep_layout else None for run in found}
+    for run in found:  # every run checked before the first folder is written: all or nothing
+        export_run(run, into, overwrite, names[run], dry_run=True)
+    return [export_run(run, into, overwrite, names[run]) for run in found]
 
 
 def _portable_config(text: str) -> str:
