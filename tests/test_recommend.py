@@ -23,6 +23,7 @@ from seqrec.evaluation import MASKED_RANK
 from seqrec.models import S3Rec, SASRec
 from seqrec.recommend import Recommender, recommend_csr, top_k
 from seqrec.recommend.__main__ import main
+from seqrec.recommend.files import read_sequences
 from seqrec.recommend.topk import csr_windows
 
 TOKENS = np.array(["[PAD]", "a", "b", "c", "d", "e", "f"])  # items 1..6
@@ -159,6 +160,12 @@ def test_a_diverged_model_is_a_clear_error():
         Recommender(model, TOKENS, max_len=5).recommend([["a"]], k=2)
 
 
+def test_a_sequences_csv_with_spaces_around_fields_reads_like_the_training_reader(tmp_path):
+    path = tmp_path / "seqs.csv"
+    path.write_text("sequence_id, item_id\ns1, a\ns1 , b\nt,c \n")
+    assert read_sequences(path) == {"s1": ["a", "b"], "t": ["c"]}
+
+
 def test_k_out_of_range_is_an_error():
     run = Recommender(Constant(), TOKENS, max_len=5)
     for k in (0, 7, 2.5, True):
@@ -237,6 +244,8 @@ def test_users_file_sequences_file_and_runs_without_ids_npz(trained_run, tmp_pat
     users.write_text(f"user_id\n{data.user_tokens[5]}\nnobody\n{data.user_tokens[2]}\n")
     recs = cli(tmp_path, trained_run, "--users", str(users), "--k", "5")
     assert recs["user_id"].unique().tolist() == [data.user_tokens[5], data.user_tokens[2]]
+    one = next(str(u) for u in data.user_tokens if len(str(u)) > 1)  # one user, not one per character
+    pd.testing.assert_frame_equal(run.recommend_users(one, k=3), run.recommend_users([one], k=3))
     seqs = tmp_path / "seqs.jsonl"
     tokens = [str(t) for t in data.item_tokens[data.sequence(5)]]
     seqs.write_text(json.dumps({"sequence_id": "u5", "items": tokens}) + "\n\n" + json.dumps(["unknown!"]) + "\n")

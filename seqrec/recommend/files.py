@@ -67,6 +67,8 @@ def _read_csv(path: Path, sep: str) -> dict[str, list[str]]:
         raise DataError(f"--sequences '{path}' is empty. {_fix(path)}") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise DataError(f"--sequences '{path}' is not a readable CSV ({str(exc).strip()}). {_fix(path)}") from None
+    # spaces around fields ("s1, i1"), as the training reader of interaction files drops them
+    frame = frame.rename(columns=lambda c: str(c).strip()).apply(lambda col: col.str.strip())
     id_col = next((c for c in ("sequence_id", "user_id") if c in frame.columns), None)
     if id_col is None or "item_id" not in frame.columns:
         raise DataError(

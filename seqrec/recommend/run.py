@@ -254,6 +254,8 @@ class Recommender:
                 the one the run was trained on.
         """
         k = self._check_k(k)
+        if isinstance(users, str):  # one raw id, not its characters
+            users = [users]
         if as_of not in AS_OF:
             raise SeqrecError(f"as_of={as_of!r} is not one of {', '.join(AS_OF)} (--as-of).")
         data = self.dataset()
