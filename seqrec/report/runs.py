@@ -179,7 +179,7 @@ def read_epochs(run_dir: str | os.PathLike) -> pd.DataFrame:
         raise SeqrecError(
             f"'{path}' lacks the column(s) {', '.join(missing)} needed for the RQ2 curves: the run "
             "did not log test NDCG@10 per epoch. Train it with trainer.log_test_every_epoch=true "
-            "(experiment=table2 sets it), or leave the curves out (python -m seqrec.report --no-plots)."
+            "(experiment=table2 sets it); the tables need no curves (python -m seqrec.report --no-plots)."
         )
     return df.sort_values("epoch").reset_index(drop=True)
 
