@@ -21,7 +21,7 @@ import torch
 from seqrec.errors import SeqrecError
 from seqrec.recommend.files import check_out_path, read_sequences, read_users, write_recommendations
 from seqrec.recommend.run import AS_OF, load_run
-from seqrec.runs.cli import report_errors, thread_count
+from seqrec.runs.cli import positive_int, report_errors, thread_count
 
 log = logging.getLogger("seqrec.recommend")
 
@@ -46,11 +46,8 @@ def _k(text: str) -> int:
 def _batch_size(text: str) -> int | str:
     if text == "auto":
         return text
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
+    value = positive_int(text)
+    if value is None:
         raise argparse.ArgumentTypeError(f"--batch-size {text!r} must be auto or a whole number >= 1")
     return value
 

@@ -82,13 +82,19 @@ def report_errors(keep_going: bool = False, run_dir: Path | None = None, keep_ru
         raise
 
 
-def thread_count(text: str) -> int:
-    """argparse type of ``--num-threads``: a whole number >= 1 (torch's thread count)."""
+def positive_int(text: str) -> int | None:
+    """``text`` as a whole number >= 1, or None when it is not one (for argparse types)."""
     try:
         value = int(text)
     except ValueError:
-        value = 0
-    if value < 1:
+        return None
+    return value if value >= 1 else None
+
+
+def thread_count(text: str) -> int:
+    """argparse type of ``--num-threads``: a whole number >= 1 (torch's thread count)."""
+    value = positive_int(text)
+    if value is None:
         raise argparse.ArgumentTypeError(f"{text!r} is not a thread count: give a whole number >= 1 (e.g. 4)")
     return value
 
