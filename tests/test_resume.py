@@ -208,8 +208,8 @@ def test_a_resumed_run_refuses_a_best_pt_that_is_not_its_own(tmp_path, lastfm_da
         match = r"best.pt cannot be read.*delete the folder"
     else:
         state = torch.load(best, weights_only=True)
-        torch.save({**state, "epoch": 99}, best)
-        match = r"best.pt holds epoch 99, but the run's last.pt records epoch [12]"
+        torch.save({**state, "epoch": 0}, best)  # older than the best epoch last.pt records
+        match = r"best.pt holds epoch 0, but the run's last.pt records epoch [12]"
     with pytest.raises(SeqrecError, match=match):
         run(config(tmp_path / "x", lastfm_data_dir, f"resume={out}"), overrides=[f"resume={out}"])
     with pytest.raises(SeqrecError, match=match):  # a sweep re-run into the folder: the same check

@@ -142,7 +142,8 @@ def check_best(path: Path, state: dict, config: dict, data_fingerprint: str | No
 
     Args:
         path: the run's ``best.pt``.
-        state: its ``last.pt`` (``state["loop"]["best_epoch"]``: 0 before the first validation).
+        state: its ``last.pt`` (``state["loop"]``: ``best_epoch``, 0 before the first
+            validation, and ``epoch``, the epochs finished).
         config, data_fingerprint: as for :func:`check_identity`.
 
     Raises:
@@ -158,7 +159,10 @@ def check_best(path: Path, state: dict, config: dict, data_fingerprint: str | No
         )
     best = load_state(path)
     check_identity(best, config, path, data_fingerprint)
-    if "epoch" in best and int(best["epoch"]) != best_epoch:
+    # a best.pt of a later epoch than last.pt has finished was written in the epoch the stop cut
+    # short (best.pt is saved before last.pt); the resumed run redoes that epoch and writes it again
+    written_since = "epoch" in best and int(best["epoch"]) > int(state["loop"].get("epoch", 0))
+    if "epoch" in best and int(best["epoch"]) != best_epoch and not written_since:
         raise SeqrecError(
             f"{path} holds epoch {int(best['epoch'])}, but the run's last.pt records epoch {best_epoch} "
             f"as its best, so the two files are not of one run. Put the run's own best.pt back, or "
