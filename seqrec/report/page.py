@@ -187,7 +187,7 @@ def render_blocks(runs: pd.DataFrame, paper: pd.DataFrame, beyond: pd.DataFrame 
         "significance": significance_block(runs) + "\n",
         "leaderboard": leaderboard_block(configurations(comparable), load_published(), paper) + "\n",
         "backbones": backbones_block(comparable) + "\n",
-        "plan": plan_block(remaining(runs, paper), pretrained_from(runs)) + "\n",
+        "plan": plan_block(remaining(runs, paper, cells), pretrained_from(runs)) + "\n",
         "summary": summary_block(cells, paper) + "\n",
     }
 

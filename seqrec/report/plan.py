@@ -44,12 +44,16 @@ SWEEP = "python train.py -m experiment=table2"
 SETUP = "num_threads=1 trainer.progress=false hydra.sweep.dir=outputs/table2"
 
 
-def remaining(runs: pd.DataFrame | None, paper: pd.DataFrame, wanted: int = WANTED_SEEDS) -> pd.DataFrame:
+def remaining(
+    runs: pd.DataFrame | None, paper: pd.DataFrame, cells: pd.DataFrame | None = None, wanted: int = WANTED_SEEDS
+) -> pd.DataFrame:
     """The cells of the paper's Table 2 that lack seeds under the rule of the module docstring.
 
     Args:
         runs: :func:`seqrec.report.runs.collect_runs` of the Table 2 runs (None: none yet).
         paper: :func:`seqrec.report.paper.load_paper`.
+        cells: :func:`seqrec.report.noise.cell_noise` of ``runs`` when the caller has it (it
+            reads every per-user file); computed when None.
         wanted: seeds a CCE cell or a cell outside noise should have.
 
     Returns:
@@ -62,7 +66,7 @@ def remaining(runs: pd.DataFrame | None, paper: pd.DataFrame, wanted: int = WANT
     if runs is not None and not runs.empty:
         for key, group in runs.groupby(["dataset", "model", "loss"]):
             have[key] = sorted(int(s) for s in group["seed"])
-        cells = cell_noise(runs)
+        cells = cell_noise(runs) if cells is None else cells
         z_of = dict(zip(map(tuple, cells[["dataset", "model", "loss"]].to_numpy()), ndcg_z(cells, paper), strict=True))
     rows = []
     for key in _table2_cells(paper):
@@ -159,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         plan = remaining(runs, load_paper())
         pretrained = pretrained_from(runs)
         if not args.commands:
-            print(plan_block(plan, pretrained) if not plan.empty else "Every cell has the seeds the rule asks for.")
+            print(plan_block(plan, pretrained))
             return
         for line in commands(plan, pretrained, args.per_run, " ".join(args.overrides) or SETUP):
             print(line)
