@@ -149,7 +149,8 @@ def check_best(path: Path, state: dict, config: dict, data_fingerprint: str | No
     Raises:
         SeqrecError: naming the file, what is wrong and the fix.
     """
-    best_epoch = int(state.get("loop", {}).get("best_epoch", 0))
+    loop = state.get("loop", {})
+    best_epoch = int(loop.get("best_epoch", 0))
     if best_epoch < 1:
         return
     if not path.is_file():
@@ -161,7 +162,7 @@ def check_best(path: Path, state: dict, config: dict, data_fingerprint: str | No
     check_identity(best, config, path, data_fingerprint)
     # a best.pt of a later epoch than last.pt has finished was written in the epoch the stop cut
     # short (best.pt is saved before last.pt); the resumed run redoes that epoch and writes it again
-    written_since = "epoch" in best and int(best["epoch"]) > int(state["loop"].get("epoch", 0))
+    written_since = "epoch" in best and int(best["epoch"]) > int(loop.get("epoch", 0))
     if "epoch" in best and int(best["epoch"]) != best_epoch and not written_since:
         raise SeqrecError(
             f"{path} holds epoch {int(best['epoch'])}, but the run's last.pt records epoch {best_epoch} "
