@@ -207,9 +207,26 @@ def test_empty_timestamp_says_empty(tmp_path, value):
         read_csv(path, time_col="ts")
 
 
-def test_slash_dates_are_refused_as_ambiguous(tmp_path):
-    path = write(tmp_path, "t.csv", "user_id,item_id,timestamp\nu,a,03/01/2014\n")
-    with pytest.raises(DataError, match="line 2: timestamp '03/01/2014' is not a date-time.*03/01/2014 is ambiguous"):
+def test_comment_lines_above_the_header_are_named_not_taken_for_a_separator(tmp_path):
+    path = write(tmp_path, "t.csv", "# exported 2024\nuser_id,item_id,timestamp\nu,a,1\n")
+    with pytest.raises(DataError, match=r"line 1: '# exported 2024' looks like a comment line.*grep -v") as err:
+        read_csv(path)
+    assert "dataset.sep" not in str(err.value)
+    path = write(tmp_path, "t.csv", "#user_id,item_id,timestamp\nu,a,1\n")  # a header marked with '#'
+    with pytest.raises(DataError, match=r"line 1: the header starts with '#'.*Delete the '#'"):
+        read_csv(path)
+
+
+def test_slash_dates_are_refused_as_ambiguous_not_as_unlike_the_other_rows(tmp_path):
+    # every row is a US date: the message says why (day or month first), not "unlike the others"
+    path = write(tmp_path, "t.csv", "user_id,item_id,timestamp\nu,a,03/01/2014\nu,b,03/02/2014 10:00\n")
+    with pytest.raises(
+        DataError, match="line 2: timestamp '03/01/2014' is a date written day/month or month/day"
+    ) as err:
+        read_csv(path)
+    assert "like the other rows" not in str(err.value) and "time_col: null" in str(err.value)
+    path = write(tmp_path, "t.csv", "user_id,item_id,timestamp\nu,a,2014-03-01\nu,b,yesterday\n")
+    with pytest.raises(DataError, match="line 3: timestamp 'yesterday' is not a date-time like the other rows"):
         read_csv(path)
 
 

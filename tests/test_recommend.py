@@ -18,7 +18,7 @@ from conftest import ROOT, compose_config
 from torch import nn
 
 import seqrec
-from seqrec.errors import SeqrecError
+from seqrec.errors import DataError, SeqrecError
 from seqrec.evaluation import MASKED_RANK
 from seqrec.models import S3Rec, SASRec
 from seqrec.recommend import Recommender, recommend_csr, top_k
@@ -166,6 +166,18 @@ def test_a_sequences_csv_with_spaces_around_fields_reads_like_the_training_reade
     assert read_sequences(path) == {"s1": ["a", "b"], "t": ["c"]}
 
 
+def test_a_sequences_csv_with_timestamps_is_put_in_time_order_per_sequence(tmp_path):
+    path = tmp_path / "seqs.csv"
+    # s1 and t interleaved and out of time order; s1 has a tie at 300 (file order: c, then d)
+    path.write_text(
+        "sequence_id,item_id,timestamp\ns1,c,300\nt,x,50\ns1,a,100\ns1,d,300\nt,y,2\ns1,b,2000-01-01T00:00:00Z\n"
+    )
+    with pytest.raises(DataError, match="line"):  # Unix seconds mixed with dates: the training reader's error
+        read_sequences(path)
+    path.write_text("sequence_id,item_id,timestamp\ns1,c,300\nt,x,50\ns1,a,100\ns1,d,300\nt,y,2\ns1,b,250\n")
+    assert read_sequences(path) == {"s1": ["a", "b", "c", "d"], "t": ["y", "x"]}
+
+
 def test_k_out_of_range_is_an_error():
     run = Recommender(Constant(), TOKENS, max_len=5)
     for k in (0, 7, 2.5, True):
@@ -244,6 +256,8 @@ def test_users_file_sequences_file_and_runs_without_ids_npz(trained_run, tmp_pat
     users.write_text(f"user_id\n{data.user_tokens[5]}\nnobody\n{data.user_tokens[2]}\n")
     recs = cli(tmp_path, trained_run, "--users", str(users), "--k", "5")
     assert recs["user_id"].unique().tolist() == [data.user_tokens[5], data.user_tokens[2]]
+    repeated = run.recommend_users([data.user_tokens[2], data.user_tokens[5], data.user_tokens[2]], k=5)
+    assert repeated["user_id"].tolist() == [data.user_tokens[2]] * 5 + [data.user_tokens[5]] * 5  # one list each
     one = next(str(u) for u in data.user_tokens if len(str(u)) > 1)  # one user, not one per character
     pd.testing.assert_frame_equal(run.recommend_users(one, k=3), run.recommend_users([one], k=3))
     seqs = tmp_path / "seqs.jsonl"

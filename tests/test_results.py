@@ -195,6 +195,14 @@ def test_update_page_rewrites_only_the_marked_blocks(tmp_path):
     page.write_text("<!-- generated:nosuch begin -->\nx\n<!-- generated:nosuch end -->\n")
     with pytest.raises(SeqrecError, match="unknown block"):
         update_page(page, blocks)
+    # an end marker lost in an edit: the other block must not be rewritten as if nothing were wrong
+    text = (
+        "<!-- generated:summary begin -->\nold\n<!-- generated:summary end -->\n\n<!-- generated:table2 begin -->\nt\n"
+    )
+    page.write_text(text)
+    with pytest.raises(SeqrecError, match=r"line 5: the marker '<!-- generated:table2 begin' has no partner"):
+        update_page(page, blocks)
+    assert page.read_text() == text
 
 
 def test_table2_block_marks_cells_outside_noise(tmp_path):

@@ -310,6 +310,19 @@ def test_resume_of_no_run_folder_is_refused_before_anything_is_written(tmp_path)
         assert done.returncode == 1 and message in " ".join(done.stderr.split()), done.stderr
         assert "Traceback" not in done.stderr
         assert sorted(p.name for p in tmp_path.rglob("*")) == before, path
+    # a run folder, but hydra.run.dir names another: Hydra's log would go there, the run here
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text("seed: 42\n")
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), f"resume={run}", f"hydra.run.dir={tmp_path / 'other'}"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 1 and "names another one. Drop hydra.run.dir" in " ".join(done.stderr.split())
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before
 
 
 @pytest.mark.slow

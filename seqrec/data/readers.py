@@ -229,6 +229,20 @@ def _read_delimited(
             'index=False)"`, and pass the .csv file with the names of its user, item and time '
             "columns."
         )
+    if missing and first_line.lstrip().startswith(("#", "%")):
+        bare = [_column_name(name) for name in _split_line(first_line.lstrip(" #%"), sep, quoted)]
+        if all(_column_name(col) in bare for col in wanted):  # "# user_id,item_id": a marked header
+            raise DataError(
+                f"{path}, line {header_line}: the header starts with "
+                f"{first_line.lstrip()[0]!r}, so its first column is named {header[0]!r}. "
+                f"Delete the {first_line.lstrip()[0]!r} at the start of line {header_line}."
+            )
+        raise DataError(
+            f"{path}, line {header_line}: {first_line.strip()[:60]!r} looks like a comment line "
+            "(as SNAP and Matrix Market files begin), but seqrec reads the first line as the "
+            f"header naming the columns ({', '.join(wanted)}). Delete the comment lines above "
+            f"the header, e.g. `grep -v '^[#%]' {path} > clean{''.join(path.suffixes)}`."
+        )
     if missing:
         raise DataError(
             f"{path}: column(s) {', '.join(missing)} not found; the header (line "

@@ -21,6 +21,9 @@ from seqrec.errors import DataError
 log = logging.getLogger(__name__)
 
 _INT_RE = r"[+-]?\d+"
+# 03/01/2014 or 3/1/14: US (month first) or European (day first), which no parser can tell apart
+_SLASH_DATE_RE = r"\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}\b"
+NO_TIME = "set time_col: null"
 _DECIMAL_RE = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
 # UTC or GMT written as a word after a clock time; and any other zone name (CET, PST, ...).
 _UTC_WORD_RE = r"(?<=\d)\s*(?:UTC|GMT)$"
@@ -29,7 +32,9 @@ _ZONE_NAME_RE = r"\d\s*(?!AM$|PM$)([A-Z]{2,5})$"
 _TZ_RE = r"\d:\d\d(?::\d\d(?:[.,]\d+)?)?\s*(?:[Zz]|UTC|[+-]\d\d(?::?\d\d)?)$"
 
 
-def parse_times(values: np.ndarray, lines: np.ndarray, path: Path, column: str = "timestamp") -> np.ndarray:
+def parse_times(
+    values: np.ndarray, lines: np.ndarray, path: Path, column: str = "timestamp", no_time: str = NO_TIME
+) -> np.ndarray:
     """Turn timestamp strings into an exact int64 sort key ``[M]``.
 
     Integers are kept as they are; decimals are scaled by 10^(most fraction digits) when that
@@ -39,6 +44,9 @@ def parse_times(values: np.ndarray, lines: np.ndarray, path: Path, column: str =
     warning (see :func:`_warn_mixed_units`). Date-times with a UTC offset are compared in UTC, as
     are bare dates (midnight); a trailing ``UTC`` or ``GMT`` (BigQuery's
     ``2015-05-20 21:34:02 UTC``) is the offset +00:00.
+
+    ``no_time`` is the fix, in the messages, that drops the timestamps: how the caller's user
+    says "use the file order" (the training config's ``time_col: null`` by default).
 
     Raises:
         DataError: a value is empty or cannot be parsed (a zone name such as CET gets its own
@@ -52,8 +60,8 @@ def parse_times(values: np.ndarray, lines: np.ndarray, path: Path, column: str =
     if empty.any():
         raise DataError(
             f"{path}, line {lines[int(np.flatnonzero(empty)[0])]}: the '{column}' field is empty "
-            f"({int(empty.sum())} row(s) have no time). Fill it in or delete those rows, or set "
-            "time_col: null to use the file order."
+            f"({int(empty.sum())} row(s) have no time). Fill it in or delete those rows, or "
+            f"{no_time} to use the file order."
         )
     is_int = series.str.fullmatch(_INT_RE).to_numpy(dtype=bool)
     if is_int.all():
@@ -66,13 +74,13 @@ def parse_times(values: np.ndarray, lines: np.ndarray, path: Path, column: str =
     is_number = is_int | series.str.fullmatch(_DECIMAL_RE).to_numpy(dtype=bool)
     if is_number.any():
         if not is_number.all():
-            _bad_time(path, lines, series, int(np.flatnonzero(~is_number)[0]), "a number", column)
+            _bad_time(path, lines, series, int(np.flatnonzero(~is_number)[0]), "a number", column, no_time)
         _warn_mixed_units(series, lines, path, column)
         return _decimal_key(series)
-    return _datetime_key(series, lines, path, column)
+    return _datetime_key(series, lines, path, column, no_time)
 
 
-def _datetime_key(series: pd.Series, lines: np.ndarray, path: Path, column: str) -> np.ndarray:
+def _datetime_key(series: pd.Series, lines: np.ndarray, path: Path, column: str, no_time: str) -> np.ndarray:
     """``[M]`` int64 key of ISO date-times (see :func:`parse_times`); raises DataError as it does."""
     # BigQuery and many SQL exports write UTC as a word ("2015-05-20 21:34:02 UTC"), which ISO 8601
     # and pandas do not accept: it is the offset +00:00.
@@ -86,9 +94,9 @@ def _datetime_key(series: pd.Series, lines: np.ndarray, path: Path, column: str)
                 f"{path}, line {lines[row]}: {column} {series[row]!r} ends in the time zone name "
                 f"{zone.group(1)!r}, which seqrec does not interpret (names such as CST or IST "
                 "stand for several zones). Write the zone as a UTC offset (e.g. +01:00; UTC, GMT "
-                "and Z are understood), or set time_col: null to use the file order."
+                f"and Z are understood), or {no_time} to use the file order."
             )
-        _bad_time(path, lines, series, row, "a date-time", column)
+        _bad_time(path, lines, series, row, "a date-time", column, no_time)
     # A clock time without a zone beside one with a zone is ambiguous (a bare date is UTC midnight).
     aware = series.str.contains(_TZ_RE).to_numpy(dtype=bool)
     naive = ~aware & series.str.contains(r"\d:\d\d").to_numpy(dtype=bool)
@@ -164,10 +172,14 @@ def _decimal_rank(series: pd.Series) -> np.ndarray:
     return np.unique(exact, return_inverse=True)[1].astype(np.int64).reshape(-1)
 
 
-def _bad_time(path: Path, lines: np.ndarray, series: pd.Series, row: int, kind: str, column: str) -> None:
+def _bad_time(path: Path, lines: np.ndarray, series: pd.Series, row: int, kind: str, column: str, no_time: str) -> None:
+    value = series[row]
+    if kind == "a date-time" and re.match(_SLASH_DATE_RE, value):
+        problem = f"is a date written day/month or month/day ({value[:10]!r} could be either)"
+    else:
+        problem = f"is not {kind} like the other rows"
     raise DataError(
-        f"{path}, line {lines[row]}: {column} {series[row]!r} is not {kind} like the other "
-        "rows. Timestamps must all be integers, all decimals or all ISO date-times (like "
-        "2014-03-01 10:00:00, year first: 03/01/2014 is ambiguous); fix the "
-        "value, or set time_col: null to use the file order."
+        f"{path}, line {lines[row]}: {column} {value!r} {problem}. Timestamps must all be integers, "
+        "all decimals or all ISO date-times (like 2014-03-01 10:00:00, year first: 03/01/2014 is "
+        f"ambiguous); fix the value, or {no_time} to use the file order."
     )

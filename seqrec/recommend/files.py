@@ -3,8 +3,10 @@
 Sequences (``--sequences``), raw ids as strings:
 
 * CSV (``.csv``, ``.tsv``): a header with ``item_id`` and ``sequence_id`` (or ``user_id``), one
-  row per interaction, oldest first within a sequence (file order; rows of one sequence need not
-  be adjacent)::
+  row per interaction; rows of one sequence need not be adjacent. With a ``timestamp`` column
+  each sequence is put in time order (ties keep file order), parsed as the training reader
+  parses it (:func:`seqrec.data.timestamps.parse_times`); without one, file order is the order,
+  oldest first::
 
       sequence_id,item_id
       alice,2
@@ -25,9 +27,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from seqrec.atomic import atomic_write
+from seqrec.data.timestamps import parse_times
 from seqrec.errors import DataError, SeqrecError
 
 CSV_SUFFIXES = {".csv": ",", ".tsv": "\t"}
@@ -79,6 +83,13 @@ def _read_csv(path: Path, sep: str) -> dict[str, list[str]]:
     if blank.any():
         line = int(blank.to_numpy().nonzero()[0][0]) + 2  # 1-based, after the header
         raise DataError(f"--sequences '{path}', line {line}: {id_col} or item_id is empty. {_fix(path)}")
+    if "timestamp" in frame.columns:
+        lines = np.arange(len(frame)) + 2  # 1-based file lines, after the header
+        times = parse_times(frame["timestamp"].to_numpy(), lines, path, no_time="drop the timestamp column")
+        by_time = np.argsort(times, kind="stable")
+        # then by sequence, in the file's order of first appearance: only the items move
+        first_seen = pd.factorize(frame[id_col])[0][by_time]
+        frame = frame.iloc[by_time[np.argsort(first_seen, kind="stable")]]
     return {key: list(group) for key, group in frame.groupby(id_col, sort=False)["item_id"]}
 
 

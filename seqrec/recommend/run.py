@@ -240,7 +240,8 @@ class Recommender:
         """Top-k for users of the run's dataset, from their own sequences.
 
         Args:
-            users: raw user ids (unknown ones are dropped with a warning), or None for all.
+            users: raw user ids (unknown ones are dropped with a warning, repeated ones listed
+                once), or None for all.
             as_of: ``all`` = the whole sequence, valid and test items included ("what next after
                 everything we know"); ``test`` = the evaluation input ``s[:-1]`` (the test
                 item's position in the list is then its rank in ``per_user_test.csv``);
@@ -262,7 +263,14 @@ class Recommender:
         if users is None:
             index = np.arange(data.n_users)
         else:
-            wanted = pd.Index([str(u) for u in users], dtype=object)
+            given = pd.Index([str(u) for u in users], dtype=object)
+            wanted = given.drop_duplicates()  # one block per user, first occurrence's place
+            if len(wanted) < len(given):
+                log.warning(
+                    "%d repeated user id(s) given; each user gets one list: %s",
+                    len(given) - len(wanted),
+                    _few(given[given.duplicated()].unique()),
+                )
             index = pd.Index(np.asarray(data.user_tokens, dtype=str)).get_indexer(wanted)
             if (index < 0).any():
                 log.warning(

@@ -192,15 +192,33 @@ def render_blocks(runs: pd.DataFrame, paper: pd.DataFrame, beyond: pd.DataFrame 
     }
 
 
-def page_blocks(text: str) -> dict[str, str]:
-    """The generated blocks of a page's text: name → body."""
-    return {m["name"]: m["body"] for m in _BLOCK_RE.finditer(text)}
+_MARKER_RE = re.compile(r"<!-- generated:(?P<name>[^ >]*) (?P<end>begin|end)")
+
+
+def page_blocks(text: str, path: str | os.PathLike = "the page") -> dict[str, str]:
+    """The generated blocks of a page's text: name → body.
+
+    Raises:
+        SeqrecError: a marker that pairs with none (a ``begin`` without its ``end``, or the
+            reverse, a name outside ``[a-z0-9_]``): its block would silently stay as it is.
+    """
+    blocks = list(_BLOCK_RE.finditer(text))
+    paired = {m.start(1) for m in blocks} | {m.start(4) for m in blocks}
+    for marker in _MARKER_RE.finditer(text):
+        if marker.start() not in paired:
+            line = text.count("\n", 0, marker.start()) + 1
+            raise SeqrecError(
+                f"{path}, line {line}: the marker '<!-- generated:{marker['name']} {marker['end']}' "
+                "has no partner; a generated block is <!-- generated:NAME begin --> on its own "
+                "line, the block, then <!-- generated:NAME end --> (NAME: lower-case letters, digits, _)."
+            )
+    return {m["name"]: m["body"] for m in blocks}
 
 
 def stale_blocks(path: str | os.PathLike, blocks: dict[str, str]) -> list[str]:
     """Names of the generated blocks of the page at ``path`` whose body differs from ``blocks``
     (a block the page marks but ``blocks`` lacks counts as stale)."""
-    found = page_blocks(Path(path).read_text())
+    found = page_blocks(Path(path).read_text(), path)
     return [name for name, body in found.items() if blocks.get(name) != body]
 
 
@@ -218,7 +236,7 @@ def update_page(path: str | os.PathLike, blocks: dict[str, str]) -> Path:
         raise SeqrecError(
             f"Cannot read the page '{path}' ({exc.strerror}); pass --page an existing markdown file."
         ) from exc
-    found = page_blocks(text)
+    found = page_blocks(text, path)
     unknown = sorted(set(found) - set(blocks))
     if not found or unknown:
         raise SeqrecError(

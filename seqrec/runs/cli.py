@@ -202,11 +202,17 @@ class OutputFolderCheck(Callback):
     folder before Hydra writes its log there."""
 
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
+        HydraConfig.instance().set_config(config)  # ${hydra:runtime.choices.*} in the folder name
         if config.get("resume") is not None:  # the folder resume= names: never create or write a wrong one
             problem = resume_problem(str(config.resume))
             if problem is not None:
                 _fail(problem)
-        HydraConfig.instance().set_config(config)  # ${hydra:runtime.choices.*} in the folder name
+            if Path(config.hydra.run.dir).resolve() != Path(str(config.resume)).resolve():
+                _fail(
+                    f"resume={config.resume} continues the run in its own folder, but hydra.run.dir="
+                    f"{config.hydra.run.dir} names another one. Drop hydra.run.dir; to train the same "
+                    "config into a new folder, start a new run instead of resume=."
+                )
         check_writable(config.hydra.run.dir)
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
