@@ -56,8 +56,15 @@ def resolve_eval_batch_size(batch_size: int | str, n_items: int, device: torch.d
     return batch_size
 
 
-def mask_keeping_targets(scores: torch.Tensor, rows: torch.Tensor, items: torch.Tensor, targets: torch.Tensor) -> None:
-    """Set the history items of each row to ``-inf``, in place, except the row's target.
+def mask_keeping_targets(
+    scores: torch.Tensor,
+    rows: torch.Tensor,
+    items: torch.Tensor,
+    targets: torch.Tensor,
+    value: float = float("-inf"),
+) -> None:
+    """Set the history items of each row to ``value`` (``-inf``: removed), in place, except the
+    row's target.
 
     A target that repeats an item of the user's history (re-consumption: music, groceries) is
     ranked among the items the user has not seen yet, never masked into a miss, which would score
@@ -70,7 +77,7 @@ def mask_keeping_targets(scores: torch.Tensor, rows: torch.Tensor, items: torch.
     """
     columns = item_rows(targets).unsqueeze(1)  # [B, 1]
     kept = scores.gather(1, columns)  # [B, 1]
-    scores[rows, item_rows(items)] = float("-inf")
+    scores[rows, item_rows(items)] = value
     scores.scatter_(1, columns, kept)
 
 
@@ -126,6 +133,7 @@ def evaluate_ranks(
     trim: bool = True,
     autocast: Callable | None = None,
     keep_targets: bool = True,
+    history_score: float = float("-inf"),
 ) -> torch.Tensor:
     """Full-ranking ranks of the target of every user.
 
@@ -144,6 +152,9 @@ def evaluate_ranks(
         autocast: optional context-manager factory for mixed precision.
         keep_targets: never mask the target itself (default); False masks a target that repeats
             a history item with the history, a miss at every k, as the CCE paper's code does.
+        history_score: the score masked items get: ``-inf`` removes them from the ranking
+            (default); ``0`` is what the S3-Rec and CCE public code does (``rating_pred[history]
+            = 0``), which leaves them ranked above a target whose score is negative.
 
     Returns:
         ``[U]`` int64 ranks (see :func:`target_ranks`), in the order of ``inputs``.
@@ -164,9 +175,9 @@ def evaluate_ranks(
         if history is not None:
             rows, items = history(users)
             if keep_targets:
-                mask_keeping_targets(scores, rows, items, targets[users])
+                mask_keeping_targets(scores, rows, items, targets[users], history_score)
             else:  # the paper's code: a target that repeats the history is masked with it (a miss)
-                scores[rows, item_rows(items)] = float("-inf")
+                scores[rows, item_rows(items)] = history_score
         ranks[users] = target_ranks(scores, targets[users])
     model.train(was_training)
     return ranks

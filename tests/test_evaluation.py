@@ -117,3 +117,26 @@ def test_table2_follows_the_papers_rule_for_repeated_targets():
     cfg = compose_config(["experiment=table2"])
     assert cfg.eval.rank_repeats is False and cfg.trainer.rank_repeats is False
     assert compose_config().trainer.rank_repeats is True
+
+
+def test_history_scored_zero_outranks_only_a_target_with_a_negative_score():
+    from seqrec.evaluation import evaluate_ranks
+
+    class Signed(torch.nn.Module):  # item scores 0.4, -0.1, -0.2, -0.3, 0.3 whatever the input
+        def forward(self, seq):
+            return torch.ones(seq.shape[0], seq.shape[1], 1)
+
+        def output_table(self):
+            return torch.tensor([[0.4], [-0.1], [-0.2], [-0.3], [0.3]])
+
+    inputs = torch.tensor([[3, 1], [3, 4]])
+    targets = torch.tensor([2, 5])  # user 0's target scores -0.1, user 1's 0.3
+
+    def history(users):  # one batch of both users: user 0 saw items 1 and 3, user 1 items 3 and 4
+        return torch.tensor([0, 0, 1, 1]), torch.tensor([1, 3, 3, 4])
+
+    # removed: user 0's target is behind item 5 only; user 1's behind item 1 only
+    assert evaluate_ranks(Signed(), inputs, targets, history).tolist() == [2, 2]
+    # scored 0 (the paper's code): items 1 and 3 (history, 0 > -0.1) and item 5 beat user 0's
+    # target; user 1's target scores above 0 and keeps its rank
+    assert evaluate_ranks(Signed(), inputs, targets, history, history_score=0.0).tolist() == [4, 2]
