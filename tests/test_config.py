@@ -15,7 +15,7 @@ from omegaconf import OmegaConf
 from seqrec.config.check import NonNegativeInt, Pattern, PositiveInt, Probability, Range, accepts, check_options
 from seqrec.config.schema import SUPPLIED, build_object, validate_config
 from seqrec.errors import ConfigError
-from seqrec.training.pretrain import PretrainConfig
+from seqrec.models.s3rec_stage import PretrainConfig
 
 GROUPS = {g: sorted(p.stem for p in (CONF / g).glob("*.yaml")) for g in ("dataset", "model", "loss", "optimizer")}
 

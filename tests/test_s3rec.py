@@ -11,10 +11,13 @@ from omegaconf import OmegaConf
 
 from seqrec.data import LeaveOneOut, SequenceData
 from seqrec.data.attributes import load_attributes
+from seqrec.data.pretrain_samples import PretrainData
 from seqrec.errors import DataError, SeqrecError
 from seqrec.models import S3Rec, SASRec
+from seqrec.models.s3rec_stage import PretrainConfig
 from seqrec.training.checkpoints import Interrupted
-from seqrec.training.pretrain import OBJECTIVES, PretrainConfig, PretrainData, PretrainLoop, PretrainStage
+from seqrec.training.pretrain import OBJECTIVES, PretrainLoop
+from seqrec.training.pretrain_stage import PretrainStage
 
 N_TRAIN_ITEMS, N_ATTRIBUTES, MAX_LEN = 12, 5, 6
 
@@ -393,7 +396,7 @@ def test_dataset_without_attributes_is_a_clear_error(tmp_path):
 @pytest.mark.realdata
 def test_pretrain_then_finetune_on_a_lastfm_slice(tmp_path, lastfm_data_dir, monkeypatch):
     import seqrec.runs.pipeline
-    import seqrec.training.pretrain
+    import seqrec.training.pretrain_stage
     from seqrec.evaluation import evaluate_ranks, mean_metrics
     from seqrec.runs.pipeline import load_trained, run
 
@@ -430,8 +433,8 @@ def test_pretrain_then_finetune_on_a_lastfm_slice(tmp_path, lastfm_data_dir, mon
     def no_pretraining_data(*args, **kwargs):
         raise AssertionError("pre-training data touched")
 
-    monkeypatch.setattr(seqrec.training.pretrain.PretrainData, "build", no_pretraining_data)
-    monkeypatch.setattr(seqrec.training.pretrain, "load_attributes", no_pretraining_data)
+    monkeypatch.setattr(seqrec.training.pretrain_stage.PretrainData, "build", no_pretraining_data)
+    monkeypatch.setattr(seqrec.training.pretrain_stage, "load_attributes", no_pretraining_data)
     monkeypatch.setattr(seqrec.data.attributes, "load_attributes", no_pretraining_data)
     trained = load_trained(tmp_path / "cce", device="cpu")
     assert type(trained.model).__name__ == "S3Rec" and not trained.model.training

@@ -4,7 +4,7 @@
 * ``dataset``: :class:`seqrec.data.spec.DatasetSpec`;
 * ``model``, ``loss``, ``optimizer``, ``trainer``: the signature of their ``_target_`` (minus
   what seqrec passes itself, :data:`SUPPLIED`); a model config with ``pretrained``/``pretrain``
-  (S3-Rec) adds :class:`seqrec.training.pretrain.Pretraining`.
+  (S3-Rec) adds :class:`seqrec.models.s3rec_stage.Pretraining`.
 
 Every wrong type or value, and every key nothing reads, in any group, is one
 :class:`~seqrec.errors.ConfigError` paragraph naming the option, the value and what it accepts;

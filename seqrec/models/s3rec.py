@@ -66,7 +66,7 @@ class S3Rec(SASRec):
 
     Whether to pre-train, load a pre-trained checkpoint or fine-tune from scratch is the
     pipeline's decision (``model.pretrained``, ``model.pretrain``, ``stage``; see
-    :mod:`seqrec.training.pretrain`), not the network's. The pre-training parameters are created after
+    :mod:`seqrec.training.pretrain_stage`), not the network's. The pre-training parameters are created after
     SASRec's under a forked RNG, so with the same seed the encoder starts from exactly SASRec's
     initial weights and the global random stream afterwards is the same:
     ``model.pretrained=false`` reproduces SASRec.
@@ -175,7 +175,7 @@ class S3Rec(SASRec):
         the B sequences of the batch (see the module docstring).
 
         Args:
-            batch: from :meth:`seqrec.training.pretrain.PretrainData.batch` (all ``[B, W]`` unless noted):
+            batch: from :meth:`seqrec.data.pretrain_samples.PretrainData.batch` (all ``[B, W]`` unless noted):
                 ``items`` (the prefixes, 0 = padding), ``masked`` (items with some replaced by
                 ``mask_id``), ``negatives`` (MIP negatives, used where masked), ``attributes``
                 (``[B, W, A+1]`` multi-hot of ``items``), ``segment_masked``, ``pos_segment``,

@@ -1,7 +1,9 @@
 """S3-Rec's pre-training stage options: what ``conf/model/s3rec.yaml`` holds beside the network's
 constructor options (``pretrained``, ``pretrain``, ``pretrained_from``). :class:`~seqrec.models.S3Rec`
 declares them (``stage_options``), so the config layer checks them without knowing S3-Rec; the
-stage itself (sampling, the loop, the checkpoints) is :mod:`seqrec.training.pretrain`.
+stage itself is :mod:`seqrec.training.pretrain` (the loop) and
+:mod:`seqrec.training.pretrain_stage` (the checkpoints); the samples are
+:mod:`seqrec.data.pretrain_samples`.
 """
 
 from __future__ import annotations

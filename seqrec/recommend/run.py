@@ -260,31 +260,7 @@ class Recommender:
         if as_of not in AS_OF:
             raise SeqrecError(f"as_of={as_of!r} is not one of {', '.join(AS_OF)} (--as-of).")
         data = self.dataset()
-        if users is None:
-            index = np.arange(data.n_users)
-        else:
-            given = pd.Index([str(u) for u in users], dtype=object)
-            wanted = given.drop_duplicates()  # one block per user, first occurrence's place
-            if len(wanted) < len(given):
-                log.warning(
-                    "%d repeated user id(s) given; each user gets one list: %s",
-                    len(given) - len(wanted),
-                    _few(given[given.duplicated()].unique()),
-                )
-            index = pd.Index(np.asarray(data.user_tokens, dtype=str)).get_indexer(wanted)
-            if (index < 0).any():
-                log.warning(
-                    "dropped %d unknown user id(s) (not among the run's %d users): %s",
-                    int((index < 0).sum()),
-                    data.n_users,
-                    _few(wanted[index < 0]),
-                )
-            index = index[index >= 0]
-            if len(index) == 0:
-                raise SeqrecError(
-                    f"none of the {len(wanted)} given user ids is a user of the run's dataset "
-                    f"{data.name} (e.g. {_few(data.user_tokens[:3])}); check the users file."
-                )
+        index = np.arange(data.n_users) if users is None else _user_index(data, users)
         offsets = torch.as_tensor(data.offsets, device=self.device)
         users_t = torch.as_tensor(index, dtype=torch.long, device=self.device)
         starts, ends = offsets[users_t], offsets[users_t + 1] - AS_OF[as_of]  # [U'] each
@@ -316,6 +292,37 @@ class Recommender:
                 )
             self._data = data
         return self._data
+
+
+def _user_index(data, users: Iterable) -> np.ndarray:
+    """Row of each given raw user id in ``data`` ``[U']``, in the given order: repeated ids once
+    (a warning counts them), unknown ids dropped (a warning names a few).
+
+    Raises:
+        SeqrecError: none of the ids is a user of ``data``.
+    """
+    given = pd.Index([str(u) for u in users], dtype=object)
+    wanted = given.drop_duplicates()  # one block per user, at its first occurrence
+    if len(wanted) < len(given):
+        log.warning(
+            "%d repeated user id(s) given; each user gets one list: %s",
+            len(given) - len(wanted),
+            _few(given[given.duplicated()].unique()),
+        )
+    index = pd.Index(np.asarray(data.user_tokens, dtype=str)).get_indexer(wanted)
+    if (index < 0).any():
+        log.warning(
+            "dropped %d unknown user id(s) (not among the run's %d users): %s",
+            int((index < 0).sum()),
+            data.n_users,
+            _few(wanted[index < 0]),
+        )
+    if (index < 0).all():
+        raise SeqrecError(
+            f"none of the {len(wanted)} given user ids is a user of the run's dataset "
+            f"{data.name} (e.g. {_few(data.user_tokens[:3])}); check the users file."
+        )
+    return index[index >= 0]
 
 
 def load_run(

@@ -35,7 +35,7 @@ from seqrec.runs.sweep import settle_hydra_record
 from seqrec.runs.tracking import build_trackers
 from seqrec.seeding import seed_everything
 from seqrec.training import distributed as ddp
-from seqrec.training.pretrain import PretrainStage, prepare_stage, start_fine_tuning
+from seqrec.training.pretrain_stage import PretrainStage, prepare_stage, start_fine_tuning
 from seqrec.training.trainer import Interrupted, Trainer
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ def build_model(
 
     A model with a pre-training stage (:class:`~seqrec.models.protocol.Pretrainable`, checked
     options in ``options.pretraining``) gets its stage and the constructor arguments the stage
-    supplies from :func:`seqrec.training.pretrain.prepare_stage`.
+    supplies from :func:`seqrec.training.pretrain_stage.prepare_stage`.
     """
 
     def make(**sizes) -> torch.nn.Module:
@@ -169,7 +169,7 @@ def build(cfg: DictConfig) -> Experiment:
 
 def start_from_pretraining(exp: Experiment, progress: bool) -> dict:
     """Before fine-tuning a model with a pre-training stage: its starting weights
-    (:func:`seqrec.training.pretrain.start_fine_tuning`, pre-training first when needed); return
+    (:func:`seqrec.training.pretrain_stage.start_fine_tuning`, pre-training first when needed); return
     the facts for ``metrics.json`` (none for a model without a pre-training stage).
 
     Raises:
