@@ -217,6 +217,27 @@ def test_comment_lines_above_the_header_are_named_not_taken_for_a_separator(tmp_
         read_csv(path)
 
 
+def test_digits_other_than_0_to_9_in_a_timestamp_are_named_not_a_traceback(tmp_path):
+    # Python's \\d matches full-width and Arabic-Indic digits; pandas cannot convert them
+    path = write(tmp_path, "t.csv", "user_id,item_id,timestamp\nu,a,5\nu,b,１２３\nu,c,٣\n")
+    with pytest.raises(DataError, match=r"line 3: timestamp '１２３' is written with digits other than 0-9.*2 such"):
+        read_csv(path)
+
+
+def test_a_number_among_dates_is_the_row_blamed(tmp_path):
+    text = "user_id,item_id,timestamp\nu,a,2014-03-01\nu,b,2014-03-02\nu,c,20140305\nu,d,2014-03-07\n"
+    with pytest.raises(DataError, match=r"line 4: timestamp '20140305' is a number, but most rows are not"):
+        read_csv(write(tmp_path, "t.csv", text))
+
+
+def test_a_decimal_comma_is_named(tmp_path):
+    path = write(tmp_path, "t.csv", "user_id;item_id;timestamp\nu;a;978300760,5\nu;b;978300761,25\n")
+    with pytest.raises(
+        DataError, match=r"line 2: timestamp '978300760,5' is a number with a decimal comma.*'978300760.5'"
+    ):
+        read_csv(path, sep=";")
+
+
 def test_slash_dates_are_refused_as_ambiguous_not_as_unlike_the_other_rows(tmp_path):
     # every row is a US date: the message says why (day or month first), not "unlike the others"
     path = write(tmp_path, "t.csv", "user_id,item_id,timestamp\nu,a,03/01/2014\nu,b,03/02/2014 10:00\n")

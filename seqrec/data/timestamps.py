@@ -20,16 +20,20 @@ from seqrec.errors import DataError
 
 log = logging.getLogger(__name__)
 
-_INT_RE = r"[+-]?\d+"
+_INT_RE = r"[+-]?[0-9]+"
 # 03/01/2014 or 3/1/14: US (month first) or European (day first), which no parser can tell apart
-_SLASH_DATE_RE = r"\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}\b"
+_SLASH_DATE_RE = r"[0-9]{1,2}[/.-][0-9]{1,2}[/.-][0-9]{2,4}\b"
 NO_TIME = "set time_col: null"
-_DECIMAL_RE = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
+# a digit outside 0-9 (full-width １, Arabic-Indic ٣, ...): Python's \d matches them, pandas cannot read them
+_FOREIGN_DIGIT_RE = r"(?![0-9])\d"
+# 978300760,5: a decimal comma (European exports with sep=';')
+_DECIMAL_COMMA_RE = r"[+-]?[0-9]+,[0-9]+"
+_DECIMAL_RE = r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
 # UTC or GMT written as a word after a clock time; and any other zone name (CET, PST, ...).
-_UTC_WORD_RE = r"(?<=\d)\s*(?:UTC|GMT)$"
-_ZONE_NAME_RE = r"\d\s*(?!AM$|PM$)([A-Z]{2,5})$"
+_UTC_WORD_RE = r"(?<=[0-9])\s*(?:UTC|GMT)$"
+_ZONE_NAME_RE = r"[0-9]\s*(?!AM$|PM$)([A-Z]{2,5})$"
 # A date-time that ends in a time zone: a clock time, then Z or a UTC offset (+02, +0200, +02:00).
-_TZ_RE = r"\d:\d\d(?::\d\d(?:[.,]\d+)?)?\s*(?:[Zz]|UTC|[+-]\d\d(?::?\d\d)?)$"
+_TZ_RE = r"[0-9]:[0-9][0-9](?::[0-9][0-9](?:[.,][0-9]+)?)?\s*(?:[Zz]|UTC|[+-][0-9][0-9](?::?[0-9][0-9])?)$"
 
 
 def parse_times(
@@ -63,6 +67,16 @@ def parse_times(
             f"({int(empty.sum())} row(s) have no time). Fill it in or delete those rows, or "
             f"{no_time} to use the file order."
         )
+    foreign = series.str.contains(_FOREIGN_DIGIT_RE).to_numpy(dtype=bool)
+    if foreign.any():
+        row = int(np.flatnonzero(foreign)[0])
+        raise DataError(
+            f"{path}, line {lines[row]}: {column} {series[row]!r} is written with digits other "
+            "than 0-9 (full-width or another script's), which are not read as numbers or dates. "
+            f"Write the {int(foreign.sum())} such value(s) with 0-9 (Python: "
+            f"unicodedata.normalize('NFKC', value) for full-width digits), or {no_time} to use "
+            "the file order."
+        )
     is_int = series.str.fullmatch(_INT_RE).to_numpy(dtype=bool)
     if is_int.all():
         try:
@@ -74,6 +88,15 @@ def parse_times(
     is_number = is_int | series.str.fullmatch(_DECIMAL_RE).to_numpy(dtype=bool)
     if is_number.any():
         if not is_number.all():
+            if is_number.sum() * 2 < len(series):  # mostly not numbers: the numbers are the odd rows
+                row = int(np.flatnonzero(is_number)[0])
+                raise DataError(
+                    f"{path}, line {lines[row]}: {column} {series[row]!r} is a number, but most "
+                    f"rows are not (e.g. line {lines[int(np.flatnonzero(~is_number)[0])]}: "
+                    f"{series[int(np.flatnonzero(~is_number)[0])]!r}). Write every time the same "
+                    "way (ISO date-times like 2014-03-02 or 2014-03-02 10:00:00, or all numbers), "
+                    f"or {no_time} to use the file order."
+                )
             _bad_time(path, lines, series, int(np.flatnonzero(~is_number)[0]), "a number", column, no_time)
         _warn_mixed_units(series, lines, path, column)
         return _decimal_key(series)
@@ -99,7 +122,7 @@ def _datetime_key(series: pd.Series, lines: np.ndarray, path: Path, column: str,
         _bad_time(path, lines, series, row, "a date-time", column, no_time)
     # A clock time without a zone beside one with a zone is ambiguous (a bare date is UTC midnight).
     aware = series.str.contains(_TZ_RE).to_numpy(dtype=bool)
-    naive = ~aware & series.str.contains(r"\d:\d\d").to_numpy(dtype=bool)
+    naive = ~aware & series.str.contains(r"[0-9]:[0-9][0-9]").to_numpy(dtype=bool)
     if aware.any() and naive.any():
         naive_row, aware_row = int(np.flatnonzero(naive)[0]), int(np.flatnonzero(aware)[0])
         raise DataError(
@@ -176,6 +199,8 @@ def _bad_time(path: Path, lines: np.ndarray, series: pd.Series, row: int, kind: 
     value = series[row]
     if kind == "a date-time" and re.match(_SLASH_DATE_RE, value):
         problem = f"is a date written day/month or month/day ({value[:10]!r} could be either)"
+    elif re.fullmatch(_DECIMAL_COMMA_RE, value):
+        problem = f"is a number with a decimal comma; write it with a point ({value.replace(',', '.')!r})"
     else:
         problem = f"is not {kind} like the other rows"
     raise DataError(
