@@ -178,6 +178,32 @@ def test_a_sequences_csv_with_timestamps_is_put_in_time_order_per_sequence(tmp_p
     assert read_sequences(path) == {"s1": ["a", "b", "c", "d"], "t": ["y", "x"]}
 
 
+def test_sequences_csv_errors_name_the_file_line_across_blank_lines(tmp_path):
+    path = tmp_path / "seqs.csv"
+    path.write_text("sequence_id,item_id,timestamp\n\n\ns1,i1,3\ns1,i2,1\n\ns1,i3,x\n")
+    with pytest.raises(DataError, match=r"line 7: timestamp 'x'"):
+        read_sequences(path)
+    path.write_text("sequence_id,item_id\n\ns1,i1\n\ns1,\n")
+    with pytest.raises(DataError, match=r"line 5: sequence_id or item_id is empty"):
+        read_sequences(path)
+
+
+def test_users_files_decode_like_training_files_and_follow_csv_quoting(tmp_path):
+    from seqrec.recommend.files import read_users
+
+    path = tmp_path / "users.txt"
+    path.write_bytes("user_id\n007\ncaf\xe9\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"line 3: the file is not valid UTF-8"):
+        read_users(path)
+    path.write_bytes("user_id\r\n007\r\ncafé\r\n".encode("utf-16"))  # PowerShell's default
+    assert read_users(path) == ["007", "café"]
+    path.write_text('u0\n"u,1"\n\n u2 \n')
+    assert read_users(path) == ["u0", "u,1", "u2"]
+    path.write_text("u0\nu1,u2\n")
+    with pytest.raises(DataError, match=r"line 2: several comma-separated fields, but line 1 has one"):
+        read_users(path)
+
+
 def test_k_out_of_range_is_an_error():
     run = Recommender(Constant(), TOKENS, max_len=5)
     for k in (0, 7, 2.5, True):

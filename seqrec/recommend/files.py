@@ -24,6 +24,8 @@ atomically (:mod:`seqrec.atomic`), so a failed command leaves no file.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 
@@ -31,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from seqrec.atomic import atomic_write
+from seqrec.data.text import read_text
 from seqrec.data.timestamps import parse_times
 from seqrec.errors import DataError, SeqrecError
 
@@ -65,14 +68,20 @@ def read_sequences(path: str | Path) -> dict[str, list[str]]:
 
 
 def _read_csv(path: Path, sep: str) -> dict[str, list[str]]:
+    text = read_text(path)  # the training reader's decoding: BOMs, UTF-16, gzip; bad bytes named by line
     try:
-        frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, skip_blank_lines=True)
+        # blank lines are kept as rows here and dropped below, so row r stays file line r + 2
+        frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, skip_blank_lines=False)
     except pd.errors.EmptyDataError:
         raise DataError(f"--sequences '{path}' is empty. {_fix(path)}") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+    except pd.errors.ParserError as exc:
         raise DataError(f"--sequences '{path}' is not a readable CSV ({str(exc).strip()}). {_fix(path)}") from None
     # spaces around fields ("s1, i1"), as the training reader of interaction files drops them
     frame = frame.rename(columns=lambda c: str(c).strip()).apply(lambda col: col.str.strip())
+    frame.index = np.arange(len(frame)) + 2  # 1-based file lines, after the header
+    frame = frame[(frame != "").any(axis=1)]
+    if frame.empty:
+        raise DataError(f"--sequences '{path}' has a header but no rows. {_fix(path)}")
     id_col = next((c for c in ("sequence_id", "user_id") if c in frame.columns), None)
     if id_col is None or "item_id" not in frame.columns:
         raise DataError(
@@ -81,10 +90,10 @@ def _read_csv(path: Path, sep: str) -> dict[str, list[str]]:
         )
     blank = (frame[id_col] == "") | (frame["item_id"] == "")
     if blank.any():
-        line = int(blank.to_numpy().nonzero()[0][0]) + 2  # 1-based, after the header
+        line = int(frame.index[blank.to_numpy()][0])
         raise DataError(f"--sequences '{path}', line {line}: {id_col} or item_id is empty. {_fix(path)}")
     if "timestamp" in frame.columns:
-        lines = np.arange(len(frame)) + 2  # 1-based file lines, after the header
+        lines = frame.index.to_numpy()
         times = parse_times(frame["timestamp"].to_numpy(), lines, path, no_time="drop the timestamp column")
         by_time = np.argsort(times, kind="stable")
         # then by sequence, in the file's order of first appearance: only the items move
@@ -152,12 +161,23 @@ def read_users(path: str | Path) -> list[str]:
         raise DataError(
             f"--users '{path}' does not exist or is not a file; give 'all' or a file with one raw user id per line."
         )
-    lines = [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines()]
-    lines = [line for line in lines if line]
-    if lines and "," in lines[0]:
+    text = read_text(path)  # as training reads files: BOMs, UTF-16, gzip; bad bytes named by line
+    # CSV rules for the one-id-per-line form too: a quoted id ("u,1") is the text inside the quotes
+    rows = [(n, [f.strip() for f in row]) for n, row in enumerate(csv.reader(io.StringIO(text)), 1)]
+    rows = [(n, row) for n, row in rows if any(row)]
+    if rows and len(rows[0][1]) == 1:
+        several = next((n for n, row in rows if len(row) > 1), None)
+        if several is not None:
+            raise DataError(
+                f"--users '{path}', line {several}: several comma-separated fields, but line "
+                f"{rows[0][0]} has one. Give one user id per line (quote an id that holds a comma: "
+                '"u,1"), or a CSV with a user_id column.'
+            )
+    lines = [row[0] for _, row in rows]
+    if rows and len(rows[0][1]) > 1:
         try:
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-        except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+            frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+        except pd.errors.ParserError as exc:
             raise DataError(f"--users '{path}' is not a readable CSV ({str(exc).strip()}).") from None
         if "user_id" not in frame.columns:
             raise DataError(
