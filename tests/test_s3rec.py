@@ -385,6 +385,17 @@ def test_item_file_token_seq_attributes(tmp_path):
     assert not table[3].any()
 
 
+def test_attributes_keyed_by_other_ids_are_an_error_and_sparse_ones_a_warning(tmp_path, caplog):
+    cfg = {"name": "t", "format": "csv", "path": "x.csv", "attributes_path": "a.json"}
+    items = np.array(["[PAD]", "i0", "i1", "i2"])
+    (tmp_path / "a.json").write_text(json.dumps({"1": [2], "2": [3], "3": [1]}))  # numbers, not the raw ids
+    with pytest.raises(DataError, match=r"none of its 3 item ids \(e.g. '1', '2', '3'\) is an item.*'i0', 'i1', 'i2'"):
+        load_attributes(cfg, tmp_path, items)
+    (tmp_path / "a.json").write_text(json.dumps({"i0": [2], "9": [3]}))
+    load_attributes(cfg, tmp_path, items)
+    assert "only 1 of the dataset's 3 items have attributes (1 of the file's item ids are not" in caplog.text
+
+
 def test_dataset_without_attributes_is_a_clear_error(tmp_path):
     cfg = {"name": "mine", "format": "csv", "path": "log.csv"}
     with pytest.raises(DataError, match="model.pretrained=false"):

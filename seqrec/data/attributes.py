@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,8 @@ import torch
 from seqrec.data.fetch import ensure_file
 from seqrec.data.spec import DatasetSpec
 from seqrec.errors import DataError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, eq=False)  # arrays: no field-wise ==
@@ -169,6 +172,10 @@ def _read_item_file(path: Path, item_col: str, attribute_col: str) -> tuple[tupl
     return (items, codes.astype(np.int64) + 1), len(uniques)
 
 
+def _few(tokens: np.ndarray) -> str:
+    return ", ".join(repr(str(t)) for t in tokens[:3])
+
+
 def _to_csr(
     pairs: tuple[np.ndarray, np.ndarray], item_tokens: np.ndarray, n_attributes: int, path: Path
 ) -> ItemAttributes:
@@ -178,6 +185,24 @@ def _to_csr(
     index = pd.Index(np.asarray(item_tokens[1:], dtype=str))
     item_ids = index.get_indexer(tokens) + 1  # 0 where the token is not a dataset item
     keep = item_ids > 0
+    if not keep.any():
+        raise DataError(
+            f"{path}: none of its {len(np.unique(tokens))} item ids (e.g. {_few(tokens)}) "
+            f"is an item of the interaction data (e.g. {_few(item_tokens[1:])}), so "
+            "S3-Rec would pre-train on no attributes. Key the attributes by the raw item ids of the "
+            "interaction file."
+        )
+    covered = len(np.unique(item_ids[keep]))
+    if covered * 2 < n_items:
+        log.warning(
+            "%s: only %d of the dataset's %d items have attributes (%d of the file's item ids are "
+            "not dataset items, e.g. %s); S3-Rec's AAP and MAP learn nothing about the others",
+            path,
+            covered,
+            n_items,
+            len(np.unique(tokens[~keep])),
+            _few(np.unique(tokens[~keep])),
+        )
     keys = np.unique(item_ids[keep] * (n_attributes + 1) + attrs[keep])  # sorted, deduplicated
     items, attrs = keys // (n_attributes + 1), keys % (n_attributes + 1)
     offsets = np.zeros(n_items + 2, dtype=np.int64)
