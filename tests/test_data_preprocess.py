@@ -296,6 +296,23 @@ def test_cache_key_changes_with_settings_and_file(shared, tmp_path, caplog):
     assert len(keys) == 3
 
 
+def test_what_preprocessing_reported_is_logged_again_when_the_cache_is_used(shared, tmp_path, caplog, monkeypatch):
+    data_dir = tmp_path / "data"
+    (shared / "tiny.csv").write_text((shared / "tiny.csv").read_text() + "c,x,99\n")  # c: 1 interaction
+    load_dataset(TINY, data_dir)
+    built = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("dropped 1 users" in m for m in built)
+    caplog.clear()
+    with monkeypatch.context() as m:
+        m.setattr(cache_module, "preprocess", lambda *a, **k: pytest.fail("the cache should have been used"))
+        load_dataset(TINY, data_dir)
+    again = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert [m.split(" [reported when ")[0] for m in again] == built
+    assert all(
+        m.endswith(f"[reported when tiny-{load_dataset(TINY, data_dir).fingerprint}.npz was built]") for m in again
+    )
+
+
 def test_fetch_from_zip_url(tmp_path, monkeypatch):
     monkeypatch.setenv("SEQREC_SHARED_DATA", str(tmp_path / "nowhere"))
     archive = tmp_path / "pack.zip"

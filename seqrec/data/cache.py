@@ -57,19 +57,42 @@ def load_dataset(cfg: Mapping[str, Any] | DatasetSpec, data_dir: Path) -> Sequen
     cache = data_dir / "processed" / f"{spec.name}-{key}.npz"
     if cache.is_file():
         try:
-            return _trainable(load_cache(cache, key), spec, source)
+            data, warnings = load_cache(cache, key), _cached_warnings(cache)
+            # what reading and filtering the file reported belongs in every run's log, not only the first's
+            for message in warnings:
+                log.warning("%s [reported when %s was built]", message, cache.name)
+            return _trainable(data, spec, source)
         except CorruptCacheError as err:
             log.warning("rebuilding %s: %s", cache, err)
-    data = preprocess(
-        read_source(spec, source),
-        spec.name,
-        kcore=spec.kcore,
-        min_user_interactions=spec.min_user_interactions,
-        max_users=spec.max_users,
-        fingerprint=key,
-    )
-    save_cache(_trainable(data, spec, source), cache)
+    with _Recorded(logging.getLogger("seqrec.data")) as recorded:
+        data = preprocess(
+            read_source(spec, source),
+            spec.name,
+            kcore=spec.kcore,
+            min_user_interactions=spec.min_user_interactions,
+            max_users=spec.max_users,
+            fingerprint=key,
+        )
+    save_cache(_trainable(data, spec, source), cache, recorded.messages)
     return data
+
+
+class _Recorded(logging.Handler):
+    """Keeps the messages of the WARNING records a logger (and its children) emits while active."""
+
+    def __init__(self, logger: logging.Logger):
+        super().__init__(logging.WARNING)
+        self.logger, self.messages = logger, []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+    def __enter__(self) -> _Recorded:
+        self.logger.addHandler(self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.logger.removeHandler(self)
 
 
 def _trainable(data: SequenceData, spec: DatasetSpec, source: Path) -> SequenceData:
@@ -111,8 +134,9 @@ class CorruptCacheError(Exception):
     """A cache file is unreadable or inconsistent (internal: the cache is then rebuilt)."""
 
 
-def save_cache(data: SequenceData, path: Path) -> None:
-    """Write ``data`` to ``path`` (.npz, no pickles) atomically."""
+def save_cache(data: SequenceData, path: Path, warnings: list[str] = ()) -> None:
+    """Write ``data`` to ``path`` (.npz, no pickles) atomically, with the ``warnings`` its
+    preprocessing logged (replayed whenever the cache is used)."""
     atomic_write(
         path,
         lambda handle: np.savez(
@@ -125,8 +149,18 @@ def save_cache(data: SequenceData, path: Path) -> None:
             offsets=data.offsets,
             user_tokens=data.user_tokens,
             item_tokens=data.item_tokens,
+            warnings=np.array(list(warnings), dtype=str),
         ),
     )
+
+
+def _cached_warnings(path: Path) -> list[str]:
+    """The warnings :func:`save_cache` stored (none in a cache written before they were kept)."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return [str(m) for m in npz["warnings"]] if "warnings" in npz.files else []
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise CorruptCacheError(f"unreadable ({type(err).__name__}: {err})") from err
 
 
 def load_cache(path: Path, key: str) -> SequenceData:
