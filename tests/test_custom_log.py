@@ -78,6 +78,12 @@ def test_gzipped_tsv_with_string_ids_trains_and_keeps_the_ids(tmp_path):
     data = load_cache(cache, metrics["data_fingerprint"])
     sequences = {data.user_tokens[u]: data.item_tokens[data.sequence(u)].tolist() for u in range(data.n_users)}
     assert sequences == {"007": ["c", "a", "b", "d"], "7": ["b", "a", "c"]}
+    # the log moved away: recommending for the run's users reads the processed data it was trained on
+    log.rename(tmp_path / "elsewhere.tsv.gz")
+    import seqrec
+
+    run = seqrec.load_run(tmp_path / "run", data_dir=tmp_path / "data")
+    assert sorted(run.recommend_users(k=1, include_history=True)["user_id"]) == ["007", "7"]
 
 
 @pytest.mark.parametrize(

@@ -95,6 +95,17 @@ class _Recorded(logging.Handler):
         self.logger.removeHandler(self)
 
 
+def cached_dataset(name: str, fingerprint: str, data_dir: Path) -> SequenceData | None:
+    """The processed dataset whose fingerprint is ``fingerprint`` from ``data_dir/processed/``,
+    without its source file (which may have moved or changed since), or None when that cache is
+    missing or damaged."""
+    cache = Path(data_dir) / "processed" / f"{name}-{fingerprint}.npz"
+    try:
+        return load_cache(cache, fingerprint) if cache.is_file() else None
+    except CorruptCacheError:
+        return None
+
+
 def _trainable(data: SequenceData, spec: DatasetSpec, source: Path) -> SequenceData:
     """``data`` if some user has a training pair (4+ interactions), else :class:`DataError`."""
     if (data.lengths <= 3).all():

@@ -143,14 +143,23 @@ class FinishedRun:
 
 
 def load_checked_dataset(cfg: DictConfig, data_dir: Path, fingerprint: str | None, run_dir: Path | None):
-    """A run's dataset from ``data_dir`` (cache or source), refused when its fingerprint differs
-    from the run's (``metrics.json``), so a model is never evaluated on data it was not trained on.
+    """A run's dataset from ``data_dir``: the processed cache with the run's fingerprint when it is
+    there (the source file is then not needed), else the source, refused when its fingerprint
+    differs from the run's (``metrics.json``), so a model is never evaluated on data it was not
+    trained on.
 
     Raises:
         DataError: missing or changed data.
     """
     from seqrec.data import load_dataset  # the data layer, only needed here
+    from seqrec.data.cache import cached_dataset
 
+    # the processed data the run was trained on, when data_dir still holds it: the source file
+    # (a custom log) may have moved or changed since, and hashing it is the slow part
+    if fingerprint is not None:
+        data = cached_dataset(str(cfg.dataset.name), fingerprint, Path(data_dir))
+        if data is not None:
+            return data
     data = load_dataset(cfg.dataset, Path(data_dir))
     if fingerprint is not None and data.fingerprint != fingerprint:
         raise DataError(
