@@ -167,9 +167,16 @@ def test_train_py_entry_point_and_exit_codes(tmp_path, lastfm_data_dir):
         ),
         ("hparams_search=null", "`hparams_search` is off by default; leave it out"),
         ("experiment=NULL", "`experiment` is off by default; leave it out"),
+        # a file name Hydra's grammar cannot read unquoted: the fix, not "mismatched input"
+        (
+            "dataset.path=ratings (1).csv",
+            """Hydra cannot read this override (mismatched input '.' expecting <EOF>). In a value it reads """
+            """spaces, ( ) [ ] { } , = and quotes as syntax; quote the value inside the argument, e.g. """
+            """'dataset.path="ratings (1).csv"'""",
+        ),
     ],
 )
-def test_a_null_config_group_is_one_paragraph_not_hydras_traceback(tmp_path, override, message):
+def test_a_null_group_or_unreadable_override_is_one_paragraph_not_hydras_traceback(tmp_path, override, message):
     run = subprocess.run(
         [sys.executable, str(ROOT / "train.py"), override, f"hydra.run.dir={tmp_path / 'run'}"],
         capture_output=True,

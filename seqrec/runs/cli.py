@@ -133,6 +133,35 @@ def _fail(message: str) -> None:
     raise SystemExit(1)
 
 
+def check_override_syntax(argv: list[str]) -> None:
+    """Refuse an override Hydra cannot parse with the fix for the usual cause, before Hydra's
+    grammar error ("mismatched input '.' expecting <EOF>"), which names neither.
+
+    Hydra reads spaces, parentheses, brackets, braces, commas, quotes and ``=`` in a value as
+    syntax, so a file name such as ``ratings (1).csv`` must be quoted inside the argument.
+
+    Raises:
+        SystemExit: status 1 after one paragraph naming the override and the quoted form.
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import OverrideParseException
+
+    parser = OverridesParser.create()
+    for arg in argv:
+        if arg.startswith("-") or "=" not in arg:
+            continue  # flags (-m, --cfg job) and their values are argparse's
+        try:
+            parser.parse_overrides([arg])
+        except OverrideParseException as err:
+            key, _, value = arg.partition("=")
+            reason = str(err).splitlines()[0]
+            _fail(
+                f"`{arg}`: Hydra cannot read this override ({reason}). In a value it reads spaces, "
+                "( ) [ ] { } , = and quotes as syntax; quote the value inside the argument, e.g. "
+                f"""'{key}="{value}"' (the outer quotes are the shell's)."""
+            )
+
+
 def check_group_overrides(argv: list[str], conf_dir: str | Path) -> None:
     """Refuse ``<group>=null`` on the command line before Hydra sees it.
 
