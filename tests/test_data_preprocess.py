@@ -182,6 +182,64 @@ def test_kcore_names_the_users_it_removes(tmp_path, caplog):
     assert "the 2-core filter removed 1 users entirely, e.g. c" in caplog.text
 
 
+def test_min_rating_keeps_the_rows_rated_that_high_before_the_kcore_filter(tmp_path, caplog):
+    caplog.set_level("INFO")
+    path = tmp_path / "r.csv"
+    rows = [
+        ("u", "a", 5, 1),
+        ("u", "b", 2, 2),
+        ("u", "c", 4, 3),
+        ("u", "d", 4.5, 4),
+        ("v", "a", 1, 1),
+        ("v", "c", 4, 2),
+    ]
+    rows += [("v", "d", 5, 3), ("v", "e", 4, 4)]
+    path.write_text("user_id,item_id,rating,timestamp\n" + "".join(f"{u},{i},{r},{t}\n" for u, i, r, t in rows))
+    inter = read_csv(path, rating_col="rating")
+    assert inter.ratings.tolist() == [5, 2, 4, 4.5, 1, 4, 5, 4]
+    data = preprocess(inter, "r", kcore=0, min_user_interactions=3, min_rating=4)
+    assert sequences(data) == {"u": ["a", "c", "d"], "v": ["c", "d", "e"]}  # b (2) and v's a (1) gone
+    assert "6 of 8 rows have a rating >= 4 (dataset.min_rating)" in caplog.text
+    with pytest.raises(DataError, match=r"no row has a rating >= 6 .dataset.min_rating.; the ratings run from 1 to 5"):
+        preprocess(inter, "r", kcore=0, min_rating=6)
+    path.write_text("user_id,item_id,rating\nu,a,5\nu,b,\nu,c,NA\n")
+    with pytest.raises(DataError, match=r"line 3: the 'rating' field .dataset.rating_col. is '', not a number .2 row"):
+        read_csv(path, time_col=None, rating_col="rating")
+
+
+def test_min_rating_enters_the_cache_key_only_when_set():
+    base = {"name": "c", "format": "csv", "path": "x.csv"}
+    plain_settings = DatasetSpec.from_mapping(base).preprocessing_settings()
+    assert "rating_col" not in plain_settings and "min_rating" not in plain_settings  # old keys unchanged
+    four = DatasetSpec.from_mapping({**base, "rating_col": "rating", "min_rating": 4})
+    assert (
+        four.preprocessing_settings()
+        == DatasetSpec.from_mapping({**base, "rating_col": "rating", "min_rating": 4.0}).preprocessing_settings()
+    )
+    for bad, message in [
+        ({"min_rating": 4}, "min_rating is set but rating_col is not"),
+        ({"rating_col": "rating"}, "rating_col is set but min_rating is not"),
+        ({"rating_col": "item_id", "min_rating": 1}, "item_col and rating_col are both column 'item_id'"),
+        ({"format": "s3rec", "rating_col": "r", "min_rating": 1}, "an S3-Rec file has no columns"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            DatasetSpec.from_mapping({**base, **bad})
+
+
+@pytest.mark.realdata
+def test_ml100k_with_ratings_of_4_and_5_only(tmp_path):
+    cfg = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "ml100k.yaml"))
+    data_dir = Path(__file__).resolve().parents[1] / "data"
+    if not (data_dir / cfg["path"]).is_file():
+        pytest.skip("ml-100k not in data/ (make data)")
+    raw = pd.read_csv(data_dir / cfg["path"], sep="\t")
+    liked = raw[raw["rating:float"] >= 4]
+    data = load_dataset(
+        {**cfg, "rating_col": "rating", "min_rating": 4, "kcore": 0, "min_user_interactions": 3}, tmp_path / "d"
+    )
+    assert len(data.items) == len(liked[liked.groupby("user_id:token")["item_id:token"].transform("size") >= 3])
+
+
 # --- config spec ----------------------------------------------------------------------------
 
 

@@ -72,6 +72,7 @@ def load_dataset(cfg: Mapping[str, Any] | DatasetSpec, data_dir: Path) -> Sequen
             min_user_interactions=spec.min_user_interactions,
             max_users=spec.max_users,
             fingerprint=key,
+            min_rating=spec.min_rating,
         )
     save_cache(_trainable(data, spec, source), cache, recorded.messages)
     return data
@@ -124,7 +125,14 @@ def read_source(spec: DatasetSpec, source: Path) -> Interactions:
     if spec.format == "s3rec":
         return read_s3rec(source)
     reader = read_atomic if spec.format == "atomic" else read_csv
-    return reader(source, user_col=spec.user_col, item_col=spec.item_col, time_col=spec.time_col, sep=spec.sep)
+    return reader(
+        source,
+        user_col=spec.user_col,
+        item_col=spec.item_col,
+        time_col=spec.time_col,
+        sep=spec.sep,
+        rating_col=spec.rating_col,
+    )
 
 
 def fingerprint(source: Path, spec: DatasetSpec) -> str:

@@ -10,7 +10,7 @@ counted warning.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -116,6 +116,25 @@ def _warn_duplicates(inter: Interactions, name: str) -> None:
     )
 
 
+def _rated_at_least(inter: Interactions, min_rating: float, where: str) -> Interactions:
+    """The rows of ``inter`` whose rating is ``>= min_rating`` (file order and line numbers kept).
+
+    Raises:
+        DataError: the file was read without a rating column, or no row is rated that high.
+    """
+    if inter.ratings is None:
+        raise DataError(f"{where}: dataset.min_rating needs dataset.rating_col, the column to compare.")
+    keep = inter.ratings >= min_rating
+    log.info("%s: %d of %d rows have a rating >= %g (dataset.min_rating)", where, keep.sum(), len(keep), min_rating)
+    if not keep.any():
+        raise DataError(
+            f"{where}: no row has a rating >= {min_rating:g} (dataset.min_rating); the ratings "
+            f"run from {inter.ratings.min():g} to {inter.ratings.max():g}. Lower dataset.min_rating."
+        )
+    fields = ("users", "items", "times", "item_ids", "lines", "ratings")
+    return replace(inter, **{f: None if getattr(inter, f) is None else getattr(inter, f)[keep] for f in fields})
+
+
 def _kept_rows(inter: Interactions, name: str, kcore: int, min_user_interactions: int) -> np.ndarray:
     """``[n]`` bool: the interactions left after the k-core filter and the short-user drop (see
     :func:`preprocess`, which logs what they removed).
@@ -190,8 +209,10 @@ def preprocess(
     min_user_interactions: int = 3,
     max_users: int | None = None,
     fingerprint: str = "",
+    min_rating: float | None = None,
 ) -> SequenceData:
-    """k-core filter, drop short users, sort each user's items by time, re-index.
+    """Keep rows rated ``min_rating`` or more, k-core filter, drop short users, sort each user's
+    items by time, re-index.
 
     Items of the S3-Rec format (``inter.item_ids`` set) keep their ids when the items left after
     filtering are exactly 1..max id (the benchmark files: attributes and published checkpoints
@@ -213,6 +234,8 @@ def preprocess(
     where = f"dataset '{name}' ({inter.path})"
     if len(inter) == 0:
         raise DataError(f"{where} has no interactions; check that it is the right file.")
+    if min_rating is not None:
+        inter = _rated_at_least(inter, min_rating, where)
     _warn_duplicates(inter, name)
     keep = _kept_rows(inter, name, kcore, min_user_interactions)
     rows = np.flatnonzero(keep)  # increasing: file order of the filtered data

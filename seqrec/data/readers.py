@@ -43,6 +43,7 @@ class Interactions:
         item_ids: ``[M]`` int64 item indices fixed by the file (S3-Rec format), else None.
         lines: ``[M]`` int64, 1-based line number of each row (for error messages).
         path: the file that was read.
+        ratings: ``[M]`` float64 of the rating column when one was read, else None.
     """
 
     users: np.ndarray
@@ -51,6 +52,7 @@ class Interactions:
     item_ids: np.ndarray | None
     lines: np.ndarray
     path: Path
+    ratings: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.users)
@@ -138,6 +140,7 @@ def read_atomic(
     item_col: str = "item_id",
     time_col: str | None = "timestamp",
     sep: str = "\t",
+    rating_col: str | None = None,
 ) -> Interactions:
     """Read a RecBole atomic file (``.inter``): tab separated, header ``name:type`` per column.
 
@@ -145,11 +148,16 @@ def read_atomic(
     are not quoted. See :func:`read_csv` for the rest (tokens, timestamps, errors); a user or
     item column typed ``token_seq`` (a list per field) is a :class:`DataError` in both.
     """
-    return _read_delimited(path, user_col, item_col, time_col, sep, quoted=False)
+    return _read_delimited(path, user_col, item_col, time_col, sep, quoted=False, rating_col=rating_col)
 
 
 def read_csv(
-    path: Path, user_col: str = "user_id", item_col: str = "item_id", time_col: str | None = "timestamp", sep: str = ","
+    path: Path,
+    user_col: str = "user_id",
+    item_col: str = "item_id",
+    time_col: str | None = "timestamp",
+    sep: str = ",",
+    rating_col: str | None = None,
 ) -> Interactions:
     """Read a delimited log with a header row naming the columns (double quotes allowed; a
     quoted field may span lines, as review texts do).
@@ -160,6 +168,7 @@ def read_csv(
     naming them. ``time_col`` None keeps the file order as the chronological order. Integer
     timestamps become int64 exactly, decimal ones an exact int64 key (scaled by 10^fraction
     digits, or their rank when that would overflow), ISO date-times nanoseconds since 1970.
+    ``rating_col`` (optional) is read as numbers into :attr:`Interactions.ratings`.
 
     Raises:
         DataError: a named column is missing or named twice (the message lists the columns
@@ -169,12 +178,18 @@ def read_csv(
             or cannot be parsed (file, line and value named); or the file is not readable text
             (see :func:`seqrec.data.text.read_text`).
     """
-    return _read_delimited(path, user_col, item_col, time_col, sep, quoted=True)
+    return _read_delimited(path, user_col, item_col, time_col, sep, quoted=True, rating_col=rating_col)
 
 
 # long: one vectorised parse with a line-numbered error paragraph per malformed-input kind
 def _read_delimited(
-    path: Path, user_col: str, item_col: str, time_col: str | None, sep: str, quoted: bool
+    path: Path,
+    user_col: str,
+    item_col: str,
+    time_col: str | None,
+    sep: str,
+    quoted: bool,
+    rating_col: str | None = None,
 ) -> Interactions:
     path = Path(path)
     raw = pd.Series(read_text(path).split("\n"), dtype=object)
@@ -219,7 +234,7 @@ def _read_delimited(
         )
         raw, numbers = raw[~again].reset_index(drop=True), numbers[~again]
 
-    wanted = [user_col, item_col] + ([time_col] if time_col is not None else [])
+    wanted = [user_col, item_col] + [col for col in (time_col, rating_col) if col is not None]
     missing = [col for col in wanted if _column_name(col) not in header]
     if missing and first_line.lstrip().startswith(("{", "[")):
         raise DataError(
@@ -251,7 +266,16 @@ def _read_delimited(
                 path,
                 first_line,
                 header,
-                [(o, c) for o, c in zip(("user_col", "item_col", "time_col"), wanted) if c in missing],
+                [
+                    (o, c)
+                    for o, c in (
+                        ("user_col", user_col),
+                        ("item_col", item_col),
+                        ("time_col", time_col),
+                        ("rating_col", rating_col),
+                    )
+                    if c in missing
+                ],
                 sep,
             )
         )
@@ -290,7 +314,9 @@ def _read_delimited(
     for option, col in (("user_col", user_col), ("item_col", item_col)):
         _check_id_width(columns[col], numbers, path, option, col)
     times = None if time_col is None else parse_times(columns[time_col], numbers, path, time_col)
+    ratings = None if rating_col is None else _parse_ratings(columns[rating_col], numbers, path, rating_col)
     return Interactions(
+        ratings=ratings,
         users=columns[user_col].astype(str),
         items=columns[item_col].astype(str),
         times=times,
@@ -298,6 +324,20 @@ def _read_delimited(
         lines=numbers,
         path=path,
     )
+
+
+def _parse_ratings(values: np.ndarray, numbers: np.ndarray, path: Path, col: str) -> np.ndarray:
+    """``[M]`` float64 ratings; an empty or non-numeric field is a DataError naming its line."""
+    parsed = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(dtype=np.float64)
+    bad = np.isnan(parsed)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise DataError(
+            f"{path}, line {numbers[row]}: the '{col}' field (dataset.rating_col) is "
+            f"{values[row]!r}, not a number ({int(bad.sum())} row(s) like it). Fix or delete those rows, "
+            "or set dataset.rating_col and dataset.min_rating to null to keep every row."
+        )
+    return parsed
 
 
 # Ids become a fixed-width numpy string array: rows x longest id x 4 bytes.

@@ -37,6 +37,9 @@ class DatasetSpec:
         user_col, item_col, time_col: column names (raw logs); ``time_col`` None = the file order
             is the chronological order.
         sep: field separator; None = ``","`` for csv and a tab otherwise; ``\\t`` or ``tab`` = tab.
+        rating_col, min_rating: keep only the rows whose number in column ``rating_col`` is at
+            least ``min_rating`` (raw logs; e.g. ratings of 4 and 5 as the positives); both None
+            = every row is an interaction.
         kcore: iterative k-core filter (<= 1: none); None = 0 for ``s3rec`` files (already
             5-core; item ids are kept so the attributes still match) and 5 for raw logs.
         min_user_interactions: users with fewer are dropped (>= 3: leave-one-out needs a
@@ -66,6 +69,8 @@ class DatasetSpec:
     item_col: str = "item_id"
     time_col: str | None = "timestamp"
     sep: str | None = None
+    rating_col: str | None = None
+    min_rating: float | None = None
     kcore: NonNegativeInt | None = None
     min_user_interactions: Annotated[int, Range(ge=3)] = 3
     max_users: PositiveInt | None = None
@@ -86,15 +91,27 @@ class DatasetSpec:
         object.__setattr__(self, "sep", sep)
         if self.kcore is None:
             object.__setattr__(self, "kcore", 0 if self.format == "s3rec" else 5)
+        if (self.rating_col is None) != (self.min_rating is None):
+            given, missing = ("rating_col", "min_rating") if self.min_rating is None else ("min_rating", "rating_col")
+            raise ValueError(
+                f"{given} is set but {missing} is not; keeping rows by rating needs both (e.g. "
+                "dataset.rating_col=rating dataset.min_rating=4), or neither to keep every row"
+            )
+        if self.min_rating is not None:  # 4 and 4.0 are one setting (and one cache key)
+            object.__setattr__(self, "min_rating", float(self.min_rating))
+        if self.rating_col is not None and self.format == "s3rec":
+            raise ValueError("rating_col: an S3-Rec file has no columns; filter ratings in a csv or atomic file")
         named = [
-            (key, getattr(self, key)) for key in ("user_col", "item_col", "time_col") if getattr(self, key) is not None
+            (key, getattr(self, key))
+            for key in ("user_col", "item_col", "time_col", "rating_col")
+            if getattr(self, key) is not None
         ]
         for key, col in named:
             others = [other for other, name in named if name == col and other != key]
             if self.format != "s3rec" and others:
                 raise ValueError(
-                    f"{key} and {others[0]} are both column '{col}'; the user, item and time columns "
-                    "must be different columns of the file"
+                    f"{key} and {others[0]} are both column '{col}'; the user, item, time and rating "
+                    "columns must be different columns of the file"
                 )
 
     @classmethod
@@ -119,4 +136,6 @@ class DatasetSpec:
         }
         if self.format != "s3rec":
             settings.update(user_col=self.user_col, item_col=self.item_col, time_col=self.time_col, sep=self.sep)
+        if self.rating_col is not None:  # only when set: the keys of every other dataset stay as they were
+            settings.update(rating_col=self.rating_col, min_rating=self.min_rating)
         return settings
