@@ -35,13 +35,37 @@ class WindowMean(nn.Module):
         return self.emb.weight[1:]
 
 
+class PaddingLeak(WindowMean):
+    """Causal on a full window, leaky on a padded one: padding positions hold the mean of the
+    window's real items (as padding queries of an attention no causal mask covers would), and
+    every position sums the states up to it (as a causal filter over the window does)."""
+
+    def forward(self, item_seq: torch.Tensor) -> torch.Tensor:
+        x = self.emb(item_seq)  # [B, L, d]
+        real = (item_seq != 0).unsqueeze(-1)  # [B, L, 1]
+        mean = (x * real).sum(1, keepdim=True) / real.sum(1, keepdim=True)  # [B, 1, d]
+        return torch.where(real, x, mean).cumsum(dim=1)
+
+
 @pytest.mark.parametrize(
-    "model", [SASRec(30, 20), GRU4Rec(30, 20), S3Rec(30, 20, n_attributes=4)], ids=["sasrec", "gru4rec", "s3rec"]
+    "model",
+    [SASRec(30, 50), GRU4Rec(30, 50), S3Rec(30, 50, n_attributes=4), BSARec(30, 50, causal_filter=True)],
+    ids=["sasrec", "gru4rec", "s3rec", "bsarec_causal"],
 )
 def test_every_shipped_model_is_causal(model):
     assert model.causal is True
-    assert future_dependence(model, 30, 20) == 0.0
-    check_causal(model, 30, 20, "cce")  # no error
+    assert future_dependence(model, 30, 50) == 0.0
+    check_causal(model, 30, 50, "cce")  # no error
+
+
+def test_a_leak_through_padding_is_seen():
+    # the check's batch is left-padded like training input; a full-window batch would pass this model
+    assert future_dependence(PaddingLeak(30), 30, 20) > 1e-3
+    full = torch.randint(1, 31, (2, 20))
+    changed = full.clone()
+    changed[:, 10:] = torch.randint(1, 31, (2, 10))
+    leak = PaddingLeak(30)
+    assert torch.equal(leak(full)[:, :10], leak(changed)[:, :10])  # causal without padding
 
 
 @pytest.mark.parametrize("max_len", [1, 2])

@@ -20,29 +20,38 @@ import torch
 
 from seqrec.errors import ConfigError
 
-# tolerance of the comparison: float32 reductions over a changed padding-free prefix are exact,
+# tolerance of the comparison: float32 reductions over an unchanged prefix are exact,
 # but a model may legitimately batch its work differently; anything above this is a dependence
 ATOL = 1e-5
+# widest test batch: as wide as training input up to this, so long windows stay cheap to check
+MAX_WIDTH = 256
 
 
 def future_dependence(model: torch.nn.Module, n_items: int, max_len: int, batch: int = 4, seed: int = 0) -> float:
-    """The largest change of a hidden state at positions ≤ t when the items after t change.
+    """The largest change of a real position's hidden state at t or before when the items after
+    t change.
+
+    The test batch looks like training input: ``max_len`` wide (at most :data:`MAX_WIDTH`),
+    one full row and the others left-padded to random lengths, because a model can leak through
+    the way it treats padding (an FFT over the padded window, a filter summing over padding
+    states) as well as through its attention.
 
     Args:
         model: ``forward(item_seq [B, L]) -> hidden [B, L, d]``.
         n_items: N, item ids are drawn from 1..N.
-        max_len: L of the test batch (at most 20 positions are used).
+        max_len: L of the test batch.
         batch: sequences in the test batch.
         seed: seed of the check's own generator.
 
     Returns:
-        ``max |h(x)[:, :t+1] - h(x')[:, :t+1]|`` over three cut points t, where ``x'`` equals ``x``
-        up to t and has other items after it (0.0 for a causal model, and for ``max_len`` 1, whose
-        one position has no future the model could be given).
+        ``max |h(x)[b, s] - h(x')[b, s]|`` over real positions ``s <= t`` and three cut points t,
+        where ``x'`` equals ``x`` up to t and has other items at the real positions after it
+        (0.0 for a causal model, and for ``max_len`` 1, whose one position has no future the
+        model could be given).
     """
     if max_len < 2:
         return 0.0
-    length = min(int(max_len), 20)
+    width = min(int(max_len), MAX_WIDTH)
     gen = torch.Generator().manual_seed(seed)
     device = next(model.parameters()).device
     was_training = model.training
@@ -50,13 +59,20 @@ def future_dependence(model: torch.nn.Module, n_items: int, max_len: int, batch:
     worst = 0.0
     try:
         with torch.no_grad():
-            seq = torch.randint(1, n_items + 1, (batch, length), generator=gen)  # [B, L], no padding
+            seq = torch.randint(1, n_items + 1, (batch, width), generator=gen)  # [B, L]
+            lengths = torch.randint(2, width + 1, (batch,), generator=gen)
+            lengths[0] = width  # one row without padding
+            real = torch.arange(width) >= width - lengths.unsqueeze(1)  # [B, L], left padding
+            seq = seq * real
             hidden = model(seq.to(device)).float()  # [B, L, d]
-            for t in sorted({0, length // 2, length - 2}):
-                other = seq.clone()
-                other[:, t + 1 :] = torch.randint(1, n_items + 1, (batch, length - t - 1), generator=gen)
-                moved = model(other.to(device)).float()[:, : t + 1] - hidden[:, : t + 1]  # [B, t+1, d]
-                worst = max(worst, float(moved.abs().max()))
+            for t in sorted({0, width // 2, width - 2}):
+                future = real.clone()
+                future[:, : t + 1] = False  # the real positions after t
+                other = torch.where(future, torch.randint(1, n_items + 1, seq.shape, generator=gen), seq)
+                moved = (model(other.to(device)).float() - hidden)[:, : t + 1]  # [B, t+1, d]
+                moved = moved[real[:, : t + 1].to(device)]  # [positions, d], real ones only
+                if moved.numel():
+                    worst = max(worst, float(moved.abs().max()))
     finally:
         model.train(was_training)
     return worst
