@@ -7,8 +7,10 @@ pipeline binds the sampler to the training data once (:meth:`Sampler.bind`); the
 calls ``sampler.sample(users, targets, K, generator)`` per batch with its own seeded generator,
 so the same seed gives the same negatives.
 
-``uniform`` is the CCE paper's sampler for BCE (its code's ``neg_sample``): items drawn uniformly
-among those not in the user's training part.
+``uniform`` is BCE's sampler in the CCE paper: items drawn uniformly among those not in the
+user's training part ``s[:-2]``. The paper's code (``neg_sample``) also excludes the user's
+validation and test items, which tells training which items those are, and can draw the mask
+token's id ``N + 1``; seqrec does neither (``docs/protocol.md``, differences from the paper's code).
 """
 
 from __future__ import annotations
@@ -68,7 +70,8 @@ class Sampler:
 
 
 class UniformSampler(Sampler):
-    """Uniform over the items not in the user's training part ``s[:-2]`` (CCE paper, BCE's negatives).
+    """Uniform over the items not in the user's training part ``s[:-2]`` (CCE paper, BCE's negatives;
+    how the paper's code differs: the module docstring).
 
     Draws with :meth:`seqrec.data.LeaveOneOut.sample_negatives` (rejection sampling, exact), so a
     position's negative is never one of the user's training items; padding positions get

@@ -26,15 +26,21 @@ Clean forms chosen where the reference code has quirks (all stated again where t
   differences of sigmoids (so the loss can never fall below ``-log σ(1) ≈ 0.31`` and its gradient
   vanishes for confident scores). Here it is the pairwise ``−log σ(s_pos − s_neg)`` (BPR) on the
   raw scores: the paper's contrast of a positive and a negative, without the double squashing.
+  The gradients differ in size, not only in form: with respect to ``s_pos`` the pairwise loss
+  gives −0.5 at ``s_pos = s_neg = 0`` where the reference gives −0.125 (4×), and less than the
+  reference once the pair is confidently ordered (−0.0025 against −0.013 at +3 / −3). So the
+  same weights balance MIP and SP against AAP and MAP differently than in the reference (more
+  early in pre-training, less later). What this changes was measured where it matters:
+  fine-tuned from seqrec's 100-epoch Sports pre-training, S3-Rec lands within noise of the
+  paper's S3-Rec cells for BCE, CE and CCE (``docs/s3rec.md``, ``docs/results.md``).
 * AAP and MAP: binary cross-entropy *with logits* (stable), over the A real attributes; the
-  reference also scores the padding attribute 0, whose embedding is frozen at zero, adding the
-  constant ``log 2`` per position.
+  reference also scores the padding attribute 0 (a random row that ``padding_idx`` keeps
+  untrained) with the label 0 at every position, an extra constant negative left out here.
 * Normalisation: the reference *sums* each loss over the batch (over positions and, for
   AAP/MAP, over attributes). Here each objective is summed over a sequence's positions (and
   attributes) and *averaged over the sequences of the batch*, i.e. the reference's value divided
-  by the batch size. The four losses keep the reference's proportions, so its weights
-  (AAP 0.2, MIP 1.0, MAP 1.0, SP 0.5) mean the same here, and batches of unequal size (the last
-  one, length buckets) weigh each sequence equally.
+  by the batch size, with its weights (AAP 0.2, MIP 1.0, MAP 1.0, SP 0.5); batches of unequal
+  size (the last one, length buckets) weigh each sequence equally.
 
 The mask token has id ``N + 1`` in the inputs, but its vector is a separate parameter
 (``mask_emb``), not a row of ``item_emb``: the item table stays ``[N + 1, d]`` (row 0 =
