@@ -346,3 +346,17 @@ def test_sweep_rerun_skips_finished_runs(tmp_path, lastfm_data_dir):
     assert again.returncode == 0, again.stderr
     assert again.stdout.count("already holds a finished run") == 2
     assert {p: p.stat().st_mtime_ns for p in tmp_path.glob("*/metrics.json")} == stamps
+
+
+def test_an_option_added_since_and_off_does_not_stop_an_older_run_from_continuing():
+    from seqrec.runs.resume import config_differences
+
+    saved = {"dataset": {"name": "custom", "kcore": 5}, "seed": 42}
+    newer = {"dataset": {"name": "custom", "kcore": 5, "rating_col": None, "min_rating": None}, "seed": 42}
+    assert config_differences(saved, newer) == []
+    turned_on = {"dataset": {"name": "custom", "kcore": 5, "rating_col": "rating", "min_rating": 4.0}, "seed": 42}
+    assert config_differences(saved, turned_on) == [
+        "dataset.min_rating: '(not set)' → 4.0",
+        "dataset.rating_col: '(not set)' → 'rating'",
+    ]
+    assert config_differences({**saved, "seed": 1}, newer) == ["seed: 1 → 42"]

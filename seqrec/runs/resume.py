@@ -88,9 +88,11 @@ def _flatten(node, prefix: str = "") -> dict[str, object]:
 
 def config_differences(saved: dict, current: dict, keys: list[str] | None = None) -> list[str]:
     """``"key: saved → current"`` for every leaf that differs (only under ``keys`` when given),
-    ignoring :data:`RUNTIME_KEYS`."""
+    ignoring :data:`RUNTIME_KEYS` and options the saved config lacks that are null now: options
+    added to seqrec since the run started, off by default (``dataset.rating_col``), so a run of an
+    older version still continues."""
     a, b = _flatten(saved), _flatten(current)
-    names = sorted(set(a) | set(b))
+    names = sorted(set(a) | {n for n, value in b.items() if n in a or value is not None})
     if keys is not None:
         names = [n for n in names if any(n == k or n.startswith(k + ".") for k in keys)]
     runtime = lambda n: any(n == k or n.startswith(k + ".") for k in RUNTIME_KEYS)  # noqa: E731
