@@ -244,3 +244,22 @@ def test_an_outside_verdict_on_one_seed_says_so(tmp_path):
     }
     assert rows["CCE"].rstrip(" |").endswith("| +4.1 | outside, 1 seed")
     assert rows["BCE"].rstrip(" |").endswith("| +4.2 | outside")
+
+
+STUDY = ROOT / "results" / "studies" / "history_zero.csv"
+
+
+@pytest.mark.skipif(not STUDY.is_file(), reason="no results/studies/history_zero.csv in this checkout")
+def test_the_history_scored_zero_study_says_what_its_csv_holds():
+    # docs/protocol.md and docs/results.md quote this study; its numbers must be the file's
+    study = pd.read_csv(STUDY)
+    assert set(study.loss) == {"bce", "ce", "cce"} and set(study.model) == {"gru4rec", "sasrec", "s3rec"}
+    for m in ("ndcg@10", "hr@10"):
+        assert (study[f"{m}_removed"] == study[f"{m}_zero"]).all(), m
+    runs, share, best = len(study), study.changed.sum() / study.users.sum(), int(study.best_changed_rank.min())
+    assert best > 20  # no change reaches a reported cut-off
+    protocol = " ".join((ROOT / "docs" / "protocol.md").read_text().split())
+    assert f"all {runs} Table 2 runs both ways changes {share:.0%} of users' ranks" in protocol
+    assert f"never one better than rank {best}" in protocol
+    results = " ".join((ROOT / "docs" / "results.md").read_text().split())
+    assert f"none of the {runs} Table 2 runs changes a rank better than {best}" in results
