@@ -207,6 +207,15 @@ def test_empty_timestamp_says_empty(tmp_path, value):
         read_csv(path, time_col="ts")
 
 
+def test_a_header_read_with_the_wrong_separator_is_quoted_whole(tmp_path):
+    # ML-1M's '::' read with ',': the one field must not be shown cut at its first ':' (a RecBole type)
+    path = write(tmp_path, "t.csv", "user_id::item_id::rating::timestamp\n1::2::5::978300760\n")
+    with pytest.raises(
+        DataError, match=r"the header \(line 1\) has user_id::item_id::rating::timestamp\..*dataset.sep='::'"
+    ):
+        read_csv(path)
+
+
 def test_comment_lines_above_the_header_are_named_not_taken_for_a_separator(tmp_path):
     path = write(tmp_path, "t.csv", "# exported 2024\nuser_id,item_id,timestamp\nu,a,1\n")
     with pytest.raises(DataError, match=r"line 1: '# exported 2024' looks like a comment line.*grep -v") as err:

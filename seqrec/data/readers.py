@@ -261,7 +261,7 @@ def _read_delimited(
     if missing:
         raise DataError(
             f"{path}: column(s) {', '.join(missing)} not found; the header (line "
-            f"{header_line}) has {', '.join(header)}. "
+            f"{header_line}) has {', '.join(typed)}. "
             + _header_hint(
                 path,
                 first_line,
