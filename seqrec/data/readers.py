@@ -261,7 +261,7 @@ def _read_delimited(
     if missing:
         raise DataError(
             f"{path}: column(s) {', '.join(missing)} not found; the header (line "
-            f"{header_line}) has {', '.join(typed)}. "
+            f"{header_line}) has {', '.join(header)}. "
             + _header_hint(
                 path,
                 first_line,
@@ -406,8 +406,11 @@ def _header_hint(path: Path, line: str, header: list[str], missing: list[tuple[s
 
 
 def _column_name(name: str) -> str:
-    """``user_id:token`` -> ``user_id`` (RecBole's typed header); stray spaces removed."""
-    return name.strip().split(":", 1)[0].strip()
+    """``user_id:token`` -> ``user_id`` (RecBole's typed header: token, token_seq, float,
+    float_seq); stray spaces removed. Other colons are part of the name, so a whole
+    ``user_id::item_id`` header read with the wrong separator is shown as it is."""
+    match = re.fullmatch(r"(.*?):\s*(?:token|token_seq|float|float_seq)", name.strip())
+    return (match.group(1) if match else name).strip()
 
 
 def _join_quoted_lines(lines: list[str], sep: str, path: Path) -> tuple[pd.Series, np.ndarray]:
