@@ -216,16 +216,14 @@ def preprocess(
 
     Items of the S3-Rec format (``inter.item_ids`` set) keep their ids when the items left after
     filtering are exactly 1..max id (the benchmark files: attributes and published checkpoints
-    map by id); otherwise the items that occur are re-indexed 1..N in id order, so never-seen ids
-    are not ranked, and ``item_tokens`` keeps each index's file id. Other items are re-indexed
-    1..N by first appearance in file order after filtering. Users are re-indexed 0..U-1 the same
-    way. Equal timestamps keep file order. ``max_users`` keeps the first users only (applied
-    last; items are not re-indexed).
+    map by id); otherwise the items that occur are re-indexed 1..N in id order (never-seen ids
+    are not ranked; ``item_tokens`` keeps each index's file id). Other items are re-indexed 1..N
+    and users 0..U-1 by first appearance in file order after filtering. Equal timestamps keep
+    file order. ``max_users`` keeps the first users only (applied last).
 
-    Logs one warning with the number of users dropped for having fewer than
-    ``min_user_interactions`` interactions, one with the number of users the k-core filter
-    removed entirely (naming the first five), and one with the number of rows that repeat an
-    earlier row's user, item and time (kept: see :func:`_warn_duplicates`).
+    Warns with counts of: users dropped for having fewer than ``min_user_interactions``
+    interactions, users the k-core filter removed (the first five named), and rows repeating an
+    earlier row's user, item and time (kept: :func:`_warn_duplicates`).
 
     Raises:
         DataError: nothing is left after a step (the message names the step and the option
@@ -252,10 +250,9 @@ def preprocess(
     np.cumsum(np.bincount(users, minlength=len(user_index)), out=offsets[1:])
     user_tokens = np.asarray(user_index, dtype=str)
 
-    if max_users is not None and max_users < len(user_tokens):
-        offsets = offsets[: max_users + 1]
+    if max_users is not None and max_users < len(user_tokens):  # the first users, items not re-indexed
+        offsets, user_tokens = offsets[: max_users + 1], user_tokens[:max_users]
         items = items[: offsets[-1]]
-        user_tokens = user_tokens[:max_users]
     return SequenceData(
         name=name,
         items=items,

@@ -60,6 +60,27 @@ def parse_times(
     series = pd.Series(values, dtype=object)
     if len(series) == 0:
         return np.zeros(0, dtype=np.int64)
+    _refuse_unreadable(series, lines, path, column, no_time)
+    is_int = series.str.fullmatch(_INT_RE).to_numpy(dtype=bool)
+    if is_int.all():
+        try:
+            times = series.to_numpy(dtype=str).astype(np.int64)
+        except OverflowError:
+            return _decimal_rank(series)
+        _warn_mixed_units(series, lines, path, column)
+        return times
+    is_number = is_int | series.str.fullmatch(_DECIMAL_RE).to_numpy(dtype=bool)
+    if is_number.any():
+        if not is_number.all():
+            _refuse_mixed_numbers(series, is_number, lines, path, column, no_time)
+        _warn_mixed_units(series, lines, path, column)
+        return _decimal_key(series)
+    return _datetime_key(series, lines, path, column, no_time)
+
+
+def _refuse_unreadable(series: pd.Series, lines: np.ndarray, path: Path, column: str, no_time: str) -> None:
+    """DataError for an empty value or one written with digits other than 0-9 (which Python's
+    ``\\d`` matches and pandas cannot convert)."""
     empty = (series == "").to_numpy(dtype=bool)
     if empty.any():
         raise DataError(
@@ -77,30 +98,21 @@ def parse_times(
             f"unicodedata.normalize('NFKC', value) for full-width digits), or {no_time} to use "
             "the file order."
         )
-    is_int = series.str.fullmatch(_INT_RE).to_numpy(dtype=bool)
-    if is_int.all():
-        try:
-            times = series.to_numpy(dtype=str).astype(np.int64)
-        except OverflowError:
-            return _decimal_rank(series)
-        _warn_mixed_units(series, lines, path, column)
-        return times
-    is_number = is_int | series.str.fullmatch(_DECIMAL_RE).to_numpy(dtype=bool)
-    if is_number.any():
-        if not is_number.all():
-            if is_number.sum() * 2 < len(series):  # mostly not numbers: the numbers are the odd rows
-                row = int(np.flatnonzero(is_number)[0])
-                raise DataError(
-                    f"{path}, line {lines[row]}: {column} {series[row]!r} is a number, but most "
-                    f"rows are not (e.g. line {lines[int(np.flatnonzero(~is_number)[0])]}: "
-                    f"{series[int(np.flatnonzero(~is_number)[0])]!r}). Write every time the same "
-                    "way (ISO date-times like 2014-03-02 or 2014-03-02 10:00:00, or all numbers), "
-                    f"or {no_time} to use the file order."
-                )
-            _bad_time(path, lines, series, int(np.flatnonzero(~is_number)[0]), "a number", column, no_time)
-        _warn_mixed_units(series, lines, path, column)
-        return _decimal_key(series)
-    return _datetime_key(series, lines, path, column, no_time)
+
+
+def _refuse_mixed_numbers(
+    series: pd.Series, is_number: np.ndarray, lines: np.ndarray, path: Path, column: str, no_time: str
+) -> None:
+    """DataError for numbers mixed with other values, blaming the rarer kind's first row."""
+    if is_number.sum() * 2 < len(series):  # mostly not numbers: the numbers are the odd rows
+        row, other = int(np.flatnonzero(is_number)[0]), int(np.flatnonzero(~is_number)[0])
+        raise DataError(
+            f"{path}, line {lines[row]}: {column} {series[row]!r} is a number, but most rows are "
+            f"not (e.g. line {lines[other]}: {series[other]!r}). Write every time the same way "
+            "(ISO date-times like 2014-03-02 or 2014-03-02 10:00:00, or all numbers), or "
+            f"{no_time} to use the file order."
+        )
+    _bad_time(path, lines, series, int(np.flatnonzero(~is_number)[0]), "a number", column, no_time)
 
 
 def _datetime_key(series: pd.Series, lines: np.ndarray, path: Path, column: str, no_time: str) -> np.ndarray:
