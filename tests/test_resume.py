@@ -360,3 +360,11 @@ def test_an_option_added_since_and_off_does_not_stop_an_older_run_from_continuin
         "dataset.rating_col: '(not set)' → 'rating'",
     ]
     assert config_differences({**saved, "seed": 1}, newer) == ["seed: 1 → 42"]
+
+
+def test_growing_a_sweep_with_more_seeds_continues_its_runs():
+    # `make table2 SEEDS=3` after a 1-seed sweep: seed 42's folder holds seeds: 1; the run is the same
+    from seqrec.runs.resume import config_differences
+
+    assert config_differences({"seed": 42, "seeds": 1}, {"seed": 42, "seeds": 3}) == []
+    assert config_differences({"seed": 42, "seeds": 1}, {"seed": 43, "seeds": 3}) == ["seed: 42 → 43"]

@@ -32,7 +32,8 @@ from seqrec.training.checkpoints import StopRequest
 log = logging.getLogger(__name__)
 
 # keys that may change between a run and its resumption: they do not change what is computed
-RUNTIME_KEYS = ("resume", "output_dir", "data_dir", "num_threads", "device", "trainer.progress", "logger")
+# (``seeds`` is how many seeds a sweep expands to; each run has its own ``seed``)
+RUNTIME_KEYS = ("resume", "output_dir", "data_dir", "num_threads", "device", "trainer.progress", "logger", "seeds")
 
 
 # Classes a saved config names by ``_target_`` whose modules moved when the package was split into
