@@ -259,7 +259,7 @@ def test_the_history_scored_zero_study_says_what_its_csv_holds():
     runs, share, best = len(study), study.changed.sum() / study.users.sum(), int(study.best_changed_rank.min())
     assert best > 20  # no change reaches a reported cut-off
     protocol = " ".join((ROOT / "docs" / "protocol.md").read_text().split())
-    assert f"all {runs} Table 2 runs both ways changes {share:.0%} of users' ranks" in protocol
+    assert f"the {runs} Table 2 runs finished by 2026-12-06 both ways changes {share:.0%} of users' ranks" in protocol
     assert f"never one better than rank {best}" in protocol
     results = " ".join((ROOT / "docs" / "results.md").read_text().split())
-    assert f"none of the {runs} Table 2 runs changes a rank better than {best}" in results
+    assert f"none of the {runs} Table 2 runs finished by 2026-12-06 changes a rank better than {best}" in results
