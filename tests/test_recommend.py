@@ -306,6 +306,7 @@ def test_users_file_sequences_file_and_runs_without_ids_npz(trained_run, tmp_pat
     "case,args,message",
     [
         ("no_best", ["--k", "5"], "has no best.pt.*not a finished run"),
+        ("exported", ["--k", "5"], "is an exported result folder .seqrec.report.export.*not its model weights"),
         ("unfinished", ["--k", "5"], "has no metrics.json.*not a finished run"),
         ("ok", ["--k", "0"], "--k 0: a list needs at least one item"),
         ("ok", ["--k", "ten"], "--k 'ten' is not a whole number"),
@@ -332,6 +333,12 @@ def test_bad_input_is_one_paragraph_exit_1_and_no_output(trained_run, tmp_path, 
         (run_dir / "best.pt").unlink()
     if case == "unfinished":
         (run_dir / "metrics.json").unlink()
+    if case == "exported":  # what results/ holds: no weights
+        from seqrec.report.archive import RESULT_FILE, export_run
+
+        shutil.rmtree(run_dir)
+        run_dir, _ = export_run(trained_run, tmp_path / "results")
+        assert (run_dir / RESULT_FILE).is_file()
     (tmp_path / "bad.jsonl").write_text('["a"]\n{"items": [1, 2}\n')
     (tmp_path / "bad.csv").write_text("sequence_id,item_id\ns,1\ns,\n")
     (tmp_path / "nobody.txt").write_text("nobody\n")

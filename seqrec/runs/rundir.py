@@ -190,6 +190,12 @@ def read_run(path: str | os.PathLike) -> FinishedRun:
             f"'{run_dir}' has no config.yaml, so it is not a run folder. Pass the folder of a "
             "finished run (train.py prints it at the end: results in outputs/runs/...)."
         )
+    if "best.pt" in missing and (run_dir / "result.json").is_file():  # seqrec.report.archive's marker
+        raise SeqrecError(
+            f"'{run_dir}' is an exported result folder (seqrec.report.export): it keeps a run's config, "
+            "metrics and per-user ranks, not its model weights. Pass the run folder it was exported "
+            "from (under outputs/), or train the run again from its config.yaml."
+        )
     if missing:
         raise SeqrecError(
             f"'{run_dir}' has no {' and no '.join(missing)}: it is not a finished run (train.py writes "
