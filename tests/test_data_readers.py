@@ -207,6 +207,15 @@ def test_empty_timestamp_says_empty(tmp_path, value):
         read_csv(path, time_col="ts")
 
 
+def test_a_missing_rating_column_names_the_rating_option(tmp_path):
+    path = write(tmp_path, "r.csv", "user_id,item_id,score,timestamp\nu,a,5,1\n")
+    with pytest.raises(
+        DataError, match=r"column\(s\) rating not found.*Set dataset.rating_col to a name from the header"
+    ) as err:
+        read_csv(path, rating_col="rating")
+    assert "user_col" not in str(err.value)
+
+
 def test_a_header_read_with_the_wrong_separator_is_quoted_whole(tmp_path):
     # ML-1M's '::' read with ',': the one field must not be shown cut at its first ':' (a RecBole type)
     path = write(tmp_path, "t.csv", "user_id::item_id::rating::timestamp\n1::2::5::978300760\n")

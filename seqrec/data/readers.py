@@ -398,10 +398,11 @@ def _header_hint(path: Path, line: str, header: list[str], missing: list[tuple[s
         if match:
             close.append(f"dataset.{option}={match}")
     guess = f" (closest: {' '.join(close)})" if close else ""
+    options = " / ".join(f"dataset.{option}" for option, _ in missing)
     return (
-        "Set dataset.user_col / item_col / time_col to names from the header"
-        f"{guess}; time_col=null means the file order is the time order. Or check the "
-        f"separator (sep={sep!r})."
+        f"Set {options} to {'a name' if len(missing) == 1 else 'names'} from the header{guess}"
+        + ("; time_col=null means the file order is the time order" if "time_col" in dict(missing) else "")
+        + f". Or check the separator (sep={sep!r})."
     )
 
 
