@@ -263,3 +263,26 @@ def test_the_history_scored_zero_study_says_what_its_csv_holds():
     assert f"never one better than rank {best}" in protocol
     results = " ".join((ROOT / "docs" / "results.md").read_text().split())
     assert f"none of the {runs} Table 2 runs finished by 2026-12-06 changes a rank better than {best}" in results
+
+
+PATIENCE = ROOT / "results" / "studies" / "toys-gru4rec-bce-patience40" / "seed42"
+
+
+@pytest.mark.skipif(not PATIENCE.is_dir(), reason="no patience study in this checkout")
+def test_the_early_stopping_study_says_what_its_runs_hold():
+    # results.md quotes the Toys GRU4Rec + BCE seeds and their patience-40 rerun: the files' numbers
+    text = " ".join((ROOT / "docs" / "results.md").read_text().split())
+    seeds = [
+        json.loads((RESULTS / "toys" / "gru4rec-bce" / f"seed{s}" / "metrics.json").read_text()) for s in (42, 43, 44)
+    ]
+    runs = ", ".join(str(m["epochs_run"]) for m in seeds[:2]) + f" and {seeds[2]['epochs_run']} epochs"
+    scores = ", ".join(f"{m['test/ndcg@10']:.4f}" for m in seeds[:2]) + f" and {seeds[2]['test/ndcg@10']:.4f}"
+    assert f"seeds stopped after {runs} with test NDCG@10 {scores}" in text
+    study = json.loads((PATIENCE / "metrics.json").read_text())
+    config = (PATIENCE / "config.yaml").read_text()
+    assert "patience: 40" in config and "seed: 42" in config
+    assert study["test/ndcg@10"] > seeds[0]["test/ndcg@10"]
+    assert (
+        f"best epoch {study['best_epoch']}, and reaches test NDCG@10 {study['test/ndcg@10']:.4f} "
+        f"(HR@10 {study['test/hr@10']:.4f})" in text
+    )
