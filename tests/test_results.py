@@ -286,3 +286,17 @@ def test_the_early_stopping_study_says_what_its_runs_hold():
         f"best epoch {study['best_epoch']}, and reaches test NDCG@10 {study['test/ndcg@10']:.4f} "
         f"(HR@10 {study['test/hr@10']:.4f})" in text
     )
+
+
+@pytest.mark.skipif(not (ROOT / "results" / "studies" / "sports-gru4rec-ce-patience40").is_dir(), reason="no study")
+def test_the_sports_ce_patience_study_says_what_its_run_holds():
+    run = ROOT / "results" / "studies" / "sports-gru4rec-ce-patience40" / "seed42"
+    study, epochs = json.loads((run / "metrics.json").read_text()), pd.read_csv(run / "epochs.csv")
+    table2 = json.loads((RESULTS / "sports" / "gru4rec-ce" / "seed42" / "metrics.json").read_text())
+    assert study["best_epoch"] == table2["best_epoch"] and study["test/ndcg@10"] == table2["test/ndcg@10"]
+    text = " ".join((ROOT / "docs" / "results.md").read_text().split())
+    valid = epochs["valid/ndcg@20"]
+    assert (
+        f"keeps its best epoch {study['best_epoch']} and its test NDCG@10 {study['test/ndcg@10']:.4f} through "
+        f"{study['epochs_run']} epochs, validation down from {valid.max():.4f} to {valid.iloc[-1]:.4f}" in text
+    )
