@@ -300,3 +300,15 @@ def test_the_sports_ce_patience_study_says_what_its_run_holds():
         f"keeps its best epoch {study['best_epoch']} and its test NDCG@10 {study['test/ndcg@10']:.4f} through "
         f"{study['epochs_run']} epochs, validation down from {valid.max():.4f} to {valid.iloc[-1]:.4f}" in text
     )
+
+
+@pytest.mark.skipif(not (ROOT / "results" / "studies" / "beauty-sasrec-bce-patience40").is_dir(), reason="no study")
+def test_the_beauty_bce_patience_study_says_what_its_runs_hold():
+    study = json.loads((ROOT / "results/studies/beauty-sasrec-bce-patience40/seed42/metrics.json").read_text())
+    table2 = json.loads((RESULTS / "beauty" / "sasrec-bce" / "seed42" / "metrics.json").read_text())
+    text = " ".join((ROOT / "docs" / "results.md").read_text().split())
+    assert (
+        f"Seed 42 stopped after {table2['epochs_run']} epochs (best {table2['best_epoch']}) at test NDCG@10 "
+        f"{table2['test/ndcg@10']:.4f}; again with `trainer.patience=40` its best epoch is {study['best_epoch']} "
+        f"and it reaches {study['test/ndcg@10']:.4f} (HR@10 {study['test/hr@10']:.4f})" in text
+    )
