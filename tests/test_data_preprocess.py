@@ -227,12 +227,11 @@ def test_min_rating_enters_the_cache_key_only_when_set():
 
 
 @pytest.mark.realdata
-def test_ml100k_with_ratings_of_4_and_5_only(tmp_path):
+def test_ml100k_with_ratings_of_4_and_5_only(tmp_path, shared_data):
     cfg = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "ml100k.yaml"))
-    data_dir = Path(__file__).resolve().parents[1] / "data"
-    if not (data_dir / cfg["path"]).is_file():
-        pytest.skip("ml-100k not in data/ (make data)")
-    raw = pd.read_csv(data_dir / cfg["path"], sep="\t")
+    if not (shared_data / cfg["path"]).is_file():
+        pytest.skip(f"ml-100k not in {shared_data} (make data)")
+    raw = pd.read_csv(shared_data / cfg["path"], sep="\t")
     liked = raw[raw["rating:float"] >= 4]
     data = load_dataset(
         {**cfg, "rating_col": "rating", "min_rating": 4, "kcore": 0, "min_user_interactions": 3}, tmp_path / "d"
