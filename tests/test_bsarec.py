@@ -64,3 +64,27 @@ def test_the_published_settings(dataset, alpha, c, lr):
     assert cfg.optimizer.lr == lr and cfg.loss.positions == "last" and checked.trainer["samples"] == "prefixes"
     with pytest.raises(ValueError, match="alpha=1.5"):
         BSARec(30, 20, alpha=1.5)
+
+
+def test_the_reference_padding_row_is_random_untrained_and_reaches_the_real_positions():
+    torch.manual_seed(0)
+    zero = BSARec(30, 12, dropout=0.0)
+    torch.manual_seed(0)
+    reference = BSARec(30, 12, dropout=0.0, random_padding_row=True)
+    row = reference.item_emb.weight[0].detach()
+    assert zero.item_emb.weight[0].abs().max() == 0
+    assert 0.01 < row.std().item() < 0.03  # N(0, init_std = 0.02) over 64 values
+    # the same draws elsewhere: only the padding row differs
+    assert torch.equal(zero.item_emb.weight[1:], reference.item_emb.weight[1:])
+    seq = torch.cat([torch.zeros(2, 5, dtype=torch.long), torch.randint(1, 31, (2, 7))], dim=1)  # [2, 12]
+    # the window FFT carries the padding row into the real positions
+    assert not torch.allclose(zero.eval()(seq)[:, -1], reference.eval()(seq)[:, -1], atol=1e-4)
+    # padding_idx keeps the row out of training: its gradient is zero
+    reference.train()(seq).sum().backward()
+    assert reference.item_emb.weight.grad[0].abs().max() == 0
+    assert reference.item_emb.weight.grad[1:].abs().max() > 0
+
+
+def test_the_padding_row_option_reaches_the_model():
+    cfg = compose_config(["experiment=bsarec_lastfm", "model.random_padding_row=true"])
+    assert validate_config(cfg).model["random_padding_row"] is True

@@ -14,11 +14,12 @@ the model is not causal (``causal = False``). Trained with a loss over every pos
 it would see its own targets; seqrec's causality guard refuses that, and BSARec is trained as
 published, with last-position CE on prefix samples (``loss=ce trainer.samples=prefixes``).
 
-One difference from the reference remains: its padding item row is random (its N(0, 0.02)
-initialisation overwrites the zero row ``padding_idx`` sets, and ``padding_idx`` then keeps it
-untrained), and the window FFT carries it into every real position; here it is zero, as in
-SASRec. On a padded LastFM-sized batch at initialisation a random row moves the last hidden state
-by about 26% (relative norm); its effect after training is not measured.
+The reference's padding item row is random (its N(0, 0.02) initialisation overwrites the zero row
+``padding_idx`` sets, and ``padding_idx`` then keeps it untrained), and the window FFT carries it
+into every real position; seqrec's is zero, as in SASRec, unless ``random_padding_row=True``
+reproduces the reference. On a padded LastFM-sized batch at initialisation the random row moves
+the last hidden state by about 26% (relative norm); the option exists to measure its effect after
+training.
 
 ``causal_filter=True`` replaces the FFT by a causal convolution with the same impulse response:
 the FFT low-pass is a circulant matrix ``P`` over the L-position window, and its last row, the
@@ -115,6 +116,9 @@ class BSARec(SASRec):
         c: frequencies kept by the low-pass, ``c // 2 + 1`` (LastFM 3, Beauty 5).
         causal_filter: the causal variant of the filter (module docstring); False is the
             published, non-causal model.
+        random_padding_row: keep the padding item row (id 0) at its N(0, init_std) draw, as the
+            reference code does (never trained: ``padding_idx`` gives it no gradient), instead of
+            zero. Only the input side sees it: item 0 is never a candidate or a target.
 
     Inputs shorter than ``max_len`` are left-padded to it inside :meth:`forward`, as the reference
     code pads every input: the FFT over the window depends on the window's length, so a trimmed
@@ -128,7 +132,8 @@ class BSARec(SASRec):
 
     def __init__(self, n_items: int, max_len: int = 50, hidden_size: int = 64, num_blocks: int = 2,
                  num_heads: int = 1, dropout: float = 0.5, init_std: float = 0.02, alpha: float = 0.9,
-                 c: int = 3, causal_filter: bool = False, tie_output: bool = True):  # fmt: skip
+                 c: int = 3, causal_filter: bool = False, tie_output: bool = True,
+                 random_padding_row: bool = False):  # fmt: skip
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"alpha={alpha} is not valid: the filter's weight must be in [0, 1]")
         if c < 1:
@@ -142,6 +147,10 @@ class BSARec(SASRec):
             beta = block.filter.sqrt_beta.detach().clone()
             block.apply(self._init_weights)
             block.filter.sqrt_beta.data.copy_(beta)
+        self.random_padding_row = random_padding_row
+        if random_padding_row:
+            with torch.no_grad():
+                self.item_emb.weight[0].normal_(0.0, init_std)
 
     @property
     def causal(self) -> bool:
