@@ -107,12 +107,21 @@ def test_a_finished_run_of_another_config_is_refused_not_returned(tmp_path, last
         run(config(out, lastfm_data_dir, "trainer.max_epochs=1", "optimizer.lr=0.01"))
     with pytest.raises(ConfigError, match=r"seed: 42 → 43"):
         run(config(out, lastfm_data_dir, "trainer.max_epochs=1", "seed=43"))
-    # options that do not change the result, and options the saved config predates, are not compared
+    # options that do not change the result, and an option the saved config predates at the value
+    # the old run computed with, are not compared
     saved = yaml.safe_load((out / "config.yaml").read_text())
-    del saved["trainer"]["patience"]
+    del saved["trainer"]["samples"]
     (out / "config.yaml").write_text(yaml.safe_dump(saved))
     again = run(config(out, lastfm_data_dir, "trainer.max_epochs=1", "num_threads=1", "trainer.progress=true"))
     assert again == first
+    # ... but set otherwise it is: the old run did not train on prefixes
+    with pytest.raises(ConfigError, match=r"trainer.samples: 'sequences' → 'prefixes'"):
+        run(config(out, lastfm_data_dir, "trainer.max_epochs=1", "trainer.samples=prefixes"))
+    # and a missing option without a known old value is a difference, not taken on trust
+    del saved["trainer"]["patience"]
+    (out / "config.yaml").write_text(yaml.safe_dump(saved))
+    with pytest.raises(ConfigError, match=r"trainer.patience: '\(not set\)' → 10"):
+        run(config(out, lastfm_data_dir, "trainer.max_epochs=1"))
 
 
 def test_runs_saved_before_the_package_layout_changed_resume_and_load(tmp_path, lastfm_data_dir, signal_at):
@@ -360,6 +369,19 @@ def test_an_option_added_since_and_off_does_not_stop_an_older_run_from_continuin
         "dataset.rating_col: '(not set)' → 'rating'",
     ]
     assert config_differences({**saved, "seed": 1}, newer) == ["seed: 1 → 42"]
+
+
+def test_an_option_added_since_is_compared_with_the_value_older_runs_computed_with():
+    from seqrec.runs.resume import config_differences
+
+    saved = {"trainer": {"patience": 10}, "eval": {"mask_history": True}}
+    assert config_differences(saved, {"trainer": {"patience": 10, "samples": "sequences"}, "eval": saved["eval"]}) == []
+    assert config_differences(saved, {"trainer": {"patience": 10, "samples": "prefixes"}, "eval": saved["eval"]}) == [
+        "trainer.samples: 'sequences' → 'prefixes'"
+    ]
+    # repeated targets were masked before eval.rank_repeats existed: ranking them is another run
+    ranked = {"trainer": saved["trainer"], "eval": {"mask_history": True, "rank_repeats": True}}
+    assert config_differences(saved, ranked) == ["eval.rank_repeats: False → True"]
 
 
 def test_growing_a_sweep_with_more_seeds_continues_its_runs():

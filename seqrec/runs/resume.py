@@ -35,6 +35,16 @@ log = logging.getLogger(__name__)
 # (``seeds`` is how many seeds a sweep expands to; each run has its own ``seed``)
 RUNTIME_KEYS = ("resume", "output_dir", "data_dir", "num_threads", "device", "trainer.progress", "logger", "seeds")
 
+# Options added to seqrec after runs were saved, each with the value that computes what a run saved
+# without it computed: a saved config that lacks one is compared against this value, so a re-run
+# that sets it otherwise is not handed the old run's metrics. (A missing option that is null now,
+# such as ``dataset.rating_col``, is off, and matches too.)
+ADDED_OPTIONS: dict[str, object] = {
+    "trainer.samples": "sequences",
+    "eval.rank_repeats": False,  # repeated targets were masked with the history, as in the paper's code
+    "trainer.rank_repeats": False,
+    "model.random_padding_row": False,
+}
 
 # Classes a saved config names by ``_target_`` whose modules moved when the package was split into
 # layers (seqrec/training/, seqrec/runs/): the ``config.yaml`` and ``last.pt`` of runs made before
@@ -89,10 +99,11 @@ def _flatten(node, prefix: str = "") -> dict[str, object]:
 
 def config_differences(saved: dict, current: dict, keys: list[str] | None = None) -> list[str]:
     """``"key: saved → current"`` for every leaf that differs (only under ``keys`` when given),
-    ignoring :data:`RUNTIME_KEYS` and options the saved config lacks that are null now: options
-    added to seqrec since the run started, off by default (``dataset.rating_col``), so a run of an
-    older version still continues."""
+    ignoring :data:`RUNTIME_KEYS`. An option the saved config lacks (added to seqrec since the run
+    started) is compared against its :data:`ADDED_OPTIONS` value, or matches when it is null now,
+    so a run of an older version still continues unless the option changes what it computes."""
     a, b = _flatten(saved), _flatten(current)
+    a.update({n: value for n, value in ADDED_OPTIONS.items() if n in b and n not in a})
     names = sorted(set(a) | {n for n, value in b.items() if n in a or value is not None})
     if keys is not None:
         names = [n for n in names if any(n == k or n.startswith(k + ".") for k in keys)]
@@ -325,15 +336,14 @@ def check_identity(checkpoint: dict, config: dict, path: Path, data_fingerprint:
 def _check_finished_config(cfg: DictConfig, out_dir: Path) -> None:
     """Raise ConfigError when the finished run in ``out_dir`` was trained with another config than
     ``cfg``: its metrics would otherwise be returned as this config's (e.g. a report's rerun folder
-    after the search's best trial changed). Options the saved ``config.yaml`` lacks (added to seqrec
-    since, at their defaults) and :data:`RUNTIME_KEYS` are not compared; a folder without
-    ``config.yaml`` cannot be checked and is taken as it is."""
+    after the search's best trial changed). Compared as :func:`config_differences` compares (options
+    added to seqrec since against :data:`ADDED_OPTIONS`); a folder without ``config.yaml`` cannot be
+    checked and is taken as it is."""
     path = out_dir / "config.yaml"
     if not path.is_file():
         return
-    saved = _flatten(OmegaConf.to_container(OmegaConf.load(path), resolve=True))
-    current = _flatten(OmegaConf.to_container(cfg, resolve=True))
-    changed = config_differences(saved, {k: v for k, v in current.items() if k in saved})
+    saved = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    changed = config_differences(saved, OmegaConf.to_container(cfg, resolve=True))
     if changed:
         raise ConfigError(
             f"the folder {out_dir} holds a finished run of another config, so its metrics are not this "
