@@ -67,3 +67,23 @@ def test_fp16_training_epoch_runs_with_loss_scaling():
         last = trainer.train_epoch(epoch)
     assert math.isfinite(first) and last < first
     assert trainer.state_dict()["scaler"]["scale"] > 0  # the scaler's state is part of last.pt
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("n_items", [30, 2000], ids=["matmul-path", "gather-path"])
+def test_under_autocast_an_item_scores_the_same_as_positive_and_as_negative(dtype, n_items):
+    # BPR/TOP1 compare s+ with s-: scored in two precisions, the same item would differ by the rounding
+    gen = torch.Generator().manual_seed(0)
+    d = 64
+    hidden = torch.randn(2, 5, d, generator=gen)
+    table = torch.randn(n_items, d, generator=gen)
+    targets = torch.randint(1, n_items + 1, (2, 5), generator=gen)
+    negatives = torch.cat([targets.unsqueeze(-1), torch.randint(1, n_items + 1, (2, 5, 3), generator=gen)], -1)
+    with torch.autocast("cpu", dtype=dtype):
+        s = BCE(num_negatives=4).scores(hidden, targets, table, NegativeBatch(negatives))
+    assert s.neg.dtype == s.pos.dtype == torch.float32
+    assert torch.equal(s.pos, s.neg[:, 0])  # negative 0 is the target itself
+    # and rounded like the negatives: not the fp32 score
+    exact = (hidden.reshape(-1, d) * table[targets.reshape(-1) - 1]).sum(-1)
+    assert not torch.equal(s.pos, exact)
+    assert torch.allclose(s.pos, exact, rtol=0.05, atol=0.3)

@@ -109,8 +109,12 @@ class SampledNegativeLoss(Loss):
         mask = position_mask(targets, self.positions)  # [B, L]
         h = hidden[mask]  # [P, d]
         pos_items, neg_items = targets[mask], items[mask]  # [P], [P, K]
-        pos = (h * table[item_rows(pos_items)]).sum(-1)  # [P]
         neg = negative_scores(h, table, neg_items)  # [P, K]
+        # The positive in the precision the negatives' matmul ran in (bf16/fp16 under autocast:
+        # inputs and output rounded, fp32 sums), so an item scores the same as either; pairwise
+        # losses (BPR, TOP1) would otherwise learn from the rounding. A no-op in fp32 and fp64.
+        low, acc = neg.dtype, torch.promote_types(neg.dtype, torch.float32)
+        pos = (h.to(low).to(acc) * table[item_rows(pos_items)].to(low).to(acc)).sum(-1).to(low)  # [P]
         dtype = torch.promote_types(pos.dtype, torch.float32)  # bf16 under autocast -> float32
         log_q = None if negatives.log_q is None else negatives.log_q[mask].to(dtype)  # [P, K]
         return Scores(pos.to(dtype), neg.to(dtype), neg_items != pos_items.unsqueeze(1), log_q, table.shape[0])
