@@ -256,3 +256,19 @@ def test_a_repeated_target_is_ranked_not_masked(tmp_path):
     log.write_text("user_id,item_id,timestamp\n" + "\n".join(rows) + "\n")
     cfg.output_dir = str(tmp_path / "run2")
     assert run(cfg)["test/repeat_share"] == 0.0
+
+
+def test_tf32_is_the_runs_option_set_either_way(tmp_path, lastfm_data_dir):
+    # a CUDA run's matmul precision is its recorded option, not what an earlier run in the process left
+    from seqrec.runs.pipeline import build
+
+    before = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    try:
+        for value in (False, True, False):
+            cfg = compose_config([f"data_dir={lastfm_data_dir}", f"output_dir={tmp_path}", "dataset.max_users=50",
+                                  "device=cpu", f"tf32={str(value).lower()}"])  # fmt: skip
+            build(cfg)
+            assert torch.backends.cuda.matmul.allow_tf32 is value and torch.backends.cudnn.allow_tf32 is value
+        assert compose_config([]).tf32 is True
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before

@@ -38,6 +38,8 @@ class RunOptions:
             ``pretrain`` (only S3-Rec's pre-training).
         device: ``auto`` (CUDA when available), ``cpu``, ``cuda``, ``cuda:<index>`` or ``mps``.
         num_threads: torch CPU threads; None = torch's default.
+        tf32: CUDA matmuls and convolutions in TF32 (Ampere and newer GPUs: fp32 range, 10-bit
+            mantissa, several times faster); False for strict fp32. No effect on CPU.
         data_dir: where datasets are fetched to and cached.
         output_dir: the run folder (Hydra's); None outside a Hydra app (benchmarks).
         seeds: seeds per combination of ``experiment=table2`` (read by its sweeper).
@@ -50,6 +52,7 @@ class RunOptions:
     num_threads: PositiveInt | None
     data_dir: str
     output_dir: str | None
+    tf32: bool = True
     seeds: PositiveInt | None = None
     resume: str | None = None
 

@@ -131,9 +131,9 @@ def build(cfg: DictConfig) -> Experiment:
     loss = build_object(options.loss, "loss")  # cheap: a bad loss option fails before the data loads
     if options.run.num_threads:
         torch.set_num_threads(options.run.num_threads)
-    if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
+    # set either way, so a second run in the same process (a sweep) does not inherit the first's
+    torch.backends.cuda.matmul.allow_tf32 = options.run.tf32
+    torch.backends.cudnn.allow_tf32 = options.run.tf32
 
     data = load_dataset(options.dataset, Path(cfg.data_dir))
     split = LeaveOneOut.build(data, max_len=options.dataset.max_len).to(device)

@@ -44,6 +44,7 @@ ADDED_OPTIONS: dict[str, object] = {
     "eval.rank_repeats": False,  # repeated targets were masked with the history, as in the paper's code
     "trainer.rank_repeats": False,
     "model.random_padding_row": False,
+    "tf32": True,  # CUDA runs had TF32 matmuls before it was an option (a no-op on CPU)
 }
 
 # Classes a saved config names by ``_target_`` whose modules moved when the package was split into
