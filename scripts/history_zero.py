@@ -41,7 +41,7 @@ def compare(run_dir: Path) -> dict:
             split.test_input,
             split.test_target,
             lambda users: split.history(users, "test"),
-            keep_targets=keep,
+            rank_repeats=keep,
             history_score=score,
         )
         for name, score in (("removed", float("-inf")), ("zero", 0.0))

@@ -130,9 +130,8 @@ def evaluate_ranks(
     targets: torch.Tensor,
     history: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None,
     batch_size: int | str = "auto",
-    trim: bool = True,
     autocast: Callable | None = None,
-    keep_targets: bool = True,
+    rank_repeats: bool = True,
     history_score: float = float("-inf"),
 ) -> torch.Tensor:
     """Full-ranking ranks of the target of every user.
@@ -142,19 +141,22 @@ def evaluate_ranks(
             (scored with :func:`seqrec.models.scoring.score_items`).
         inputs: ``[U, L]`` left-padded input sequences (on the model's device).
         targets: ``[U]`` target item ids.
-        history: maps user indices ``[B]`` to ``(rows [M], items [M])`` pairs to mask, or None
-            for no masking (RecBole-style evaluation); the target itself is never masked
-            (:func:`mask_keeping_targets`).
+        history: ``history(idx [B])`` → ``(batch_pos [M], items [M])``: ``idx`` are row indices
+            into ``inputs`` (not user ids once a caller has sub-selected users), ``batch_pos`` the
+            position of each pair's row within ``idx``, ``items`` the item ids to mask; or None
+            for no masking (RecBole-style evaluation).
         batch_size: users scored at once (memory ≈ batch_size × N floats), or ``"auto"``
             (:func:`resolve_eval_batch_size`).
-        trim: process users in length order and drop each batch's common left padding
-            (identical results, less work on short sequences).
         autocast: optional context-manager factory for mixed precision.
-        keep_targets: never mask the target itself (default); False masks a target that repeats
-            a history item with the history, a miss at every k, as the CCE paper's code does.
+        rank_repeats: a target that repeats a history item is ranked among the unseen items
+            (default, :func:`mask_keeping_targets`); False masks it with the history, a miss at
+            every k, as the CCE paper's code does.
         history_score: the score masked items get: ``-inf`` removes them from the ranking
             (default); ``0`` is what the S3-Rec and CCE public code does (``rating_pred[history]
             = 0``), which leaves them ranked above a target whose score is negative.
+
+    Users are scored in length order with each batch's common left padding dropped (the same
+    results: models are right-aligned, see :class:`seqrec.models.SASRec`; less work).
 
     Returns:
         ``[U]`` int64 ranks (see :func:`target_ranks`), in the order of ``inputs``.
@@ -164,21 +166,19 @@ def evaluate_ranks(
     device = inputs.device
     n_users, width = inputs.shape
     lengths = (inputs != 0).sum(1)  # [U]
-    order = torch.argsort(lengths, stable=True) if trim else torch.arange(n_users, device=device)
+    order = torch.argsort(lengths, stable=True)
     ranks = torch.empty(n_users, dtype=torch.long, device=device)
     batch_size = resolve_eval_batch_size(batch_size, model.output_table().shape[0], device)
-    for users in order.split(batch_size):
-        seq = inputs[users]  # [B, L]
-        if trim:
-            seq = seq[:, width - max(int(lengths[users].max()), 1) :]
+    for idx in order.split(batch_size):
+        seq = inputs[idx, width - max(int(lengths[idx].max()), 1) :]  # [B, w]
         scores = score_items(model, last_hidden(model, seq, autocast))  # [B, N]
         if history is not None:
-            rows, items = history(users)
-            if keep_targets:
-                mask_keeping_targets(scores, rows, items, targets[users], history_score)
+            rows, items = history(idx)
+            if rank_repeats:
+                mask_keeping_targets(scores, rows, items, targets[idx], history_score)
             else:  # the paper's code: a target that repeats the history is masked with it (a miss)
                 scores[rows, item_rows(items)] = history_score
-        ranks[users] = target_ranks(scores, targets[users])
+        ranks[idx] = target_ranks(scores, targets[idx])
     model.train(was_training)
     return ranks
 

@@ -133,7 +133,7 @@ def test_last_position_is_the_test_evaluation(model_cls):
     for mask, repeats in ((True, True), (True, False), (False, True)):
         ranks = position_ranks(model, split, mask_history=mask, max_scores=40 * 8 * 3, rank_repeats=repeats)
         history = (lambda users: split.history(users, "test")) if mask else None
-        expected = evaluate_ranks(model, split.test_input, split.test_target, history, keep_targets=repeats)
+        expected = evaluate_ranks(model, split.test_input, split.test_target, history, rank_repeats=repeats)
         assert torch.equal(ranks[:, -1], expected)
     assert split.repeated_targets("test").any()  # the case the two rules differ on is there
     if model_cls is GRU4Rec:  # no positions: position L-1 sees what the valid input ends with

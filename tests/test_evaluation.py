@@ -108,7 +108,7 @@ def test_a_repeated_target_is_ranked_or_masked_as_the_protocol_says():
     # ranked: item 1 (history) masked, target 2 first among the rest
     assert evaluate_ranks(Fixed(), inputs, targets, history).tolist() == [1]
     # the paper's code: masked with the history, a miss
-    assert evaluate_ranks(Fixed(), inputs, targets, history, keep_targets=False).tolist() == [MASKED_RANK]
+    assert evaluate_ranks(Fixed(), inputs, targets, history, rank_repeats=False).tolist() == [MASKED_RANK]
 
 
 def test_table2_follows_the_papers_rule_for_repeated_targets():

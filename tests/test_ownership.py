@@ -160,8 +160,8 @@ def test_nan_scores_after_the_last_step_say_training_diverged(tmp_path):
     with torch.no_grad():
         for p in exp.model.parameters():
             p.fill_(float("nan"))
-    with pytest.raises(SeqrecError, match="scores are NaN after epoch 1: training diverged") as err:
-        exp.trainer.evaluate("valid")
+    with pytest.raises(SeqrecError, match="scores are NaN after epoch 3: training diverged") as err:
+        exp.trainer.evaluate("valid", 3)
     assert "precision" not in str(err.value)  # an fp32 run is not told to use fp32
     exp.trainer.precision = "bf16"
     with pytest.raises(SeqrecError, match=r"or use trainer.precision=fp32 \(this run: bf16\)"):

@@ -106,7 +106,7 @@ def test_padding_and_mask_token_are_never_recommended():
         model.mask_emb.fill_(5.0)
         model.item_emb.weight[0].fill_(5.0)
     items = torch.tensor([1, 2, 3, 7, 4, 5])  # 7 = the mask token in an input (pre-training only)
-    _, top = recommend_csr(model, items, torch.tensor([0, 3, 6]), k=6, max_len=5, exclude_history=False)
+    _, top = recommend_csr(model, items, torch.tensor([0, 3, 6]), k=6, max_len=5, mask_history=False)
     assert sorted(top[0].tolist()) == [1, 2, 3, 4, 5, 6] == sorted(top[1].tolist())
     recs = Recommender(model, TOKENS, max_len=5).recommend([["a", "[PAD]", "b"]], k=6, include_history=True)
     assert sorted(recs["item_id"]) == list("abcdef")

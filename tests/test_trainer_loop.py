@@ -93,7 +93,7 @@ def scripted_trainer(ranks: list[int], patience: int, max_epochs: int = 50):
     ref.append(trainer)
     seen = []
 
-    def evaluate(which):
+    def evaluate(which, epoch=None):
         weights_of = int(model.v.detach()[0])
         seen.append((which, weights_of))
         return torch.full((len(split.valid_target),), ranks[weights_of - 1])

@@ -137,7 +137,8 @@ class LeaveOneOut:
 
         Returns:
             ``(rows [M], items [M])``: ``rows`` is the position in the batch, so
-            ``scores[rows, items] = -inf`` masks the history of a ``[B, n_items + 1]`` score matrix.
+            ``scores[rows, item_rows(items)] = -inf`` masks the history of a ``[B, N]`` score
+            matrix (column c = item c + 1; :func:`seqrec.evaluation.mask_keeping_targets`).
         """
         if split not in ("valid", "test"):
             raise ValueError(f"split must be 'valid' or 'test', got {split!r}")

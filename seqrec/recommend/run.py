@@ -196,7 +196,7 @@ class Recommender:
             offsets,
             k,
             self.max_len,
-            exclude_history=not include_history,
+            mask_history=not include_history,
             batch_size=self.batch_size,
         )
         return self._frame("sequence_id", ids, scores, top)
@@ -274,7 +274,7 @@ class Recommender:
             sub_offsets,
             k,
             self.max_len,
-            exclude_history=not include_history,
+            mask_history=not include_history,
             batch_size=self.batch_size,
         )
         return self._frame("user_id", list(np.asarray(data.user_tokens, dtype=str)[index]), scores, top)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 
 from seqrec.evaluation import resolve_eval_batch_size
-from seqrec.models.scoring import last_hidden, score_items
+from seqrec.models.scoring import item_rows, last_hidden, row_items, score_items
 
 
 def csr_windows(items: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor, width: int) -> torch.Tensor:
@@ -31,7 +31,7 @@ def csr_windows(items: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor, w
 
 
 def csr_rows(items: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Every item of rows ``[B]`` as ``(row [M], item [M])`` pairs (``scores[row, item - 1]``)."""
+    """Every item of rows ``[B]`` as ``(row [M], item [M])`` pairs (``scores[row, item_rows(item)]``)."""
     counts = ends - starts  # [B]
     rows = torch.repeat_interleave(torch.arange(len(starts), device=items.device), counts)  # [M]
     within = torch.arange(len(rows), device=items.device) - (torch.cumsum(counts, 0) - counts)[rows]
@@ -93,7 +93,7 @@ def recommend_csr(
     offsets: torch.Tensor,
     k: int,
     max_len: int,
-    exclude_history: bool = True,
+    mask_history: bool = True,
     batch_size: int | str = "auto",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Top-k items after each sequence.
@@ -104,7 +104,7 @@ def recommend_csr(
             Every sequence must hold at least one item.
         k: list length, 1 <= k <= N.
         max_len: the model's input window: longer sequences keep their most recent items.
-        exclude_history: remove every item of the (whole, not only the windowed) sequence from
+        mask_history: remove every item of the (whole, not only the windowed) sequence from
             its ranking, as evaluation does with ``eval.mask_history=true``.
         batch_size: sequences scored at once, or ``"auto"`` (bounded like ``eval.batch_size=auto``).
 
@@ -130,13 +130,13 @@ def recommend_csr(
         hidden = last_hidden(model, csr_windows(items, starts[rows], ends[rows], width))  # [B, d]
         _check_finite(hidden)
         scores = score_items(model, hidden)  # [B, N]
-        if exclude_history:
+        if mask_history:
             b, seen = csr_rows(items, starts[rows], ends[rows])
-            scores[b, seen - 1] = float("-inf")
+            scores[b, item_rows(seen)] = float("-inf")
         values, cols = top_k(scores, k)  # [B, k]
         del scores  # before the next batch's scores exist: one [B, N] matrix at a time
         top_scores[rows] = values
-        top_items[rows] = torch.where(torch.isneginf(values), 0, cols + 1)
+        top_items[rows] = torch.where(torch.isneginf(values), 0, row_items(cols))
     model.train(was_training)
     return top_scores, top_items
 
@@ -171,7 +171,7 @@ def score_csr(
         hidden = last_hidden(model, csr_windows(items, starts[rows], ends[rows], width))
         _check_finite(hidden)
         scores = score_items(model, hidden)  # [B, N]
-        out[rows] = scores if columns is None else scores[:, columns - 1]
+        out[rows] = scores if columns is None else scores[:, item_rows(columns)]
         del scores
     model.train(was_training)
     return out

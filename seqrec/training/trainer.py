@@ -156,9 +156,10 @@ class Trainer(EpochLoop):
         self._positions = self._weights = None  # the running epoch's (see _start_epoch)
 
     # -- evaluation and batches -----------------------------------------------------------
-    def evaluate(self, which: str) -> torch.Tensor:
+    def evaluate(self, which: str, epoch: int | None = None) -> torch.Tensor:
         """Full-ranking ranks ``[U]`` of the ``which`` ('valid'|'test') targets for all users
-        (under DDP each rank ranks a share of the users; every rank gets all ``U`` ranks).
+        (under DDP each rank ranks a share of the users; every rank gets all ``U`` ranks) with the
+        model's current weights, those after ``epoch`` when given (named if training diverged).
 
         Raises:
             SeqrecError: the model scores NaN (training diverged, e.g. in an epoch's last step,
@@ -168,7 +169,8 @@ class Trainer(EpochLoop):
             return self._evaluate(which)
         except NonFiniteScores:
             raise SeqrecError(
-                f"the model's {which} scores are NaN after epoch {self.state.epoch + 1}: training diverged "
+                f"the model's {which} scores are NaN{'' if epoch is None else f' after epoch {epoch}'}: "
+                "training diverged "
                 f"(its last steps made the weights non-finite). Lower the learning rate (optimizer.lr=...)"
                 f"{self._precision_hint()}."
             ) from None
@@ -183,7 +185,7 @@ class Trainer(EpochLoop):
         autocast = self._autocast if self.precision != "fp32" else None
 
         def ranks(users: torch.Tensor) -> torch.Tensor:  # [u] user indices -> [u] ranks
-            history = (lambda rows: self.split.history(users[rows], which)) if self.mask_history else None
+            history = (lambda idx: self.split.history(users[idx], which)) if self.mask_history else None
             return evaluate_ranks(
                 self.model,
                 inputs[users],
@@ -191,7 +193,7 @@ class Trainer(EpochLoop):
                 history,
                 self.eval_batch_size,
                 autocast=autocast,
-                keep_targets=self.rank_repeats,
+                rank_repeats=self.rank_repeats,
             )
 
         return ddp.sharded_ranks(ranks, (inputs != 0).sum(1))  # DDP: users shared out, ranks gathered
@@ -319,9 +321,9 @@ class Trainer(EpochLoop):
 
         start = time.perf_counter()
         row = {"epoch": epoch, "train_loss": train_loss}
-        row.update(mean_metrics(self.evaluate("valid"), prefix="valid/"))
+        row.update(mean_metrics(self.evaluate("valid", epoch), prefix="valid/"))
         if self.log_test_every_epoch:
-            row["test/ndcg@10"] = mean_metrics(self.evaluate("test"), prefix="test/")["test/ndcg@10"]
+            row["test/ndcg@10"] = mean_metrics(self.evaluate("test", epoch), prefix="test/")["test/ndcg@10"]
         self._sync()
         row["eval_seconds"] = time.perf_counter() - start
         row["epoch_seconds"] = epoch_seconds
@@ -368,9 +370,10 @@ class Trainer(EpochLoop):
             self.loss.load_state_dict(best.get("loss", {}))
         ddp.broadcast_module(self.model)  # DDP: rank 0 holds the best state
         ddp.broadcast_module(self.loss)
-        valid_ranks = self.evaluate("valid")
+        best_epoch = self.state.best_epoch if best is not None else self.state.epoch
+        valid_ranks = self.evaluate("valid", best_epoch)
         metrics = mean_metrics(valid_ranks, prefix="valid/")
-        test_ranks = self.evaluate("test")
+        test_ranks = self.evaluate("test", best_epoch)
         metrics.update(mean_metrics(test_ranks, prefix="test/"))
         if (signum := ddp.agreed_signal(stop)) is not None:
             raise Interrupted(signum, self.state.epoch, 0)
