@@ -182,6 +182,23 @@ def test_export_with_one_broken_run_writes_nothing(tmp_path, capsys):
     assert not (tmp_path / "results").exists()
 
 
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_two_runs_of_one_result_folder_are_refused_before_anything_is_written(tmp_path, capsys, overwrite):
+    # two runs of lastfm/sasrec-cce/seed42 in one sweep folder: one would silently replace the other
+    make_run(tmp_path / "runs", "cce", [1, 2], name="first")
+    make_run(tmp_path / "runs", "cce", [3, 4], name="second")
+    make_run(tmp_path / "runs", "bce", [5, 6])
+    args = [str(tmp_path / "runs"), "--into", str(tmp_path / "results")] + (["--overwrite"] if overwrite else [])
+    assert export_main(args) == 1
+    err = capsys.readouterr().err
+    assert "would both be exported to" in err and "first" in err and "second" in err
+    assert not (tmp_path / "results").exists()
+    # with their paths kept they are two results
+    assert export_main(args + ["--keep-layout"]) == 0
+    exported = sorted(p.parent.name for p in (tmp_path / "results").rglob(RESULT_FILE))
+    assert exported == ["first", "lastfm-bce-42", "second"]
+
+
 def test_update_page_rewrites_only_the_marked_blocks(tmp_path):
     page = tmp_path / "page.md"
     page.write_text("intro\n<!-- generated:summary begin (rebuilt) -->\nold\n<!-- generated:summary end -->\noutro\n")

@@ -213,8 +213,17 @@ def export_runs(
             "the sweep folder that holds it (e.g. outputs/leaderboard)."
         )
     names = {run: run.relative_to(runs) if keep_layout else None for run in found}
+    sources: dict[Path, Path] = {}
     for run in found:  # every run checked before the first folder is written: all or nothing
-        export_run(run, into, overwrite, names[run], dry_run=True)
+        dest, _ = export_run(run, into, overwrite, names[run], dry_run=True)
+        if dest in sources:
+            raise SeqrecError(
+                f"The runs '{sources[dest]}' and '{run}' would both be exported to '{dest}': they have "
+                "the same dataset, model, loss and seed, so one would silently replace the other. Export "
+                "them separately (into different folders), move or delete the one you do not want, or "
+                "pass --keep-layout to keep each run's path below the folder."
+            )
+        sources[dest] = run
     return [export_run(run, into, overwrite, names[run]) for run in found]
 
 
