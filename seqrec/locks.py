@@ -2,9 +2,11 @@
 
 A run folder belongs to one run: two ``train.py`` processes writing one folder would mix their
 files (one's ``metrics.json`` beside the other's ``config.yaml``). S3-Rec's pre-training folder
-is shared by every fine-tuning run of the same recipe, which wait for each other instead.
+is shared by every fine-tuning run of the same recipe, which wait for each other instead. A search
+folder belongs to one search process: a second one on the same study would take the first's running
+trials for interrupted ones.
 
-The lock is ``flock`` on a small file (``.run.lock``, ``.lock``): the kernel drops it when its
+The lock is ``flock`` on a small file (``.run.lock``, ``.search.lock``, ``.lock``): the kernel drops it when its
 process ends in any way (``kill -9`` included), so a lock left by a killed run is taken over by
 the next one without any clean-up. The file records who holds it (pid, host, start time) for the
 message the next writer gets. Where ``fcntl`` does not exist (Windows) nothing is locked.
@@ -30,6 +32,7 @@ except ImportError:  # pragma: no cover - Windows
 log = logging.getLogger(__name__)
 
 RUN_LOCK = ".run.lock"
+SEARCH_LOCK = ".search.lock"  # a hyper-parameter search's folder: one search process per study
 
 
 class FolderInUse(SeqrecError):

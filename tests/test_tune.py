@@ -375,6 +375,39 @@ def test_a_search_does_not_write_into_a_study_db_that_is_not_optunas(lastfm_data
     assert db.read_bytes() == before and sorted(p.name for p in db.parent.iterdir()) == ["study.db"]
 
 
+def test_a_second_search_process_on_the_same_folder_is_refused_and_leaves_the_study_alone(lastfm_data_dir, tmp_path):
+    # it would take the first one's running trials for interrupted ones and mark them failed
+    from seqrec.locks import SEARCH_LOCK, exclusive
+
+    sweep = tmp_path / "search"
+    sweep.mkdir()
+    with exclusive(sweep / SEARCH_LOCK):
+        run = _search(lastfm_data_dir, sweep, 1)
+    assert run.returncode == 1 and "is in use by another run" in run.stderr and "Traceback" not in run.stderr
+    assert sorted(p.name for p in sweep.iterdir()) == [SEARCH_LOCK]  # no study.db, no trial
+
+
+def test_a_search_under_torchrun_is_refused_before_the_study_exists(lastfm_data_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    run = _search(lastfm_data_dir, tmp_path / "search", 1)
+    assert run.returncode == 1 and "does not run under torchrun" in run.stderr and "Traceback" not in run.stderr
+    assert not (tmp_path / "search").exists()
+
+
+def test_the_sweeper_without_a_preset_names_its_study():
+    # hydra/sweeper=seqrec_optuna with the space on the command line: no hparams_search choice to name it
+    import yaml
+    from omegaconf import OmegaConf
+
+    import seqrec  # noqa: F401 - registers the seqrec.* resolvers
+
+    name = yaml.safe_load((ROOT / "conf/hydra/sweeper/seqrec_optuna.yaml").read_text())["study_name"]
+    for choice, expected in ((None, "search"), ("lastfm_sasrec_cce", "lastfm_sasrec_cce")):
+        hydra = {"runtime": {"choices": {"hparams_search": choice}}, "sweeper": {"study_name": name}}
+        cfg = OmegaConf.create({"hydra": hydra})
+        assert cfg.hydra.sweeper.study_name == expected
+
+
 def test_search_signature_leaves_out_runtime_settings_and_names_what_changed():
     from seqrec.tune.storage import search_signature, signature_differences
 

@@ -37,12 +37,14 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from seqrec.errors import ConfigError
+from seqrec.locks import SEARCH_LOCK, exclusive
 from seqrec.tune.space import build_part, check_search, override_value
 from seqrec.tune.storage import SIGNATURE_ATTR, check_storage, import_optuna, search_signature, signature_differences
 from seqrec.tune.trials import TrialRuns, continue_study, folder_namer
@@ -73,14 +75,13 @@ def open_study(options: Any, space: dict, fixed: dict, runs: TrialRuns) -> tuple
         ``(study, remaining)``: the study and the trials still to run.
 
     Raises:
-        ConfigError: the storage is not an Optuna study of this Optuna, the stored search has
-            another space or other fixed settings, or every one of its ``n_trials`` trials failed.
+        ConfigError: the stored search has another space or other fixed settings, or every one
+            of its ``n_trials`` trials failed.
     """
     optuna = import_optuna()
     sampler = build_part(options.sampler, "sampler")
     check_pruner(options)
     storage, name = options.storage, options.study_name
-    check_storage(storage)
     signature = search_signature(space, fixed)
     stored = None
     if storage is not None:
@@ -165,12 +166,30 @@ def run_search(options: Any, config: Any, config_loader: Any, launcher: Any, arg
         One list of Hydra ``JobReturn`` per batch.
 
     Raises:
-        ConfigError: a check fails (before anything is written), more trials failed than
-            ``max_failure_rate`` allows, or no trial completed.
+        ConfigError: a check fails (before anything is written: the space, the storage, torchrun),
+            more trials failed than ``max_failure_rate`` allows, or no trial completed.
+        FolderInUse: another search process holds the search folder.
     """
     import_optuna()
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ConfigError(
+            "A search does not run under torchrun: every process would run its own sweeper on the one "
+            "study, each asking for trials and marking the others' running trials failed. Run the search "
+            "with plain python (one process per trial; a parallel launcher runs several at once, see "
+            "docs/tuning.md), and use torchrun for single runs, e.g. the best configuration's."
+        )
     space, fixed = check_search(options, config, config_loader, arguments)
+    check_storage(options.storage)
     sweep_dir = Path(str(config.hydra.sweep.dir))
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    # a second search process on the same study would take this one's running trials for interrupted
+    # ones, mark them failed and rerun them: one search per folder at a time
+    with exclusive(sweep_dir / SEARCH_LOCK, what="search folder"):
+        return _search(options, config, launcher, space, fixed, sweep_dir)
+
+
+def _search(options: Any, config: Any, launcher: Any, space: dict, fixed: dict, sweep_dir: Path) -> list:
+    """:func:`run_search` after its checks, holding the search folder's lock."""
     runs = TrialRuns(sweep_dir, folder_namer(config))
     study, remaining = open_study(options, space, fixed, runs)
     fixed_overrides = [f"{k}={v}" for k, v in fixed.items()]
