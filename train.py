@@ -12,7 +12,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from seqrec.runs.cli import check_group_overrides, check_override_syntax, report_errors
+from seqrec.runs.cli import check_group_overrides, check_launcher, check_override_syntax, report_errors
 from seqrec.runs.pipeline import run
 
 
@@ -43,4 +43,5 @@ def main(cfg: DictConfig) -> float | None:
 if __name__ == "__main__":
     check_override_syntax(sys.argv[1:])
     check_group_overrides(sys.argv[1:], Path(__file__).parent / "conf")
+    check_launcher(sys.argv[1:], Path(__file__).parent / "conf")
     sys.exit(main())

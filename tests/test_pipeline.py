@@ -272,3 +272,32 @@ def test_tf32_is_the_runs_option_set_either_way(tmp_path, lastfm_data_dir):
         assert compose_config([]).tf32 is True
     finally:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
+
+
+def test_a_launcher_whose_plugin_is_missing_names_the_install_command(monkeypatch, capsys):
+    from seqrec.runs import cli
+
+    monkeypatch.setitem(cli.LAUNCHER_PLUGINS, "joblib", ("hydra_plugins.no_such_launcher", "hydra-joblib-launcher"))
+    for arg in ("hydra/launcher=local", "hydra/launcher=joblib"):  # seqrec's config, or the plugin's own
+        with pytest.raises(SystemExit) as stop:
+            cli.check_launcher(["-m", arg, "seed=1"], ROOT / "conf")
+        assert stop.value.code == 1
+        err = capsys.readouterr().err
+        assert f"`{arg}` needs the Hydra plugin hydra-joblib-launcher" in err and "make install-sweep" in err
+    monkeypatch.setitem(cli.LAUNCHER_PLUGINS, "joblib", ("hydra_plugins", "hydra-joblib-launcher"))  # installed
+    cli.check_launcher(["-m", "hydra/launcher=local"], ROOT / "conf")
+    cli.check_launcher(["-m", "hydra/launcher=basic", "seed=1"], ROOT / "conf")  # Hydra's own: nothing to check
+
+
+def test_two_sweeps_started_in_the_same_second_get_folders_of_their_own():
+    # a one-second timestamp put two sweeps into one folder (one job refused, multirun.yaml of the other)
+    import re
+
+    from conftest import CONF
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        dirs = {OmegaConf.select(compose(config_name="config", return_hydra_config=True), "hydra.sweep.dir")
+                for _ in range(2)}  # fmt: skip
+    assert len(dirs) == 2 and all(re.fullmatch(r"outputs/multirun/\d{8}-\d{6}-\d{6}", d) for d in dirs)

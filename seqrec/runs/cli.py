@@ -205,6 +205,49 @@ def check_group_overrides(argv: list[str], conf_dir: str | Path) -> None:
         )
 
 
+# Hydra launcher plugins seqrec's launcher configs build on: (module, package to install)
+LAUNCHER_PLUGINS = {
+    "joblib": ("hydra_plugins.hydra_joblib_launcher", "hydra-joblib-launcher"),
+    "submitit_slurm": ("hydra_plugins.hydra_submitit_launcher", "hydra-submitit-launcher"),
+    "submitit_local": ("hydra_plugins.hydra_submitit_launcher", "hydra-submitit-launcher"),
+}
+
+
+def check_launcher(argv: list[str], conf_dir: str | Path) -> None:
+    """Refuse ``hydra/launcher=<name>`` when the Hydra plugin it needs is not installed, with the
+    install command (Hydra itself says only "Could not load 'hydra/launcher/joblib'").
+
+    ``<name>`` is one of seqrec's launcher configs (``conf/hydra/launcher/local.yaml`` builds on
+    ``joblib``, ``slurm.yaml`` on ``submitit_slurm``) or a plugin's own config name.
+
+    Raises:
+        SystemExit: status 1 after one paragraph naming the override, the package and the command.
+    """
+    import importlib.util
+
+    import yaml
+
+    for arg in argv:
+        key, sep, name = arg.partition("=")
+        if key.lstrip("+~") != "hydra/launcher" or not sep:
+            continue
+        own = Path(conf_dir) / "hydra" / "launcher" / f"{name}.yaml"
+        bases = [name]
+        if own.is_file():
+            bases = [entry for entry in yaml.safe_load(own.read_text()).get("defaults", []) if isinstance(entry, str)]
+        for module, package in (LAUNCHER_PLUGINS[base] for base in bases if base in LAUNCHER_PLUGINS):
+            try:
+                found = importlib.util.find_spec(module) is not None
+            except ModuleNotFoundError:  # not even the hydra_plugins namespace
+                found = False
+            if not found:
+                _fail(
+                    f"`{arg}` needs the Hydra plugin {package}, which is not installed. Install the "
+                    "launchers with `make install-sweep` (or `pip install -e '.[sweep]'`), or leave "
+                    "hydra/launcher out to run the sweep's jobs one after another."
+                )
+
+
 def check_writable(folder: str | Path) -> None:
     """Create ``folder`` and write a probe file there, or stop with one paragraph and exit 1.
 
