@@ -4,13 +4,14 @@ metrics.json, also after an interruption and a resume, read back with each libra
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 import pytest
 import yaml
 from conftest import tiny_config
 
-from seqrec.errors import ConfigError, RunInterrupted
+from seqrec.errors import ConfigError, RunInterrupted, SeqrecError
 from seqrec.runs.pipeline import run
 
 pytest.importorskip("tensorboard", reason="the tensorboard package (pip install -e '.[track]')")
@@ -103,6 +104,41 @@ def _mlflow_cfg(tmp_path, out, *extra):
     return _cfg(
         tmp_path, out, "logger=[csv,mlflow]", f"logger.mlflow.tracking_uri=sqlite:///{tmp_path}/mlflow.db", *extra
     )
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("logger.mlflow.experiment=''", "MLflow needs a non-empty experiment name"),
+        ("logger.mlflow.tracking_uri=/tmp/mlruns", "names a file store"),
+        ("logger.mlflow.tracking_uri=file:///tmp/mlruns", "tracking_uri=sqlite:////tmp/mlruns/mlflow.db"),
+        ("logger.tensorboard.flush_secs=-1", "logger.tensorboard.flush_secs=-1"),
+    ],
+    ids=["empty-experiment", "path", "file-uri", "flush"],
+)
+def test_tracker_settings_mlflow_refuses_mid_run_are_refused_before_the_run(tmp_path, override, message):
+    from seqrec.config.schema import validate_config
+
+    extra = ["logger=[csv,tensorboard,mlflow]", override]
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        validate_config(_cfg(tmp_path, tmp_path / "r", *extra))
+
+
+def test_an_unreachable_mlflow_server_is_one_paragraph_and_no_run_folder(tmp_path):
+    pytest.importorskip("mlflow", reason="the mlflow package (pip install -e '.[track]')")
+    import os
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    out = tmp_path / "run"
+    cfg = _cfg(tmp_path, out, "logger=[csv,mlflow]", f"logger.mlflow.tracking_uri=http://127.0.0.1:{port}")
+    with pytest.raises(SeqrecError, match=rf"cannot use the tracking store http://127.0.0.1:{port} \(") as err:
+        run(cfg)
+    assert "Start the MLflow server" in str(err.value)
+    assert not (out / "config.yaml").exists() and not (out / "ids.npz").exists()
+    assert "MLFLOW_HTTP_REQUEST_MAX_RETRIES" not in os.environ  # the quick setting does not outlive the check
 
 
 def assert_mlflow_matches_the_run(out, tmp_path):

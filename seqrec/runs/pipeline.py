@@ -32,7 +32,7 @@ from seqrec.runs.outputs import NoWriter, RunOutput, RunWriter, per_user_frame, 
 from seqrec.runs.rundir import read_run
 from seqrec.runs.summary import print_summary
 from seqrec.runs.sweep import settle_hydra_record
-from seqrec.runs.tracking import build_trackers
+from seqrec.runs.tracking import build_trackers, check_trackers
 from seqrec.seeding import seed_everything
 from seqrec.training import distributed as ddp
 from seqrec.training.pretrain_stage import PretrainStage, prepare_stage, start_fine_tuning
@@ -264,6 +264,9 @@ def _run_owned(
     if stage == "pretrain":
         return run_pretraining(cfg, exp, wall_start, trackers)
     config = OmegaConf.to_container(cfg, resolve=True)
+    trackers = [*build_trackers(exp.options.logger), *trackers]
+    if ddp.is_main():
+        check_trackers(trackers)  # an unreachable tracking server fails here, before the folder is written
     # DDP: rank 0 alone writes; the others get rank 0's weights in fit()
     output = RunWriter if ddp.is_main() else NoWriter
     identity = {"model_kwargs": exp.model_kwargs, "data_fingerprint": data.fingerprint}
@@ -280,7 +283,7 @@ def _run_owned(
         pretrain_facts = start.state.get("facts", {})
     writer.facts = pretrain_facts
     writer.ids(data.item_tokens, data.user_tokens)  # raw ids for seqrec.recommend
-    writer.start_trackers([*build_trackers(exp.options.logger), *trackers], trainer.state.epoch + 1)
+    writer.start_trackers(trackers, trainer.state.epoch + 1)
     try:
         return _train_and_finish(exp, writer, out_dir, int(cfg.seed), pretrain_facts, wall_start)
     finally:
@@ -351,6 +354,7 @@ def run_pretraining(cfg: DictConfig, exp: Experiment, wall_start: float, tracker
     out_dir = Path(cfg.output_dir)
     config = OmegaConf.to_container(cfg, resolve=True)
     trackers = [*build_trackers(exp.options.logger), *trackers]
+    check_trackers(trackers)
     started: list = []
 
     def on_start(first_epoch: int) -> None:

@@ -26,7 +26,8 @@ import math
 from pathlib import Path
 from typing import Protocol
 
-from seqrec.errors import ConfigError
+from seqrec.config.check import PositiveInt
+from seqrec.errors import ConfigError, SeqrecError
 
 # what each tracker needs beyond seqrec's own dependencies: (module to find, extra to install)
 PACKAGES = {"tensorboard": ("tensorboard", "track"), "mlflow": ("mlflow", "track")}
@@ -34,6 +35,10 @@ PACKAGES = {"tensorboard": ("tensorboard", "track"), "mlflow": ("mlflow", "track
 
 class Tracker(Protocol):
     """What the run writer calls on every tracker."""
+
+    def check(self) -> None:
+        """Raise :class:`~seqrec.errors.SeqrecError` when the tracker cannot record (its store is
+        unreachable), before the run writes anything; a no-op where nothing can fail early."""
 
     def start(self, run_dir: Path, config: dict, first_epoch: int) -> None:
         """Open the run's record; ``first_epoch`` > 1 when a resumed run continues it."""
@@ -84,11 +89,14 @@ class TensorBoardTracker:
 
     name = "tensorboard"
 
-    def __init__(self, log_dir: str = "tensorboard", flush_secs: int = 30):
+    def __init__(self, log_dir: str = "tensorboard", flush_secs: PositiveInt = 30):
         self.log_dir = log_dir
         self.flush_secs = int(flush_secs)
         self.writer = None
         self.config: dict = {}
+
+    def check(self) -> None:
+        """Nothing to reach: the event files go into the run folder."""
 
     def start(self, run_dir: Path, config: dict, first_epoch: int) -> None:
         from torch.utils.tensorboard import SummaryWriter
@@ -173,6 +181,44 @@ class MLflowTracker:
         self.logged: set[int] = set()
         self.finished = False
 
+    def _store(self) -> tuple[str, str | None]:
+        """``(tracking URI, artifact location)``; an SQLite store's folder is created."""
+        uri = self.tracking_uri or f"sqlite:///{Path('outputs', 'mlflow', 'mlflow.db').resolve()}"
+        artifacts = None  # a server decides; an SQLite store keeps them beside its file (not ./mlruns)
+        if uri.startswith("sqlite:///"):
+            db = Path(uri.removeprefix("sqlite:///"))
+            db.parent.mkdir(parents=True, exist_ok=True)
+            artifacts = (db.parent / "artifacts").resolve().as_uri()
+        return uri, artifacts
+
+    def check(self) -> None:
+        """Reach the tracking store once, without MLflow's minutes of retries.
+
+        Raises:
+            SeqrecError: the store cannot be reached or refuses the request (URI and cause named).
+        """
+        import os
+
+        from mlflow import MlflowClient
+
+        uri, _ = self._store()
+        quick = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
+        before = {key: os.environ.get(key) for key in quick}
+        os.environ.update({key: value for key, value in quick.items() if before[key] is None})
+        try:
+            MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
+        except Exception as err:  # noqa: BLE001 - MLflow, requests and SQLAlchemy errors share no base
+            cause = " ".join(str(err).split())[:300]
+            raise SeqrecError(
+                f"logger=mlflow cannot use the tracking store {uri} ({type(err).__name__}: {cause}). Start "
+                "the MLflow server or correct logger.mlflow.tracking_uri (http://host:5000, sqlite:///<path>), "
+                "or leave it null for the local SQLite store outputs/mlflow/mlflow.db. Nothing was written."
+            ) from None
+        finally:
+            for key, value in before.items():
+                if value is None:
+                    os.environ.pop(key, None)
+
     def start(self, run_dir: Path, config: dict, first_epoch: int) -> None:
         import json
 
@@ -181,12 +227,7 @@ class MLflowTracker:
         from seqrec.atomic import atomic_write
 
         self.run_dir = Path(run_dir)
-        uri = self.tracking_uri or f"sqlite:///{Path('outputs', 'mlflow', 'mlflow.db').resolve()}"
-        artifacts = None  # a server decides; an SQLite store keeps them beside its file (not ./mlruns)
-        if uri.startswith("sqlite:///"):
-            db = Path(uri.removeprefix("sqlite:///"))
-            db.parent.mkdir(parents=True, exist_ok=True)
-            artifacts = (db.parent / "artifacts").resolve().as_uri()
+        uri, artifacts = self._store()
         self.client = MlflowClient(tracking_uri=uri)
         record = self.run_dir / self.RECORD
         saved = json.loads(record.read_text()) if first_epoch > 1 and record.is_file() else {}
@@ -290,6 +331,8 @@ def check_loggers(node: dict | None) -> dict[str, dict]:
         if TRACKERS[name] is None:
             continue
         check_options(dict(options or {}), TRACKERS[name], f"logger.{name}")
+        if name == "mlflow":
+            _check_mlflow_options(dict(options or {}))
         module, extra = PACKAGES.get(name, (None, None))
         if module is not None and importlib.util.find_spec(module) is None:
             raise ConfigError(
@@ -298,6 +341,42 @@ def check_loggers(node: dict | None) -> dict[str, dict]:
                 "out of logger=[...]."
             )
     return node
+
+
+def _check_mlflow_options(options: dict) -> None:
+    """Refuse MLflow settings MLflow itself only refuses with a traceback, mid-run.
+
+    Raises:
+        ConfigError: an empty experiment name, or a file store (a path, ``file:``), which MLflow 3
+            keeps in maintenance mode and refuses new runs in.
+    """
+    experiment = options.get("experiment", "seqrec")
+    if not str(experiment).strip():
+        raise ConfigError(
+            f"logger.mlflow.experiment={experiment!r} is not valid: MLflow needs a non-empty experiment "
+            "name. Set one (e.g. logger.mlflow.experiment=seqrec)."
+        )
+    uri = options.get("tracking_uri")
+    if uri is not None and (str(uri).startswith("file:") or "://" not in str(uri) and uri != "databricks"):
+        raise ConfigError(
+            f"logger.mlflow.tracking_uri={uri!r} names a file store (a folder like ./mlruns), which MLflow 3 "
+            "keeps in maintenance mode and refuses new runs in. Use an SQLite store instead, e.g. "
+            f"logger.mlflow.tracking_uri=sqlite:///{str(uri).removeprefix('file://').rstrip('/') or '.'}/mlflow.db, "
+            "a server (http://host:5000), or null for outputs/mlflow/mlflow.db."
+        )
+
+
+def check_trackers(trackers: list) -> None:
+    """:meth:`Tracker.check` of each tracker that has one (a tracker written for an older seqrec
+    may not).
+
+    Raises:
+        SeqrecError: a tracker cannot record.
+    """
+    for tracker in trackers:
+        check = getattr(tracker, "check", None)
+        if check is not None:
+            check()
 
 
 def build_trackers(node: dict | None) -> list:
@@ -312,5 +391,6 @@ __all__ = [
     "Tracker",
     "build_trackers",
     "check_loggers",
+    "check_trackers",
     "mlflow_key",
 ]
