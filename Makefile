@@ -87,8 +87,13 @@ RUNS_ARG := $(if $(RUNS_GIVEN),--runs $(RUNS))
 
 .PHONY: install-sweep table2 table2-smoke table2-plan gpu-runs report plots
 
-install-sweep: install ## add the parallel/Slurm launchers (hydra-joblib-launcher, hydra-submitit-launcher)
+SWEEP_STAMP := $(VENV)/.installed-sweep
+
+install-sweep: $(SWEEP_STAMP) ## add the parallel/Slurm launchers (hydra-joblib-launcher, hydra-submitit-launcher)
+
+$(SWEEP_STAMP): $(STAMP)
 	$(BIN)/pip install --quiet -e '.[sweep]'
+	@touch $(SWEEP_STAMP)
 
 table2: install data ## full Table 2 sweep: 5 datasets × 3 models × 3 losses (SEEDS=3, JOBS=4, ARGS="dataset=lastfm")
 	$(BIN)/python train.py -m experiment=table2 seeds=$(SEEDS) hydra.sweep.dir=$(RUNS) $(LAUNCHER) $(ARGS)
@@ -123,14 +128,21 @@ plots: install ## RQ2 curves and RQ3 per-position NDCG@10 (rq3_<dataset>.csv, rq
 HPARAMS ?= lastfm_sasrec_cce
 SEARCH ?= outputs/search/$(HPARAMS)
 TUNE_SEEDS ?= 5
+# more options of `python -m seqrec.tune`, e.g. TUNE_ARGS="--overwrite" (replace the best config the
+# repository holds), "--name mine" (write it under another name), "--no-rerun"
+TUNE_ARGS ?=
+TUNE_STAMP := $(VENV)/.installed-tune
 
 .PHONY: install-tune search tune-report
 
-install-tune: install ## add Optuna (≥ 4) and optuna-dashboard for hyperparameter searches (the tune extra)
+install-tune: $(TUNE_STAMP) ## add Optuna (≥ 4) and optuna-dashboard for hyperparameter searches (the tune extra)
+
+$(TUNE_STAMP): $(STAMP)
 	$(BIN)/pip install --quiet -e '.[tune]'
+	@touch $(TUNE_STAMP)
 
 search: install-tune data ## hyperparameter search HPARAMS=lastfm_sasrec_cce (50 trials; re-run to continue; ARGS="num_threads=1")
 	$(BIN)/python train.py -m hparams_search=$(HPARAMS) $(ARGS)
 
 tune-report: install-tune ## trials table, plots, best config → conf/experiment/, rerun with TUNE_SEEDS seeds vs the default (SEARCH=…)
-	$(BIN)/python -m seqrec.tune $(SEARCH) --seeds $(TUNE_SEEDS) --train-args "$(ARGS)"
+	$(BIN)/python -m seqrec.tune $(SEARCH) --seeds $(TUNE_SEEDS) --train-args "$(ARGS)" $(TUNE_ARGS)

@@ -304,6 +304,14 @@ def test_the_report_checks_its_inputs_before_it_writes_anything(tmp_path, args, 
     assert sorted(p.name for p in search.iterdir()) == ["study.db"] and not conf.exists()
 
 
+def test_one_rerun_seed_names_both_ways_out(tmp_path):
+    from seqrec.tune.__main__ import main
+
+    _one_trial_study(tmp_path / "search")
+    with pytest.raises(SeqrecError, match=r"Give 2 or more, or --no-rerun \(make: TUNE_ARGS=--no-rerun\)"):
+        main([str(tmp_path / "search"), "--seeds", "1", "--conf-dir", str(tmp_path / "conf" / "experiment")])
+
+
 def test_the_report_refuses_a_conf_dir_whose_config_name_conf_experiment_shadows(tmp_path, monkeypatch):
     # Hydra reads conf/experiment/<name>.yaml before the --conf-dir copy: the reruns would train it
     from seqrec.tune import __main__ as report

@@ -129,7 +129,10 @@ def _check_args(args: argparse.Namespace) -> None:
     if args.top > 1 and args.top_seeds < 2:
         raise SeqrecError(f"--top-seeds {args.top_seeds}: a mean over seeds needs at least 2 seeds.")
     if args.seeds < 2 and not args.no_rerun:
-        raise SeqrecError(f"--seeds {args.seeds}: a mean ± std and a comparison need at least 2 seeds.")
+        raise SeqrecError(
+            f"--seeds {args.seeds} (make: TUNE_SEEDS): a mean ± std and a comparison need at least 2 seeds. "
+            "Give 2 or more, or --no-rerun (make: TUNE_ARGS=--no-rerun) for the report without reruns."
+        )
     if args.name is not None and not _NAME.fullmatch(args.name):
         raise SeqrecError(
             f"--name {args.name!r}: give a file name without a folder or extension (letters, "
