@@ -20,10 +20,18 @@ from seqrec.runs.pipeline import run
 def main(cfg: DictConfig) -> float | None:
     # in a sweep (-m) a failing run must not stop the others
     hydra_cfg = HydraConfig.get()
+    sweep = hydra_cfg.mode == RunMode.MULTIRUN
+    # Hydra's basic sweeper and launcher run the jobs in this process: their failures are summed up
+    # at the end (seqrec.runs.cli.SweepSummary); other launchers need the job to fail
+    in_process = sweep and all(
+        name in str(hydra_cfg[part].get("_target_", "")) for part, name in (("sweeper", "Basic"), ("launcher", "Basic"))
+    )
+    metrics = None
     with report_errors(
-        keep_going=hydra_cfg.mode == RunMode.MULTIRUN,
+        keep_going=sweep,
         run_dir=Path(hydra_cfg.runtime.output_dir),
         keep_run_dir=bool(str(cfg.get("resume") or "").strip()),  # a folder the user named: never removed
+        sweep_job=f"#{hydra_cfg.job.num} {' '.join(hydra_cfg.overrides.task)}" if in_process else None,
     ):
         trackers, pruned = [], ()  # a search trial with a pruner: seqrec.tune.pruning
         if hydra_cfg.mode == RunMode.MULTIRUN and hydra_cfg.sweeper.get("pruner") is not None:
@@ -36,8 +44,9 @@ def main(cfg: DictConfig) -> float | None:
             # the search's pruner stopped this trial: no result, no error (the sweeper records it pruned)
             logging.getLogger("seqrec").info("%s: no result (pruned.json in its folder)", err)
             return None
-    # the monitored validation metric, for sweepers that optimise a value (None for stage=pretrain)
-    return metrics.get(metrics.get("monitor", ""))
+    # the monitored validation metric, for sweepers that optimise a value (None for stage=pretrain, or
+    # a sweep job that failed on bad input)
+    return None if metrics is None else metrics.get(metrics.get("monitor", ""))
 
 
 if __name__ == "__main__":

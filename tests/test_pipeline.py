@@ -145,15 +145,20 @@ def test_train_py_entry_point_and_exit_codes(tmp_path, lastfm_data_dir):
     assert "eval.mask_history='no' is not valid: it must be true or false" in " ".join(bad_value.stderr.split())
     assert not (tmp_path / "badvalue").exists()
 
-    # the same in a sweep (-m): the failed job's folder is removed too, and the sweep exits non-zero
+    # the same in a sweep (-m): every job runs, the failed jobs' folders are removed too, and the sweep
+    # ends with one summary naming each failed job and exit 1 (not Hydra's traceback of the first)
     sweep = subprocess.run(
-        base[:2] + ["-m", "eval.mask_history=no", f"hydra.sweep.dir={tmp_path / 'badsweep'}"],
+        base[:2] + ["-m", "eval.mask_history=no,maybe", f"hydra.sweep.dir={tmp_path / 'badsweep'}"],
         capture_output=True,
         text=True,
         cwd=tmp_path,
         timeout=300,
     )
-    assert sweep.returncode != 0 and "eval.mask_history='no' is not valid" in " ".join(sweep.stderr.split())
+    stderr = " ".join(sweep.stderr.split())
+    assert sweep.returncode == 1 and "Traceback" not in stderr, stderr
+    assert "eval.mask_history='no' is not valid" in stderr and "eval.mask_history='maybe' is not valid" in stderr
+    assert "2 job(s) of the sweep failed" in stderr and "#0 eval.mask_history=no" in stderr
+    assert "#1 eval.mask_history=maybe" in stderr
     assert [p.name for p in (tmp_path / "badsweep").iterdir()] == ["multirun.yaml"]
 
 

@@ -27,7 +27,9 @@ from seqrec.training import distributed
 
 
 @contextlib.contextmanager
-def report_errors(keep_going: bool = False, run_dir: Path | None = None, keep_run_dir: bool = False):
+def report_errors(
+    keep_going: bool = False, run_dir: Path | None = None, keep_run_dir: bool = False, sweep_job: str | None = None
+):
     """Turn a :class:`SeqrecError`, an ``OSError`` (:func:`io_message`) or a missing ``???`` option
     into one paragraph on stderr and ``SystemExit(1)``; a run stopped by SIGTERM/Ctrl-C with its
     state saved into a one-line note on how to resume and ``SystemExit(128 + signal)``; any other
@@ -43,6 +45,10 @@ def report_errors(keep_going: bool = False, run_dir: Path | None = None, keep_ru
             that looks like a run.
         keep_run_dir: keep ``run_dir`` itself whatever it holds (``resume=`` named it: it was
             there before this command); only this command's Hydra record goes.
+        sweep_job: with ``keep_going``, the sweep job's number and overrides (``"#3 seed=44"``):
+            the job's paragraph is recorded for :class:`SweepSummary` and the error not re-raised,
+            so the sweep ends with one summary of its failed jobs instead of Hydra's traceback of
+            the first one.
     """
 
     def clean_up(folder: Path | None) -> None:
@@ -55,18 +61,15 @@ def report_errors(keep_going: bool = False, run_dir: Path | None = None, keep_ru
             clean_up(run_dir)
         _print(str(err))
         raise SystemExit(err.exit_code) from None
-    except SeqrecError as err:
+    except (SeqrecError, OSError) as err:  # OSError: a folder that is a file, read-only, full
         clean_up(run_dir)  # in a sweep too: a failed job leaves no folder that looks like a run
-        if keep_going:
-            _print(str(err))
+        message = str(err) if isinstance(err, SeqrecError) else io_message(err)
+        if not keep_going:
+            _fail(message)
+        _print(message)
+        if sweep_job is None:
             raise
-        _fail(str(err))
-    except OSError as err:  # a folder that is a file, read-only, full: the path and the fix
-        clean_up(run_dir)
-        if keep_going:
-            _print(io_message(err))
-            raise
-        _fail(io_message(err))
+        FAILED_JOBS.append((sweep_job, message))
     except MissingMandatoryValue as err:
         clean_up(run_dir)
         key = getattr(err, "full_key", None) or "a required option"
@@ -265,6 +268,26 @@ def check_writable(folder: str | Path) -> None:
             f"cannot write into the output folder {folder}: {err.strerror or err}. Choose a writable "
             "folder with hydra.run.dir=<folder> (sweeps: hydra.sweep.dir=<folder>), or free disk space."
         )
+
+
+# (job, paragraph) of each sweep job of this process that failed on bad input (report_errors)
+FAILED_JOBS: list[tuple[str, str]] = []
+
+
+class SweepSummary(Callback):
+    """Hydra callback (``hydra.callbacks`` in ``conf/config.yaml``): at the end of a sweep of
+    Hydra's basic sweeper, one line per job that failed on bad input (its paragraph was printed
+    when it failed) and exit status 1, instead of Hydra's traceback of the first failed job alone.
+    A search's sweeper records failed trials in its study and goes on, so it is left alone."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        FAILED_JOBS.clear()
+
+    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        if not FAILED_JOBS or "BasicSweeper" not in str(config.hydra.sweeper.get("_target_", "")):
+            return
+        lines = "; ".join(f"{job}: {message.split('. ')[0]}" for job, message in FAILED_JOBS)
+        _fail(f"{len(FAILED_JOBS)} job(s) of the sweep failed (each one's paragraph is above): {lines}.")
 
 
 class OutputFolderCheck(Callback):
