@@ -372,7 +372,8 @@ def run_rq3(args: argparse.Namespace) -> list[Path]:
     if args.num_threads:
         torch.set_num_threads(args.num_threads)
     out = args.out if args.out is not None else args.runs / "report"
-    frame = rq3_runs(args.runs, args.model, args.data_dir, resolve_device(args.device), False if args.no_mask else None)
+    device = resolve_device(args.device, "--device ")
+    frame = rq3_runs(args.runs, args.model, args.data_dir, device, False if args.no_mask else None)
     return write_rq3(frame, out)
 
 

@@ -94,6 +94,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("give --users or --sequences, not both")
     if args.sequences is not None and args.as_of != "all":
         p.error("--as-of applies to known users (--users), not to --sequences")
+    if args.sequences is not None and args.data_dir is not None:
+        p.error(
+            "--data-dir applies to known users (--users), whose histories come from the dataset; "
+            "--sequences brings its own"
+        )
     return args
 
 
@@ -105,6 +110,9 @@ def recommend(args: argparse.Namespace):
         torch.set_num_threads(args.num_threads)
     sequences = read_sequences(args.sequences) if args.sequences is not None else None
     users = read_users(args.users) if args.users not in (None, "all") else None
+    from seqrec.runs.pipeline import resolve_device  # the training stack, only needed here
+
+    resolve_device(args.device, "--device ")  # a bad or absent device named as this command spells it
     run = load_run(args.run, device=args.device, data_dir=args.data_dir, batch_size=args.batch_size)
     if sequences is None:
         run.dataset()  # known users' sequences: read before the clock starts

@@ -41,8 +41,11 @@ from seqrec.training.trainer import Interrupted, Trainer
 log = logging.getLogger(__name__)
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str, option: str = "device=") -> torch.device:
     """``auto`` → CUDA when available, else CPU; ``cpu``/``cuda``/``cuda:1`` as given.
+
+    ``option``: how the message writes the setting, ``device=`` (train.py) or ``--device `` (the
+    command lines).
 
     Raises:
         ConfigError: ``name`` is no device torch knows, or a CUDA device was asked for on a
@@ -54,11 +57,11 @@ def resolve_device(name: str) -> torch.device:
         device = torch.device(name)
     except (RuntimeError, ValueError, TypeError):
         raise ConfigError(
-            f"device={name!r} is not a device: use auto (a GPU when there is one), cpu, cuda or cuda:<index>."
+            f"{option}{name!r} is not a device: use auto (a GPU when there is one), cpu, cuda or cuda:<index>."
         ) from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(
-            f"device={name} was asked for but no CUDA GPU is available here; use device=cpu or device=auto."
+            f"{option}{name} was asked for but no CUDA GPU is available here; use {option}cpu or {option}auto."
         )
     return device
 
