@@ -22,7 +22,7 @@ from scipy import stats
 
 optuna = pytest.importorskip("optuna", reason="the tune extra is not installed (make install-tune)")
 
-from seqrec.errors import SeqrecError  # noqa: E402
+from seqrec.errors import ConfigError, SeqrecError  # noqa: E402
 from seqrec.tune import best_trial, experiment_yaml, parse_value, trial_overrides  # noqa: E402
 from seqrec.tune.trials import TrialRuns, continue_study  # noqa: E402
 
@@ -745,3 +745,13 @@ def test_top_trials_are_chosen_on_the_mean_over_seeds_not_the_luckiest_run(tmp_p
         ["dataset=lastfm", "model=sasrec", "loss=cce", "optimizer=adam", "optimizer.lr=0.001"],
         [43, 44],
     )
+
+
+def test_a_sampler_class_that_does_not_exist_is_named_with_its_cause():
+    from seqrec.tune.space import build_part
+
+    with pytest.raises(ConfigError) as err:
+        build_part({"_target_": "optuna.samplers.NopeSampler"}, "sampler")
+    message = str(err.value)
+    assert "Error loading 'optuna.samplers.NopeSampler': ModuleNotFoundError" in message
+    assert ":." not in message  # the cause is there, not an empty one after the colon

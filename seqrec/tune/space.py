@@ -179,7 +179,7 @@ def build_part(node: Any, what: str, default: Any = None) -> Any:
     except Exception as exc:  # noqa: BLE001 - an import error, a wrong keyword: the user's option
         cause = exc.__cause__ or exc
         raise ConfigError(
-            f"hydra.sweeper.{what}: {str(cause).strip().splitlines()[0]}. Give the class of an Optuna "
+            f"hydra.sweeper.{what}: {' '.join(str(cause).split())[:300].rstrip('.')}. Give the class of an Optuna "
             f"{what} and its constructor's options, e.g. "
             + (
                 "{_target_: optuna.samplers.TPESampler, seed: 42, n_startup_trials: 10}."

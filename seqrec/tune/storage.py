@@ -17,8 +17,9 @@ from seqrec.errors import ConfigError
 log = logging.getLogger(__name__)
 
 MISSING = (
-    "hparams_search=… needs Optuna, which is not installed. Install the tune extra with "
-    "`make install-tune` (or `pip install -e '.[tune]'`) and run the search again."
+    "Searches (hparams_search=…) and their report (python -m seqrec.tune) need Optuna, which is not "
+    "installed. Install the tune extra with `make install-tune` (or `pip install -e '.[tune]'`) and run "
+    "the command again."
 )
 
 SIGNATURE_ATTR = "seqrec_search"  # the study's user attribute holding :func:`search_signature`
