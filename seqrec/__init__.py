@@ -6,8 +6,9 @@ Recommendation Using Cumulative Cross-Entropy Loss" (AAAI 2023).
 
 __version__ = "0.1.0"
 
-# ${seqrec.seeds:…} and ${seqrec.threads_per_job:…} used by conf/experiment/table2.yaml
-from seqrec.runs.sweep import register_resolvers as _register_resolvers  # noqa: E402
+# the ${seqrec.*} resolvers conf/ uses (folder names, seeds, threads); seqrec.resolvers imports no
+# other part of the package
+from seqrec.resolvers import register_resolvers as _register_resolvers  # noqa: E402
 
 _register_resolvers()
 

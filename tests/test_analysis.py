@@ -39,7 +39,7 @@ from seqrec.data.split import LeaveOneOut
 from seqrec.errors import SeqrecError
 from seqrec.evaluation import MASKED_RANK, evaluate_ranks
 from seqrec.models import GRU4Rec, SASRec
-from seqrec.runs.sweep import seed_list, threads_per_job
+from seqrec.resolvers import seed_list, threads_per_job
 
 N_ITEMS = 10
 

@@ -14,7 +14,7 @@ from conftest import CONF, ROOT
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 
-import seqrec.runs.sweep  # noqa: F401 (registers the resolvers the sweep folders use)
+import seqrec.resolvers  # noqa: F401 (registers the resolvers the sweep folders use)
 
 SCRIPTS = ROOT / "scripts"
 

@@ -29,9 +29,8 @@ from seqrec.models.causality import check_causal
 from seqrec.models.protocol import check_protocol
 from seqrec.runs import resume
 from seqrec.runs.outputs import NoWriter, RunOutput, RunWriter, per_user_frame, writing
-from seqrec.runs.rundir import read_run
+from seqrec.runs.rundir import read_run, settle_hydra_record
 from seqrec.runs.summary import print_summary
-from seqrec.runs.sweep import settle_hydra_record
 from seqrec.runs.tracking import build_trackers, check_trackers
 from seqrec.seeding import seed_everything
 from seqrec.training import distributed as ddp

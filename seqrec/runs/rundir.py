@@ -24,8 +24,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from seqrec.errors import DataError, SeqrecError
 from seqrec.locks import RUN_LOCK, exclusive
+from seqrec.resolvers import hydra_subdir
 from seqrec.runs.resume import check_identity, upgrade_targets
-from seqrec.runs.sweep import INCOMING
 
 REQUIRED = ("config.yaml", "best.pt", "metrics.json")
 # What a run folder holds before a run has saved anything to continue from: Hydra's record and log
@@ -142,6 +142,27 @@ class FinishedRun:
         return tokens
 
 
+# Hydra writes its record of a run (config.yaml, hydra.yaml, overrides.yaml) here, before the run
+# decides whether it may use the folder; :func:`settle_hydra_record` moves it into place only then
+INCOMING = ".hydra/incoming"
+
+
+def settle_hydra_record(run_dir: str | Path, resume, accepted: bool) -> None:
+    """Move Hydra's record from :data:`INCOMING` to :func:`hydra_subdir` when the run was
+    accepted, or delete it when the run was refused or found the folder finished, so a refused
+    run leaves the folder's record of its own run as it was. No-op without an incoming record
+    (a run started without Hydra)."""
+    incoming = Path(run_dir) / INCOMING
+    if not incoming.is_dir():
+        return
+    if accepted:
+        target = Path(run_dir) / hydra_subdir(resume)
+        target.mkdir(parents=True, exist_ok=True)
+        for path in incoming.iterdir():
+            os.replace(path, target / path.name)
+    shutil.rmtree(incoming, ignore_errors=True)
+
+
 def load_checked_dataset(cfg: DictConfig, data_dir: Path, fingerprint: str | None, run_dir: Path | None):
     """A run's dataset from ``data_dir``: the processed cache with the run's fingerprint when it is
     there (the source file is then not needed), else the source, refused when its fingerprint
@@ -223,7 +244,7 @@ def remove_unused_run_dir(run_dir: Path | None, keep: bool = False) -> None:
     """Delete ``run_dir`` if it holds nothing a run could continue from or report (only Hydra's
     record and log, the lock, ``config.yaml`` and ``ids.npz``: a run that failed before its first
     epoch ended), then its empty parents up to the working directory. This command's unsettled
-    Hydra record (:data:`seqrec.runs.sweep.INCOMING`) is always removed. Anything else in the folder (a
+    Hydra record (:data:`INCOMING`) is always removed. Anything else in the folder (a
     checkpoint, a result, a user's file), or another live run holding its lock, keeps it; so does
     ``keep`` (a folder the user named with ``resume=``, which this command did not make)."""
     if run_dir is None or not Path(run_dir).is_dir():

@@ -1,6 +1,8 @@
-"""OmegaConf resolvers for Hydra multiruns (``conf/experiment/table2.yaml``).
+"""The ``seqrec.*`` OmegaConf resolvers that ``conf/`` uses (folder names, sweeps over seeds, threads).
 
-Registered when ``seqrec`` is imported (``train.py`` imports it before Hydra composes):
+Registered when ``seqrec`` is imported (``train.py`` imports it before Hydra composes; so does any
+notebook that composes ``conf/`` with Hydra's ``compose``). A layer-0 module: it imports nothing of
+seqrec, so importing any part of the package does not pull in the run machinery:
 
 * ``${seqrec.seeds:<first>,<count>}`` → ``"42,43,44"`` for ``42,3``: the comma list the basic
   sweeper expands into one job per seed, so ``python train.py -m experiment=table2 seeds=3``
@@ -8,10 +10,10 @@ Registered when ``seqrec`` is imported (``train.py`` imports it before Hydra com
   applies command-line sweep overrides after ``hydra.sweeper.params``).
 * ``${seqrec.or:<value>,<default>}`` → ``value`` unless it is null or empty (``resume=<folder>``
   makes Hydra's run folder the resumed run's own); ``${seqrec.hydra_subdir:${resume}}`` names
-  where Hydra's record of a run goes (:func:`settle_hydra_record`): ``.hydra/``, or
+  where Hydra's record of a run goes (:func:`seqrec.runs.rundir.settle_hydra_record`): ``.hydra/``, or
   ``.hydra/resume/`` for a resuming command, so the first command's record is kept.
 * ``${seqrec.loss_name:${loss},${hydra:runtime.choices.loss}}`` → the run's loss name
-  (:func:`loss_name`) in run and sweep folder names.
+  (:func:`run_loss_name`) in run and sweep folder names.
 * ``${seqrec.threads_per_job:<n_jobs>}`` → torch CPU threads for one of ``n_jobs`` parallel jobs:
   ``max(1, cores // n_jobs)``, with joblib's meaning of a negative ``n_jobs`` (-1 = one job per
   core); ``None`` (no parallel launcher) → ``None``, i.e. torch's default. Cores are those this
@@ -21,8 +23,6 @@ Registered when ``seqrec`` is imported (``train.py`` imports it before Hydra com
 from __future__ import annotations
 
 import os
-import shutil
-from pathlib import Path
 
 from omegaconf import OmegaConf
 
@@ -66,28 +66,7 @@ def hydra_subdir(resume) -> str:
     return ".hydra/resume" if resume not in (None, "") else ".hydra"
 
 
-# Hydra writes its record of a run (config.yaml, hydra.yaml, overrides.yaml) here, before the run
-# decides whether it may use the folder; :func:`settle_hydra_record` moves it into place only then
-INCOMING = ".hydra/incoming"
-
-
-def settle_hydra_record(run_dir: str | Path, resume, accepted: bool) -> None:
-    """Move Hydra's record from :data:`INCOMING` to :func:`hydra_subdir` when the run was
-    accepted, or delete it when the run was refused or found the folder finished, so a refused
-    run leaves the folder's record of its own run as it was. No-op without an incoming record
-    (a run started without Hydra)."""
-    incoming = Path(run_dir) / INCOMING
-    if not incoming.is_dir():
-        return
-    if accepted:
-        target = Path(run_dir) / hydra_subdir(resume)
-        target.mkdir(parents=True, exist_ok=True)
-        for path in incoming.iterdir():
-            os.replace(path, target / path.name)
-    shutil.rmtree(incoming, ignore_errors=True)
-
-
-def loss_name(loss_cfg, choice: str) -> str:
+def run_loss_name(loss_cfg, choice: str) -> str:
     """The run's loss name (``bce``, ``bce-last``, ``bce-k256-popularity``; the ``name`` the loss
     puts in ``metrics.json``) for folder names, so two variants of one config-group choice never
     share a folder. Falls back to the group ``choice`` when the loss cannot be built: the config
@@ -107,7 +86,7 @@ def register_resolvers() -> None:
         ("seqrec.threads_per_job", threads_per_job),
         ("seqrec.or", first_set),
         ("seqrec.hydra_subdir", hydra_subdir),
-        ("seqrec.loss_name", loss_name),
+        ("seqrec.loss_name", run_loss_name),
     ):
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn)
