@@ -1,4 +1,4 @@
-"""The loss contract (issue #10): what every training loss is and declares.
+"""The loss contract: what every training loss is and declares.
 
 A loss is a ``torch.nn.Module`` (its parameters, if any, are trained with the model's: the
 pipeline builds the optimizer over both) called as

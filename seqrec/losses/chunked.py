@@ -127,7 +127,10 @@ class _FusedCrossEntropy(torch.autograd.Function):
                 if need_hidden:
                     grad_hidden[start : start + chunk_size] = g @ w  # [c, d]
                 if need_weight:
-                    grad_weight.addmm_(g.T, h) if g.dtype == grad_weight.dtype else grad_weight.add_(g.T @ h)  # [N, d]
+                    if g.dtype == grad_weight.dtype:  # [N, d]; addmm_ needs one dtype (fp32 accumulator)
+                        grad_weight.addmm_(g.T, h)
+                    else:
+                        grad_weight.add_(g.T @ h)
                 del g
         ctx.save_for_backward(grad_hidden, grad_weight)
         ctx.scale = 1.0 if sum_reduction else 1.0 / max(n_rows, 1)

@@ -1,4 +1,4 @@
-"""Negative samplers: where a sampled loss's negatives come from (issue #10's sampler contract).
+"""Negative samplers: where a sampled loss's negatives come from (the sampler contract).
 
 A loss that needs sampled negatives says how many (``loss.num_negatives``, K) and holds the
 :class:`Sampler` that draws them (``loss.sampler``, chosen in its config group:

@@ -19,7 +19,7 @@ from seqrec.models.scoring import item_rows
 
 # Auto chunk sizes: logits blocks of about this many floats. CPU: 4 MB of logits, about the L2
 # caches of two cores, and at least 32 rows (thinner matrix products are slow); the measurements
-# behind these choices are in README.md, "Speed".
+# behind these choices are in docs/speed.md.
 CPU_BLOCK_FLOATS = 2**20
 CPU_MIN_ROWS, CPU_MAX_ROWS = 32, 4096
 GPU_BLOCK_FLOATS = 2**27  # 512 MB (x2 with the softmax): one block for most batches, bounded for huge catalogues

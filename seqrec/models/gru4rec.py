@@ -56,9 +56,10 @@ class GRU4Rec(nn.Module):
         nn.init.xavier_normal_(self.item_emb.weight)
         with torch.no_grad():
             self.item_emb.weight[0].zero_()
-        for name, param in self.gru.named_parameters():
+        for param in self.gru.parameters():
             nn.init.xavier_uniform_(param)
-        # created last, so the tied model's initial weights (and the RNG stream) stay as they were
+        # created after the encoder's init, so tie_output=false draws nothing before it and the
+        # tied and untied models start from the same encoder weights
         self.output_emb = (
             None if tie_output else nn.Parameter(nn.init.xavier_normal_(torch.empty(n_items, embedding_size)))
         )

@@ -32,7 +32,7 @@ class PretrainConfig:
             from the fine-tuning ``seed`` so that a seed sweep of fine-tunings shares one
             pre-training.
         bucket_by_length: batch prefixes of similar length and trim their common padding
-            (identical per-sequence math, much less work; see ``seqrec.training.trainer.epoch_batches``).
+            (identical per-sequence math, much less work; see ``seqrec.training.batching.epoch_batches``).
     """
 
     epochs: PositiveInt = 150

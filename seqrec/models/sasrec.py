@@ -115,7 +115,8 @@ class SASRec(nn.Module):
         self.blocks = nn.ModuleList(TransformerBlock(hidden_size, num_heads, dropout) for _ in range(num_blocks))
         self.init_std = init_std
         self.apply(self._init_weights)
-        # created last, so the tied model's initial weights (and the RNG stream) stay as they were
+        # created after the encoder's init, so tie_output=false draws nothing before it and the
+        # tied and untied models start from the same encoder weights
         self.output_emb = None if tie_output else nn.Parameter(torch.empty(n_items, hidden_size).normal_(0.0, init_std))
 
     def output_table(self) -> torch.Tensor:

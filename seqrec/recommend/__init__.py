@@ -1,4 +1,4 @@
-"""Top-k recommendations from a trained run (issue #13).
+"""Top-k recommendations from a trained run.
 
 ``python -m seqrec.recommend --run <folder> …`` (see :mod:`seqrec.recommend.__main__`) and
 ``seqrec.load_run(path)`` → :class:`Recommender` with ``.recommend(sequences, k)``,

@@ -255,7 +255,7 @@ def leaderboard_block(configs: pd.DataFrame, published: pd.DataFrame, paper: pd.
     return markdown_table(pd.DataFrame(out, columns=head), left=6)
 
 
-# The backbone comparison (issue #23): BSARec as published, its causal variant with CCE, and the
+# The backbone comparison: BSARec as published, its causal variant with CCE, and the
 # Table 2 SASRec + CCE cell, as experiment=leaderboard names their folders.
 REFERENCE_CONFIG = "sasrec-cce"
 BACKBONE_CONFIGS = {

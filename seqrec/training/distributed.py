@@ -3,7 +3,7 @@
 Everything rank-aware lives here; the trainer and the pipeline call these functions at a few
 marked lines. Without ``torchrun`` (no ``WORLD_SIZE`` > 1 in the environment, or a Slurm step of
 one task) every function is the identity or a no-op, so a single process computes exactly what
-it computed before this module existed.
+it would without DDP support: no collective, no sharding, no extra random draws.
 
 How a run is split across ``W`` processes (ranks):
 
