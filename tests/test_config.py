@@ -12,10 +12,10 @@ from conftest import CONF, compose_config
 from hydra.utils import get_object
 from omegaconf import OmegaConf
 
-from seqrec.config.check import NonNegativeInt, Pattern, PositiveInt, Probability, Range, accepts, check_options
 from seqrec.config.schema import SUPPLIED, build_object, validate_config
 from seqrec.errors import ConfigError
 from seqrec.models.s3rec_stage import PretrainConfig
+from seqrec.options import NonNegativeInt, Pattern, PositiveInt, Probability, Range, accepts, check_options
 
 GROUPS = {g: sorted(p.stem for p in (CONF / g).glob("*.yaml")) for g in ("dataset", "model", "loss", "optimizer")}
 

@@ -13,7 +13,7 @@ PACKAGE = ROOT / "seqrec"
 LAYERS = {
     "": 0,  # the package's __init__: importing any part of seqrec loads nothing above what it imports
     "errors": 0, "atomic": 0, "seeding": 0, "locks": 0, "resources": 0, "resolvers": 0,
-    "config.check": 0,  # checks options against constructor signatures: data and losses use it
+    "options": 0,  # checks options against constructor signatures: data, models, losses use it
     "data": 1,
     "models": 2, "losses": 2, "evaluation": 2,
     "training": 3,
@@ -40,8 +40,8 @@ def _module_imports() -> dict[str, set[str]]:
 
 
 def _part(module: str) -> str:
-    """The most specific key of :data:`LAYERS` naming ``module`` (``seqrec.config.check`` →
-    ``config.check``, ``seqrec.config.schema`` → ``config``), or "" for the package itself."""
+    """The most specific key of :data:`LAYERS` naming ``module`` (``seqrec.runs.pipeline`` →
+    ``runs.pipeline``, ``seqrec.config.schema`` → ``config``), or "" for the package itself."""
     parts = module.split(".")[1:]
     for end in range(len(parts), 0, -1):
         if ".".join(parts[:end]) in LAYERS:

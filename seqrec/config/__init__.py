@@ -1,6 +1,6 @@
 """The typed config: every option of a run is checked once, before anything is built or written.
 
-* :mod:`seqrec.config.check`: the checker. A config node's schema is the signature of what it
+* :mod:`seqrec.options`: the checker. A config node's schema is the signature of what it
   builds (its ``_target_`` class: model, loss, optimizer, trainer) or a dataclass (top level,
   ``eval``, ``dataset``, ``model.pretrain``): parameter names are the valid keys, annotations
   the types, ``Literal`` the choices, ``Annotated[..., Range(...)]`` the ranges.
@@ -12,6 +12,6 @@ library use and a test keeps them equal to ``conf/``'s. Library classes raise pl
 ``ValueError``; only this layer speaks in option names (:class:`seqrec.errors.ConfigError`).
 """
 
-from seqrec.config.check import NonNegativeInt, Pattern, PositiveInt, Probability, Range, check_options, construct
+from seqrec.options import NonNegativeInt, Pattern, PositiveInt, Probability, Range, check_options, construct
 
 __all__ = ["NonNegativeInt", "Pattern", "PositiveInt", "Probability", "Range", "check_options", "construct"]

@@ -21,10 +21,10 @@ from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
 
-from seqrec.config.check import Pattern, PositiveInt, Range, check_options, construct, plain, rejected
 from seqrec.data.spec import DatasetSpec
 from seqrec.errors import ConfigError
 from seqrec.models.protocol import stage_keys, stage_supplies
+from seqrec.options import Pattern, PositiveInt, Range, check_options, construct, plain, rejected
 from seqrec.runs.tracking import check_loggers
 
 
@@ -129,7 +129,7 @@ def target_of(values: Mapping[str, Any], group: str):
 
 
 def check_target_group(values: dict, group: str) -> None:
-    """Check a ``_target_`` node against its target's signature (see :mod:`seqrec.config.check`)."""
+    """Check a ``_target_`` node against its target's signature (see :mod:`seqrec.options`)."""
     check_options(values, target_of(values, group), group, supplied=SUPPLIED[group])
 
 

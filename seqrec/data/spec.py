@@ -2,7 +2,7 @@
 
 The dataset config is a plain mapping (a Hydra ``DictConfig`` or a ``dict``);
 :meth:`DatasetSpec.from_mapping` checks it once (keys, types, ranges: see
-:mod:`seqrec.config.check`) and turns it into a frozen :class:`DatasetSpec`, so that readers,
+:mod:`seqrec.options`) and turns it into a frozen :class:`DatasetSpec`, so that readers,
 preprocessing, the cache and the fetcher see the same checked values and defaults.
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from seqrec.config.check import NonNegativeInt, Pattern, PositiveInt, Range, construct, plain
+from seqrec.options import NonNegativeInt, Pattern, PositiveInt, Range, construct, plain
 
 FORMATS = ("s3rec", "atomic", "csv")
 

@@ -12,10 +12,10 @@ from typing import Literal
 
 import torch
 
-from seqrec.config.check import PositiveInt
 from seqrec.losses.base import Loss, check_positions, position_mask
 from seqrec.losses.chunked import chunked_cross_entropy
 from seqrec.models.scoring import item_rows
+from seqrec.options import PositiveInt
 
 # Auto chunk sizes: logits blocks of about this many floats. CPU: 4 MB of logits, about the L2
 # caches of two cores, and at least 32 rows (thinner matrix products are slow); the measurements

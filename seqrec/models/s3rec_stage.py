@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Annotated, ClassVar
 
-from seqrec.config.check import NonNegativeInt, PositiveInt, Probability, Range
+from seqrec.options import NonNegativeInt, PositiveInt, Probability, Range
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from seqrec.errors import DataError, SeqrecError
 from seqrec.locks import RUN_LOCK, exclusive
+from seqrec.options import plain
 from seqrec.resolvers import hydra_subdir
 from seqrec.runs.resume import check_identity, upgrade_targets
 
@@ -91,7 +92,6 @@ class FinishedRun:
         Raises:
             SeqrecError: the checkpoint does not fit the model its config describes.
         """
-        from seqrec.config.check import plain  # the config layer, only needed here
         from seqrec.config.schema import build_object, check_model
 
         options, _ = check_model(plain(self.cfg.model, "model"))  # constructor options, without stage keys

@@ -26,8 +26,8 @@ import math
 from pathlib import Path
 from typing import Protocol
 
-from seqrec.config.check import PositiveInt
 from seqrec.errors import ConfigError, SeqrecError
+from seqrec.options import PositiveInt, check_options
 
 # what each tracker needs beyond seqrec's own dependencies: (module to find, extra to install)
 PACKAGES = {"tensorboard": ("tensorboard", "track"), "mlflow": ("mlflow", "track")}
@@ -319,8 +319,6 @@ def check_loggers(node: dict | None) -> dict[str, dict]:
         ConfigError: an unknown tracker (naming the valid ones), an option its constructor does
             not take, or a tracker whose package is not installed (naming the extra).
     """
-    from seqrec.config.check import check_options
-
     node = dict(node or {})
     for name, options in node.items():
         if name not in TRACKERS:

@@ -16,10 +16,10 @@ from typing import Callable, Literal, get_args
 
 import torch
 
-from seqrec.config.check import PositiveInt
 from seqrec.errors import SeqrecError
 from seqrec.evaluation import METRICS, NonFiniteScores, evaluate_ranks, mean_metrics
 from seqrec.losses import Loss
+from seqrec.options import PositiveInt
 from seqrec.seeding import derive_seed
 from seqrec.training import distributed as ddp
 from seqrec.training.batching import batch_weights, epoch_batches

@@ -15,6 +15,9 @@ trainer (``_target_``), or a dataclass (the top level, ``eval``, ``dataset``, S3
 
 So a new model or loss needs no schema registration: its constructor's annotations are the
 schema. Nothing here converts or fills in a value; the config stays exactly as composed.
+
+A layer-0 module (it imports only :mod:`seqrec.errors`): the constructors of every layer annotate
+their options with its markers, and :mod:`seqrec.config` checks whole configs with it.
 """
 
 from __future__ import annotations
