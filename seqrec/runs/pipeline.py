@@ -29,7 +29,7 @@ from seqrec.models.causality import check_causal
 from seqrec.models.protocol import check_protocol
 from seqrec.runs import resume
 from seqrec.runs.outputs import NoWriter, RunOutput, RunWriter, per_user_frame, writing
-from seqrec.runs.rundir import read_run, settle_hydra_record
+from seqrec.runs.rundir import read_run, settle_hydra_record, share_run_dir
 from seqrec.runs.summary import print_summary
 from seqrec.runs.tracking import build_trackers, check_trackers
 from seqrec.seeding import seed_everything
@@ -216,7 +216,7 @@ def run(cfg: DictConfig, overrides: list[str] | None = None, trackers: Sequence 
             "stage=pretrain runs in one process: start it with `python train.py stage=pretrain ...`, "
             "then fine-tune under torchrun (it loads the pre-trained checkpoint)."
         )
-    cfg = ddp.share_run_dir(cfg)
+    cfg = share_run_dir(cfg)
     with own_run_folder(cfg):
         return _run_owned(cfg, overrides, stage, wall_start, trackers)
 

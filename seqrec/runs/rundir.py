@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import shutil
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from seqrec.locks import RUN_LOCK, exclusive
 from seqrec.options import plain
 from seqrec.resolvers import hydra_subdir
 from seqrec.runs.resume import check_identity, upgrade_targets
+from seqrec.training import distributed as ddp
 
 REQUIRED = ("config.yaml", "best.pt", "metrics.json")
 # What a run folder holds before a run has saved anything to continue from: Hydra's record and log
@@ -266,3 +268,25 @@ def remove_unused_run_dir(run_dir: Path | None, keep: bool = False) -> None:
             parent.rmdir()  # OSError once a parent holds anything else
     except (OSError, SeqrecError):
         pass
+
+
+def share_run_dir(cfg: DictConfig) -> DictConfig:
+    """DDP (torchrun): every rank uses rank 0's run folder; a non-zero rank deletes the folder its own Hydra made
+    (it holds only Hydra's files: each torchrun process gets its own timestamp), logs only
+    warnings and writes nothing. The config is returned with ``output_dir`` set."""
+    if not ddp.active():
+        return cfg
+    own = str(cfg.output_dir)
+    shared = ddp.broadcast_object(own)
+    if ddp.is_main():
+        return cfg
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, logging.FileHandler)]:
+        root.removeHandler(handler)
+        handler.close()
+    root.setLevel(logging.WARNING)
+    if Path(own).resolve() != Path(shared).resolve():
+        remove_unused_run_dir(Path(own))
+    cfg = cfg.copy()
+    OmegaConf.update(cfg, "output_dir", shared)
+    return cfg

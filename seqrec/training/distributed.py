@@ -15,7 +15,7 @@ How a run is split across ``W`` processes (ranks):
 * **Evaluation**: users are dealt out across ranks by length (:func:`sharded_ranks`); the integer
   ranks are gathered, so every metric is computed once over all users (exact, not a mean of
   per-rank means). The epoch's log row is rank 0's, broadcast, so early stopping is decided once.
-* **Files**: one run folder, rank 0's (:func:`share_run_dir`); only rank 0 writes, logs and shows
+* **Files**: one run folder, rank 0's (:func:`seqrec.runs.rundir.share_run_dir`); only rank 0 writes, logs and shows
   progress bars. Checkpoints hold the unwrapped model, so a run resumes with any number of
   processes.
 """
@@ -26,12 +26,10 @@ import atexit
 import logging
 import os
 import subprocess
-from pathlib import Path
 from typing import Callable
 
 import torch
 import torch.distributed as dist
-from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from seqrec.errors import ConfigError, SeqrecError
@@ -139,12 +137,6 @@ def local_device(device: torch.device) -> torch.device:
 
 
 # -- collectives (identity in one process) -----------------------------------------------------
-def barrier() -> None:
-    """Wait for every rank."""
-    if active():
-        dist.barrier()
-
-
 def broadcast_object(obj, src: int = 0):
     """``obj`` of rank ``src`` on every rank (picklable objects; tensors go via CPU)."""
     if not active():
@@ -276,19 +268,6 @@ def wrap(forward: nn.Module, loss=None) -> nn.Module:
     return nn.parallel.DistributedDataParallel(_Replica(forward, loss), device_ids=device_ids, static_graph=True)
 
 
-def unwrap(model: nn.Module) -> nn.Module:
-    """The plain model inside DDP, :class:`_Replica` and ``torch.compile`` wrappers."""
-    while True:
-        if isinstance(model, nn.parallel.DistributedDataParallel):
-            model = model.module
-        elif isinstance(model, _Replica):
-            model = model.model
-        elif hasattr(model, "_orig_mod"):
-            model = model._orig_mod
-        else:
-            return model
-
-
 def gather_rng(state: dict) -> dict:
     """Generator states for ``last.pt`` in an interrupted epoch: rank 0's, plus every rank's
     under ``"ranks"`` (so a resume with the same number of processes is exact)."""
@@ -332,28 +311,3 @@ def sharded_ranks(evaluate: Callable[[torch.Tensor], torch.Tensor], lengths: tor
     for r, part in enumerate(parts):
         ranks[order[r :: world_size()]] = part
     return ranks
-
-
-# -- files -------------------------------------------------------------------------------------
-def share_run_dir(cfg: DictConfig) -> DictConfig:
-    """Every rank uses rank 0's run folder; a non-zero rank deletes the folder its own Hydra made
-    (it holds only Hydra's files: each torchrun process gets its own timestamp), logs only
-    warnings and writes nothing. The config is returned with ``output_dir`` set."""
-    if not active():
-        return cfg
-    own = str(cfg.output_dir)
-    shared = broadcast_object(own)
-    if is_main():
-        return cfg
-    root = logging.getLogger()
-    for handler in [h for h in root.handlers if isinstance(h, logging.FileHandler)]:
-        root.removeHandler(handler)
-        handler.close()
-    root.setLevel(logging.WARNING)
-    if Path(own).resolve() != Path(shared).resolve():
-        from seqrec.runs.rundir import remove_unused_run_dir
-
-        remove_unused_run_dir(Path(own))
-    cfg = cfg.copy()
-    OmegaConf.update(cfg, "output_dir", shared)
-    return cfg
