@@ -9,8 +9,9 @@ A run folder without ``metrics.json`` but with ``last.pt`` is an unfinished run.
 
 A finished run (``metrics.json`` exists) is skipped with a message, never retrained; a finished run
 of another config (its ``config.yaml`` differs) is refused, not returned as this config's. Options that
-do not change what a run computes (:data:`RUNTIME_KEYS`: threads, progress bars, paths, device)
-may differ on resume.
+do not change what a run computes (:data:`RUNTIME_KEYS`: threads, progress bars, paths) may differ
+on resume; so may the device, at the cost of bit-exactness (a resumed run is exact on the device it
+started on).
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ from seqrec.training.checkpoints import StopRequest
 log = logging.getLogger(__name__)
 
 # keys that may change between a run and its resumption: they do not change what is computed
-# (``seeds`` is how many seeds a sweep expands to; each run has its own ``seed``)
+# (``seeds`` is how many seeds a sweep expands to; each run has its own ``seed``), except ``device``:
+# a run may move between CPU and GPU to continue, but other kernels (and a CUDA generator a CPU
+# last.pt does not hold) make its later epochs differ in the last digits; exact resume is on one device
 RUNTIME_KEYS = ("resume", "output_dir", "data_dir", "num_threads", "device", "trainer.progress", "logger", "seeds")
 
 # Options added to seqrec after runs were saved, each with the value that computes what a run saved
