@@ -402,3 +402,21 @@ def test_bce_with_the_popularity_sampler_never_scores_a_positive_as_its_negative
             -math.log(sig(float(h @ table[p - 1]))) - sum(math.log(1 - sig(float(h @ table[i - 1]))) for i in kept)
         )
     assert value.item() == pytest.approx(sum(terms) / len(terms), rel=1e-12)
+
+
+def test_gbce_with_more_negatives_than_items_is_refused_before_the_run_writes_anything(tmp_path):
+    from conftest import tiny_config
+
+    from seqrec.errors import ConfigError
+    from seqrec.runs.pipeline import run
+
+    out = tmp_path / "run"
+    cfg = tiny_config(tmp_path, out, "loss=gbce", "loss.num_negatives=64")  # 40 items
+    with pytest.raises(ConfigError, match=r"the loss gbce-k64 does not fit this dataset \(40 items\): num_negatives=64 "
+                                          r"is too large for gBCE on a catalogue of 40 items"):  # fmt: skip
+        run(cfg)
+    assert not (out / "config.yaml").exists()
+    loss = GBCE(num_negatives=8)
+    loss.bind_catalogue(40)  # fits
+    with pytest.raises(ValueError, match="num_negatives=8 is too large for gBCE on a catalogue of 8 items"):
+        loss.bind_catalogue(8)

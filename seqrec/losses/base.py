@@ -111,6 +111,15 @@ class Loss(nn.Module):
         self.num_negatives = num_negatives
         self.sampler = (sampler if sampler is not None else UniformSampler()) if num_negatives else None
 
+    def bind_catalogue(self, n_items: int) -> None:
+        """Called once the catalogue size N is known, before training (:func:`seqrec.runs.pipeline.build`),
+        so a setting that cannot work with N fails before the run writes anything; a loss may also
+        precompute what depends on N only. Nothing by default.
+
+        Raises:
+            ValueError: the loss's settings do not fit a catalogue of ``n_items`` items.
+        """
+
     def forward(
         self, hidden: torch.Tensor, targets: torch.Tensor, table: torch.Tensor, negatives: NegativeBatch | None = None
     ) -> torch.Tensor:

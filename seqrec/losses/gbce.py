@@ -24,7 +24,6 @@ from typing import Literal
 import torch.nn.functional as F
 from torch import Tensor
 
-from seqrec.errors import ConfigError
 from seqrec.losses.negatives import SampledNegativeLoss, Scores
 from seqrec.losses.samplers import Sampler
 
@@ -64,8 +63,8 @@ class GBCE(SampledNegativeLoss):
         t: calibration parameter in [0, 1] (gSASRec's default 0.75).
 
     Raises:
-        ValueError: ``t`` outside [0, 1] (and as :class:`SampledNegativeLoss`).
-        ConfigError: in forward, K >= N (the catalogue size is known only then).
+        ValueError: ``t`` outside [0, 1] (and as :class:`SampledNegativeLoss`); K >= N in
+            :meth:`bind_catalogue` (the pipeline calls it before training) or in forward.
     """
 
     name = "gbce"
@@ -85,12 +84,18 @@ class GBCE(SampledNegativeLoss):
             )
         self.t = float(t)
 
-    def per_position(self, s: Scores) -> Tensor:
+    def bind_catalogue(self, n_items: int) -> None:
+        """Check K < N once, before training (β itself depends on N only and is cheap)."""
+        self._beta(n_items)
+
+    def _beta(self, n_items: int) -> float:
         try:
-            beta = gbce_beta(self.num_negatives, s.n_items, self.t)
+            return gbce_beta(self.num_negatives, n_items, self.t)
         except ValueError:
-            raise ConfigError(
-                f"loss.num_negatives={self.num_negatives} is too large for gBCE on a catalogue of "
-                f"{s.n_items} items: α = K / (N - 1) must be <= 1. Use fewer negatives."
+            raise ValueError(
+                f"num_negatives={self.num_negatives} is too large for gBCE on a catalogue of {n_items} "
+                "items: α = K / (N - 1) must be <= 1. Use fewer negatives."
             ) from None
-        return gbce_loss(s.pos, s.neg, s.valid, beta)
+
+    def per_position(self, s: Scores) -> Tensor:
+        return gbce_loss(s.pos, s.neg, s.valid, self._beta(s.n_items))

@@ -151,6 +151,10 @@ def build(cfg: DictConfig) -> Experiment:
     model, model_kwargs, pretraining = build_model(options, cfg, data, split, device)
     if options.run.stage == "finetune" and loss.positions == "all":  # the model must not see its targets
         check_causal(model, data.n_items, options.dataset.max_len, loss.name)
+    try:
+        loss.bind_catalogue(data.n_items)
+    except ValueError as err:
+        raise ConfigError(f"the loss {loss.name} does not fit this dataset ({data.n_items} items): {err}") from None
     loss = loss.to(device)
     if loss.sampler is not None:
         loss.sampler.bind(split)
