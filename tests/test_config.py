@@ -199,8 +199,8 @@ def test_a_value_error_of_a_class_names_its_option():
     checked = validate_config(compose_config(["loss=bce", "loss.num_negatives=0"]))
     with pytest.raises(
         ConfigError,
-        match=r"invalid loss.num_negatives=0: BCE needs num_negatives >= 1, got 0 "
-        r"\(refused by seqrec.losses.sampled.BCE\)",
+        match=r"invalid loss.num_negatives=0: bce needs num_negatives >= 1 \(a whole number of sampled "
+        r"negatives per position, e.g. 64\), got 0 \(refused by seqrec.losses.sampled.BCE\)",
     ):
         build_object(checked.loss, "loss")
     checked = validate_config(compose_config(["model.num_heads=3"]))

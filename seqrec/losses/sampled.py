@@ -38,8 +38,6 @@ class BCE(SampledNegativeLoss):
     def __init__(
         self, num_negatives: int = 1, sampler: Sampler | None = None, positions: Literal["all", "last"] = "all"
     ):
-        if isinstance(num_negatives, int) and not isinstance(num_negatives, bool) and num_negatives < 1:
-            raise ValueError(f"BCE needs num_negatives >= 1, got {num_negatives}")
         super().__init__(num_negatives=num_negatives, positions=positions, sampler=sampler)
 
     def per_position(self, s: Scores) -> torch.Tensor:
