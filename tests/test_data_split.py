@@ -180,3 +180,17 @@ def test_real_lastfm_has_no_leakage(tmp_path):
     assert (tagged.valid_input < first_held_out[:, None]).all()
     assert (tagged.valid_target == first_held_out).all()
     assert (tagged.test_target == first_held_out + 1).all()
+
+
+def test_csr_windows_and_row_expansion_on_a_hand_example():
+    from seqrec.data.csr import expand, row_item_pairs, windows
+
+    items = torch.tensor([5, 6, 7, 8, 9, 3, 4])  # rows [5 6 7 8 9], [], [3 4]
+    lo, hi = torch.tensor([0, 5, 5]), torch.tensor([5, 5, 7])
+    assert windows(items, lo, hi, 3).tolist() == [[7, 8, 9], [0, 0, 0], [0, 3, 4]]
+    assert windows(items, lo, hi - 1, 6).tolist() == [[0, 0, 5, 6, 7, 8], [0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 3]]
+    rows, within = expand(torch.tensor([2, 0, 3]))
+    assert rows.tolist() == [0, 0, 2, 2, 2] and within.tolist() == [0, 1, 0, 1, 2]
+    rows, found = row_item_pairs(items, lo, hi)
+    assert rows.tolist() == [0, 0, 0, 0, 0, 2, 2] and found.tolist() == [5, 6, 7, 8, 9, 3, 4]
+    assert windows(torch.zeros(0, dtype=torch.long), lo[:1] * 0, lo[:1] * 0, 2).tolist() == [[0, 0]]

@@ -18,13 +18,13 @@ from conftest import ROOT, compose_config
 from torch import nn
 
 import seqrec
+from seqrec.data.csr import windows as csr_windows
 from seqrec.errors import DataError, SeqrecError
 from seqrec.evaluation import MASKED_RANK
 from seqrec.models import S3Rec, SASRec
 from seqrec.recommend import Recommender, recommend_csr, top_k
 from seqrec.recommend.__main__ import main
 from seqrec.recommend.files import read_sequences
-from seqrec.recommend.topk import csr_windows
 
 TOKENS = np.array(["[PAD]", "a", "b", "c", "d", "e", "f"])  # items 1..6
 

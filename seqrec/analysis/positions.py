@@ -41,6 +41,7 @@ from omegaconf import OmegaConf
 
 from seqrec.atomic import atomic_write
 from seqrec.data import LeaveOneOut
+from seqrec.data.csr import expand
 from seqrec.errors import SeqrecError
 from seqrec.evaluation import metrics_from_ranks, target_ranks
 from seqrec.models.scoring import item_rows, score_items
@@ -91,8 +92,7 @@ def _history(split: LeaveOneOut, users: torch.Tensor, first: int) -> tuple[torch
     device = users.device
     starts = split.offsets[users]
     n = split.offsets[users + 1] - starts  # [B]
-    b = torch.repeat_interleave(torch.arange(len(users), device=device), n)  # [M]
-    idx = torch.arange(len(b), device=device) - (torch.cumsum(n, 0) - n)[b]  # position in s
+    b, idx = expand(n)  # [M]: the user's row, the position in its sequence s
     item = split.items[starts[b] + idx]  # [M]
     t0 = idx - n[b] + L + 1  # first position where s[idx] is history
     old = t0 <= first

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from seqrec.data.attributes import ItemAttributes
+from seqrec.data.csr import windows
 from seqrec.data.split import LeaveOneOut
 from seqrec.errors import SeqrecError
 
@@ -90,8 +91,7 @@ class PretrainData:
 
     def windows(self, rows: torch.Tensor, width: int) -> torch.Tensor:
         """Left-padded prefixes ``[B, width]`` of ``rows [B]`` (width >= their lengths)."""
-        positions = self.hi[rows, None] - width + torch.arange(width, device=rows.device)  # [B, W]
-        return torch.where(positions >= self.lo[rows, None], self.items[positions.clamp(min=0)], 0)
+        return windows(self.items, self.lo[rows], self.hi[rows], width)
 
     # long: the four S3-Rec objectives' samples of one batch, vectorised side by side as in the paper's order
     def batch(

@@ -13,20 +13,12 @@ from dataclasses import dataclass, fields, replace
 import numpy as np
 import torch
 
+from seqrec.data.csr import row_item_pairs, windows
 from seqrec.data.preprocess import SequenceData
 from seqrec.errors import DataError
 
 # Rejection rounds before the exact (slower) sampler takes the few entries still colliding.
 _REJECTION_ROUNDS = 8
-
-
-def _windows(items: np.ndarray, lo: np.ndarray, hi: np.ndarray, max_len: int) -> torch.Tensor:
-    """Left-padded windows ``items[max(lo, hi - max_len):hi]`` per row -> ``[R, max_len]``."""
-    positions = hi[:, None] - max_len + np.arange(max_len)[None, :]  # [R, L]
-    if len(items) == 0:
-        return torch.zeros(positions.shape, dtype=torch.int64)
-    values = items[np.clip(positions, 0, None)]
-    return torch.from_numpy(np.where(positions >= lo[:, None], values, 0).astype(np.int64))
 
 
 @dataclass(frozen=True, eq=False)  # tensors: no field-wise ==
@@ -95,13 +87,17 @@ class LeaveOneOut:
         free_before = keys - 1 - rank  # user*(n_items+1) + free items below the key's item
 
         t = torch.from_numpy
+
+        def window(lo: np.ndarray, hi: np.ndarray) -> torch.Tensor:  # [R, max_len], left-padded
+            return windows(t(items), t(lo), t(hi), max_len)
+
         return cls(
-            train_input=_windows(items, tr_start, tr_end - 3, max_len),
-            train_target=_windows(items, tr_start + 1, tr_end - 2, max_len),
+            train_input=window(tr_start, tr_end - 3),
+            train_target=window(tr_start + 1, tr_end - 2),
             train_users=t(train_users.astype(np.int64)),
-            valid_input=_windows(items, starts, ends - 2, max_len),
+            valid_input=window(starts, ends - 2),
             valid_target=t(items[ends - 2]),
-            test_input=_windows(items, starts, ends - 1, max_len),
+            test_input=window(starts, ends - 1),
             test_target=t(items[ends - 1]),
             items=t(items),
             offsets=t(offsets),
@@ -143,11 +139,7 @@ class LeaveOneOut:
         if split not in ("valid", "test"):
             raise ValueError(f"split must be 'valid' or 'test', got {split!r}")
         starts = self.offsets[users]
-        counts = self.offsets[users + 1] - starts - (2 if split == "valid" else 1)  # [B]
-        rows = torch.repeat_interleave(torch.arange(len(users), device=users.device), counts)
-        block_start = torch.cumsum(counts, 0) - counts  # first output index of each row
-        within = torch.arange(len(rows), device=users.device) - block_start[rows]
-        return rows, self.items[starts[rows] + within]
+        return row_item_pairs(self.items, starts, self.offsets[users + 1] - (2 if split == "valid" else 1))
 
     def repeated_targets(self, split: str) -> torch.Tensor:
         """``[U]`` bool: the ``split`` ('valid'|'test') target repeats an item of the user's

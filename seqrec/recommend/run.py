@@ -22,8 +22,9 @@ import pandas as pd
 import torch
 from omegaconf import DictConfig
 
+from seqrec.data.csr import row_item_pairs
 from seqrec.errors import DataError, SeqrecError
-from seqrec.recommend.topk import csr_rows, recommend_csr, score_csr
+from seqrec.recommend.topk import recommend_csr, score_csr
 from seqrec.runs.rundir import load_checked_dataset, read_run
 
 log = logging.getLogger(__name__)
@@ -265,7 +266,7 @@ class Recommender:
         users_t = torch.as_tensor(index, dtype=torch.long, device=self.device)
         starts, ends = offsets[users_t], offsets[users_t + 1] - AS_OF[as_of]  # [U'] each
         # the selected users' (cut) sequences as one CSR, in the given order
-        _, flat = csr_rows(torch.as_tensor(data.items, device=self.device), starts, ends)
+        _, flat = row_item_pairs(torch.as_tensor(data.items, device=self.device), starts, ends)
         sub_offsets = torch.cat([torch.zeros(1, dtype=torch.long, device=self.device), torch.cumsum(ends - starts, 0)])
         scores, top = self._scored(
             recommend_csr,

@@ -19,23 +19,9 @@ from __future__ import annotations
 
 import torch
 
+from seqrec.data.csr import row_item_pairs, windows
 from seqrec.evaluation import resolve_eval_batch_size
 from seqrec.models.scoring import item_rows, last_hidden, row_items, score_items
-
-
-def csr_windows(items: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor, width: int) -> torch.Tensor:
-    """Left-padded windows ``items[max(start, end - width):end]`` per row: ``[B] -> [B, width]``."""
-    positions = ends[:, None] - width + torch.arange(width, device=items.device)  # [B, w]
-    values = items[positions.clamp(min=0, max=max(len(items) - 1, 0))] if len(items) else torch.zeros_like(positions)
-    return torch.where(positions >= starts[:, None], values, torch.zeros_like(values))
-
-
-def csr_rows(items: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Every item of rows ``[B]`` as ``(row [M], item [M])`` pairs (``scores[row, item_rows(item)]``)."""
-    counts = ends - starts  # [B]
-    rows = torch.repeat_interleave(torch.arange(len(starts), device=items.device), counts)  # [M]
-    within = torch.arange(len(rows), device=items.device) - (torch.cumsum(counts, 0) - counts)[rows]
-    return rows, items[starts[rows] + within]
 
 
 def top_k(scores: torch.Tensor, k: int, chunk_floats: int = 2**22) -> tuple[torch.Tensor, torch.Tensor]:
@@ -127,11 +113,11 @@ def recommend_csr(
     batch_size = resolve_eval_batch_size(batch_size, n_items, items.device)
     for rows in batches(lengths, batch_size):
         width = min(max_len, max(int(lengths[rows].max()), 1))
-        hidden = last_hidden(model, csr_windows(items, starts[rows], ends[rows], width))  # [B, d]
+        hidden = last_hidden(model, windows(items, starts[rows], ends[rows], width))  # [B, d]
         _check_finite(hidden)
         scores = score_items(model, hidden)  # [B, N]
         if mask_history:
-            b, seen = csr_rows(items, starts[rows], ends[rows])
+            b, seen = row_item_pairs(items, starts[rows], ends[rows])
             scores[b, item_rows(seen)] = float("-inf")
         values, cols = top_k(scores, k)  # [B, k]
         del scores  # before the next batch's scores exist: one [B, N] matrix at a time
@@ -168,7 +154,7 @@ def score_csr(
     out = torch.empty(len(lengths), n_items if columns is None else len(columns), device=items.device)
     for rows in batches(lengths, batch):
         width = min(max_len, max(int(lengths[rows].max()), 1))
-        hidden = last_hidden(model, csr_windows(items, starts[rows], ends[rows], width))
+        hidden = last_hidden(model, windows(items, starts[rows], ends[rows], width))
         _check_finite(hidden)
         scores = score_items(model, hidden)  # [B, N]
         out[rows] = scores if columns is None else scores[:, item_rows(columns)]

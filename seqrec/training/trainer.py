@@ -16,6 +16,7 @@ from typing import Callable, Literal, get_args
 
 import torch
 
+from seqrec.data.csr import expand
 from seqrec.errors import SeqrecError
 from seqrec.evaluation import METRICS, NonFiniteScores, evaluate_ranks, mean_metrics
 from seqrec.losses import Loss
@@ -146,9 +147,8 @@ class Trainer(EpochLoop):
         self.samples = samples
         lengths = (split.train_input != 0).sum(1).cpu()  # [U_tr]
         if samples == "prefixes":  # sample s = (training row, prefix length k), k = 1..n of the row
-            self.sample_rows = torch.repeat_interleave(torch.arange(len(lengths)), lengths)  # [S]
-            first = torch.repeat_interleave(torch.cumsum(lengths, 0) - lengths, lengths)  # [S]
-            self.train_lengths = torch.arange(len(self.sample_rows)) - first + 1  # [S]: k
+            self.sample_rows, within = expand(lengths)  # [S] each
+            self.train_lengths = within + 1  # [S]: k
             self.row_lengths = lengths
         else:
             self.sample_rows = self.row_lengths = None
