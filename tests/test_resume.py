@@ -90,6 +90,19 @@ def test_interrupted_and_resumed_run_equals_the_uninterrupted_one(tmp_path, last
     assert_same_run(ref, cut)
 
 
+def test_a_run_continued_in_another_folder_records_that_folder(tmp_path, lastfm_data_dir, signal_at):
+    # a search moves a stopped trial's folder to its re-queued trial's; a user may move one by hand
+    first, moved = tmp_path / "trial0", tmp_path / "trial1"
+    signal_at(5)
+    with pytest.raises(RunInterrupted):
+        run(config(first, lastfm_data_dir))
+    signal_at(10**9)  # disarm
+    first.rename(moved)
+    run(config(moved, lastfm_data_dir))  # re-run into the new fixed folder: continued from last.pt
+    assert yaml.safe_load((moved / "config.yaml").read_text())["output_dir"] == str(moved)
+    assert json.loads((moved / "metrics.json").read_text())["output_dir"] == str(moved)
+
+
 def test_finished_run_is_skipped_not_retrained(tmp_path, lastfm_data_dir, capsys):
     out = tmp_path / "run"
     first = run(config(out, lastfm_data_dir, "trainer.max_epochs=1"))

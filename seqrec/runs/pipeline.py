@@ -286,6 +286,8 @@ def _run_owned(
             resume.check_best(out_dir / "best.pt", start.state, config, data.fingerprint)
         trainer.load_state_dict(start.state)  # the model's weights come from last.pt
         writer = output(out_dir, config, history=trainer.state.history, **identity)
+        if ddp.is_main():
+            _record_folder(writer, out_dir)
         pretrain_facts = start.state.get("facts", {})
     writer.facts = pretrain_facts
     writer.ids(data.item_tokens, data.user_tokens)  # raw ids for seqrec.recommend
@@ -294,6 +296,18 @@ def _run_owned(
         return _train_and_finish(exp, writer, out_dir, int(cfg.seed), pretrain_facts, wall_start)
     finally:
         writer.close_trackers()
+
+
+def _record_folder(writer: RunOutput, out_dir: Path) -> None:
+    """Set ``config.yaml``'s ``output_dir`` to ``out_dir`` when a continued run lives elsewhere than it
+    started (a search's re-queued trial moved to its new trial's folder, a folder moved by hand)."""
+    path = out_dir / "config.yaml"
+    if not path.is_file():
+        return
+    saved = OmegaConf.load(path)
+    if saved.get("output_dir") is None or Path(str(saved.output_dir)).resolve() != out_dir.resolve():
+        saved.output_dir = str(out_dir)
+        writer.config(OmegaConf.to_yaml(saved))
 
 
 def _train_and_finish(
