@@ -28,6 +28,23 @@ def test_seeds_of_one_cell_may_differ_only_in_the_seed_and_the_setup(tmp_path):
         collect_runs(runs)
 
 
+def test_an_option_only_one_seed_has_is_compared_with_what_the_other_computed_with(tmp_path):
+    runs = tmp_path / "runs"
+    with_samples = PROTOCOL.replace("patience: 10\n", "patience: 10\n  samples: {}\n")
+    make_run(runs, "cce", [1, 2], seed=42, config=PROTOCOL)  # made before trainer.samples existed: sequences
+    make_run(runs, "cce", [2, 1], seed=43, config=with_samples.format("sequences"))
+    assert len(collect_runs(runs)) == 2
+    (runs / "lastfm-cce-43" / "config.yaml").write_text(with_samples.format("prefixes"))
+    with pytest.raises(
+        SeqrecError, match=r"differ in more than the seed \(trainer.samples: 'sequences' vs 'prefixes'\)"
+    ):
+        collect_runs(runs)
+    # an option without a known old value: set in one config it is a difference; null (off) matches
+    (runs / "lastfm-cce-43" / "config.yaml").write_text(PROTOCOL + "loss:\n  newopt: 3\n  other: null\n")
+    with pytest.raises(SeqrecError, match=r"\(loss.newopt: '\(not set\)' vs 3\)"):
+        collect_runs(runs)
+
+
 def test_a_moved_class_path_is_the_same_setting(tmp_path):
     runs = tmp_path / "runs"
     make_run(runs, "cce", [1, 2], seed=42, config=PROTOCOL + "loss:\n  _target_: seqrec.samplers.UniformSampler\n")

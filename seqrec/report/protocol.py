@@ -6,8 +6,9 @@ Two rules, checked on the runs' saved ``config.yaml`` before any number is avera
   configuration of the leaderboard) differ in nothing but the seed and the settings that do not
   change a number (:data:`SETUP_KEYS`: paths, threads, device, progress bars, test logging). A
   1-epoch smoke run or a run with another learning rate exported as "seed 43" is refused, naming
-  both folders and the keys that differ. A key that only one config has is not compared: it is an
-  option added after the other run was made, whose default kept the behaviour of that time.
+  both folders and the keys that differ. A key that only one config has is an option added after
+  the other run was made: it is compared with the value that run computed with
+  (:data:`seqrec.runs.resume.ADDED_OPTIONS`), or matches when it is null (off).
 * **The protocol a page claims.** The Table 2 page compares with the paper, so its runs follow
   :data:`TABLE2_PROTOCOL` (all users, ``max_len`` 50, at most 150 epochs with patience 10 on
   validation NDCG@20, history masked); the leaderboard's runs beyond Table 2 follow
@@ -24,7 +25,7 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from seqrec.errors import SeqrecError
-from seqrec.runs.resume import current_target
+from seqrec.runs.resume import ADDED_OPTIONS, current_target
 
 # settings that change no reported number (and differ between machines and sessions)
 SETUP_KEYS = (
@@ -82,6 +83,11 @@ def _compared(key: str) -> bool:
     return key not in SETUP_KEYS and not key.startswith(SETUP_PREFIXES)
 
 
+def _with_added(config: dict, other: dict) -> dict:
+    """``config`` with the options only ``other`` has set to the value older runs computed with."""
+    return {**{k: ADDED_OPTIONS[k] for k in other if k not in config and k in ADDED_OPTIONS}, **config}
+
+
 def check_seeds_agree(runs: pd.DataFrame, by: tuple[str, ...]) -> None:
     """Raise when two runs of one ``by`` group (the seeds of one cell) differ in a setting that
     changes a number (module docstring).
@@ -98,9 +104,11 @@ def check_seeds_agree(runs: pd.DataFrame, by: tuple[str, ...]) -> None:
         base = flat_config(first.run_dir)
         for run in group.iloc[1:].itertuples():
             other = flat_config(run.run_dir)
-            diff = [k for k in base if k in other and _compared(k) and base[k] != other[k]]
+            a, b = _with_added(base, other), _with_added(other, base)
+            keys = [k for k in dict.fromkeys([*a, *b]) if _compared(k)]
+            diff = [k for k in keys if a.get(k) != b.get(k)]  # a missing key compares as null
             if diff:
-                shown = ", ".join(f"{k}: {base[k]!r} vs {other[k]!r}" for k in diff[:3])
+                shown = ", ".join(f"{k}: {a.get(k, '(not set)')!r} vs {b.get(k, '(not set)')!r}" for k in diff[:3])
                 raise SeqrecError(
                     f"'{first.run_dir}' and '{run.run_dir}' are averaged as seeds of one configuration, "
                     f"but they differ in more than the seed ({shown}{', …' if len(diff) > 3 else ''}). "
