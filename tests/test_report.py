@@ -398,3 +398,22 @@ def test_every_run_name_seqrec_writes_is_a_loss_column(tmp_path):
     md = (tmp_path / "runs" / "report" / "table2.md").read_text()
     line = next(row for row in md_rows(md) if row[1] == "NDCG@10")
     assert line[2:6] == ["0.0200", "<u>0.0300</u>", r"**0.0450**\*\*\*", "50.00%"]
+
+
+def test_a_comparison_with_the_paper_of_off_protocol_runs_says_so(tmp_path, caplog):
+    # a smoke test on a user subset, 2 epochs: its "Δ −100%" rows are no reproduction
+    three_losses(tmp_path / "runs", bce=0.02, ce=0.03, cce=0.045)
+    smoke = tmp_path / "runs" / "lastfm-sasrec-cce-42" / "config.yaml"
+    smoke.write_text("seed: 42\ndataset:\n  max_users: 200\ntrainer:\n  max_epochs: 2\n")
+    caplog.set_level("WARNING")
+    assert main(["--runs", str(tmp_path / "runs"), "--no-plots"]) == 0
+    note = (tmp_path / "runs" / "report" / "table2_vs_paper.md").read_text().splitlines()[0]
+    assert note.startswith("> **Warning:** 1 run(s) depart from the paper's protocol")
+    assert "dataset.max_users=200 (paper: None)" in note and "trainer.max_epochs=2 (paper: 150)" in note
+    assert "depart from the paper's protocol" in caplog.text
+    # protocol runs: no note
+    smoke.write_text("seed: 42\n")
+    caplog.clear()
+    assert main(["--runs", str(tmp_path / "runs"), "--no-plots"]) == 0
+    assert "Warning" not in (tmp_path / "runs" / "report" / "table2_vs_paper.md").read_text()
+    assert "protocol" not in caplog.text

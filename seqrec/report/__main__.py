@@ -18,6 +18,7 @@ without runs, …) prints one paragraph on stderr and exits with status 1.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
@@ -30,10 +31,13 @@ from seqrec.report.curves import rq2_figures, write_rq2
 from seqrec.report.leaderboard import collect_beyond
 from seqrec.report.page import render_blocks, update_page
 from seqrec.report.paper import BASELINES, LOSS_ORDER, PROPOSED, load_paper, ordered, to_rich
+from seqrec.report.protocol import TABLE2_PROTOCOL, protocol_departures
 from seqrec.report.runs import collect_runs, resolve_runs
 from seqrec.report.stats import significance_csv, significance_markdown, significance_table
 from seqrec.report.table2 import build_table2, write_table2
 from seqrec.runs.cli import run_main
+
+log = logging.getLogger(__name__)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -136,11 +140,28 @@ def report(
             console.width = max(console.width, wide)
         console.print(rich_table)
     paths = write_table2(table, out)
+    departures = protocol_departures(runs, TABLE2_PROTOCOL) if with_paper else []
+    if departures:  # e.g. a smoke test on a user subset: its comparison with the paper says so
+        note = off_protocol_note(departures)
+        log.warning("%s", note)
+        vs_paper = out / "table2_vs_paper.md"
+        if vs_paper.is_file():
+            atomic_write(vs_paper, f"> **Warning:** {note}\n\n" + vs_paper.read_text())
     paths.append(atomic_write(out / "significance.csv", significance_csv(sig)))
     paths.append(atomic_write(out / "significance.md", significance_markdown(sig)))
     paths += write_rq2(figures, out)
     paths += [update_page(page, blocks) for page in pages]
     return paths
+
+
+def off_protocol_note(departures: list[tuple[str, str, object, object]]) -> str:
+    """One sentence naming the runs that depart from the paper's protocol and how (up to three)."""
+    shown = "; ".join(f"{run}: {key}={value!r} (paper: {wanted!r})" for run, key, value, wanted in departures[:3])
+    runs = len({run for run, *_ in departures})
+    return (
+        f"{runs} run(s) depart from the paper's protocol, so their comparison with the paper's numbers "
+        f"does not measure a reproduction: {shown}{'; …' if len(departures) > 3 else ''}."
+    )
 
 
 def _beyond(root: Path | None):

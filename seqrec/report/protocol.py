@@ -117,20 +117,27 @@ def check_seeds_agree(runs: pd.DataFrame, by: tuple[str, ...]) -> None:
                 )
 
 
+def protocol_departures(runs: pd.DataFrame, protocol: dict) -> list[tuple[str, str, object, object]]:
+    """``(run folder, key, its value, the protocol's)`` for every setting of ``protocol`` (config
+    key → required value) a run departs from; a key the run's config lacks predates the option,
+    whose default was the protocol's."""
+    found = []
+    for run in runs.itertuples():
+        config = flat_config(run.run_dir)
+        found += [(str(run.run_dir), k, config[k], v) for k, v in protocol.items() if k in config and config[k] != v]
+    return found
+
+
 def check_protocol(runs: pd.DataFrame, protocol: dict, page: str) -> None:
-    """Raise when a run departs from ``protocol`` (config key → required value); a key the run's
-    config lacks predates the option, whose default was the protocol's.
+    """Raise when a run departs from ``protocol`` (:func:`protocol_departures`).
 
     Raises:
         SeqrecError: naming the folder, the key, its value and the protocol's.
     """
-    for run in runs.itertuples():
-        config = flat_config(run.run_dir)
-        for key, wanted in protocol.items():
-            if key in config and config[key] != wanted:
-                raise SeqrecError(
-                    f"'{run.run_dir}' was trained with {key}={config[key]!r}, but {page} compares "
-                    f"runs of the paper's protocol ({key}={wanted!r}), so its numbers would be "
-                    "compared with numbers they do not match. Delete that result folder, or "
-                    "retrain it under the protocol (experiment=table2 or experiment=leaderboard)."
-                )
+    for run_dir, key, value, wanted in protocol_departures(runs, protocol)[:1]:
+        raise SeqrecError(
+            f"'{run_dir}' was trained with {key}={value!r}, but {page} compares runs of the paper's "
+            f"protocol ({key}={wanted!r}), so its numbers would be compared with numbers they do not "
+            "match. Delete that result folder, or retrain it under the protocol (experiment=table2 or "
+            "experiment=leaderboard)."
+        )
