@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import torch
 
+from seqrec.data.split import LeaveOneOut
+
 
 @dataclass
 class NegativeBatch:
@@ -44,7 +46,7 @@ class Sampler:
     name = "sampler"
     split = None  # the bound training data (set by bind)
 
-    def bind(self, split) -> "Sampler":
+    def bind(self, split: LeaveOneOut) -> "Sampler":
         """Attach the training data (:class:`seqrec.data.LeaveOneOut`) before training; returns self."""
         self.split = split
         return self
@@ -83,7 +85,7 @@ class UniformSampler(Sampler):
 
     name = "uniform"
 
-    def bind(self, split) -> "UniformSampler":
+    def bind(self, split: LeaveOneOut) -> "UniformSampler":
         super().bind(split)
         # [U] log(1 / number of items the user has not interacted with in training)
         n_seen = split.train_key_offsets[1:] - split.train_key_offsets[:-1]

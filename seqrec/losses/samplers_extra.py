@@ -21,6 +21,7 @@ import math
 import torch
 from torch import Tensor
 
+from seqrec.data.split import LeaveOneOut
 from seqrec.losses.samplers import NegativeBatch, Sampler
 
 
@@ -55,7 +56,7 @@ class PopularitySampler(Sampler):
 
     name = "popularity"
 
-    def bind(self, split) -> PopularitySampler:
+    def bind(self, split: LeaveOneOut) -> PopularitySampler:
         counts = training_item_counts(split).cpu()
         total = int(counts.sum())
         if total == 0:

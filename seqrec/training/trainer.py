@@ -17,6 +17,7 @@ from typing import Callable, Literal, get_args
 import torch
 
 from seqrec.data.csr import expand
+from seqrec.data.split import LeaveOneOut
 from seqrec.errors import SeqrecError
 from seqrec.evaluation import METRICS, NonFiniteScores, evaluate_ranks, mean_metrics
 from seqrec.losses import Loss
@@ -115,7 +116,7 @@ class Trainer(EpochLoop):
         model: torch.nn.Module,
         loss: Loss,
         optimizer: torch.optim.Optimizer,
-        split,
+        split: LeaveOneOut,
         max_epochs: PositiveInt = 150,
         batch_size: PositiveInt = 256,
         patience: PositiveInt = 10,
