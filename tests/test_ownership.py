@@ -176,11 +176,11 @@ def test_ctrl_c_during_the_final_evaluation_stops_the_run_resumably(tmp_path, mo
     stop = StopRequest()
     calls = {"n": 0}
 
-    def evaluate(self, which):  # the final evaluation comes after the 2 epochs' validation passes
+    def evaluate(self, which, epoch=None):  # the final evaluation comes after the 2 epochs' validation passes
         calls["n"] += 1
         if calls["n"] == 3:
             stop(2, None)  # SIGINT
-        return original(self, which)
+        return original(self, which, epoch)
 
     monkeypatch.setattr(Trainer, "evaluate", evaluate)
     from seqrec.runs.pipeline import build

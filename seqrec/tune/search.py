@@ -68,7 +68,7 @@ def check_pruner(options: Any) -> None:
         )
 
 
-def open_study(options: Any, space: dict, fixed: dict, runs: TrialRuns) -> tuple[Any, int]:
+def open_study(options: Any, sampler: Any, space: dict, fixed: dict, runs: TrialRuns) -> tuple[Any, int]:
     """Create the study, or load and prepare a stored one for a continued search (step 2).
 
     Returns:
@@ -79,8 +79,6 @@ def open_study(options: Any, space: dict, fixed: dict, runs: TrialRuns) -> tuple
             of its ``n_trials`` trials failed.
     """
     optuna = import_optuna()
-    sampler = build_part(options.sampler, "sampler")
-    check_pruner(options)
     storage, name = options.storage, options.study_name
     signature = search_signature(space, fixed)
     stored = None
@@ -180,18 +178,20 @@ def run_search(options: Any, config: Any, config_loader: Any, launcher: Any, arg
         )
     space, fixed = check_search(options, config, config_loader, arguments)
     check_storage(options.storage)
+    sampler = build_part(options.sampler, "sampler")
+    check_pruner(options)
     sweep_dir = Path(str(config.hydra.sweep.dir))
     sweep_dir.mkdir(parents=True, exist_ok=True)
     # a second search process on the same study would take this one's running trials for interrupted
     # ones, mark them failed and rerun them: one search per folder at a time
     with exclusive(sweep_dir / SEARCH_LOCK, what="search folder"):
-        return _search(options, config, launcher, space, fixed, sweep_dir)
+        return _search(options, config, launcher, sampler, space, fixed, sweep_dir)
 
 
-def _search(options: Any, config: Any, launcher: Any, space: dict, fixed: dict, sweep_dir: Path) -> list:
+def _search(options: Any, config: Any, launcher: Any, sampler: Any, space: dict, fixed: dict, sweep_dir: Path) -> list:
     """:func:`run_search` after its checks, holding the search folder's lock."""
     runs = TrialRuns(sweep_dir, folder_namer(config))
-    study, remaining = open_study(options, space, fixed, runs)
+    study, remaining = open_study(options, sampler, space, fixed, runs)
     fixed_overrides = [f"{k}={v}" for k, v in fixed.items()]
     returns, failures, done = [], 0, 0
     while remaining > 0:
