@@ -532,8 +532,12 @@ def test_failed_trials_are_recorded_and_the_search_goes_on(lastfm_data_dir, tmp_
     assert len(states) == 3 and {s for s, _ in states.values()} == {"FAIL", "COMPLETE"}  # seeded: both kinds
     assert all(state == ("FAIL" if heads == 3 else "COMPLETE") for state, heads in states.values())
 
-    all_fail = _search(lastfm_data_dir, tmp_path / "fail", 2, "model.hidden_size=32", "model.num_heads=3")
+    # (both trials in one batch: n_jobs=2 without a parallel launcher runs them one after another, and says so)
+    all_fail = _search(
+        lastfm_data_dir, tmp_path / "fail", 2, "model.hidden_size=32", "model.num_heads=3", "hydra.sweeper.n_jobs=2"
+    )
     assert all_fail.returncode == 1 and "every trial failed" in all_fail.stderr
+    assert "hydra.sweeper.n_jobs=2 with Hydra's basic launcher" in " ".join((all_fail.stdout + all_fail.stderr).split())
     assert [t.state.name for t in _study(tmp_path / "fail").trials] == ["FAIL", "FAIL"]
     again = _search(lastfm_data_dir, tmp_path / "fail", 2, "model.hidden_size=32", "model.num_heads=3")
     assert again.returncode == 1 and "every one of the search's 2 trials failed" in again.stderr

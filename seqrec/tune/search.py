@@ -190,6 +190,15 @@ def run_search(options: Any, config: Any, config_loader: Any, launcher: Any, arg
 
 def _search(options: Any, config: Any, launcher: Any, sampler: Any, space: dict, fixed: dict, sweep_dir: Path) -> list:
     """:func:`run_search` after its checks, holding the search folder's lock."""
+    if int(options.n_jobs) > 1 and "BasicLauncher" in type(launcher).__name__:
+        log.warning(
+            "hydra.sweeper.n_jobs=%d with Hydra's basic launcher: each batch of %d trials is proposed at once but "
+            "runs one trial after another (worse exploration, no speed-up). Add hydra/launcher=local "
+            "hydra.launcher.n_jobs=%d to run them in parallel, or set n_jobs=1.",
+            options.n_jobs,
+            options.n_jobs,
+            options.n_jobs,
+        )
     runs = TrialRuns(sweep_dir, folder_namer(config))
     study, remaining = open_study(options, sampler, space, fixed, runs)
     fixed_overrides = [f"{k}={v}" for k, v in fixed.items()]
