@@ -306,3 +306,17 @@ def test_two_sweeps_started_in_the_same_second_get_folders_of_their_own():
         dirs = {OmegaConf.select(compose(config_name="config", return_hydra_config=True), "hydra.sweep.dir")
                 for _ in range(2)}  # fmt: skip
     assert len(dirs) == 2 and all(re.fullmatch(r"outputs/multirun/\d{8}-\d{6}-\d{6}", d) for d in dirs)
+
+
+@pytest.mark.parametrize("search_trial", [False, True])
+def test_a_stopped_search_trial_says_to_run_the_search_again(tmp_path, capsys, search_trial):
+    from seqrec.errors import RunInterrupted
+    from seqrec.runs.cli import report_errors
+
+    with pytest.raises(SystemExit) as stop:
+        with report_errors(keep_going=True, search_trial=search_trial):
+            raise RunInterrupted(15, tmp_path / "trial3")
+    assert stop.value.code == 128 + 15
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"Continue with: python train.py resume={tmp_path / 'trial3'}" in err
+    assert ("run the search's command again instead" in err) is search_trial

@@ -28,7 +28,11 @@ from seqrec.training import distributed
 
 @contextlib.contextmanager
 def report_errors(
-    keep_going: bool = False, run_dir: Path | None = None, keep_run_dir: bool = False, sweep_job: str | None = None
+    keep_going: bool = False,
+    run_dir: Path | None = None,
+    keep_run_dir: bool = False,
+    sweep_job: str | None = None,
+    search_trial: bool = False,
 ):
     """Turn a :class:`SeqrecError`, an ``OSError`` (:func:`io_message`) or a missing ``???`` option
     into one paragraph on stderr and ``SystemExit(1)``; a run stopped by SIGTERM/Ctrl-C with its
@@ -49,6 +53,8 @@ def report_errors(
             the job's paragraph is recorded for :class:`SweepSummary` and the error not re-raised,
             so the sweep ends with one summary of its failed jobs instead of Hydra's traceback of
             the first one.
+        search_trial: the run is a trial of a hyper-parameter search: a stopped run's note says
+            that running the search's command again continues it.
     """
 
     def clean_up(folder: Path | None) -> None:
@@ -59,7 +65,13 @@ def report_errors(
     except RunInterrupted as err:  # the whole sweep stops too: the job was asked to end
         if err.pretraining is not None:  # the run folder holds nothing to continue (pre-training's last.pt does)
             clean_up(run_dir)
-        _print(str(err))
+        note = str(err)
+        if search_trial and err.pretraining is None:
+            note += (
+                ". In a search, run the search's command again instead: it continues the search and this "
+                "trial's run (as a new trial number, from this last.pt)"
+            )
+        _print(note)
         raise SystemExit(err.exit_code) from None
     except (SeqrecError, OSError) as err:  # OSError: a folder that is a file, read-only, full
         clean_up(run_dir)  # in a sweep too: a failed job leaves no folder that looks like a run
