@@ -419,3 +419,23 @@ def test_s3rec_run_recommends_from_the_run_folder_alone(tmp_path, lastfm_data_di
     found = recs[recs["item_id"].to_numpy() == test_item[recs["user_id"]].to_numpy()].set_index("user_id")["rank"]
     ranks = pd.read_csv(moved / "per_user_test.csv", dtype={"user_id": str}).set_index("user_id")["rank"]
     assert (ranks[ranks != MASKED_RANK].sort_index() == found.sort_index()).all()
+
+
+def test_users_come_from_a_pipe_or_standard_input(tmp_path):
+    # `--users <(cut -d, -f1 users.csv)` and `... | python -m seqrec.recommend --users -`
+    import os
+    import threading
+
+    from seqrec.recommend.files import read_users
+
+    fifo = tmp_path / "users.fifo"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_text("u7\nu8\n"))
+    writer.start()
+    assert read_users(fifo) == ["u7", "u8"]
+    writer.join()
+    code = "from seqrec.recommend.files import read_users; print(read_users('-'))"
+    piped = subprocess.run([sys.executable, "-c", code], input="u9\n", capture_output=True, text=True, timeout=120)
+    assert piped.stdout.strip() == "['u9']", piped.stderr
+    with pytest.raises(DataError, match="is a folder"):
+        read_users(tmp_path)

@@ -62,7 +62,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--users",
         default=None,
         help="'all' (default without --sequences) or a file of raw user ids, one per line "
-        "(or a CSV with a user_id column, e.g. per_user_test.csv)",
+        "(or a CSV with a user_id column, e.g. per_user_test.csv; - reads standard input)",
     )
     p.add_argument(
         "--as-of",

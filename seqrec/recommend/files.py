@@ -151,15 +151,17 @@ def _read_jsonl(path: Path) -> dict[str, list[str]]:
 
 
 def read_users(path: str | Path) -> list[str]:
-    """Raw user ids, one per line (optional header ``user_id``) or a CSV's ``user_id`` column.
+    """Raw user ids, one per line (optional header ``user_id``) or a CSV's ``user_id`` column, from a
+    file, a pipe, or standard input (``-``).
 
     Raises:
         DataError: a missing or empty file, or a CSV without a ``user_id`` column.
     """
-    path = Path(path)
-    if not path.is_file():
+    path = Path("/dev/stdin") if str(path) == "-" else Path(path)
+    if not path.exists() or path.is_dir():  # a pipe (<(...), /dev/stdin) is read like a file
         raise DataError(
-            f"--users '{path}' does not exist or is not a file; give 'all' or a file with one raw user id per line."
+            f"--users '{path}' does not exist or is a folder; give 'all', a file with one raw user id per "
+            "line, or - to read them from standard input."
         )
     text = read_text(path)  # as training reads files: BOMs, UTF-16, gzip; bad bytes named by line
     # CSV rules for the one-id-per-line form too: a quoted id ("u,1") is the text inside the quotes
