@@ -227,7 +227,7 @@ def test_a_resumed_run_refuses_a_best_pt_that_is_not_its_own(tmp_path, lastfm_da
         match = r"best.pt is missing, but the run's last.pt records epoch [12] as its best"
     elif damage == "truncated":
         best.write_bytes(best.read_bytes()[:1000])
-        match = r"best.pt cannot be read.*delete the folder"
+        match = r"best.pt is damaged: it cannot be read.*delete the folder"
     else:
         state = torch.load(best, weights_only=True)
         torch.save({**state, "epoch": 0}, best)  # older than the best epoch last.pt records

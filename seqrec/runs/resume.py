@@ -24,11 +24,10 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 from omegaconf import DictConfig, OmegaConf
 
 from seqrec.errors import ConfigError, SeqrecError
-from seqrec.training.checkpoints import StopRequest
+from seqrec.training.checkpoints import DamagedCheckpoint, StopRequest, read_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -144,12 +143,9 @@ def load_state(path: Path) -> dict:
         SeqrecError: the file is damaged (e.g. cut short by a crash of an older version).
     """
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any unpickling error means a damaged file
-        raise SeqrecError(
-            f"the checkpoint {path} cannot be read ({type(err).__name__}: {err}). It is damaged, so "
-            f"the run cannot go on from it: {_RETRAIN.format(folder=path.parent)}"
-        ) from None
+        return read_checkpoint(path)
+    except DamagedCheckpoint as err:
+        raise SeqrecError(f"{err}. The run cannot go on from it: {_RETRAIN.format(folder=path.parent)}") from None
 
 
 def check_best(path: Path, state: dict, config: dict, data_fingerprint: str | None = None) -> None:

@@ -29,6 +29,7 @@ from seqrec.options import plain
 from seqrec.resolvers import hydra_subdir
 from seqrec.runs.resume import check_identity, upgrade_targets
 from seqrec.training import distributed as ddp
+from seqrec.training.checkpoints import read_checkpoint
 
 REQUIRED = ("config.yaml", "best.pt", "metrics.json")
 # What a run folder holds before a run has saved anything to continue from: Hydra's record and log
@@ -229,7 +230,7 @@ def read_run(path: str | os.PathLike) -> FinishedRun:
     try:
         cfg = upgrade_targets(OmegaConf.load(run_dir / "config.yaml"))
         metrics = json.loads((run_dir / "metrics.json").read_text())
-        checkpoint = torch.load(run_dir / "best.pt", map_location="cpu", weights_only=True)
+        checkpoint = read_checkpoint(run_dir / "best.pt")
         checkpoint["model"]
     except Exception as exc:  # yaml, json, zip and pickle errors share no base class
         raise SeqrecError(

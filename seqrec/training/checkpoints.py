@@ -1,7 +1,8 @@
 """What the training loop saves and how it is stopped: :class:`LoopState` (the loop's position,
 part of ``last.pt``), :class:`Checkpoints` (where best and latest states go; in memory here,
-run files in :class:`seqrec.runs.outputs.RunWriter`), and :class:`StopRequest` / :class:`Interrupted`
-(SIGTERM and Ctrl-C stop the loop at the end of the running batch).
+run files in :class:`seqrec.runs.outputs.RunWriter`), :class:`StopRequest` / :class:`Interrupted`
+(SIGTERM and Ctrl-C stop the loop at the end of the running batch), and :func:`read_checkpoint`,
+the one reader of a saved state file.
 """
 
 from __future__ import annotations
@@ -9,6 +10,31 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from seqrec.errors import SeqrecError
+
+
+class DamagedCheckpoint(SeqrecError):
+    """A checkpoint file that cannot be loaded (cut short by a crash or a full disk, not a
+    checkpoint at all); the message names the file and the cause. Callers add what to do."""
+
+
+def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
+    """A state saved with ``torch.save`` (``last.pt``, ``best.pt``, a pre-training epoch), loaded
+    with ``weights_only=True`` (tensors and plain containers only, never arbitrary code).
+
+    Raises:
+        DamagedCheckpoint: the file is missing, truncated or not a checkpoint (any load error).
+    """
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # noqa: BLE001 - zip, pickle and OS errors share no base class
+        raise DamagedCheckpoint(
+            f"the checkpoint {path} is damaged: it cannot be read ({type(err).__name__}: {err})"
+        ) from None
 
 
 @dataclass

@@ -38,7 +38,7 @@ from seqrec.errors import ConfigError
 from seqrec.locks import exclusive
 from seqrec.models.s3rec_checkpoint import load_published
 from seqrec.models.s3rec_stage import PretrainConfig, Pretraining
-from seqrec.training.checkpoints import Checkpoints, StopRequest
+from seqrec.training.checkpoints import Checkpoints, DamagedCheckpoint, StopRequest, read_checkpoint
 from seqrec.training.pretrain import OBJECTIVES, PretrainLoop
 
 log = logging.getLogger(__name__)
@@ -194,15 +194,9 @@ class PretrainStage:
         if not path.is_file():
             return False
         try:
-            torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:  # noqa: BLE001 - a damaged file of any kind
-            log.warning(
-                "pre-training checkpoint %s is damaged (%s: %s); pre-training again from the previous "
-                "intact checkpoint",
-                path,
-                type(err).__name__,
-                err,
-            )
+            read_checkpoint(path)
+        except DamagedCheckpoint as err:
+            log.warning("%s; pre-training again from the previous intact checkpoint", err)
             return False
         return True
 
@@ -221,19 +215,17 @@ class PretrainStage:
             ):
                 break  # epoch files are newest first: the rest are older than what we have
             try:
-                state = torch.load(path, map_location=device, weights_only=True)
-                epoch = int(state["epoch"])
-                if "optimizer" not in state:  # a stored final model (scripts/pretrain_store.sh): no resuming
-                    log.info("%s holds no optimizer state; it is not a point to resume from", path)
-                    continue
-            except Exception as err:  # noqa: BLE001 - a damaged file of any kind
-                log.warning(
-                    "pre-training checkpoint %s is damaged (%s: %s); using the previous intact one",
-                    path,
-                    type(err).__name__,
-                    err,
-                )
+                state = read_checkpoint(path, device)
+            except DamagedCheckpoint as err:
+                log.warning("%s; using the previous intact one", err)
                 continue
+            if "epoch" not in state:
+                log.warning("%s holds no pre-training state (no epoch); using the previous intact one", path)
+                continue
+            if "optimizer" not in state:  # a stored final model (scripts/pretrain_store.sh): no resuming
+                log.info("%s holds no optimizer state; it is not a point to resume from", path)
+                continue
+            epoch = int(state["epoch"])
             if epoch <= self.config.epochs and (best is None or epoch > best["epoch"]):
                 best = state
         return best
@@ -271,7 +263,7 @@ class PretrainStage:
         """Load the pre-trained weights into ``model`` (pre-training first if needed, stopped by
         ``stop`` as :meth:`checkpoint` is); return the facts for ``metrics.json``."""
         path = self.checkpoint(progress, stop=stop)
-        state = torch.load(path, map_location=next(model.parameters()).device, weights_only=True)
+        state = read_checkpoint(path, next(model.parameters()).device)
         model.load_state_dict(state["model"])
         return {
             "pretrained": True,
@@ -282,7 +274,7 @@ class PretrainStage:
 
     def summary(self, path: Path) -> dict:
         """What ``stage=pretrain`` reports: the checkpoint, its epoch and final losses."""
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = read_checkpoint(path)
         last = state["history"][-1] if state["history"] else {}
         return {
             "pretrain_checkpoint": str(path),
