@@ -26,6 +26,7 @@ from seqrec.runs.rundir import remove_unused_run_dir
 from seqrec.training import distributed
 
 
+# long: one branch per way a run ends (bad input, interruption, Ctrl-C, bug), each with its exit status
 @contextlib.contextmanager
 def report_errors(
     keep_going: bool = False,
