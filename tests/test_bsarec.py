@@ -88,3 +88,10 @@ def test_the_reference_padding_row_is_random_untrained_and_reaches_the_real_posi
 def test_the_padding_row_option_reaches_the_model():
     cfg = compose_config(["experiment=bsarec_lastfm", "model.random_padding_row=true"])
     assert validate_config(cfg).model["random_padding_row"] is True
+
+
+def test_the_causal_variant_has_a_name_of_its_own():
+    # reports key runs on (dataset, model, loss, seed): the two models must not be taken for seeds of one
+    assert BSARec(30, 12).name == "bsarec" and BSARec(30, 12, causal_filter=True).name == "bsarec_causal"
+    cfg = compose_config(["model=bsarec_causal"])
+    assert cfg.model.causal_filter is True

@@ -128,7 +128,11 @@ class BSARec(SASRec):
         ValueError: ``alpha`` outside [0, 1] or ``c`` < 1.
     """
 
-    name = "bsarec"
+    @property
+    def name(self) -> str:
+        """``bsarec``, or ``bsarec_causal`` with ``causal_filter`` (the config's ``model=`` choice):
+        the two are different models, and reports key runs on this name."""
+        return "bsarec_causal" if self.causal_filter else "bsarec"
 
     def __init__(self, n_items: int, max_len: int = 50, hidden_size: int = 64, num_blocks: int = 2,
                  num_heads: int = 1, dropout: float = 0.5, init_std: float = 0.02, alpha: float = 0.9,

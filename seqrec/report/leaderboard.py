@@ -40,7 +40,8 @@ from seqrec.report.stats import paired_ttest, seed_averaged_users
 
 PROTOCOL_MAX_LEN = 50
 CLAIM_SEEDS = 3
-DISPLAY_MODELS = {**MODEL_NAMES, "bsarec": "BSARec"}
+# describe() adds " (causal)" from the run's config (older causal runs are named bsarec)
+DISPLAY_MODELS = {**MODEL_NAMES, "bsarec": "BSARec", "bsarec_causal": "BSARec"}
 
 
 def collect_beyond(root: str | os.PathLike) -> pd.DataFrame:
