@@ -208,3 +208,26 @@ def test_two_process_run_interrupted_on_one_rank_resumes_with_two_or_one(one_and
     for key in METRIC_KEYS:
         assert mo[key] == pytest.approx(m1[key], abs=1e-4), key
     assert (uo["rank"] == u1["rank"]).all()
+
+
+def test_a_non_zero_ranks_own_sweep_folder_goes_when_it_holds_nothing_else(tmp_path):
+    # torchrun -m: every rank's Hydra makes a sweep folder (its own timestamp); only rank 0's is used
+    from seqrec.runs.rundir import _remove_own_sweep_dir
+
+    multirun = tmp_path / "outputs" / "multirun"
+    shared = multirun / "t0" / "lastfm" / "sasrec-cce" / "seed42"
+    shared.mkdir(parents=True)
+    (multirun / "t0" / "multirun.yaml").write_text("x")
+    own_sweep = multirun / "t1"
+    (own_sweep / "lastfm" / "sasrec-cce").mkdir(parents=True)  # the rank's run folder was removed already
+    (own_sweep / "multirun.yaml").write_text("x")
+    _remove_own_sweep_dir(own_sweep / "lastfm" / "sasrec-cce", shared)
+    assert not own_sweep.exists() and (multirun / "t0" / "multirun.yaml").is_file() and shared.is_dir()
+    # a folder that holds anything else (another job's results) is kept
+    (own_sweep / "other-job").mkdir(parents=True)
+    (own_sweep / "multirun.yaml").write_text("x")
+    _remove_own_sweep_dir(own_sweep, shared)
+    assert (own_sweep / "other-job").is_dir() and (own_sweep / "multirun.yaml").is_file()
+    # a fixed sweep folder shared with rank 0 is never touched
+    _remove_own_sweep_dir(multirun / "t0", shared)
+    assert (multirun / "t0" / "multirun.yaml").is_file()

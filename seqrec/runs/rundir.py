@@ -273,8 +273,9 @@ def remove_unused_run_dir(run_dir: Path | None, keep: bool = False) -> None:
 
 def share_run_dir(cfg: DictConfig) -> DictConfig:
     """DDP (torchrun): every rank uses rank 0's run folder; a non-zero rank deletes the folder its own Hydra made
-    (it holds only Hydra's files: each torchrun process gets its own timestamp), logs only
-    warnings and writes nothing. The config is returned with ``output_dir`` set."""
+    (it holds only Hydra's files: each torchrun process gets its own timestamp), and in a sweep
+    (``-m``) the sweep folder around it when that holds nothing else (Hydra's ``multirun.yaml``);
+    it logs only warnings and writes nothing. The config is returned with ``output_dir`` set."""
     if not ddp.active():
         return cfg
     own = str(cfg.output_dir)
@@ -288,6 +289,19 @@ def share_run_dir(cfg: DictConfig) -> DictConfig:
     root.setLevel(logging.WARNING)
     if Path(own).resolve() != Path(shared).resolve():
         remove_unused_run_dir(Path(own))
+        _remove_own_sweep_dir(Path(own).parent, Path(shared))
     cfg = cfg.copy()
     OmegaConf.update(cfg, "output_dir", shared)
     return cfg
+
+
+def _remove_own_sweep_dir(folder: Path, shared: Path) -> None:
+    """Remove ``folder`` and the folders above it that hold nothing but Hydra's ``multirun.yaml``,
+    up to the first one that also holds rank 0's run folder ``shared``."""
+    keep = {p.resolve() for p in shared.parents}
+    while folder.is_dir() and folder.resolve() not in keep:
+        if any(p.name != "multirun.yaml" for p in folder.iterdir()):
+            return
+        (folder / "multirun.yaml").unlink(missing_ok=True)
+        folder.rmdir()
+        folder = folder.parent
