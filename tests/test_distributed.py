@@ -231,3 +231,11 @@ def test_a_non_zero_ranks_own_sweep_folder_goes_when_it_holds_nothing_else(tmp_p
     # a fixed sweep folder shared with rank 0 is never touched
     _remove_own_sweep_dir(multirun / "t0", shared)
     assert (multirun / "t0" / "multirun.yaml").is_file()
+
+
+def test_launched_processes_reads_torchrun_and_slurm_steps():
+    assert ddp.launched_processes({}) == 1 and ddp.launched_processes({"WORLD_SIZE": "4"}) == 4
+    step = {"SLURM_NTASKS": "2", "SLURM_PROCID": "1", "SLURM_STEP_ID": "0"}
+    assert ddp.launched_processes(step) == 2
+    assert ddp.launched_processes({**step, "SLURM_STEP_ID": "0", "SLURM_NTASKS": "1"}) == 1
+    assert ddp.launched_processes({k: v for k, v in step.items() if k != "SLURM_STEP_ID"}) == 1  # sbatch, no step

@@ -83,6 +83,17 @@ def slurm_env(env: dict[str, str], hostnames: Callable[[str], list[str]]) -> dic
     return out
 
 
+def launched_processes(env: dict[str, str] | None = None) -> int:
+    """How many processes the launcher started for this run, before any process group exists:
+    ``WORLD_SIZE`` (torchrun), else the tasks of a Slurm step of several (:func:`slurm_env`), else 1."""
+    env = dict(os.environ if env is None else env)
+    if "WORLD_SIZE" in env:
+        return int(env["WORLD_SIZE"])
+    if int(env.get("SLURM_NTASKS", "1")) > 1 and "SLURM_PROCID" in env and "SLURM_STEP_ID" in env:
+        return int(env["SLURM_NTASKS"])
+    return 1
+
+
 def _scontrol_hostnames(nodelist: str) -> list[str]:
     return subprocess.run(
         ["scontrol", "show", "hostnames", nodelist], capture_output=True, text=True, check=True

@@ -14,11 +14,11 @@ search without one picks its trials exactly as before.
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 from typing import Any
 
 from seqrec.errors import ConfigError
+from seqrec.training.distributed import launched_processes
 from seqrec.tune.space import build_part
 from seqrec.tune.storage import import_optuna
 from seqrec.tune.trials import PRUNED_FILE
@@ -111,10 +111,10 @@ def trial_trackers(hydra_config: Any, monitor: str) -> list:
         return []
     if sweeper.get("pruner") is None:
         return []
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    if launched_processes() > 1:
         raise ConfigError(
             "hydra.sweeper.pruner stops one trial from rank 0's validation metric, which a multi-process "
-            "(torchrun) trial cannot follow on its other ranks. Run the search's trials in one process each "
-            "(a parallel launcher, hydra/launcher=local), or set hydra.sweeper.pruner=null."
+            "(torchrun or Slurm tasks) trial cannot follow on its other ranks. Run the search's trials in one "
+            "process each (a parallel launcher, hydra/launcher=local), or set hydra.sweeper.pruner=null."
         )
     return [TrialPruning(sweeper.storage, sweeper.study_name, int(hydra_config.job.num), sweeper.pruner, monitor)]

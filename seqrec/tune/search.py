@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +44,7 @@ import yaml
 
 from seqrec.errors import ConfigError
 from seqrec.locks import SEARCH_LOCK, exclusive
+from seqrec.training.distributed import launched_processes
 from seqrec.tune.space import build_part, check_search, override_value
 from seqrec.tune.storage import SIGNATURE_ATTR, check_storage, import_optuna, search_signature, signature_differences
 from seqrec.tune.trials import TrialRuns, continue_study, folder_namer
@@ -169,9 +169,10 @@ def run_search(options: Any, config: Any, config_loader: Any, launcher: Any, arg
         FolderInUse: another search process holds the search folder.
     """
     import_optuna()
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    if launched_processes() > 1:
         raise ConfigError(
-            "A search does not run under torchrun: every process would run its own sweeper on the one "
+            "A search does not run under torchrun (or a Slurm step of several tasks): every process would "
+            "run its own sweeper on the one "
             "study, each asking for trials and marking the others' running trials failed. Run the search "
             "with plain python (one process per trial; a parallel launcher runs several at once, see "
             "docs/tuning.md), and use torchrun for single runs, e.g. the best configuration's."
