@@ -15,6 +15,7 @@ among the changed ones: a change that starts beyond rank 20 moves no reported me
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -28,13 +29,16 @@ sys.path.insert(0, str(ROOT))
 from seqrec.evaluation import MASKED_RANK, evaluate_ranks, mean_metrics  # noqa: E402
 from seqrec.report.runs import collect_runs  # noqa: E402
 from seqrec.runs.pipeline import load_trained  # noqa: E402
+from seqrec.runs.resume import legacy_rank_repeats  # noqa: E402
 
 
 def compare(run_dir: Path) -> dict:
     """Test NDCG@10/HR@10 of one run with its history removed and scored 0, and the changed ranks."""
     trained = load_trained(run_dir)
     split = trained.split
-    keep = bool(OmegaConf.select(trained.cfg, "eval.rank_repeats", default=True))
+    keep = OmegaConf.select(trained.cfg, "eval.rank_repeats", default=None)
+    if keep is None:  # a run from before the option: what it did, from its metrics.json
+        keep = legacy_rank_repeats(json.loads((run_dir / "metrics.json").read_text()))
     ranks = {
         name: evaluate_ranks(
             trained.model,

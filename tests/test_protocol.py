@@ -71,3 +71,18 @@ def test_the_pages_take_runs_of_the_papers_protocol_only(tmp_path):
     make_run(beyond, "cce", [1, 2], name="lastfm/smoke/seed42", config=PROTOCOL.replace("patience: 10", "patience: 1"))
     with pytest.raises(SeqrecError, match=r"smoke/seed42' was trained with trainer.patience=1, but the leaderboard"):
         comparable_runs(collect_runs(table2), collect_beyond(beyond))
+
+
+def test_rank_repeats_is_compared_only_where_a_target_repeats_a_history_item(tmp_path):
+    import json
+
+    runs = tmp_path / "runs"
+    for seed, repeats in ((42, "true"), (43, "false")):
+        run = make_run(runs, "cce", [1, 2], seed=seed, config=PROTOCOL + f"eval:\n  rank_repeats: {repeats}\n")
+        metrics = json.loads((run / "metrics.json").read_text())
+        (run / "metrics.json").write_text(json.dumps({**metrics, "valid/repeat_share": 0.0, "test/repeat_share": 0.0}))
+    assert len(collect_runs(runs)) == 2  # no repeated target: the two rules give the same numbers
+    metrics = json.loads((runs / "lastfm-cce-43" / "metrics.json").read_text())
+    (runs / "lastfm-cce-43" / "metrics.json").write_text(json.dumps({**metrics, "test/repeat_share": 0.067}))
+    with pytest.raises(SeqrecError, match=r"eval.rank_repeats: True vs False"):
+        collect_runs(runs)

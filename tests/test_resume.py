@@ -392,9 +392,25 @@ def test_an_option_added_since_is_compared_with_the_value_older_runs_computed_wi
     assert config_differences(saved, {"trainer": {"patience": 10, "samples": "prefixes"}, "eval": saved["eval"]}) == [
         "trainer.samples: 'sequences' → 'prefixes'"
     ]
-    # repeated targets were masked before eval.rank_repeats existed: ranking them is another run
-    ranked = {"trainer": saved["trainer"], "eval": {"mask_history": True, "rank_repeats": True}}
-    assert config_differences(saved, ranked) == ["eval.rank_repeats: False → True"]
+    # eval.rank_repeats had no one value before it existed: what a run did is read from its metrics
+    from seqrec.runs.resume import with_legacy_options
+
+    ranked = {
+        "trainer": {**saved["trainer"], "rank_repeats": True},
+        "eval": {"mask_history": True, "rank_repeats": True},
+    }
+    assert config_differences(saved, ranked) == [
+        "eval.rank_repeats: '(not set)' → True",
+        "trainer.rank_repeats: '(not set)' → True",
+    ]
+    masked_then = with_legacy_options(saved, {"test/ndcg@10": 0.1})  # before repeats were ranked
+    assert config_differences(masked_then, ranked) == [
+        "eval.rank_repeats: False → True",
+        "trainer.rank_repeats: False → True",
+    ]
+    ranked_then = with_legacy_options(saved, {"test/ndcg@10": 0.1, "test/repeat_share": 0.0})
+    assert ranked_then["eval"]["rank_repeats"] is True and config_differences(ranked_then, ranked) == []
+    assert with_legacy_options(saved, None) == saved
 
 
 def test_growing_a_sweep_with_more_seeds_continues_its_runs():

@@ -18,6 +18,7 @@ Two rules, checked on the runs' saved ``config.yaml`` before any number is avera
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -25,7 +26,7 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from seqrec.errors import SeqrecError
-from seqrec.runs.resume import ADDED_OPTIONS, current_target
+from seqrec.runs.resume import ADDED_OPTIONS, current_target, irrelevant_options, with_legacy_options
 
 # settings that change no reported number (and differ between machines and sessions)
 SETUP_KEYS = (
@@ -56,7 +57,8 @@ TABLE2_PROTOCOL = {**PAPER_PROTOCOL, "dataset.max_len": 50, "trainer.samples": "
 
 def flat_config(run_dir: str | os.PathLike) -> dict:
     """A run's ``config.yaml`` as ``{"trainer.max_epochs": 150, ...}`` (lists kept whole, moved
-    ``_target_`` paths renamed to where the class lives now).
+    ``_target_`` paths renamed to where the class lives now; ``eval.rank_repeats`` of a run that
+    predates it read from its ``metrics.json``, :func:`seqrec.runs.resume.with_legacy_options`).
 
     Raises:
         SeqrecError: the file is missing or not YAML.
@@ -64,8 +66,10 @@ def flat_config(run_dir: str | os.PathLike) -> dict:
     path = Path(run_dir) / "config.yaml"
     try:
         container = OmegaConf.to_container(OmegaConf.load(path))
+        metrics = _metrics(run_dir)
     except (OSError, ValueError) as exc:
         raise SeqrecError(f"Cannot read '{path}' ({exc}); rebuild that result folder.") from exc
+    container = with_legacy_options(container, metrics)  # options older runs lack, from what they wrote
     flat: dict = {}
 
     def walk(node, prefix: str) -> None:
@@ -81,6 +85,11 @@ def flat_config(run_dir: str | os.PathLike) -> dict:
 
 def _compared(key: str) -> bool:
     return key not in SETUP_KEYS and not key.startswith(SETUP_PREFIXES)
+
+
+def _metrics(run_dir: str | os.PathLike) -> dict | None:
+    path = Path(run_dir) / "metrics.json"
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def _with_added(config: dict, other: dict) -> dict:
@@ -102,10 +111,12 @@ def check_seeds_agree(runs: pd.DataFrame, by: tuple[str, ...]) -> None:
             continue
         first = group.iloc[0]
         base = flat_config(first.run_dir)
+        same_anyway = irrelevant_options(_metrics(first.run_dir))
         for run in group.iloc[1:].itertuples():
             other = flat_config(run.run_dir)
             a, b = _with_added(base, other), _with_added(other, base)
-            keys = [k for k in dict.fromkeys([*a, *b]) if _compared(k)]
+            ignored = same_anyway & irrelevant_options(_metrics(run.run_dir))  # e.g. rank_repeats without repeats
+            keys = [k for k in dict.fromkeys([*a, *b]) if _compared(k) and k not in ignored]
             diff = [k for k in keys if a.get(k) != b.get(k)]  # a missing key compares as null
             if diff:
                 shown = ", ".join(f"{k}: {a.get(k, '(not set)')!r} vs {b.get(k, '(not set)')!r}" for k in diff[:3])

@@ -21,6 +21,7 @@ import json
 import logging
 import signal
 import threading
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,14 +41,44 @@ RUNTIME_KEYS = ("resume", "output_dir", "data_dir", "num_threads", "device", "tr
 # Options added to seqrec after runs were saved, each with the value that computes what a run saved
 # without it computed: a saved config that lacks one is compared against this value, so a re-run
 # that sets it otherwise is not handed the old run's metrics. (A missing option that is null now,
-# such as ``dataset.rating_col``, is off, and matches too.)
+# such as ``dataset.rating_col``, is off, and matches too.) ``eval.rank_repeats`` had no one value
+# before it existed; :func:`with_legacy_options` reads it from the run's metrics.json.
 ADDED_OPTIONS: dict[str, object] = {
     "trainer.samples": "sequences",
-    "eval.rank_repeats": False,  # repeated targets were masked with the history, as in the paper's code
-    "trainer.rank_repeats": False,
     "model.random_padding_row": False,
     "tf32": True,  # CUDA runs had TF32 matmuls before it was an option (a no-op on CPU)
 }
+
+
+def legacy_rank_repeats(metrics: dict) -> bool:
+    """What a run saved before ``eval.rank_repeats`` existed did with a target that repeats a
+    history item: ranked it when its ``metrics.json`` has ``test/repeat_share`` (only the code that
+    ranked repeats wrote that share), masked it with the history before that."""
+    return "test/repeat_share" in metrics
+
+
+def irrelevant_options(metrics: dict | None) -> set[str]:
+    """Options that cannot change a finished run's numbers, from its ``metrics.json``:
+    ``eval.rank_repeats`` (and the trainer's copy) when none of its validation and test targets
+    repeats a history item (both repeat shares 0, as on every benchmark file but Yelp)."""
+    if metrics and metrics.get("valid/repeat_share") == 0 and metrics.get("test/repeat_share") == 0:
+        return {"eval.rank_repeats", "trainer.rank_repeats"}
+    return set()
+
+
+def with_legacy_options(config: dict, metrics: dict | None) -> dict:
+    """``config`` (nested, as saved) with ``eval.rank_repeats`` and ``trainer.rank_repeats`` filled
+    in from ``metrics`` (:func:`legacy_rank_repeats`) when the run predates them; unchanged
+    without metrics or when they are there."""
+    if metrics is None:
+        return config
+    out = {**config}
+    for group in ("eval", "trainer"):
+        node = out.get(group) if isinstance(out.get(group), dict) else {}
+        if "rank_repeats" not in node:
+            out[group] = {**node, "rank_repeats": legacy_rank_repeats(metrics)}
+    return out
+
 
 # Classes a saved config names by ``_target_`` whose modules moved when the package was split into
 # layers (seqrec/training/, seqrec/runs/): the ``config.yaml`` and ``last.pt`` of runs made before
@@ -100,12 +131,16 @@ def _flatten(node, prefix: str = "") -> dict[str, object]:
     return {prefix[:-1]: current_target(node) if prefix.endswith("_target_.") else node}
 
 
-def config_differences(saved: dict, current: dict, keys: list[str] | None = None) -> list[str]:
+def config_differences(
+    saved: dict, current: dict, keys: list[str] | None = None, ignore: Collection[str] = ()
+) -> list[str]:
     """``"key: saved → current"`` for every leaf that differs (only under ``keys`` when given),
-    ignoring :data:`RUNTIME_KEYS`. An option the saved config lacks (added to seqrec since the run
-    started) is compared against its :data:`ADDED_OPTIONS` value, or matches when it is null now,
-    so a run of an older version still continues unless the option changes what it computes."""
+    ignoring :data:`RUNTIME_KEYS` and ``ignore`` (:func:`irrelevant_options`). An option the saved
+    config lacks (added to seqrec since the run started) is compared against its
+    :data:`ADDED_OPTIONS` value, or matches when it is null now, so a run of an older version still
+    continues unless the option changes what it computes."""
     a, b = _flatten(saved), _flatten(current)
+    a, b = ({n: v for n, v in d.items() if n not in ignore} for d in (a, b))
     a.update({n: value for n, value in ADDED_OPTIONS.items() if n in b and n not in a})
     names = sorted(set(a) | {n for n, value in b.items() if n in a or value is not None})
     if keys is not None:
@@ -343,7 +378,9 @@ def _check_finished_config(cfg: DictConfig, out_dir: Path) -> None:
     if not path.is_file():
         return
     saved = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
-    changed = config_differences(saved, OmegaConf.to_container(cfg, resolve=True))
+    metrics = json.loads((out_dir / "metrics.json").read_text())
+    current = OmegaConf.to_container(cfg, resolve=True)
+    changed = config_differences(with_legacy_options(saved, metrics), current, ignore=irrelevant_options(metrics))
     if changed:
         raise ConfigError(
             f"the folder {out_dir} holds a finished run of another config, so its metrics are not this "
