@@ -124,7 +124,7 @@ def test_tracker_settings_mlflow_refuses_mid_run_are_refused_before_the_run(tmp_
         validate_config(_cfg(tmp_path, tmp_path / "r", *extra))
 
 
-def test_an_unreachable_mlflow_server_is_one_paragraph_and_no_run_folder(tmp_path):
+def test_an_unreachable_mlflow_server_is_one_paragraph_before_the_run_writes_its_files(tmp_path):
     pytest.importorskip("mlflow", reason="the mlflow package (pip install -e '.[track]')")
     import os
     import socket

@@ -264,15 +264,15 @@ def _run_owned(
             )
         return start.finished
     exp = build(cfg)  # a resumed run's saved config is checked too; bad data fails here, before any write
+    trackers = [*build_trackers(exp.options.logger), *trackers]
+    # an unreachable tracking server fails here, on every rank, before the folder is touched
+    ddp.on_main(lambda: check_trackers(trackers))
     if ddp.is_main():  # the run is accepted: Hydra's record of this command joins the folder
         settle_hydra_record(out_dir, resumed, accepted=True)
     data, trainer = exp.data, exp.trainer
     if stage == "pretrain":
         return run_pretraining(cfg, exp, wall_start, trackers)
     config = OmegaConf.to_container(cfg, resolve=True)
-    trackers = [*build_trackers(exp.options.logger), *trackers]
-    if ddp.is_main():
-        check_trackers(trackers)  # an unreachable tracking server fails here, before the folder is written
     # DDP: rank 0 alone writes; the others get rank 0's weights in fit()
     output = RunWriter if ddp.is_main() else NoWriter
     identity = {"model_kwargs": exp.model_kwargs, "data_fingerprint": data.fingerprint}
@@ -361,9 +361,9 @@ def _train_and_finish(
 def run_pretraining(cfg: DictConfig, exp: Experiment, wall_start: float, trackers: Sequence = ()) -> dict:
     """``stage=pretrain``: make sure the pre-trained checkpoint exists (pre-training or resuming
     as needed), write ``pretrain.json`` (no ``metrics.json``: this is no finished run) and return it.
-    The ``logger`` group's trackers (and ``trackers``) record each pre-training epoch's objectives
-    as ``pretrain/<objective>`` (``aap``, ``mip``, ``map``, ``sp``, ``loss``, ``seconds``; step =
-    epoch) in the run folder.
+    ``trackers`` (the ``logger`` group's and any others, built and checked by the caller) record
+    each pre-training epoch's objectives as ``pretrain/<objective>`` (``aap``, ``mip``, ``map``,
+    ``sp``, ``loss``, ``seconds``; step = epoch) in the run folder.
 
     The model has a pre-training stage: :func:`validate_config` refuses ``stage=pretrain`` otherwise.
 
@@ -373,8 +373,6 @@ def run_pretraining(cfg: DictConfig, exp: Experiment, wall_start: float, tracker
     """
     out_dir = Path(cfg.output_dir)
     config = OmegaConf.to_container(cfg, resolve=True)
-    trackers = [*build_trackers(exp.options.logger), *trackers]
-    check_trackers(trackers)
     started: list = []
 
     def on_start(first_epoch: int) -> None:
