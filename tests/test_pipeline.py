@@ -313,10 +313,11 @@ def test_a_stopped_search_trial_says_to_run_the_search_again(tmp_path, capsys, s
     from seqrec.errors import RunInterrupted
     from seqrec.runs.cli import report_errors
 
+    search = str(tmp_path / "search-20261206-101010-123456")  # a timestamped folder: the same command would not find it
     with pytest.raises(SystemExit) as stop:
-        with report_errors(keep_going=True, search_trial=search_trial):
+        with report_errors(keep_going=True, search_dir=search if search_trial else None):
             raise RunInterrupted(15, tmp_path / "trial3")
     assert stop.value.code == 128 + 15
     err = " ".join(capsys.readouterr().err.split())
     assert f"Continue with: python train.py resume={tmp_path / 'trial3'}" in err
-    assert ("run the search's command again instead" in err) is search_trial
+    assert (f"run the search's command again with hydra.sweep.dir={search} instead" in err) is search_trial

@@ -33,7 +33,7 @@ def report_errors(
     run_dir: Path | None = None,
     keep_run_dir: bool = False,
     sweep_job: str | None = None,
-    search_trial: bool = False,
+    search_dir: str | None = None,
 ):
     """Turn a :class:`SeqrecError`, an ``OSError`` (:func:`io_message`) or a missing ``???`` option
     into one paragraph on stderr and ``SystemExit(1)``; a run stopped by SIGTERM/Ctrl-C with its
@@ -54,8 +54,9 @@ def report_errors(
             the job's paragraph is recorded for :class:`SweepSummary` and the error not re-raised,
             so the sweep ends with one summary of its failed jobs instead of Hydra's traceback of
             the first one.
-        search_trial: the run is a trial of a hyper-parameter search: a stopped run's note says
-            that running the search's command again continues it.
+        search_dir: the search folder when the run is a trial of a hyper-parameter search: a
+            stopped run's note says that running the search's command again with that folder
+            continues it.
     """
 
     def clean_up(folder: Path | None) -> None:
@@ -67,10 +68,10 @@ def report_errors(
         if err.pretraining is not None:  # the run folder holds nothing to continue (pre-training's last.pt does)
             clean_up(run_dir)
         note = str(err)
-        if search_trial and err.pretraining is None:
+        if search_dir is not None and err.pretraining is None:
             note += (
-                ". In a search, run the search's command again instead: it continues the search and this "
-                "trial's run (as a new trial number, from this last.pt)"
+                f". In a search, run the search's command again with hydra.sweep.dir={search_dir} instead: it "
+                "continues the search and this trial's run (as a new trial number, from this last.pt)"
             )
         _print(note)
         raise SystemExit(err.exit_code) from None
