@@ -26,15 +26,14 @@ def main(cfg: DictConfig) -> float | None:
     in_process = sweep and all(
         name in str(hydra_cfg[part].get("_target_", "")) for part, name in (("sweeper", "Basic"), ("launcher", "Basic"))
     )
+    search = sweep and "SeqrecOptuna" in str(hydra_cfg.sweeper.get("_target_", ""))
     metrics = None
     with report_errors(
         keep_going=sweep,
         run_dir=Path(hydra_cfg.runtime.output_dir),
         keep_run_dir=bool(str(cfg.get("resume") or "").strip()),  # a folder the user named: never removed
         sweep_job=f"#{hydra_cfg.job.num} {' '.join(hydra_cfg.overrides.task)}" if in_process else None,
-        search_dir=str(hydra_cfg.sweep.dir)
-        if sweep and "SeqrecOptuna" in str(hydra_cfg.sweeper.get("_target_", ""))
-        else None,
+        search_dir=str(hydra_cfg.sweep.dir) if search else None,
     ):
         trackers, pruned = [], ()  # a search trial with a pruner: seqrec.tune.pruning
         if hydra_cfg.mode == RunMode.MULTIRUN and hydra_cfg.sweeper.get("pruner") is not None:
