@@ -111,8 +111,9 @@ class SampledNegativeLoss(Loss):
         pos_items, neg_items = targets[mask], items[mask]  # [P], [P, K]
         neg = negative_scores(h, table, neg_items)  # [P, K]
         # The positive in the precision the negatives' matmul ran in (bf16/fp16 under autocast:
-        # inputs and output rounded, fp32 sums), so an item scores the same as either; pairwise
-        # losses (BPR, TOP1) would otherwise learn from the rounding. A no-op in fp32 and fp64.
+        # inputs and output rounded, fp32 sums), so s+ and s- carry the same rounding (equal for
+        # the same item up to the sums' order, within one unit in the last place) instead of s+
+        # alone being exact. A no-op in fp32 and fp64.
         low, acc = neg.dtype, torch.promote_types(neg.dtype, torch.float32)
         pos = (h.to(low).to(acc) * table[item_rows(pos_items)].to(low).to(acc)).sum(-1).to(low)  # [P]
         dtype = torch.promote_types(pos.dtype, torch.float32)  # bf16 under autocast -> float32
