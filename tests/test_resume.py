@@ -419,3 +419,14 @@ def test_growing_a_sweep_with_more_seeds_continues_its_runs():
 
     assert config_differences({"seed": 42, "seeds": 1}, {"seed": 42, "seeds": 3}) == []
     assert config_differences({"seed": 42, "seeds": 1}, {"seed": 43, "seeds": 3}) == ["seed: 42 → 43"]
+
+
+def test_a_checkpoint_that_cannot_be_opened_is_not_called_damaged(tmp_path):
+    from seqrec.training.checkpoints import DamagedCheckpoint, read_checkpoint
+
+    with pytest.raises(SeqrecError, match="cannot open the checkpoint") as err:
+        read_checkpoint(tmp_path / "missing.pt")
+    assert not isinstance(err.value, DamagedCheckpoint)
+    (tmp_path / "cut.pt").write_bytes(b"PK\x03\x04 not a whole zip")
+    with pytest.raises(DamagedCheckpoint, match=r"cut.pt is damaged: it cannot be read"):
+        read_checkpoint(tmp_path / "cut.pt")

@@ -27,11 +27,18 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     with ``weights_only=True`` (tensors and plain containers only, never arbitrary code).
 
     Raises:
-        DamagedCheckpoint: the file is missing, truncated or not a checkpoint (any load error).
+        DamagedCheckpoint: the file is truncated or not a checkpoint (any unpickling error).
+        SeqrecError: the file cannot be opened (missing, no permission): not damaged, so no caller
+            falls back to an older state or tells anyone to delete it.
+        torch.OutOfMemoryError: as torch raises it (the file is fine; the device is full).
     """
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # noqa: BLE001 - zip, pickle and OS errors share no base class
+    except torch.OutOfMemoryError:
+        raise
+    except OSError as err:
+        raise SeqrecError(f"cannot open the checkpoint {path}: {err.strerror or err}") from None
+    except Exception as err:  # noqa: BLE001 - zip and pickle errors share no base class
         raise DamagedCheckpoint(
             f"the checkpoint {path} is damaged: it cannot be read ({type(err).__name__}: {err})"
         ) from None
