@@ -86,8 +86,11 @@ def test_the_reference_padding_row_is_random_untrained_and_reaches_the_real_posi
 
 
 def test_the_padding_row_option_reaches_the_model():
+    from seqrec.config.schema import build_object
+
     cfg = compose_config(["experiment=bsarec_lastfm", "model.random_padding_row=true"])
-    assert validate_config(cfg).model["random_padding_row"] is True
+    model = build_object(validate_config(cfg).model, "model", n_items=30, max_len=50)
+    assert model.random_padding_row is True and model.item_emb.weight[0].abs().sum() > 0
 
 
 def test_the_causal_variant_has_a_name_of_its_own():

@@ -112,9 +112,10 @@ def _mlflow_cfg(tmp_path, out, *extra):
         ("logger.mlflow.experiment=''", "MLflow needs a non-empty experiment name"),
         ("logger.mlflow.tracking_uri=/tmp/mlruns", "names a file store"),
         ("logger.mlflow.tracking_uri=file:///tmp/mlruns", "tracking_uri=sqlite:////tmp/mlruns/mlflow.db"),
+        ("logger.mlflow.tracking_uri=file:./mlruns", "tracking_uri=sqlite:///./mlruns/mlflow.db"),
         ("logger.tensorboard.flush_secs=-1", "logger.tensorboard.flush_secs=-1"),
     ],
-    ids=["empty-experiment", "path", "file-uri", "flush"],
+    ids=["empty-experiment", "path", "file-uri", "relative-file-uri", "flush"],
 )
 def test_tracker_settings_mlflow_refuses_mid_run_are_refused_before_the_run(tmp_path, override, message):
     from seqrec.config.schema import validate_config
@@ -122,6 +123,13 @@ def test_tracker_settings_mlflow_refuses_mid_run_are_refused_before_the_run(tmp_
     extra = ["logger=[csv,tensorboard,mlflow]", override]
     with pytest.raises(ConfigError, match=re.escape(message)):
         validate_config(_cfg(tmp_path, tmp_path / "r", *extra))
+
+
+def test_mlflows_own_file_store_opt_in_is_respected(tmp_path, monkeypatch):
+    from seqrec.runs.tracking import check_loggers
+
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    assert check_loggers({"mlflow": {"tracking_uri": str(tmp_path / "mlruns")}})["mlflow"]["tracking_uri"]
 
 
 def test_an_unreachable_mlflow_server_is_one_paragraph_before_the_run_writes_its_files(tmp_path):

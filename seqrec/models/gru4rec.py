@@ -48,8 +48,8 @@ class GRU4Rec(nn.Module):
         super().__init__()
         self.n_items = n_items
         self.max_len = max_len
-        # the widths as the config names them: the returned hidden states are embedding_size wide
-        # (projected back from the GRU's state, so they score against the item table)
+        # the returned hidden states are embedding_size wide (projected back from the GRU's state,
+        # gru_size = the config's hidden_size, so they score against the item table)
         self.embedding_size, self.gru_size = embedding_size, hidden_size
         self.item_emb = nn.Embedding(n_items + 1, embedding_size, padding_idx=0)
         self.emb_dropout = nn.Dropout(dropout)

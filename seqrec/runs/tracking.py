@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import os
 from pathlib import Path
 from typing import Protocol
 
@@ -355,12 +356,15 @@ def _check_mlflow_options(options: dict) -> None:
             "name. Set one (e.g. logger.mlflow.experiment=seqrec)."
         )
     uri = options.get("tracking_uri")
-    if uri is not None and (str(uri).startswith("file:") or "://" not in str(uri) and uri != "databricks"):
+    file_store = uri is not None and (str(uri).startswith("file:") or "://" not in str(uri) and uri != "databricks")
+    if file_store and os.environ.get("MLFLOW_ALLOW_FILE_STORE", "").lower() not in ("1", "true"):
+        folder = str(uri).removeprefix("file:")
+        folder = (folder[2:] if folder.startswith("//") else folder).rstrip("/") or "."
         raise ConfigError(
             f"logger.mlflow.tracking_uri={uri!r} names a file store (a folder like ./mlruns), which MLflow 3 "
             "keeps in maintenance mode and refuses new runs in. Use an SQLite store instead, e.g. "
-            f"logger.mlflow.tracking_uri=sqlite:///{str(uri).removeprefix('file://').rstrip('/') or '.'}/mlflow.db, "
-            "a server (http://host:5000), or null for outputs/mlflow/mlflow.db."
+            f"logger.mlflow.tracking_uri=sqlite:///{folder}/mlflow.db, a server (http://host:5000), or null "
+            "for outputs/mlflow/mlflow.db (or set MLFLOW_ALLOW_FILE_STORE=true, MLflow's own opt-in)."
         )
 
 
