@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
+from omegaconf import OmegaConf
 
 from seqrec.errors import SeqrecError
 from seqrec.evaluation import METRICS
@@ -329,3 +331,31 @@ def test_the_beauty_bce_patience_study_says_what_its_runs_hold():
         f"{table2['test/ndcg@10']:.4f}; again with `trainer.patience=40` its best epoch is {study['best_epoch']} "
         f"and it reaches {study['test/ndcg@10']:.4f} (HR@10 {study['test/hr@10']:.4f})" in text
     )
+
+
+@pytest.mark.skipif(not (ROOT / "results" / "table2").is_dir(), reason="no results/ in this checkout")
+def test_every_option_a_committed_result_lacks_has_a_known_old_value():
+    # a re-run into an old folder, and the seeds of a cell, compare an option the old config lacks
+    # with its ADDED_OPTIONS value: an option added without one would refuse those runs
+    from conftest import compose_config
+
+    from seqrec.runs.resume import ADDED_OPTIONS, _flatten
+
+    legacy = {"eval.rank_repeats", "trainer.rank_repeats"}  # read from metrics.json (with_legacy_options)
+    composed: dict[tuple, dict] = {}
+    unknown = set()
+    for path in sorted((ROOT / "results").rglob("config.yaml")):
+        if path.parent.name == "pretrained" or not (path.parent / "metrics.json").is_file():
+            continue
+        saved = _flatten(yaml.safe_load(path.read_text()))
+        metrics = json.loads((path.parent / "metrics.json").read_text())
+        model = str(saved.get("model._target_", "")).rsplit(".", 1)[-1].lower()
+        key = (model, str(metrics["loss"]).split("-")[0], str(metrics["dataset"]))
+        if key not in composed:
+            composed[key] = _flatten(
+                OmegaConf.to_container(compose_config([f"model={key[0]}", f"loss={key[1]}", f"dataset={key[2]}"]))
+            )
+        for name, value in composed[key].items():
+            if name not in saved and value is not None and name not in ADDED_OPTIONS and name not in legacy:
+                unknown.add(f"{name} (missing in {path.parent.relative_to(ROOT)})")
+    assert not unknown, "give these options their old value in ADDED_OPTIONS: " + "; ".join(sorted(unknown)[:5])
