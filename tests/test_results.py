@@ -359,3 +359,19 @@ def test_every_option_a_committed_result_lacks_has_a_known_old_value():
             if name not in saved and value is not None and name not in ADDED_OPTIONS and name not in legacy:
                 unknown.add(f"{name} (missing in {path.parent.relative_to(ROOT)})")
     assert not unknown, "give these options their old value in ADDED_OPTIONS: " + "; ".join(sorted(unknown)[:5])
+
+
+@pytest.mark.skipif(not (ROOT / "results/studies/lastfm-bsarec-padding-random").is_dir(), reason="no study")
+def test_the_bsarec_padding_row_statement_matches_its_study():
+    study = json.loads((ROOT / "results/studies/lastfm-bsarec-padding-random/seed42/metrics.json").read_text())
+    zero = json.loads((ROOT / "results/leaderboard/lastfm/bsarec-ce-prefixes-len50/seed42/metrics.json").read_text())
+    page = " ".join((ROOT / "docs" / "results.md").read_text().split())
+    random_row = f"NDCG@10 {study['test/ndcg@10']:.4f} and HR@10 {study['test/hr@10']:.4f}"
+    zero_row = f"against {zero['test/ndcg@10']:.4f} and {zero['test/hr@10']:.4f} with the zero row"
+    assert random_row in page and zero_row in page
+    assert (
+        yaml.safe_load((ROOT / "results/studies/lastfm-bsarec-padding-random/seed42/config.yaml").read_text())["model"][
+            "random_padding_row"
+        ]
+        is True
+    )
