@@ -321,3 +321,19 @@ def test_a_stopped_search_trial_says_to_run_the_search_again(tmp_path, capsys, s
     err = " ".join(capsys.readouterr().err.split())
     assert f"Continue with: python train.py resume={tmp_path / 'trial3'}" in err
     assert (f"run the search's command again with hydra.sweep.dir={search} instead" in err) is search_trial
+
+
+def test_a_finished_run_is_rebuilt_with_its_recorded_tf32(tmp_path):
+    from conftest import tiny_config
+
+    from seqrec.runs.rundir import read_run
+
+    before = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    try:
+        out = tmp_path / "run"
+        run(tiny_config(tmp_path, out, "trainer.max_epochs=1", "tf32=false"))
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True  # another run's setting
+        read_run(out).build_model()
+        assert torch.backends.cuda.matmul.allow_tf32 is False and torch.backends.cudnn.allow_tf32 is False
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before

@@ -29,7 +29,7 @@ from seqrec.models.causality import check_causal
 from seqrec.models.protocol import check_protocol
 from seqrec.runs import resume
 from seqrec.runs.outputs import NoWriter, RunOutput, RunWriter, per_user_frame, writing
-from seqrec.runs.rundir import read_run, settle_hydra_record, share_run_dir
+from seqrec.runs.rundir import read_run, set_tf32, settle_hydra_record, share_run_dir
 from seqrec.runs.summary import print_summary
 from seqrec.runs.tracking import build_trackers, check_trackers
 from seqrec.seeding import seed_everything
@@ -133,9 +133,7 @@ def build(cfg: DictConfig) -> Experiment:
     loss = build_object(options.loss, "loss")  # cheap: a bad loss option fails before the data loads
     if options.run.num_threads:
         torch.set_num_threads(options.run.num_threads)
-    # set either way, so a second run in the same process (a sweep) does not inherit the first's
-    torch.backends.cuda.matmul.allow_tf32 = options.run.tf32
-    torch.backends.cudnn.allow_tf32 = options.run.tf32
+    set_tf32(options.run.tf32)  # set either way: a sweep's second run does not inherit the first's
 
     data = load_dataset(options.dataset, Path(cfg.data_dir))
     split = LeaveOneOut.build(data, max_len=options.dataset.max_len).to(device)

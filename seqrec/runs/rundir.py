@@ -109,6 +109,7 @@ class FinishedRun:
                 f"best.pt in '{self.path}' does not fit the model of its config.yaml ({exc}). "
                 "The run was written by other code; rerun it."
             ) from exc
+        set_tf32(bool(self.cfg.get("tf32", True)))  # re-evaluated on a GPU as it was trained
         return model.to(device).eval()
 
     def dataset(self, data_dir: str | os.PathLike | None = None):
@@ -148,6 +149,13 @@ class FinishedRun:
 # Hydra writes its record of a run (config.yaml, hydra.yaml, overrides.yaml) here, before the run
 # decides whether it may use the folder; :func:`settle_hydra_record` moves it into place only then
 INCOMING = ".hydra/incoming"
+
+
+def set_tf32(enabled: bool) -> None:
+    """CUDA matmuls and convolutions in TF32 or strict fp32 (the ``tf32`` option), set either way so
+    an earlier run or evaluation in the same process leaves nothing behind; no effect on CPU."""
+    torch.backends.cuda.matmul.allow_tf32 = enabled
+    torch.backends.cudnn.allow_tf32 = enabled
 
 
 def settle_hydra_record(run_dir: str | Path, resume, accepted: bool) -> None:
