@@ -339,7 +339,7 @@ def test_every_option_a_committed_result_lacks_has_a_known_old_value():
     # with its ADDED_OPTIONS value: an option added without one would refuse those runs
     from conftest import compose_config
 
-    from seqrec.runs.resume import ADDED_OPTIONS, _flatten
+    from seqrec.runs.configs import ADDED_OPTIONS, flatten
 
     legacy = {"eval.rank_repeats", "trainer.rank_repeats"}  # read from metrics.json (with_legacy_options)
     composed: dict[tuple, dict] = {}
@@ -347,12 +347,12 @@ def test_every_option_a_committed_result_lacks_has_a_known_old_value():
     for path in sorted((ROOT / "results").rglob("config.yaml")):
         if path.parent.name == "pretrained" or not (path.parent / "metrics.json").is_file():
             continue
-        saved = _flatten(yaml.safe_load(path.read_text()))
+        saved = flatten(yaml.safe_load(path.read_text()))
         metrics = json.loads((path.parent / "metrics.json").read_text())
         model = str(saved.get("model._target_", "")).rsplit(".", 1)[-1].lower()
         key = (model, str(metrics["loss"]).split("-")[0], str(metrics["dataset"]))
         if key not in composed:
-            composed[key] = _flatten(
+            composed[key] = flatten(
                 OmegaConf.to_container(compose_config([f"model={key[0]}", f"loss={key[1]}", f"dataset={key[2]}"]))
             )
         for name, value in composed[key].items():

@@ -371,7 +371,7 @@ def test_sweep_rerun_skips_finished_runs(tmp_path, lastfm_data_dir):
 
 
 def test_an_option_added_since_and_off_does_not_stop_an_older_run_from_continuing():
-    from seqrec.runs.resume import config_differences
+    from seqrec.runs.configs import config_differences
 
     saved = {"dataset": {"name": "custom", "kcore": 5}, "seed": 42}
     newer = {"dataset": {"name": "custom", "kcore": 5, "rating_col": None, "min_rating": None}, "seed": 42}
@@ -385,7 +385,7 @@ def test_an_option_added_since_and_off_does_not_stop_an_older_run_from_continuin
 
 
 def test_an_option_added_since_is_compared_with_the_value_older_runs_computed_with():
-    from seqrec.runs.resume import config_differences
+    from seqrec.runs.configs import config_differences
 
     saved = {"trainer": {"patience": 10}, "eval": {"mask_history": True}}
     assert config_differences(saved, {"trainer": {"patience": 10, "samples": "sequences"}, "eval": saved["eval"]}) == []
@@ -393,7 +393,7 @@ def test_an_option_added_since_is_compared_with_the_value_older_runs_computed_wi
         "trainer.samples: 'sequences' → 'prefixes'"
     ]
     # eval.rank_repeats had no one value before it existed: what a run did is read from its metrics
-    from seqrec.runs.resume import with_legacy_options
+    from seqrec.runs.configs import with_legacy_options
 
     ranked = {
         "trainer": {**saved["trainer"], "rank_repeats": True},
@@ -415,7 +415,7 @@ def test_an_option_added_since_is_compared_with_the_value_older_runs_computed_wi
 
 def test_growing_a_sweep_with_more_seeds_continues_its_runs():
     # `make table2 SEEDS=3` after a 1-seed sweep: seed 42's folder holds seeds: 1; the run is the same
-    from seqrec.runs.resume import config_differences
+    from seqrec.runs.configs import config_differences
 
     assert config_differences({"seed": 42, "seeds": 1}, {"seed": 42, "seeds": 3}) == []
     assert config_differences({"seed": 42, "seeds": 1}, {"seed": 43, "seeds": 3}) == ["seed: 42 → 43"]

@@ -8,7 +8,7 @@ Two rules, checked on the runs' saved ``config.yaml`` before any number is avera
   1-epoch smoke run or a run with another learning rate exported as "seed 43" is refused, naming
   both folders and the keys that differ. A key that only one config has is an option added after
   the other run was made: it is compared with the value that run computed with
-  (:data:`seqrec.runs.resume.ADDED_OPTIONS`), or matches when it is null (off).
+  (:data:`seqrec.runs.configs.ADDED_OPTIONS`), or matches when it is null (off).
 * **The protocol a page claims.** The Table 2 page compares with the paper, so its runs follow
   :data:`TABLE2_PROTOCOL` (all users, ``max_len`` 50, at most 150 epochs with patience 10 on
   validation NDCG@20, history masked); the leaderboard's runs beyond Table 2 follow
@@ -26,7 +26,7 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from seqrec.errors import SeqrecError
-from seqrec.runs.resume import ADDED_OPTIONS, current_target, irrelevant_options, with_legacy_options
+from seqrec.runs.configs import current_target, irrelevant_options, with_added_options, with_legacy_options
 
 # settings that change no reported number (and differ between machines and sessions)
 SETUP_KEYS = (
@@ -58,7 +58,7 @@ TABLE2_PROTOCOL = {**PAPER_PROTOCOL, "dataset.max_len": 50, "trainer.samples": "
 def flat_config(run_dir: str | os.PathLike) -> dict:
     """A run's ``config.yaml`` as ``{"trainer.max_epochs": 150, ...}`` (lists kept whole, moved
     ``_target_`` paths renamed to where the class lives now; ``eval.rank_repeats`` of a run that
-    predates it read from its ``metrics.json``, :func:`seqrec.runs.resume.with_legacy_options`).
+    predates it read from its ``metrics.json``, :func:`seqrec.runs.configs.with_legacy_options`).
 
     Raises:
         SeqrecError: the file is missing or not YAML.
@@ -92,11 +92,6 @@ def _metrics(run_dir: str | os.PathLike) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def _with_added(config: dict, other: dict) -> dict:
-    """``config`` with the options only ``other`` has set to the value older runs computed with."""
-    return {**{k: ADDED_OPTIONS[k] for k in other if k not in config and k in ADDED_OPTIONS}, **config}
-
-
 def check_seeds_agree(runs: pd.DataFrame, by: tuple[str, ...]) -> None:
     """Raise when two runs of one ``by`` group (the seeds of one cell) differ in a setting that
     changes a number (module docstring).
@@ -114,7 +109,7 @@ def check_seeds_agree(runs: pd.DataFrame, by: tuple[str, ...]) -> None:
         same_anyway = irrelevant_options(_metrics(first.run_dir))
         for run in group.iloc[1:].itertuples():
             other = flat_config(run.run_dir)
-            a, b = _with_added(base, other), _with_added(other, base)
+            a, b = with_added_options(base, other), with_added_options(other, base)
             ignored = same_anyway & irrelevant_options(_metrics(run.run_dir))  # e.g. rank_repeats without repeats
             keys = [k for k in dict.fromkeys([*a, *b]) if _compared(k) and k not in ignored]
             diff = [k for k in keys if a.get(k) != b.get(k)]  # a missing key compares as null

@@ -27,7 +27,8 @@ from seqrec.errors import DataError, SeqrecError
 from seqrec.locks import RUN_LOCK, exclusive
 from seqrec.options import plain
 from seqrec.resolvers import hydra_subdir
-from seqrec.runs.resume import check_identity, upgrade_targets
+from seqrec.runs.configs import upgrade_targets
+from seqrec.runs.resume import check_identity
 from seqrec.training import distributed as ddp
 from seqrec.training.checkpoints import read_checkpoint
 

@@ -108,11 +108,11 @@ def check_storage(storage: str | None) -> None:
 def search_signature(space: dict, fixed: dict) -> dict:
     """What makes a search the same search: its space (parameter → its Optuna distribution as text)
     and its fixed settings (``key → value`` overrides; the runtime options of
-    :data:`seqrec.runs.resume.RUNTIME_KEYS` such as threads, which do not change a trial's result, left
+    :data:`seqrec.runs.configs.RUNTIME_KEYS` such as threads, which do not change a trial's result, left
     out). Stored in the study when it is created and compared when it continues."""
     from optuna.distributions import distribution_to_json
 
-    from seqrec.runs.resume import RUNTIME_KEYS
+    from seqrec.runs.configs import RUNTIME_KEYS
 
     def text(dist: Any) -> str:  # e.g. CategoricalDistribution(choices=[32, 64, 128])
         attrs = json.loads(distribution_to_json(dist))["attributes"]
