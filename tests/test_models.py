@@ -114,3 +114,39 @@ def test_untied_output_table_is_separate_and_trains(model_cls):
     # the input embedding trained only through the encoder: rows of unseen items stay put
     assert not torch.equal(model.item_emb.weight[3], before_in[3])
     assert torch.equal(model.item_emb.weight[20], before_in[20])
+
+
+def test_gru4rec_reference_padding_row_is_random_untrained_and_starts_the_state():
+    torch.manual_seed(0)
+    zero = GRU4Rec(n_items=N, max_len=10).eval()
+    torch.manual_seed(0)
+    reference = GRU4Rec(n_items=N, max_len=10, random_padding_row=True).eval()
+    row = reference.item_emb.weight[0].detach()
+    # Xavier-normal over a [31, 64] table: std sqrt(2 / (31 + 64)) ≈ 0.145
+    assert 0.10 < row.std().item() < 0.19
+    # the same draws elsewhere: only the padding row differs
+    assert torch.equal(zero.item_emb.weight[1:], reference.item_emb.weight[1:])
+    for name, param in zero.named_parameters():
+        if name != "item_emb.weight":
+            assert torch.equal(param, dict(reference.named_parameters())[name])
+    full = torch.tensor([[0, 0, 0, 0, 0, 0, 3, 4, 5, 6], [0, 0, 0, 0, 0, 1, 2, 3, 4, 5]])
+    # every input is padded to max_len inside forward, so a trimmed batch gives the same outputs ...
+    assert torch.allclose(reference(full[:, -5:]), reference(full)[:, -5:], atol=1e-6)
+    # ... and the padding feeds a non-zero state into the first real item (the zero row does not)
+    assert not torch.allclose(zero(full)[:, -4:], reference(full)[:, -4:], atol=1e-4)
+    # padding_idx keeps the row out of training
+    reference.train()(full).sum().backward()
+    assert reference.item_emb.weight.grad[0].abs().max() == 0
+    assert reference.item_emb.weight.grad[1:].abs().max() > 0
+
+
+def test_gru4rec_padding_row_option_reaches_the_model():
+    from conftest import compose_config
+
+    from seqrec.config.schema import build_object, validate_config
+
+    model = build_object(validate_config(compose_config(["model=gru4rec"])).model, "model", n_items=N, max_len=10)
+    assert model.random_padding_row is False and model.item_emb.weight[0].abs().max() == 0
+    cfg = compose_config(["model=gru4rec", "model.random_padding_row=true"])
+    model = build_object(validate_config(cfg).model, "model", n_items=N, max_len=10)
+    assert model.random_padding_row is True and model.item_emb.weight[0].abs().sum() > 0

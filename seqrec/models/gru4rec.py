@@ -7,11 +7,19 @@ reference code: Xavier-normal item embeddings, Xavier-uniform GRU weights.
 The GRU has no bias and the padding embedding is zero, so a left-padded prefix keeps the hidden
 state at exactly zero (z = r = 1/2, ĥ = tanh(0) = 0): left padding is a no-op and trimming it
 leaves every real position's output unchanged.
+
+The reference code's padding row is not zero: its Xavier-normal initialisation overwrites the zero
+row ``padding_idx`` sets, and ``padding_idx`` then keeps it untrained, so every input (padded to
+``max_len``) runs the GRU through a fixed random vector before its first item, which gives each
+sequence a non-zero starting state that depends on its padding length. ``random_padding_row=True``
+reproduces that: the row keeps its draw and :meth:`GRU4Rec.forward` pads every input to
+``max_len``, since trimming is then no longer a no-op.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from seqrec.models.scoring import tied_table
@@ -30,6 +38,10 @@ class GRU4Rec(nn.Module):
         dropout: dropout on the input embeddings (0.5).
         tie_output: score items with the input embedding table (the paper; default) or, if
             False, with a separate Xavier-normal output table ``[N, e]``.
+        random_padding_row: keep the padding row (id 0) at its Xavier-normal draw and pad every
+            input to ``max_len``, as the reference code does (module docstring); False (default)
+            zeroes the row, so padding is a no-op. Only the input side sees the row: item 0 is
+            never a candidate or a target.
     """
 
     name = "gru4rec"
@@ -44,6 +56,7 @@ class GRU4Rec(nn.Module):
         num_layers: int = 1,
         dropout: float = 0.5,
         tie_output: bool = True,
+        random_padding_row: bool = False,
     ):
         super().__init__()
         self.n_items = n_items
@@ -56,8 +69,10 @@ class GRU4Rec(nn.Module):
         self.gru = nn.GRU(embedding_size, hidden_size, num_layers=num_layers, bias=False, batch_first=True)
         self.proj = nn.Linear(hidden_size, embedding_size)
         nn.init.xavier_normal_(self.item_emb.weight)
-        with torch.no_grad():
-            self.item_emb.weight[0].zero_()
+        self.random_padding_row = random_padding_row
+        if not random_padding_row:
+            with torch.no_grad():
+                self.item_emb.weight[0].zero_()
         for param in self.gru.parameters():
             nn.init.xavier_uniform_(param)
         # created after the encoder's init, so tie_output=false draws nothing before it and the
@@ -71,7 +86,11 @@ class GRU4Rec(nn.Module):
         return tied_table(self.item_emb) if self.output_emb is None else self.output_emb
 
     def forward(self, item_seq: torch.Tensor) -> torch.Tensor:
-        """``item_seq [B, L]`` (left-padded, 0 = padding) → hidden states ``[B, L, e]``."""
-        x = self.emb_dropout(self.item_emb(item_seq))  # [B, L, e]
-        out, _ = self.gru(x)  # [B, L, hidden]
-        return self.proj(out)  # [B, L, e]
+        """``item_seq [B, L]`` (left-padded, 0 = padding, L ≤ max_len with ``random_padding_row``)
+        → hidden states ``[B, L, e]``."""
+        L = item_seq.shape[1]
+        if self.random_padding_row:  # the reference's input: every sequence padded to max_len
+            item_seq = F.pad(item_seq, (self.max_len - L, 0))
+        x = self.emb_dropout(self.item_emb(item_seq))  # [B, L or max_len, e]
+        out, _ = self.gru(x)  # [B, L or max_len, hidden]
+        return self.proj(out[:, -L:])  # [B, L, e]
