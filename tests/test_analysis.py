@@ -1,4 +1,4 @@
-"""RQ3 per-position accuracy (seqrec.analysis.positions) and the Table 2 sweep (experiment=table2).
+"""RQ3 per-position accuracy (seqrec.analysis.positions, seqrec.analysis.rq3) and the Table 2 sweep (experiment=table2).
 
 Per-position ranks are checked against hand-computed values on a hand-made model whose prediction
 at each position is known, and against the project's own test/valid evaluation on real models.
@@ -24,16 +24,9 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from torch import nn
 
 from seqrec.analysis.__main__ import main as plots_main
-from seqrec.analysis.positions import (
-    main as rq3_main,
-)
-from seqrec.analysis.positions import (
-    per_position_metrics,
-    position_ranks,
-    position_targets,
-    rq3_figure,
-    rq3_runs,
-)
+from seqrec.analysis.positions import per_position_metrics, position_ranks, position_targets
+from seqrec.analysis.rq3 import main as rq3_main
+from seqrec.analysis.rq3 import rq3_figure, rq3_runs
 from seqrec.data.preprocess import SequenceData
 from seqrec.data.split import LeaveOneOut
 from seqrec.errors import SeqrecError

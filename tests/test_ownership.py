@@ -236,7 +236,7 @@ def test_entry_points_turn_an_unwritable_target_into_one_paragraph(tmp_path, cap
             main(["--run", str(runs / "cce"), "--out", str(bad / "recs.csv")])
         code = exit_.value.code
     else:
-        from seqrec.analysis.positions import main
+        from seqrec.analysis.rq3 import main
 
         code = main(["--runs", str(runs), "--model", "all", "--out", str(bad / "analysis")])
     err = capsys.readouterr().err

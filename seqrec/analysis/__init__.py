@@ -1,11 +1,12 @@
 """Analyses of trained models: unlike :mod:`seqrec.report`, which reads only run files, these load a
 run's ``best.pt`` and evaluate it again.
 
-``positions``: RQ3 of Li et al. (AAAI 2023), NDCG@10 at every input position (Fig. 1c, Fig. 3);
-``python -m seqrec.analysis.positions --runs <root>``.
+``positions``: NDCG@10 at every input position of a trained model, the measurement behind RQ3
+of Li et al. (AAAI 2023) (Fig. 1c, Fig. 3); ``rq3``: that over a folder of finished runs, as CSV
+files and a figure, ``python -m seqrec.analysis.rq3 --runs <root>``.
 
-Names are imported lazily so that ``python -m seqrec.analysis.positions`` does not import the
-module twice (runpy warns about that).
+Names are imported lazily so that ``python -m seqrec.analysis.rq3`` does not import the module
+twice (runpy warns about that).
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ _EXPORTS = {
     "per_position_metrics": "positions",
     "position_ranks": "positions",
     "position_targets": "positions",
-    "rq3_figure": "positions",
-    "rq3_runs": "positions",
+    "rq3_figure": "rq3",
+    "rq3_runs": "rq3",
 }
 __all__ = sorted(_EXPORTS)
 

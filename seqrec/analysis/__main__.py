@@ -4,7 +4,7 @@
 
 writes ``rq2_<dataset>.png`` (Fig. 2, training curves from ``epochs.csv``, as ``python -m
 seqrec.report`` draws them) and ``rq3_<dataset>.csv`` + ``rq3.png`` (Fig. 1c/3, per-position
-NDCG@10 of the trained models, see :mod:`seqrec.analysis.positions`) into ``--out`` (default
+NDCG@10 of the trained models, see :mod:`seqrec.analysis.rq3`) into ``--out`` (default
 ``<runs>/report``). A user error prints one paragraph on stderr and exits with status 1.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 
-from seqrec.analysis.positions import cli, run_rq3
+from seqrec.analysis.rq3 import cli, run_rq3
 from seqrec.report.curves import rq2_figures, write_rq2
 from seqrec.report.runs import collect_runs
 
