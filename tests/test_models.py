@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from seqrec.models import GRU4Rec, SASRec
+from seqrec.models import BSARec, GRU4Rec, SASRec
 
 N = 30
 
@@ -150,3 +150,42 @@ def test_gru4rec_padding_row_option_reaches_the_model():
     cfg = compose_config(["model=gru4rec", "model.random_padding_row=true"])
     model = build_object(validate_config(cfg).model, "model", n_items=N, max_len=10)
     assert model.random_padding_row is True and model.item_emb.weight[0].abs().sum() > 0
+    cfg = compose_config(["model=gru4rec", "model.random_padding_row=true", "model.padding_class=true"])
+    model = build_object(validate_config(cfg).model, "model", n_items=N, max_len=10)
+    assert model.padding_class is True and model.extra_classes().shape == (1, 64)
+
+
+@pytest.mark.parametrize("model_cls", [GRU4Rec, BSARec])
+def test_padding_class_trains_the_padding_row_as_a_never_target_class(model_cls):
+    from seqrec.losses import BCE, CCE
+    from seqrec.models.scoring import training_table
+
+    torch.manual_seed(0)
+    model = model_cls(n_items=N, max_len=10, random_padding_row=True, padding_class=True)
+    hidden = torch.randn(6, 4, model.item_emb.weight.shape[1], requires_grad=True)
+    targets = torch.randint(0, N + 1, (6, 4))  # ids 1..N, 0 = no target
+    # the reference: logits over the whole embedding table, class = item id, row 0 never a target
+    real = targets != 0
+    expected = torch.nn.functional.cross_entropy(hidden[real] @ model.item_emb.weight.T, targets[real])
+    table = training_table(model, full_softmax=True)
+    assert table.shape[0] == N + 1
+    got = CCE(chunk_size=None)(hidden, targets, table)
+    assert torch.allclose(got, expected, atol=1e-5)
+    got.backward()
+    assert model.item_emb.weight.grad[0].abs().max() > 0  # the softmax trains the padding row
+    # a sampled loss and ranking see the N items only
+    assert training_table(model, full_softmax=False).shape[0] == N
+    assert not BCE.full_softmax and model.output_table().shape[0] == N
+    # without the option the table is the items' and row 0 gets no gradient from the loss
+    torch.manual_seed(0)
+    plain = model_cls(n_items=N, max_len=10, random_padding_row=True)
+    CCE(chunk_size=None)(hidden.detach(), targets, training_table(plain, full_softmax=True)).backward()
+    assert plain.item_emb.weight.grad[0].abs().max() == 0
+
+
+@pytest.mark.parametrize("model_cls", [GRU4Rec, BSARec])
+def test_padding_class_needs_the_reference_padding_row_and_a_tied_table(model_cls):
+    with pytest.raises(ValueError, match="padding_class=true needs random_padding_row=true"):
+        model_cls(n_items=N, max_len=10, padding_class=True)
+    with pytest.raises(ValueError, match="padding_class=true needs tie_output=true"):
+        model_cls(n_items=N, max_len=10, random_padding_row=True, padding_class=True, tie_output=False)

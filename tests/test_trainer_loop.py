@@ -208,3 +208,21 @@ def test_in_memory_checkpoints_keep_a_copy():
     store.save_best(state)
     state["model"]["w"].zero_()
     assert torch.equal(store.load_best()["model"]["w"], torch.ones(2))
+
+
+@pytest.mark.parametrize("loss_name, trained", [("ce", True), ("bce", False)])
+def test_the_training_step_trains_a_padding_class_with_full_softmax_losses_only(loss_name, trained):
+    from seqrec.losses import BCE, CE
+    from seqrec.models import GRU4Rec
+
+    split = tiny_split()
+    torch.manual_seed(0)
+    model = GRU4Rec(n_items=split.n_items, max_len=50, random_padding_row=True, padding_class=True)
+    before = model.item_emb.weight[0].detach().clone()
+    loss = CE() if loss_name == "ce" else BCE()
+    if loss.sampler is not None:
+        loss.sampler.bind(split)
+    trainer = Trainer(model, loss, torch.optim.Adam(model.parameters(), lr=0.01), split, progress=False)
+    trainer.train_epoch(1)
+    # BCE reads only its items' rows, and padding_idx keeps the lookup's gradient off row 0
+    assert (model.item_emb.weight[0] != before).any().item() is trained

@@ -96,6 +96,9 @@ class Loss(nn.Module):
 
     name: str = "loss"
     positions: str = "all"
+    # a softmax over the whole table it is given: the model's never-target classes join it
+    # (seqrec.models.scoring.training_table); a sampled loss reads only the rows of its items
+    full_softmax: bool = False
 
     def __init__(self, num_negatives: int = 0, sampler: Sampler | None = None):
         super().__init__()

@@ -55,7 +55,9 @@ def softmax_cross_entropy(
     Args:
         hidden: ``[P, d]`` hidden states, only the positions that have a target.
         targets: ``[P]`` item ids in 1..N.
-        table: ``[N, d]`` output table of items 1..N (``model.output_table()``): the classes.
+        table: ``[N, d]`` output table of items 1..N (``model.output_table()``): the classes;
+            ``[N + E, d]`` with E never-target classes after the items
+            (:func:`seqrec.models.scoring.training_table`).
         chunk_size: positions whose logits are computed at once (:func:`resolve_chunk_size`);
             the loss and its gradients are the same for every value.
 
@@ -92,6 +94,7 @@ class CCE(Loss):
 
     name = "cce"
     positions = "all"
+    full_softmax = True
 
     def __init__(
         self, chunk_size: PositiveInt | Literal["auto"] | None = "auto", positions: Literal["all", "last"] | None = None

@@ -15,11 +15,14 @@ it would see its own targets; seqrec's causality guard refuses that, and BSARec 
 published, with last-position CE on prefix samples (``loss=ce trainer.samples=prefixes``).
 
 The reference's padding item row is random (its N(0, 0.02) initialisation overwrites the zero row
-``padding_idx`` sets, and ``padding_idx`` then keeps it untrained), and the window FFT carries it
-into every real position; seqrec's is zero, as in SASRec, unless ``random_padding_row=True``
-reproduces the reference. On a padded LastFM-sized batch at initialisation the random row moves
-the last hidden state by about 26% (relative norm); after training it changes little (LastFM seed
-42: NDCG@10 0.0429 against 0.0430, ``docs/results.md``).
+``padding_idx`` sets), and the window FFT carries it into every real position; seqrec's is zero, as
+in SASRec, unless ``random_padding_row=True`` keeps that draw. On a padded LastFM-sized batch at
+initialisation the random row moves the last hidden state by about 26% (relative norm); kept fixed,
+it changes little after training (LastFM seed 42: NDCG@10 0.0429 against 0.0430,
+``docs/results.md``). The reference does not keep it fixed: its CE logits cover the whole
+embedding table, so the padding row is a softmax class that is never a target and CE trains it
+(``padding_idx`` stops only the lookup's gradient); ``padding_class=True`` does the same
+(:func:`seqrec.models.scoring.training_table`).
 
 ``causal_filter=True`` replaces the FFT by a causal convolution with the same impulse response:
 the FFT low-pass is a circulant matrix ``P`` over the L-position window, and its last row, the
@@ -38,6 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from seqrec.models.sasrec import SASRec, TransformerBlock
+from seqrec.models.scoring import check_padding_class
 
 
 def low_pass_kernel(length: int, c: int) -> torch.Tensor:
@@ -116,16 +120,20 @@ class BSARec(SASRec):
         c: frequencies kept by the low-pass, ``c // 2 + 1`` (LastFM 3, Beauty 5).
         causal_filter: the causal variant of the filter (module docstring); False is the
             published, non-causal model.
-        random_padding_row: keep the padding item row (id 0) at its N(0, init_std) draw, as the
-            reference code does (never trained: ``padding_idx`` gives it no gradient), instead of
-            zero. Only the input side sees it: item 0 is never a candidate or a target.
+        random_padding_row: start the padding item row (id 0) from its N(0, init_std) draw, as the
+            reference code does, instead of zero; the lookup never trains it (``padding_idx``).
+            Item 0 is never a candidate or a target.
+        padding_class: with ``random_padding_row``, the padding row is also a never-target class
+            of full-softmax training (CE, CCE), so those losses train it, as in the reference
+            code (module docstring). Ranking still covers items 1..N only.
 
     Inputs shorter than ``max_len`` are left-padded to it inside :meth:`forward`, as the reference
     code pads every input: the FFT over the window depends on the window's length, so a trimmed
     batch would change the outputs.
 
     Raises:
-        ValueError: ``alpha`` outside [0, 1] or ``c`` < 1.
+        ValueError: ``alpha`` outside [0, 1], ``c`` < 1, or ``padding_class`` without
+            ``random_padding_row`` or with ``tie_output=False``.
     """
 
     @property
@@ -137,7 +145,8 @@ class BSARec(SASRec):
     def __init__(self, n_items: int, max_len: int = 50, hidden_size: int = 64, num_blocks: int = 2,
                  num_heads: int = 1, dropout: float = 0.5, init_std: float = 0.02, alpha: float = 0.9,
                  c: int = 3, causal_filter: bool = False, tie_output: bool = True,
-                 random_padding_row: bool = False):  # fmt: skip
+                 random_padding_row: bool = False, padding_class: bool = False):  # fmt: skip
+        check_padding_class(padding_class, random_padding_row, tie_output)
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"alpha={alpha} is not valid: the filter's weight must be in [0, 1]")
         if c < 1:
@@ -151,10 +160,15 @@ class BSARec(SASRec):
             beta = block.filter.sqrt_beta.detach().clone()
             block.apply(self._init_weights)
             block.filter.sqrt_beta.data.copy_(beta)
-        self.random_padding_row = random_padding_row
+        self.random_padding_row, self.padding_class = random_padding_row, padding_class
         if random_padding_row:
             with torch.no_grad():
                 self.item_emb.weight[0].normal_(0.0, init_std)
+
+    def extra_classes(self) -> torch.Tensor:
+        """``[1, d]`` the padding row with ``padding_class`` (trained as a never-target class by
+        full-softmax losses), else ``[0, d]``; see :func:`seqrec.models.scoring.training_table`."""
+        return self.item_emb.weight[: int(self.padding_class)]
 
     @property
     def causal(self) -> bool:

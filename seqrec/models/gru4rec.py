@@ -13,7 +13,11 @@ row ``padding_idx`` sets, and ``padding_idx`` then keeps it untrained, so every 
 ``max_len``) runs the GRU through a fixed random vector before its first item, which gives each
 sequence a non-zero starting state that depends on its padding length. ``random_padding_row=True``
 reproduces that: the row keeps its draw and :meth:`GRU4Rec.forward` pads every input to
-``max_len``, since trimming is then no longer a no-op.
+``max_len``, since trimming is then no longer a no-op. With CE and CCE the reference also trains
+that row: its logits cover the whole embedding table, so the padding row is a softmax class that is
+never a target (``padding_idx`` stops only the gradient of the lookup); ``padding_class=True``
+does the same (:func:`seqrec.models.scoring.training_table`). The reference's table has one more
+row, S3-Rec's mask token, never an input here: one class more among N, left out.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seqrec.models.scoring import tied_table
+from seqrec.models.scoring import check_padding_class, tied_table
 
 
 class GRU4Rec(nn.Module):
@@ -42,6 +46,14 @@ class GRU4Rec(nn.Module):
             input to ``max_len``, as the reference code does (module docstring); False (default)
             zeroes the row, so padding is a no-op. Only the input side sees the row: item 0 is
             never a candidate or a target.
+        padding_class: with ``random_padding_row``, the padding row is also a never-target class of
+            full-softmax training (CE, CCE), so those losses train it, as in the reference code
+            (module docstring). Ranking still covers items 1..N only.
+
+    Raises:
+        ValueError: ``padding_class`` without ``random_padding_row`` (a trained zero row would
+            stop being a no-op input while batches are still trimmed) or with ``tie_output=False``
+            (the separate output table has no padding row).
     """
 
     name = "gru4rec"
@@ -57,8 +69,10 @@ class GRU4Rec(nn.Module):
         dropout: float = 0.5,
         tie_output: bool = True,
         random_padding_row: bool = False,
+        padding_class: bool = False,
     ):
         super().__init__()
+        check_padding_class(padding_class, random_padding_row, tie_output)
         self.n_items = n_items
         self.max_len = max_len
         # the returned hidden states are embedding_size wide (projected back from the GRU's state,
@@ -69,7 +83,7 @@ class GRU4Rec(nn.Module):
         self.gru = nn.GRU(embedding_size, hidden_size, num_layers=num_layers, bias=False, batch_first=True)
         self.proj = nn.Linear(hidden_size, embedding_size)
         nn.init.xavier_normal_(self.item_emb.weight)
-        self.random_padding_row = random_padding_row
+        self.random_padding_row, self.padding_class = random_padding_row, padding_class
         if not random_padding_row:
             with torch.no_grad():
                 self.item_emb.weight[0].zero_()
@@ -84,6 +98,11 @@ class GRU4Rec(nn.Module):
     def output_table(self) -> torch.Tensor:
         """``[N, e]`` output vectors of items 1..N (row r = item r + 1; see :mod:`seqrec.models.scoring`)."""
         return tied_table(self.item_emb) if self.output_emb is None else self.output_emb
+
+    def extra_classes(self) -> torch.Tensor:
+        """``[1, e]`` the padding row with ``padding_class`` (trained as a never-target class by
+        full-softmax losses), else ``[0, e]``; see :func:`seqrec.models.scoring.training_table`."""
+        return self.item_emb.weight[: int(self.padding_class)]
 
     def forward(self, item_seq: torch.Tensor) -> torch.Tensor:
         """``item_seq [B, L]`` (left-padded, 0 = padding, L ≤ max_len with ``random_padding_row``)

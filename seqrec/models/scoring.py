@@ -35,6 +35,43 @@ def tied_table(item_emb: torch.nn.Embedding) -> torch.Tensor:
     return item_emb.weight[1:]
 
 
+def check_padding_class(padding_class: bool, random_padding_row: bool, tie_output: bool) -> None:
+    """The models' ``padding_class`` option needs the reference's padding row and a tied table.
+
+    Raises:
+        ValueError: ``padding_class`` without ``random_padding_row`` (a trained zero row stops
+            being a no-op input while batches are still trimmed) or with ``tie_output=False``
+            (a separate output table has no padding row to train).
+    """
+    if padding_class and not random_padding_row:
+        raise ValueError(
+            "padding_class=true needs random_padding_row=true: the padding row it trains is the "
+            "reference code's input at every padded position; set both, or neither"
+        )
+    if padding_class and not tie_output:
+        raise ValueError(
+            "padding_class=true needs tie_output=true: the padding row is a class only where the "
+            "output table is the input embedding table"
+        )
+
+
+def training_table(model: torch.nn.Module, full_softmax: bool) -> torch.Tensor:
+    """The classes a training loss scores against: ``output_table()`` ``[N, d]`` (row c = item
+    c + 1), and for a full-softmax loss (CE, CCE) also the model's never-target classes
+    ``extra_classes() -> [E, d]`` appended after the items, ``[N + E, d]``.
+
+    A never-target class only enlarges the softmax's denominator, so training pushes its row away
+    from the hidden states; the CCE and BSARec reference codes score their whole embedding table,
+    padding row included, which is how their padding input is trained (``model.padding_class``).
+    Item rows keep their indices, so targets are still :func:`item_rows` of the item ids; ranking
+    (:func:`score_items`) never sees the extra rows.
+    """
+    table = model.output_table()  # [N, d]
+    extra = getattr(model, "extra_classes", None)
+    rows = extra() if full_softmax and extra is not None else None
+    return table if rows is None or rows.shape[0] == 0 else torch.cat([table, rows])  # [N + E, d]
+
+
 def score_items(model: torch.nn.Module, hidden: torch.Tensor) -> torch.Tensor:
     """Scores of every item: ``hidden [B, d] -> [B, N]`` float32, column ``c`` = item ``c + 1``.
 

@@ -29,6 +29,7 @@ RUNTIME_KEYS = ("resume", "output_dir", "data_dir", "num_threads", "device", "tr
 ADDED_OPTIONS: dict[str, object] = {
     "trainer.samples": "sequences",
     "model.random_padding_row": False,
+    "model.padding_class": False,
     "tf32": True,  # CUDA runs had TF32 matmuls before it was an option (a no-op on CPU)
 }
 

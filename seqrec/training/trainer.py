@@ -21,6 +21,7 @@ from seqrec.data.split import LeaveOneOut
 from seqrec.errors import SeqrecError
 from seqrec.evaluation import METRICS, NonFiniteScores, evaluate_ranks, mean_metrics
 from seqrec.losses import Loss
+from seqrec.models.scoring import training_table
 from seqrec.options import PositiveInt
 from seqrec.seeding import derive_seed
 from seqrec.training import distributed as ddp
@@ -257,7 +258,8 @@ class Trainer(EpochLoop):
             negatives = self.loss.sampler.sample(users, targets, self.loss.num_negatives, self.neg_gen)  # [B, W, K]
         with self._autocast():  # matmuls in bf16/fp16, log-softmax and loss in fp32
             hidden = self.forward(inputs)  # [B, W, d]
-            loss = self.loss(hidden.float(), targets, self.model.output_table(), negatives)
+            table = training_table(self.model, self.loss.full_softmax)  # [N (+ never-target classes), d]
+            loss = self.loss(hidden.float(), targets, table, negatives)
         if self._weights is not None:
             loss = loss * float(self._weights[index])
         if share != 1.0:
