@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 from seqrec.evaluation import MASKED_RANK, evaluate_ranks, mean_metrics  # noqa: E402
 from seqrec.report.runs import collect_runs  # noqa: E402
 from seqrec.runs.configs import legacy_rank_repeats  # noqa: E402
-from seqrec.runs.pipeline import load_trained  # noqa: E402
+from seqrec.runs.rundir import load_trained  # noqa: E402
 
 
 def compare(run_dir: Path) -> dict:

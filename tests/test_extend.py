@@ -160,7 +160,7 @@ def _toy_cfg(tmp_path, lastfm_data_dir, out, *extra):
 def test_a_new_model_goes_through_train_resume_recommend_report_and_analysis(tmp_path, lastfm_data_dir):
     import seqrec
     from seqrec.analysis.positions import per_position_metrics, position_ranks
-    from seqrec.runs.pipeline import load_trained
+    from seqrec.runs.rundir import load_trained
 
     runs = tmp_path / "runs"
     first = run(_toy_cfg(tmp_path, lastfm_data_dir, runs / "cce"))

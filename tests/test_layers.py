@@ -12,7 +12,7 @@ PACKAGE = ROOT / "seqrec"
 # layer of each top-level part of the package (lower imports nothing higher)
 LAYERS = {
     "": 0,  # the package's __init__: importing any part of seqrec loads nothing above what it imports
-    "errors": 0, "atomic": 0, "seeding": 0, "locks": 0, "resources": 0, "resolvers": 0,
+    "errors": 0, "atomic": 0, "seeding": 0, "locks": 0, "resources": 0, "resolvers": 0, "devices": 0,
     "options": 0,  # checks options against constructor signatures: data, models, losses use it
     "data": 1,
     "models": 2, "losses": 2, "evaluation": 2,

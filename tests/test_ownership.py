@@ -17,7 +17,8 @@ from seqrec.errors import SeqrecError
 from seqrec.locks import RUN_LOCK, FolderInUse, exclusive
 from seqrec.runs.cli import remove_unused_run_dir
 from seqrec.runs.outputs import OutputError, RunWriter
-from seqrec.runs.pipeline import load_trained, run
+from seqrec.runs.pipeline import run
+from seqrec.runs.rundir import load_trained
 from seqrec.training.trainer import Trainer
 
 

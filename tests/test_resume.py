@@ -141,7 +141,7 @@ def test_runs_saved_before_the_package_layout_changed_resume_and_load(tmp_path, 
     # config.yaml and last.pt of runs made before seqrec/training/ and seqrec/runs/ existed name
     # the trainer and the sampler by their old module paths: they resume, are skipped when
     # finished, and load, with the classes' new paths
-    from seqrec.runs.pipeline import load_trained
+    from seqrec.runs.rundir import load_trained
 
     old = {"trainer": "seqrec.trainer.Trainer", "sampler": "seqrec.samplers.UniformSampler"}
 

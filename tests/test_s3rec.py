@@ -409,7 +409,8 @@ def test_pretrain_then_finetune_on_a_lastfm_slice(tmp_path, lastfm_data_dir, mon
     import seqrec.runs.pipeline
     import seqrec.training.pretrain_stage
     from seqrec.evaluation import evaluate_ranks, mean_metrics
-    from seqrec.runs.pipeline import load_trained, run
+    from seqrec.runs.pipeline import run
+    from seqrec.runs.rundir import load_trained
 
     s3rec = ("model=s3rec", "model.pretrain.epochs=1", f"model.pretrain.dir={tmp_path / 'pre'}")
 

@@ -24,6 +24,7 @@ from omegaconf import OmegaConf
 
 from seqrec.analysis.positions import MAX_SCORES, per_position_metrics, position_ranks
 from seqrec.atomic import atomic_write
+from seqrec.devices import resolve_device
 from seqrec.errors import SeqrecError
 from seqrec.report.paper import (
     DATASET_NAMES,
@@ -37,6 +38,7 @@ from seqrec.report.paper import (
 )
 from seqrec.report.runs import collect_runs, resolve_runs
 from seqrec.runs.cli import run_main, thread_count
+from seqrec.runs.rundir import load_trained
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +86,6 @@ def rq3_runs(
     Raises:
         SeqrecError: no finished run, no run of ``model``, or a run that cannot be rebuilt.
     """
-    from seqrec.runs.pipeline import load_trained  # the training stack, only needed here
-
     runs = select_runs(collect_runs(runs_root), model)
     frames = []
     for i, run in enumerate(runs.itertuples(), 1):
@@ -193,8 +193,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run_rq3(args: argparse.Namespace) -> list[Path]:
     """Compute and write RQ3 for parsed ``args``; returns the paths. Raises SeqrecError."""
-    from seqrec.runs.pipeline import resolve_device  # the training stack, only needed here
-
     if args.num_threads:
         torch.set_num_threads(args.num_threads)
     out = args.out if args.out is not None else args.runs / "report"

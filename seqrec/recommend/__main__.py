@@ -18,6 +18,7 @@ import time
 
 import torch
 
+from seqrec.devices import resolve_device
 from seqrec.errors import SeqrecError
 from seqrec.recommend.files import check_out_path, read_sequences, read_users, write_recommendations
 from seqrec.recommend.run import AS_OF, load_run
@@ -110,7 +111,6 @@ def recommend(args: argparse.Namespace):
         torch.set_num_threads(args.num_threads)
     sequences = read_sequences(args.sequences) if args.sequences is not None else None
     users = read_users(args.users) if args.users not in (None, "all") else None
-    from seqrec.runs.pipeline import resolve_device  # the training stack, only needed here
 
     resolve_device(args.device, "--device ")  # a bad or absent device named as this command spells it
     run = load_run(args.run, device=args.device, data_dir=args.data_dir, batch_size=args.batch_size)

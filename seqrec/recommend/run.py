@@ -23,6 +23,7 @@ import torch
 from omegaconf import DictConfig
 
 from seqrec.data.csr import row_item_pairs
+from seqrec.devices import resolve_device
 from seqrec.errors import DataError, SeqrecError
 from seqrec.recommend.topk import recommend_csr, score_csr
 from seqrec.runs.rundir import load_checked_dataset, read_run
@@ -350,7 +351,6 @@ def load_run(
     Raises:
         SeqrecError: not a finished run, unreadable files, or ids that do not fit the model.
     """
-    from seqrec.runs.pipeline import resolve_device  # the training stack, only needed here
 
     run = read_run(path)
     model = run.build_model(resolve_device(str(device)))

@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from seqrec.atomic import write_json
 from seqrec.config.schema import CheckedConfig, build_object, validate_config
 from seqrec.data import LeaveOneOut, SequenceData, load_dataset
+from seqrec.devices import resolve_device
 from seqrec.errors import ConfigError, RunInterrupted
 from seqrec.locks import RUN_LOCK, exclusive
 from seqrec.losses import Loss
@@ -29,7 +30,7 @@ from seqrec.models.causality import check_causal
 from seqrec.models.protocol import check_protocol
 from seqrec.runs import resume
 from seqrec.runs.outputs import NoWriter, RunOutput, RunWriter, per_user_frame, writing
-from seqrec.runs.rundir import read_run, set_tf32, settle_hydra_record, share_run_dir
+from seqrec.runs.rundir import set_tf32, settle_hydra_record, share_run_dir
 from seqrec.runs.summary import print_summary
 from seqrec.runs.tracking import build_trackers, check_trackers
 from seqrec.seeding import seed_everything
@@ -38,31 +39,6 @@ from seqrec.training.pretrain_stage import PretrainStage, prepare_stage, start_f
 from seqrec.training.trainer import Interrupted, Trainer
 
 log = logging.getLogger(__name__)
-
-
-def resolve_device(name: str, option: str = "device=") -> torch.device:
-    """``auto`` → CUDA when available, else CPU; ``cpu``/``cuda``/``cuda:1`` as given.
-
-    ``option``: how the message writes the setting, ``device=`` (train.py) or ``--device `` (the
-    command lines).
-
-    Raises:
-        ConfigError: ``name`` is no device torch knows, or a CUDA device was asked for on a
-            machine without one.
-    """
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except (RuntimeError, ValueError, TypeError):
-        raise ConfigError(
-            f"{option}{name!r} is not a device: use auto (a GPU when there is one), cpu, cuda or cuda:<index>."
-        ) from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(
-            f"{option}{name} was asked for but no CUDA GPU is available here; use {option}cpu or {option}auto."
-        )
-    return device
 
 
 def git_commit() -> str | None:
@@ -408,39 +384,3 @@ def run_pretraining(cfg: DictConfig, exp: Experiment, wall_start: float, tracker
         f"({losses})\ncheckpoint {path}"
     )
     return summary
-
-
-@dataclass(frozen=True, eq=False)
-class TrainedRun:
-    """A finished run rebuilt from its folder (:func:`load_trained`): the config it recorded, its
-    data and split (on the requested device) and its best model, in eval mode."""
-
-    cfg: DictConfig
-    data: SequenceData
-    split: LeaveOneOut
-    model: torch.nn.Module
-
-
-def load_trained(
-    run_dir: str | Path, data_dir: str | Path | None = None, device: str | torch.device = "cpu"
-) -> TrainedRun:
-    """Rebuild the data and the best model of a finished run, for re-evaluation or analysis.
-
-    The folder is read by :func:`seqrec.runs.rundir.read_run` (files checked, ``best.pt`` refused when
-    another run wrote it); the model is rebuilt from the constructor arguments ``best.pt`` saved,
-    and the dataset is read from ``data_dir`` (default: the run's ``data_dir``, relative to the
-    current directory) and refused when its fingerprint differs from the run's. Nothing of a
-    pre-training stage is built.
-
-    Raises:
-        SeqrecError: a file is missing or unreadable, the data changed since training, or the
-            checkpoint does not fit the model its config describes.
-    """
-    run = read_run(run_dir)
-    cfg = run.cfg
-    data_dir = Path(data_dir if data_dir is not None else cfg.data_dir)
-    cfg.data_dir = str(data_dir)
-    data = run.dataset(data_dir)
-    split = LeaveOneOut.build(data, max_len=int(cfg.dataset.max_len)).to(device)
-    model = run.build_model(device)
-    return TrainedRun(cfg=cfg, data=data, split=split, model=model)

@@ -1,4 +1,4 @@
-"""Run folders: the one reader of a finished one (recommend, the analyses, ``load_trained``), and
+"""Run folders: the one reader of a finished one (recommend, the analyses, :func:`load_trained`), and
 the clean-up of one that a failed run leaves with nothing in it (:func:`remove_unused_run_dir`).
 
 A finished run folder (``train.py`` writes ``metrics.json`` last) holds ``config.yaml`` (the
@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from seqrec.data import LeaveOneOut, SequenceData
 from seqrec.errors import DataError, SeqrecError
 from seqrec.locks import RUN_LOCK, exclusive
 from seqrec.options import plain
@@ -314,3 +315,39 @@ def _remove_own_sweep_dir(folder: Path, shared: Path) -> None:
         (folder / "multirun.yaml").unlink(missing_ok=True)
         folder.rmdir()
         folder = folder.parent
+
+
+@dataclass(frozen=True, eq=False)
+class TrainedRun:
+    """A finished run rebuilt from its folder (:func:`load_trained`): the config it recorded, its
+    data and split (on the requested device) and its best model, in eval mode."""
+
+    cfg: DictConfig
+    data: SequenceData
+    split: LeaveOneOut
+    model: torch.nn.Module
+
+
+def load_trained(
+    run_dir: str | Path, data_dir: str | Path | None = None, device: str | torch.device = "cpu"
+) -> TrainedRun:
+    """Rebuild the data and the best model of a finished run, for re-evaluation or analysis.
+
+    The folder is read by :func:`seqrec.runs.rundir.read_run` (files checked, ``best.pt`` refused when
+    another run wrote it); the model is rebuilt from the constructor arguments ``best.pt`` saved,
+    and the dataset is read from ``data_dir`` (default: the run's ``data_dir``, relative to the
+    current directory) and refused when its fingerprint differs from the run's. Nothing of a
+    pre-training stage is built.
+
+    Raises:
+        SeqrecError: a file is missing or unreadable, the data changed since training, or the
+            checkpoint does not fit the model its config describes.
+    """
+    run = read_run(run_dir)
+    cfg = run.cfg
+    data_dir = Path(data_dir if data_dir is not None else cfg.data_dir)
+    cfg.data_dir = str(data_dir)
+    data = run.dataset(data_dir)
+    split = LeaveOneOut.build(data, max_len=int(cfg.dataset.max_len)).to(device)
+    model = run.build_model(device)
+    return TrainedRun(cfg=cfg, data=data, split=split, model=model)
