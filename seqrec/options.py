@@ -78,6 +78,8 @@ class Pattern:
 PositiveInt = Annotated[int, Range(ge=1)]
 NonNegativeInt = Annotated[int, Range(ge=0)]
 Probability = Annotated[float, Range(gt=0, lt=1)]
+PositiveFloat = Annotated[float, Range(gt=0)]
+DropoutRate = Annotated[float, Range(ge=0, lt=1)]  # 1 would zero every input
 
 
 def describe(tp: Any) -> str:

@@ -336,3 +336,25 @@ def test_every_experiment_composes_and_validates(name):
         validate_config(cfg)
     finally:
         HydraConfig.instance().cfg = None
+
+
+@pytest.mark.parametrize(
+    "model, option, bound",
+    [
+        ("sasrec", "hidden_size=0", "whole number >= 1"),
+        ("sasrec", "num_heads=0", "whole number >= 1"),
+        ("sasrec", "num_blocks=-1", "whole number >= 1"),
+        ("sasrec", "init_std=-1", "number > 0"),
+        ("sasrec", "dropout=1.0", "number >= 0 and < 1"),
+        ("s3rec", "num_blocks=0", "whole number >= 1"),
+        ("bsarec", "hidden_size=0", "whole number >= 1"),
+        ("gru4rec", "num_layers=0", "whole number >= 1"),
+        ("gru4rec", "embedding_size=-4", "whole number >= 1"),
+    ],
+)
+def test_model_sizes_out_of_range_are_one_paragraph_not_a_silent_or_crashing_run(model, option, bound):
+    # hidden_size=0 trained to exit 0 with every score 0; num_heads=0 and negative sizes crashed
+    # inside torch with a traceback
+    cfg = compose_config([f"model={model}", f"model.{option}"])
+    with pytest.raises(ConfigError, match=f"model.{option} is not valid: it must be a {bound}"):
+        build_object(validate_config(cfg).model, "model", n_items=30, max_len=10)

@@ -42,6 +42,7 @@ from torch import nn
 
 from seqrec.models.sasrec import SASRec, TransformerBlock
 from seqrec.models.scoring import check_padding_class
+from seqrec.options import DropoutRate, PositiveFloat, PositiveInt
 
 
 def low_pass_kernel(length: int, c: int) -> torch.Tensor:
@@ -142,9 +143,9 @@ class BSARec(SASRec):
         the two are different models, and reports key runs on this name."""
         return "bsarec_causal" if self.causal_filter else "bsarec"
 
-    def __init__(self, n_items: int, max_len: int = 50, hidden_size: int = 64, num_blocks: int = 2,
-                 num_heads: int = 1, dropout: float = 0.5, init_std: float = 0.02, alpha: float = 0.9,
-                 c: int = 3, causal_filter: bool = False, tie_output: bool = True,
+    def __init__(self, n_items: int, max_len: int = 50, hidden_size: PositiveInt = 64, num_blocks: PositiveInt = 2,
+                 num_heads: PositiveInt = 1, dropout: DropoutRate = 0.5, init_std: PositiveFloat = 0.02,
+                 alpha: float = 0.9, c: PositiveInt = 3, causal_filter: bool = False, tie_output: bool = True,
                  random_padding_row: bool = False, padding_class: bool = False):  # fmt: skip
         check_padding_class(padding_class, random_padding_row, tie_output)
         if not 0.0 <= alpha <= 1.0:

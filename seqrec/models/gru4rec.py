@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from seqrec.models.scoring import check_padding_class, tied_table
+from seqrec.options import DropoutRate, PositiveInt
 
 
 class GRU4Rec(nn.Module):
@@ -63,10 +64,10 @@ class GRU4Rec(nn.Module):
         self,
         n_items: int,
         max_len: int = 50,
-        embedding_size: int = 64,
-        hidden_size: int = 128,
-        num_layers: int = 1,
-        dropout: float = 0.5,
+        embedding_size: PositiveInt = 64,
+        hidden_size: PositiveInt = 128,
+        num_layers: PositiveInt = 1,
+        dropout: DropoutRate = 0.5,
         tie_output: bool = True,
         random_padding_row: bool = False,
         padding_class: bool = False,

@@ -58,6 +58,7 @@ from torch import nn
 
 from seqrec.models.s3rec_stage import Pretraining
 from seqrec.models.sasrec import MASK_VALUE, SASRec
+from seqrec.options import DropoutRate, PositiveFloat, PositiveInt
 
 
 class S3Rec(SASRec):
@@ -87,11 +88,11 @@ class S3Rec(SASRec):
         n_items: int,
         max_len: int = 50,
         n_attributes: int = 0,
-        hidden_size: int = 64,
-        num_blocks: int = 2,
-        num_heads: int = 2,
-        dropout: float = 0.5,
-        init_std: float = 0.02,
+        hidden_size: PositiveInt = 64,
+        num_blocks: PositiveInt = 2,
+        num_heads: PositiveInt = 2,
+        dropout: DropoutRate = 0.5,
+        init_std: PositiveFloat = 0.02,
     ):
         super().__init__(
             n_items,

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from seqrec.models.scoring import tied_table
+from seqrec.options import DropoutRate, PositiveFloat, PositiveInt
 
 # Added to masked attention logits. Finite (as in the reference code), so a query whose keys are
 # all masked (a padding position) gets uniform attention instead of NaN; exp(-1e4) is exactly 0
@@ -95,11 +96,11 @@ class SASRec(nn.Module):
         self,
         n_items: int,
         max_len: int = 50,
-        hidden_size: int = 64,
-        num_blocks: int = 2,
-        num_heads: int = 2,
-        dropout: float = 0.5,
-        init_std: float = 0.02,
+        hidden_size: PositiveInt = 64,
+        num_blocks: PositiveInt = 2,
+        num_heads: PositiveInt = 2,
+        dropout: DropoutRate = 0.5,
+        init_std: PositiveFloat = 0.02,
         bidirectional: bool = False,
         tie_output: bool = True,
     ):
