@@ -12,13 +12,15 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
 import yaml
 from conftest import ROOT, compose_config
 
-from seqrec.errors import ConfigError, RunInterrupted, SeqrecError
+from seqrec.errors import ConfigError, DataError, RunInterrupted, SeqrecError
+from seqrec.runs import resume
 from seqrec.runs.pipeline import run
 from seqrec.training.trainer import Trainer
 
@@ -430,3 +432,37 @@ def test_a_checkpoint_that_cannot_be_opened_is_not_called_damaged(tmp_path):
     (tmp_path / "cut.pt").write_bytes(b"PK\x03\x04 not a whole zip")
     with pytest.raises(DamagedCheckpoint, match=r"cut.pt is damaged: it cannot be read"):
         read_checkpoint(tmp_path / "cut.pt")
+
+
+def _custom_log(path, extra_rows=()):
+    rng = np.random.default_rng(0)
+    rows = [f"u{u},i{int(i)},{t}" for u in range(40) for t, i in enumerate(rng.integers(1, 16, size=8))]
+    path.write_text("user_id,item_id,timestamp\n" + "\n".join([*rows, *extra_rows]) + "\n")
+
+
+def test_a_finished_run_is_not_returned_for_changed_data(tmp_path, capsys):
+    # the same command after the data file changed used to print "not retrained" and hand back the
+    # metrics of the old data
+    log, out = tmp_path / "log.csv", tmp_path / "run"
+    _custom_log(log)
+    small = ["dataset=custom", f"dataset.path={log}", "dataset.kcore=0", "model.hidden_size=8", "model.num_heads=1"]
+    first = run(config(out, tmp_path / "data", *small, "trainer.max_epochs=1"))
+    assert run(config(out, tmp_path / "data", *small, "trainer.max_epochs=1")) == first
+    _custom_log(log, ["u0,i3,999"])
+    with pytest.raises(
+        DataError, match=rf"trained on data with data_fingerprint {first['data_fingerprint']}.*{log} now gives"
+    ):
+        run(config(out, tmp_path / "data", *small, "trainer.max_epochs=1"))
+
+
+def test_a_run_whose_data_changed_is_told_so_not_that_its_checkpoint_is_foreign(tmp_path):
+    config = {"seed": 1, "dataset": {"name": "mine", "path": "/data/log.csv"}}
+    checkpoint = {"config": config, "data_fingerprint": "aaaa"}
+    resume.check_identity(checkpoint, config, tmp_path / "last.pt", "aaaa")  # the same data: fine
+    with pytest.raises(
+        DataError, match=r"trained on data with data_fingerprint aaaa, but /data/log.csv now gives bbbb"
+    ):
+        resume.check_identity(checkpoint, config, tmp_path / "last.pt", "bbbb")
+    # another run's checkpoint is still named as such, the data difference listed with the rest
+    with pytest.raises(SeqrecError, match=r"written by another run.*seed: 2 → 1; data_fingerprint"):
+        resume.check_identity({**checkpoint, "config": {**config, "seed": 2}}, config, tmp_path / "last.pt", "bbbb")

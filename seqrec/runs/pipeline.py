@@ -230,6 +230,8 @@ def _run_owned(
     resumed = cfg.get("resume")  # the saved config of a resumed run has no resume=
     cfg, out_dir = start.cfg, start.out_dir
     if start.finished is not None:
+        # the same config on changed data is another run: never hand back the old metrics
+        ddp.on_main(lambda: _check_finished_data(cfg, out_dir, start.finished))
         if ddp.is_main():
             settle_hydra_record(out_dir, resumed, accepted=False)
             print(
@@ -270,6 +272,12 @@ def _run_owned(
         return _train_and_finish(exp, writer, out_dir, int(cfg.seed), pretrain_facts, wall_start)
     finally:
         writer.close_trackers()
+
+
+def _check_finished_data(cfg: DictConfig, out_dir: Path, metrics: dict) -> None:
+    """The finished run's data check (:func:`resume.check_finished_data`) against the data as it is now."""
+    data = load_dataset(cfg.dataset, Path(cfg.data_dir))
+    resume.check_finished_data(cfg, out_dir, metrics, data.fingerprint)
 
 
 def _record_folder(writer: RunOutput, out_dir: Path) -> None:

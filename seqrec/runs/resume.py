@@ -26,7 +26,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from seqrec.errors import ConfigError, SeqrecError
+from seqrec.errors import ConfigError, DataError, SeqrecError
 from seqrec.runs.configs import (
     RUNTIME_KEYS,
     config_differences,
@@ -247,12 +247,15 @@ def check_identity(checkpoint: dict, config: dict, path: Path, data_fingerprint:
 
     Raises:
         SeqrecError: naming the file, each differing key with both values, and the fix.
+        DataError: the config matches but the data does not: the dataset changed under the run.
     """
     saved = checkpoint.get("config")
     # a checkpoint without a config (written outside train.py, e.g. by a benchmark) cannot be checked
     changed = config_differences(saved, config) if isinstance(saved, dict) and saved else []
     theirs = checkpoint.get("data_fingerprint")
     if data_fingerprint is not None and theirs is not None and theirs != data_fingerprint:
+        if not changed:  # the folder's own checkpoint: what changed is the data under it
+            raise DataError(data_changed(path.parent, theirs, data_fingerprint, config))
         changed.append(f"data_fingerprint: {theirs!r} → {data_fingerprint!r}")
     if changed:
         raise SeqrecError(
@@ -261,6 +264,32 @@ def check_identity(checkpoint: dict, config: dict, path: Path, data_fingerprint:
             f"that run's model as this one's. Put the folder's own checkpoint back, or "
             f"{_RETRAIN.format(folder=path.parent)}"
         )
+
+
+def data_changed(run_dir: Path, trained_on: str, now: str, config: dict) -> str:
+    """The paragraph for a run whose dataset changed since it was trained or started: the
+    fingerprints, where the data comes from, and the two ways on."""
+    dataset = config.get("dataset") or {}
+    source = dataset.get("path") or f"the {dataset.get('name', 'dataset')} files in {config.get('data_dir', 'data')}"
+    return (
+        f"the run in {run_dir} was trained on data with data_fingerprint {trained_on}, but {source} now "
+        f"gives {now} (the source file or its preprocessing changed since), so its model and metrics are "
+        "not this data's. Restore the data the run used, or give the run another folder (hydra.run.dir "
+        "or hydra.sweep.dir) to train it on the current data."
+    )
+
+
+def check_finished_data(cfg: DictConfig, out_dir: Path, metrics: dict, fingerprint: str) -> None:
+    """Refuse the finished run in ``out_dir`` when the current data's ``fingerprint`` differs from
+    the one it recorded (``metrics.json``): a re-run of its command would otherwise return metrics
+    of other data. A run that recorded none cannot be checked and is taken as it is.
+
+    Raises:
+        DataError: :func:`data_changed`'s paragraph.
+    """
+    theirs = metrics.get("data_fingerprint")
+    if theirs is not None and theirs != fingerprint:
+        raise DataError(data_changed(out_dir, theirs, fingerprint, OmegaConf.to_container(cfg, resolve=True)))
 
 
 def _check_finished_config(cfg: DictConfig, out_dir: Path) -> None:
