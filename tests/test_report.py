@@ -17,7 +17,8 @@ from seqrec.errors import SeqrecError
 from seqrec.evaluation import METRICS
 from seqrec.report.__main__ import main
 from seqrec.report.curves import rq2_figures, write_rq2
-from seqrec.report.paper import load_paper, to_latex, to_markdown, vs_paper_markdown
+from seqrec.report.page import authors_valid_block
+from seqrec.report.paper import load_authors_valid, load_paper, to_latex, to_markdown, vs_paper_markdown
 from seqrec.report.runs import collect_runs, read_per_user
 from seqrec.report.stats import paired_ttest, significance_table
 from seqrec.report.table2 import build_table2, compare_with_paper
@@ -417,3 +418,30 @@ def test_a_comparison_with_the_paper_of_off_protocol_runs_says_so(tmp_path, capl
     assert main(["--runs", str(tmp_path / "runs"), "--no-plots"]) == 0
     assert "Warning" not in (tmp_path / "runs" / "report" / "table2_vs_paper.md").read_text()
     assert "protocol" not in caplog.text
+
+
+def test_the_authors_validation_curves_are_the_table2_runs():
+    # every curve ends exactly 10 epochs after its best validation NDCG@20: the code's patience-10
+    # rule, so each is the run behind its Table 2 cell
+    authors = load_authors_valid()
+    paper_cells = set(map(tuple, load_paper()[["dataset", "model", "loss"]].drop_duplicates().to_numpy()))
+    assert set(map(tuple, authors[["dataset", "model", "loss"]].to_numpy())) == paper_cells
+    assert len(authors) == 45 and (authors["last_epoch"] - authors["best_epoch"] == 10).all()
+    sports_ce = authors.set_index(["dataset", "model", "loss"]).loc[("sports", "gru4rec", "ce")]
+    assert (sports_ce.best_epoch, sports_ce.valid_ndcg20) == (12, pytest.approx(0.014318, abs=1e-6))
+
+
+def test_authors_valid_block_sets_seeds_beside_the_papers_run(tmp_path):
+    make_run(tmp_path, dataset="lastfm", model="sasrec", loss="ce", seed=42, metrics={"ndcg@20": 0.0190})
+    make_run(tmp_path, dataset="lastfm", model="sasrec", loss="ce", seed=43, metrics={"ndcg@20": 0.0210})
+    authors = pd.DataFrame(
+        [
+            ["lastfm", "sasrec", "ce", 29, 39, 0.0200, 0.0126, 0.03],
+            ["lastfm", "sasrec", "cce", 62, 72, 0.0529, 0.0448, 0.08],
+        ],
+        columns=["dataset", "model", "loss", "best_epoch", "last_epoch", "valid_ndcg20", "valid_ndcg10", "valid_hr10"],
+    )
+    lines = authors_valid_block(collect_runs(tmp_path), authors).splitlines()
+    # mean 0.0200, std 0.0014 over the two seeds; ratio 0.0200 / 0.0200; the CCE cell has no run
+    assert lines[2] == "| LastFM | SASRec | CE | 0.0200 | 29 / 39 | 0.0200 ± 0.0014 | 2 | 2, 2 | 1.00 |"
+    assert lines[3] == "| LastFM | SASRec | CCE | 0.0529 | 62 / 72 | not run |  |  |  |"

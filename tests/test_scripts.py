@@ -145,3 +145,29 @@ def test_every_gpu_run_fills_the_result_folder_its_line_names():
         HydraConfig.instance().set_config(cfg)
         assert cfg.hydra.sweep.dir == "outputs/leaderboard", folder
         assert cfg.hydra.sweep.subdir == folder
+
+
+def test_authors_valid_summarises_each_curve_at_its_best_epoch(tmp_path):
+    # a clone with one cell: GRU4Rec + CE on Sports, best validation NDCG@20 at step 2 (epoch 3)
+    folder = tmp_path / "clone" / "final_result" / "RQ2_data" / "GRU4Rec" / "Sports" / "CE"
+    folder.mkdir(parents=True)
+    curves = {"NDCG@20": [0.010, 0.012, 0.015, 0.015, 0.011], "NDCG@10": [0.007, 0.009, 0.012, 0.013, 0.008]}
+    curves["HIT@10"] = [0.02, 0.03, 0.04, 0.05, 0.03]
+    for metric, values in curves.items():
+        rows = "".join(f"1653704386.2,{step},{v}\n" for step, v in enumerate(values))
+        (folder / f"run-Sports_log_tensorboard_CE_metric_{metric}-tag-metric.csv").write_text(
+            "Wall time,Step,Value\n" + rows
+        )
+    out = tmp_path / "authors_valid.csv"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "authors_valid.py"), str(tmp_path / "clone"), "--out", str(out)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    table = pd.read_csv(out, comment="#")
+    # the first epoch of the maximum (a tie does not improve), and the values of that epoch
+    assert table.to_dict("records") == [
+        {"dataset": "sports", "model": "gru4rec", "loss": "ce", "best_epoch": 3, "last_epoch": 5,
+         "valid_ndcg20": 0.015, "valid_ndcg10": 0.012, "valid_hr10": 0.04}
+    ]  # fmt: skip

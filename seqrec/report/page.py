@@ -23,6 +23,10 @@ keeps the pages honest). Blocks:
   CE), its causal variant with CCE and SASRec + CCE, with paired t-tests against SASRec + CCE.
 * ``plan``: the cells that lack seeds and the commands that add them (:mod:`seqrec.report.plan`).
 * ``summary``: a few lines per dataset for the README.
+* ``authors_valid``: per cell the paper's own run on validation (its published validation curve,
+  ``seqrec/resources/authors_valid.csv``) beside seqrec's seeds: the monitored NDCG@20 at the best
+  epoch and the best epochs, a comparison free of the test split's noise and of the test's history
+  scoring.
 
 Noise and the ``within``/``outside`` verdict: :mod:`seqrec.report.noise`.
 """
@@ -53,6 +57,7 @@ from seqrec.report.paper import (
     DATASET_ORDER,
     MODEL_NAMES,
     PROPOSED,
+    load_authors_valid,
     loss_name,
     table2_order,
 )
@@ -176,6 +181,38 @@ def summary_block(cells: pd.DataFrame, paper: pd.DataFrame) -> str:
     return head + "\n" + "\n".join(lines)
 
 
+def authors_valid_block(runs: pd.DataFrame, authors: pd.DataFrame) -> str:
+    """Per Table 2 cell, the paper's run on validation (best NDCG@20, its epoch, the last epoch
+    logged) beside seqrec's seeds (mean ± std of the best validation NDCG@20, best epochs) and
+    their ratio, as markdown; cells without seqrec runs show the paper's side only."""
+    by_cell = {key: group for key, group in runs.groupby(["dataset", "model", "loss"])}
+    out = []
+    for row in sorted(authors.itertuples(), key=lambda r: table2_order((r.dataset, r.model, r.loss))):
+        ours = by_cell.get((row.dataset, row.model, row.loss))
+        line = [
+            DATASET_NAMES.get(row.dataset, row.dataset),
+            MODEL_NAMES.get(row.model, row.model),
+            loss_name(row.loss),
+            f"{row.valid_ndcg20:.4f}",
+            f"{row.best_epoch} / {row.last_epoch}",
+        ]
+        if ours is None:
+            line += ["not run", "", "", ""]
+        else:
+            values = ours["valid/ndcg@20"]
+            mean = values.mean()
+            line += [
+                _fmt(mean, values.std(ddof=1) if len(values) > 1 else math.nan),
+                str(len(values)),
+                ", ".join("?" if pd.isna(e) else str(int(e)) for e in ours["best_epoch"]),
+                f"{mean / row.valid_ndcg20:.2f}",
+            ]
+        out.append(line)
+    head = ["Dataset", "Model", "Loss", "paper's run: valid NDCG@20", "best / last epoch",
+            "seqrec: valid NDCG@20", "seeds", "best epochs", "seqrec / paper"]  # fmt: skip
+    return markdown_table(pd.DataFrame(out, columns=head), left=3)
+
+
 def render_blocks(runs: pd.DataFrame, paper: pd.DataFrame, beyond: pd.DataFrame | None = None) -> dict[str, str]:
     """Every generated block (name → markdown, ending in a newline) from a ``collect_runs`` frame
     of Table 2 runs, the paper's table (``load_paper()``) and the runs beyond Table 2 that the
@@ -189,6 +226,7 @@ def render_blocks(runs: pd.DataFrame, paper: pd.DataFrame, beyond: pd.DataFrame 
         "backbones": backbones_block(comparable) + "\n",
         "plan": plan_block(remaining(runs, paper, cells), pretrained_from(runs)) + "\n",
         "summary": summary_block(cells, paper) + "\n",
+        "authors_valid": authors_valid_block(runs, load_authors_valid()) + "\n",
     }
 
 

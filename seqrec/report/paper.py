@@ -64,6 +64,32 @@ def loss_name(loss: str) -> str:
     return loss.upper()
 
 
+AUTHORS_VALID_COLUMNS = ("best_epoch", "last_epoch", "valid_ndcg20", "valid_ndcg10", "valid_hr10")
+
+
+def load_authors_valid(path: str | os.PathLike | None = None) -> pd.DataFrame:
+    """The paper's own runs on validation: per Table 2 cell (dataset, model, loss) the best epoch,
+    the last epoch logged (best + 10: patience 10) and the validation NDCG@20 / NDCG@10 / HR@10 at
+    the best epoch, from the validation curves the paper's public code published
+    (``scripts/authors_valid.py`` writes ``seqrec/resources/authors_valid.csv`` from a clone).
+
+    Raises:
+        SeqrecError: the file is missing, unreadable, or lacks one of the columns.
+    """
+    source = importlib.resources.files("seqrec.resources") / "authors_valid.csv" if path is None else Path(path)
+    try:
+        with source.open() as f:
+            df = pd.read_csv(f, comment="#")
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise SeqrecError(f"Cannot read the authors' validation summary '{source}': {exc}.") from exc
+    missing = [c for c in ("dataset", "model", "loss", *AUTHORS_VALID_COLUMNS) if c not in df.columns]
+    if missing:
+        raise SeqrecError(
+            f"'{source}' lacks the column(s) {', '.join(missing)}; rebuild it with scripts/authors_valid.py."
+        )
+    return df
+
+
 def load_paper(path: str | os.PathLike | None = None) -> pd.DataFrame:
     """The paper's Table 2 as a tidy frame (dataset, model, loss, metric lower case; value).
 
