@@ -417,5 +417,6 @@ def test_gbce_with_more_negatives_than_items_is_refused_before_the_run_writes_an
     assert not (out / "config.yaml").exists()
     loss = GBCE(num_negatives=8)
     loss.bind_catalogue(40)  # fits
-    with pytest.raises(ValueError, match="num_negatives=8 is too large for gBCE on a catalogue of 8 items"):
+    with pytest.raises(ValueError, match=r"catalogue of 8 items.*Set loss.num_negatives to at most 7\."):
         loss.bind_catalogue(8)
+    GBCE(num_negatives=7).bind_catalogue(8)  # K = N - 1: α = 1, the largest that fits

@@ -94,7 +94,7 @@ class GBCE(SampledNegativeLoss):
         except ValueError:
             raise ValueError(
                 f"num_negatives={self.num_negatives} is too large for gBCE on a catalogue of {n_items} "
-                "items: α = K / (N - 1) must be <= 1. Use fewer negatives."
+                f"items: α = K / (N - 1) must be <= 1. Set loss.num_negatives to at most {n_items - 1}."
             ) from None
 
     def per_position(self, s: Scores) -> Tensor:
