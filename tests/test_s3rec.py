@@ -371,6 +371,26 @@ def test_json_attributes_dedupe_and_match_item_tokens(tmp_path):
     assert not table[0].any() and not table[4].any()  # padding and mask rows
 
 
+def test_sparse_json_attribute_ids_are_refused_before_any_table_is_built(tmp_path):
+    cfg = {"name": "t", "format": "s3rec", "path": "x.txt", "attributes_path": "a.json"}
+    items = np.array(["[PAD]", "1", "2"])
+    (tmp_path / "a.json").write_text(json.dumps({"1": [1000000000000], "2": [3, 4500000]}))
+    with pytest.raises(DataError, match=r"go up to 1000000000000, but only 3 distinct.*1\.\.3.*item_attribute_col"):
+        load_attributes(cfg, tmp_path, items)
+    (tmp_path / "a.json").write_text(json.dumps({"1": [1, 900], "2": [3]}))  # a few gaps are kept as they are
+    assert load_attributes(cfg, tmp_path, items).n_attributes == 900
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("name", ["Beauty", "Sports_and_Outdoors", "Toys_and_Games", "Yelp", "LastFM"])
+def test_published_attribute_ids_keep_their_numbering(shared_data, name):
+    from seqrec.data.attributes import _read_json
+
+    (_, attrs), n_attributes = _read_json(shared_data / "s3rec" / f"{name}_item2attributes.json")
+    # the authors' checkpoints index their attribute embedding by these ids, which are exactly 1..A
+    assert n_attributes == attrs.max() == len(np.unique(attrs))
+
+
 def test_item_file_token_seq_attributes(tmp_path):
     (tmp_path / "m.item").write_text(
         "item_id:token\tmovie_title:token_seq\tclass:token_seq\n"

@@ -15,6 +15,12 @@ the S3-Rec files (whose item ids are kept). Items without attributes get none; i
 that are not in the dataset are ignored. The attribute count A comes from the data: the largest
 attribute id of the JSON file (as in S3-Rec's ``get_item2attribute_json``), or the number of
 distinct tokens of the item file.
+
+JSON attribute ids are kept as they are, not renumbered: they index the attribute embedding, and
+the S3-Rec authors' published checkpoints index it by the ids of their files (which are exactly
+1..A). Ids far sparser than that (raw category ids in the millions) would size the embedding and
+the multi-hot table by the largest id, so such a file is refused with the way out: renumber it,
+or give the attributes as an item file, whose tokens are numbered densely.
 """
 
 from __future__ import annotations
@@ -37,6 +43,11 @@ from seqrec.data.spec import DatasetSpec
 from seqrec.errors import DataError
 
 log = logging.getLogger(__name__)
+
+# JSON attribute ids may leave this many unused ids below the largest (plus as many as are used)
+# before the file is refused: a few gaps (attributes of dropped items) cost nothing, raw ids cost
+# tables sized by the largest id.
+_UNUSED_ID_SLACK = 1000
 
 
 @dataclass(frozen=True, eq=False)  # arrays: no field-wise ==
@@ -142,7 +153,22 @@ def _read_json(path: Path) -> tuple[tuple[np.ndarray, np.ndarray], int]:
         items.extend([str(item)] * len(values))
         attrs.extend(values)
     n_attributes = max(attrs, default=0)
+    _check_dense(path, n_attributes, len(set(attrs)))
     return (np.array(items, dtype=str), np.array(attrs, dtype=np.int64)), n_attributes
+
+
+def _check_dense(path: Path, largest: int, distinct: int) -> None:
+    """Refuse ids so sparse that tables sized by the largest id would be mostly empty."""
+    if largest <= 2 * distinct + _UNUSED_ID_SLACK:
+        return
+    raise DataError(
+        f"{path}: attribute ids go up to {largest}, but only {distinct} distinct ids are used. The ids "
+        "index S3-Rec's attribute embedding and multi-hot item table directly (as in the S3-Rec "
+        f"authors' code and checkpoints), so these would need {largest + 1} rows. Renumber the "
+        f"attributes densely as 1..{distinct} in the file, or give them as a RecBole atomic item file "
+        "(dataset.item_path + dataset.item_attribute_col naming a token_seq column), whose attribute "
+        "tokens are numbered 1..A by first appearance."
+    )
 
 
 def _read_item_file(path: Path, item_col: str, attribute_col: str) -> tuple[tuple[np.ndarray, np.ndarray], int]:
