@@ -138,6 +138,22 @@ def test_benchmark_file_cut_short_is_refused_naming_it(tmp_path, monkeypatch, sh
     assert fetch_dataset(cfg, data_dir, extras=False) == [data_dir / "s3rec" / "LastFM.txt"]
 
 
+def test_benchmark_config_on_the_users_own_file_points_to_custom_not_rm(tmp_path):
+    from seqrec.data.fetch import fetch_dataset
+    from seqrec.errors import DataError
+
+    own = tmp_path / "mine" / "file.txt"
+    own.parent.mkdir()
+    own.write_text("u1 1 2 3 4\nu2 2 3 4 5\n")
+    cfg = compose_config(["dataset=lastfm", f"dataset.path={own}"]).dataset
+    with pytest.raises(DataError) as caught:
+        fetch_dataset(cfg, tmp_path / "data", extras=False)
+    message = str(caught.value)
+    assert f"dataset=custom dataset.format=s3rec dataset.path={own} dataset.kcore=0" in message
+    assert "dataset=lastfm" in message and "rm " not in message
+    assert own.read_text() == "u1 1 2 3 4\nu2 2 3 4 5\n"
+
+
 def test_torch_writer_failing_on_a_full_disk_is_an_output_error(tmp_path):
     """torch.save on a full disk raises RuntimeError('[enforce fail at inline_container.cc] …'),
     not OSError: it must still become the one-paragraph error, while other errors pass through."""

@@ -71,12 +71,14 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def verify_file(path: Path, sha256: str | None, source: str, fresh: bool) -> None:
+def verify_file(path: Path, sha256: str | None, source: str, fresh: bool, data_dir: Path | None = None) -> None:
     """Check ``path`` against the published file's ``sha256`` (no check when None).
 
     Args:
         source: where the file came from (for the message).
         fresh: the file was just copied or downloaded: it is deleted on a mismatch.
+        data_dir: the data directory; a file away from the benchmark's place in it is the user's
+            own, which the message must not tell them to delete.
 
     Raises:
         DataError: the bytes differ (a file cut short, edited or another version), naming the
@@ -95,13 +97,36 @@ def verify_file(path: Path, sha256: str | None, source: str, fresh: bool) -> Non
             "replace it with the published file, then run the same command again."
         )
     else:
-        fix = (
+        fix = _own_file_fix(path, sha256, data_dir) or (
             f"It is cut short, edited or another version. Delete it (rm {path}) and run the same command "
             "again: train.py and `python -m seqrec.data.fetch` copy or download the published file anew."
         )
     raise DataError(
         f"{path} ({size:,} bytes) is not the published benchmark file: its sha256 is {found}, expected {sha256}. {fix}"
     )
+
+
+def _own_file_fix(path: Path, sha256: str, data_dir: Path | None) -> str | None:
+    """The fix when ``path`` is not where the benchmark with ``sha256`` keeps its file, else None.
+
+    A benchmark config pointed at the user's own file (``dataset=lastfm dataset.path=/my/file.txt``)
+    fails the checksum by design; deleting that file, the fix for a damaged copy, would lose their data.
+    """
+    if data_dir is None:
+        return None
+    for name, cfg in load_dataset_configs().items():
+        if cfg.get("sha256") != sha256.lower():
+            continue
+        published = Path(data_dir) / str(cfg.path)
+        if path.resolve() == published.resolve():
+            return None
+        return (
+            f"Benchmark configs (dataset={name}) check that dataset.path is their published file, kept at "
+            f"{published}. To train on your own file, keep it and use the custom dataset: dataset=custom "
+            f"dataset.format={cfg.format} dataset.path={path} dataset.kcore={cfg.kcore} (the kcore of "
+            f"dataset={name}; custom's default is a 5-core filter). See docs/running.md for its other options."
+        )
+    return None
 
 
 # long: the copy/download/verify sequence and its error paragraphs, each naming the path and the fix
@@ -128,7 +153,7 @@ def ensure_file(
     rel_path = os.path.expanduser(rel_path)  # "~/log.csv" (Hydra overrides get no shell expansion)
     target = Path(data_dir) / rel_path
     if target.is_file():
-        verify_file(target, sha256, str(target), fresh=False)
+        verify_file(target, sha256, str(target), fresh=False, data_dir=Path(data_dir))
         return target
     if target.is_dir():
         raise DataError(directory_message(target))
