@@ -147,3 +147,26 @@ def test_unknown_dataset_key_is_named_with_the_closest_option():
         DatasetSpec.from_mapping(cfg)
     del cfg["user_column"]
     assert DatasetSpec.from_mapping(cfg).user_col == "user_id"  # pretrain_epochs is a known key
+
+
+@pytest.mark.parametrize("name", ["../../escape", "my/data", "", ".hidden"])
+def test_dataset_name_must_be_a_plain_name(name):
+    # the name is a folder of outputs/runs/ and a file name in data/processed/
+    from seqrec.data.spec import DatasetSpec
+    from seqrec.errors import ConfigError
+
+    cfg = {"name": name, "format": "csv", "path": "log.csv"}
+    with pytest.raises(ConfigError, match=r"dataset\.name=.* is not valid: it must be a name of letters"):
+        DatasetSpec.from_mapping(cfg)
+    assert DatasetSpec.from_mapping({**cfg, "name": "my_log-2.v1"}).name == "my_log-2.v1"
+
+
+def test_dataset_name_climbing_out_is_refused_before_any_folder_is_made(tmp_path):
+    log = tmp_path / "log.csv"
+    log.write_text("user_id,item_id,timestamp\n" + "".join(f"u,i{t},{t}\n" for t in range(5)))
+    (tmp_path / "work").mkdir()  # outputs/runs/../../../escape from here is tmp_path/escape
+    result = train(tmp_path / "work", f"dataset.path={log}", "dataset.name=../../../escape")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "dataset.name='../../../escape' is not valid" in result.stderr.replace("\n", "")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["log.csv", "work"]
+    assert list((tmp_path / "work").iterdir()) == []

@@ -12,9 +12,36 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from seqrec.options import NonNegativeInt, Pattern, PositiveInt, Range, construct, plain
+from seqrec.options import NonNegativeInt, Pattern, PositiveInt, Range, accepts, construct, describe, plain
 
 FORMATS = ("s3rec", "atomic", "csv")
+
+# The name becomes a folder (outputs/runs/<name>/) and a file name (data/processed/<name>-<key>.npz):
+# no "/" or leading "." that would nest folders or climb out of outputs/ and data/, and not empty.
+DatasetName = Annotated[
+    str,
+    Pattern(
+        r"[A-Za-z0-9][A-Za-z0-9_.-]*",
+        "a name of letters, digits, '_', '.' and '-' that starts with a letter or digit (it names the "
+        "run folder outputs/runs/<name>/ and the cache file data/processed/<name>-<key>.npz, so no '/', "
+        "no leading '.', not empty), e.g. dataset.name=my_log",
+    ),
+]
+
+
+def name_problem(name: Any) -> str | None:
+    """The paragraph refusing ``dataset.name=name``, or None for a good name.
+
+    :meth:`DatasetSpec.from_mapping` refuses a bad name too, but only once Hydra has made the run
+    folder, whose path contains the name; the Hydra callback asks here first.
+    """
+    if isinstance(name, str) and accepts(DatasetName, name):
+        return None
+    return (
+        f"dataset.name={name!r} is not valid: it must be {describe(DatasetName)}. Set it on the command "
+        "line (e.g. dataset.name=...) or in conf/dataset/."
+    )
+
 
 # What a shell and Hydra pass for a tab: `dataset.sep='\t'` arrives as backslash + "t".
 _SEP_ESCAPES = {"\\t": "\t", "tab": "\t", "TAB": "\t"}
@@ -26,7 +53,7 @@ class DatasetSpec:
     only ones (a dataset YAML sets what differs).
 
     Args:
-        name: the dataset's name (run folders, cache files).
+        name: the dataset's name (run folders, cache files: a plain file name, see ``DatasetName``).
         format: ``s3rec`` (one user per line ``user item item ...``), ``atomic`` (RecBole
             ``.inter`` with a typed header) or ``csv`` (a delimited file with a header row).
         path: the source file, relative to the data directory (or absolute).
@@ -54,7 +81,7 @@ class DatasetSpec:
             user/item/time column name the same column.
     """
 
-    name: str
+    name: DatasetName
     format: Literal["s3rec", "atomic", "csv"]
     path: str
     url: str | None = None

@@ -20,6 +20,7 @@ from omegaconf.errors import MissingMandatoryValue
 from rich.console import Console
 from rich.markup import escape
 
+from seqrec.data.spec import name_problem
 from seqrec.errors import RunInterrupted, SeqrecError
 from seqrec.runs.resume import resume_problem
 from seqrec.runs.rundir import remove_unused_run_dir
@@ -308,7 +309,8 @@ class OutputFolderCheck(Callback):
     """Hydra callback (``hydra.callbacks`` in ``conf/config.yaml``): checks that the run or sweep
     folder can be written before Hydra creates it, so an unwritable output folder is one paragraph
     instead of a traceback from inside Hydra; for ``resume=`` it checks that the folder is a run
-    folder before Hydra writes its log there."""
+    folder before Hydra writes its log there; and that ``dataset.name``, part of the run folder's
+    path, is a plain name (``../x`` would put the folder outside outputs/)."""
 
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
         HydraConfig.instance().set_config(config)  # ${hydra:runtime.choices.*} in the folder name
@@ -322,6 +324,9 @@ class OutputFolderCheck(Callback):
                     f"{config.hydra.run.dir} names another one. Drop hydra.run.dir; to train the same "
                     "config into a new folder, start a new run instead of resume=."
                 )
+        problem = name_problem(config.dataset.get("name"))  # the run folder's path holds the name
+        if problem is not None:
+            _fail(problem)
         check_writable(config.hydra.run.dir)
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
