@@ -385,6 +385,33 @@ def test_module_entry_point(trained_run, tmp_path):
     assert bad.returncode == 1 and "is not a folder" in bad.stderr and "Traceback" not in bad.stderr
 
 
+def read_first_line(command: list[str]) -> tuple[str, int, str]:
+    """``command | head -1``: the first line, then the pipe closed; (line, exit status, stderr)."""
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    line = proc.stdout.readline()
+    proc.stdout.close()
+    stderr = proc.stderr.read()
+    return line, proc.wait(timeout=300), stderr
+
+
+def test_a_closed_stdout_pipe_ends_quietly_with_141():
+    code = (
+        "import sys\nfrom seqrec.runs.cli import stdout_pipe\nwith stdout_pipe():\n"
+        "    for i in range(10**6):\n        sys.stdout.write(f'{i},x\\n')\n"
+    )
+    line, status, stderr = read_first_line([sys.executable, "-c", code])
+    assert (line, status, stderr) == ("0,x\n", 141, "")
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_recommend_into_head_ends_quietly(trained_run):
+    command = [sys.executable, "-m", "seqrec.recommend", "--run", str(trained_run), "--k", "100"]
+    line, status, stderr = read_first_line(command)  # 15,000 rows: more than a pipe buffer holds
+    assert line == "user_id,rank,item_id,score\n" and status == 141
+    assert "error" not in stderr and "BrokenPipe" not in stderr, stderr
+
+
 @pytest.mark.realdata
 def test_s3rec_run_recommends_from_the_run_folder_alone(tmp_path, lastfm_data_dir):
     """S3-Rec (fine-tuned from scratch here) is rebuilt from config.yaml and best.pt: new sequences

@@ -6,7 +6,8 @@
 
 Writes one row per (user or sequence, rank): ``user_id`` (or ``sequence_id``), ``rank``,
 ``item_id``, ``score`` — to ``--out`` (atomically) or as CSV to stdout. Bad input prints one
-paragraph on stderr and exits with status 1, leaving no output file.
+paragraph on stderr and exits with status 1, leaving no output file; a reader that closes stdout
+early (``| head``) ends it quietly with status 141, as it would ``cat``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from seqrec.devices import resolve_device
 from seqrec.errors import SeqrecError
 from seqrec.recommend.files import check_out_path, read_sequences, read_users, write_recommendations
 from seqrec.recommend.run import AS_OF, load_run
-from seqrec.runs.cli import positive_int, report_errors, thread_count
+from seqrec.runs.cli import positive_int, report_errors, stdout_pipe, thread_count
 
 log = logging.getLogger("seqrec.recommend")
 
@@ -135,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         args = parse_args(argv)
         frame = recommend(args)
         if args.out is None:
-            frame.to_csv(sys.stdout, index=False)
+            with stdout_pipe():
+                frame.to_csv(sys.stdout, index=False)
         else:
             log.info("wrote %d rows to %s", len(frame), write_recommendations(frame, args.out))
     return 0

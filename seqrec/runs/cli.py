@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
+import signal
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -126,6 +129,30 @@ def io_message(err: OSError) -> str:
         "of it that should be a folder is one (not a file), that it is writable and that the disk has "
         "space, or pass another path."
     )
+
+
+@contextlib.contextmanager
+def stdout_pipe():
+    """Write to standard output inside this block; a reader that stops early (``... | head -1``)
+    ends the command quietly with exit status 141.
+
+    141 is 128 + SIGPIPE, what the shell reports for ``cat`` or ``grep`` in the same place, so
+    ``set -o pipefail`` scripts see this command like any other Unix tool, and a caller can tell
+    that the output was cut short. Standard output is pointed at the null device, or Python's own
+    flush at exit would print "Exception ignored ... BrokenPipeError" after all.
+
+    Raises:
+        SystemExit: 141, when the reader closed the pipe.
+    """
+    try:
+        yield
+        sys.stdout.flush()  # the last buffered rows meet a closed pipe here, not at interpreter exit
+    except BrokenPipeError:
+        with contextlib.suppress(OSError, ValueError):  # a stdout without a file descriptor (tests)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        raise SystemExit(128 + signal.SIGPIPE) from None
 
 
 def run_main(body: Callable[[], object]) -> int:
