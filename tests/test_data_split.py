@@ -103,10 +103,10 @@ def test_exact_fallback_is_uniform_over_free_items(monkeypatch):
     assert neg[1].unique().tolist() == [6]  # the only item outside {1, ..., 5}
 
 
-def test_no_negative_left_is_an_error():
-    loo = LeaveOneOut.build(make_data([[1, 2, 3, 1, 2]], 3), max_len=3)
-    with pytest.raises(DataError, match="interacted with all 3 items"):
-        loo.sample_negatives(torch.tensor([0]), (2,), torch.Generator().manual_seed(0))
+def test_no_negative_left_is_an_error_naming_the_raw_user_and_the_options():
+    loo = LeaveOneOut.build(make_data([[1, 2, 3], [1, 2, 3, 1, 2]], 3), max_len=3)
+    with pytest.raises(DataError, match=r"user 'u1' has interacted with all 3 items.*loss=ce.*dataset\.kcore"):
+        loo.sample_negatives(torch.tensor([0, 1]), (2,), torch.Generator().manual_seed(0))
 
 
 def test_too_short_user_is_an_error():

@@ -38,6 +38,8 @@ class LeaveOneOut:
         free_before: ``[len(train_keys)]`` ``user * (n_items + 1)`` + number of items not in the
             user's training part below each key's item (for exact negative sampling).
         n_items: catalogue size (items 1..n_items, 0 = padding); max_len: L.
+        user_tokens: ``[U]`` raw user id of each user index (``SequenceData.user_tokens``), so
+            that errors name users as the data file does; None: errors give the index.
     """
 
     train_input: torch.Tensor
@@ -54,6 +56,7 @@ class LeaveOneOut:
     free_before: torch.Tensor
     n_items: int
     max_len: int
+    user_tokens: np.ndarray | None = None
 
     @classmethod
     def build(cls, data: SequenceData, max_len: int = 50) -> LeaveOneOut:
@@ -106,6 +109,7 @@ class LeaveOneOut:
             free_before=t(free_before),
             n_items=int(n_items),
             max_len=int(max_len),
+            user_tokens=np.asarray(data.user_tokens, dtype=str),
         )
 
     @property
@@ -140,6 +144,17 @@ class LeaveOneOut:
             raise ValueError(f"split must be 'valid' or 'test', got {split!r}")
         starts = self.offsets[users]
         return row_item_pairs(self.items, starts, self.offsets[users + 1] - (2 if split == "valid" else 1))
+
+    def _no_negative_message(self, user: int) -> str:
+        """The paragraph for a user whose training part holds the whole catalogue."""
+        who = f"user index {user}" if self.user_tokens is None else f"user {str(self.user_tokens[user])!r}"
+        return (
+            f"{who} has interacted with all {self.n_items} items of the catalogue in the training part "
+            "of their sequence, so the loss cannot sample a negative item for them. Use a loss without "
+            "sampled negatives (loss=ce or loss=cce), or train on a larger catalogue: a log with more "
+            "items, or a lower dataset.kcore (it removes rare items; 0 keeps all), or remove this user "
+            "from the data file."
+        )
 
     def repeated_targets(self, split: str) -> torch.Tensor:
         """``[U]`` bool: the ``split`` ('valid'|'test') target repeats an item of the user's
@@ -178,12 +193,7 @@ class LeaveOneOut:
         key_start, key_end = self.train_key_offsets[users], self.train_key_offsets[users + 1]
         full = (key_end - key_start) >= n
         if full.any():
-            user = int(users[full][0])
-            raise DataError(
-                f"user index {user} has interacted with all {n} items, so no negative "
-                "item can be sampled; remove the user or use a loss without "
-                "negatives (loss=ce or loss=cce)."
-            )
+            raise DataError(self._no_negative_message(int(users[full][0])))
         shape = (len(users), *shape_tail)
         base = (users * (n + 1)).view(-1, *([1] * len(shape_tail))).expand(shape)  # [B, *tail]
 
