@@ -121,7 +121,7 @@ def test_short_users_dropped_with_one_counted_warning(tmp_path, caplog):
 
 def test_empty_after_kcore_names_the_option(tmp_path):
     rows = [("a", "x", 1), ("b", "y", 2)]
-    with pytest.raises(DataError, match="5-core filter removed every interaction.*dataset.kcore"):
+    with pytest.raises(DataError, match=r"5-core filter removed every interaction.*dataset\.kcore=0"):
         preprocess(read_csv(log(tmp_path, rows)), "t", kcore=5)
 
 

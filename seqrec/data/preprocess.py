@@ -151,7 +151,9 @@ def _kept_rows(inter: Interactions, name: str, kcore: int, min_user_interactions
     if not keep.any():
         raise DataError(
             f"{where}: the {kcore}-core filter removed every interaction (no set of users and "
-            f"items has >= {kcore} interactions each). Lower dataset.kcore (0 or 1 = no filtering)."
+            f"items has >= {kcore} interactions each). Lower dataset.kcore, or turn the filter off with "
+            "dataset.kcore=0 for a file that is filtered already (an S3-Rec-format file under dataset=custom "
+            "gets custom's 5-core filter unless told so)."
         )
 
     counts = np.bincount(user_codes[keep], minlength=user_codes.max() + 1)
