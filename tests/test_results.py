@@ -375,3 +375,73 @@ def test_the_bsarec_padding_row_statement_matches_its_study():
         ]
         is True
     )
+
+
+# The GRU4Rec padding-row studies (docs/results.md, "GRU4Rec's padding row"): each line of the page's
+# table is rebuilt here from the result folders it names, so no number in it is typed by hand.
+PADDING_VARIANTS = [  # (label, folder pattern under results/: {d} dataset, {l} loss)
+    ("seqrec's GRU4Rec (zero row, length buckets): Table 2", "table2/{d}/gru4rec-{l}"),
+    ("the paper's padding row, fixed", "studies/{d}-gru4rec-{l}-padding-random"),
+    ("the paper's padding row, trained as a softmax class", "studies/{d}-gru4rec-{l}-padding-class"),
+    ("the paper's padding row and its random batches", "studies/{d}-gru4rec-{l}-reference"),
+]
+DATASET_TITLES = {"sports": "Sports", "toys": "Toys", "lastfm": "LastFM", "beauty": "Beauty", "yelp": "Yelp"}
+
+
+def padding_study_lines(root=ROOT / "results") -> list[str]:
+    """The table's rows: per (dataset, loss) with a study, each variant that has result folders."""
+    from seqrec.report.paper import load_authors_valid, load_paper
+
+    paper = load_paper().set_index(["dataset", "model", "loss", "metric"])["value"]
+    authors = load_authors_valid().set_index(["dataset", "model", "loss"])
+
+    def cell(values):
+        return f"{values.mean():.4f}" + (f" ± {values.std(ddof=1):.4f}" if len(values) > 1 else "")
+
+    lines = []
+    suffixes = ("-padding-random", "-padding-class", "-reference")
+    studies = [p.name for p in (root / "studies").glob("*-gru4rec-*") if p.name.endswith(suffixes)]
+    cells = sorted({(name.split("-")[0], name.split("-")[2]) for name in studies})
+    for d, loss in cells:
+        for label, pattern in PADDING_VARIANTS:
+            runs = [
+                json.loads(p.read_text())
+                for p in sorted((root / pattern.format(d=d, l=loss)).glob("seed*/metrics.json"))
+            ]
+            if not runs:
+                continue
+            frame = pd.DataFrame(runs)
+            metrics = [cell(frame[m]) for m in ("valid/ndcg@20", "test/ndcg@10", "test/hr@10")]
+            lines.append(
+                f"| {DATASET_TITLES[d]} | {loss.upper()} | {label} | {len(runs)} | " + " | ".join(metrics) + " |"
+            )
+        ref = authors.loc[(d, "gru4rec", loss)]
+        test = [paper[(d, "gru4rec", loss, m)] for m in ("ndcg@10", "hr@10")]
+        lines.append(
+            f"| {DATASET_TITLES[d]} | {loss.upper()} | the paper's run | 1 | {ref.valid_ndcg20:.4f} | "
+            f"{test[0]:.4f} | {test[1]:.4f} |"
+        )
+    return lines
+
+
+@pytest.mark.skipif(not (ROOT / "results" / "studies").is_dir(), reason="no studies in this checkout")
+def test_the_padding_row_table_is_what_its_result_folders_hold():
+    page = (ROOT / "docs" / "results.md").read_text().splitlines()
+    lines = padding_study_lines()
+    assert len(lines) >= 4
+    missing = [line for line in lines if line not in page]
+    assert not missing, "rebuild the table in docs/results.md from padding_study_lines(): " + missing[0]
+
+
+@pytest.mark.skipif(not (ROOT / "results/leaderboard/lastfm/bsarec-ce-prefixes-len50").is_dir(), reason="no runs")
+def test_the_bsarec_lastfm_reproduction_statement_uses_table2s_noise_rule():
+    from seqrec.report.noise import cell_noise
+    from seqrec.report.runs import collect_runs
+
+    cell = cell_noise(collect_runs(ROOT / "results/leaderboard/lastfm/bsarec-ce-prefixes-len50")).iloc[0]
+    page = " ".join((ROOT / "docs" / "results.md").read_text().split())
+    for metric, published in (("ndcg@10", 0.0435), ("hr@10", 0.0807)):
+        z = (cell[metric] - published) / cell[f"{metric}_noise"]
+        assert abs(z) <= 2  # within noise, as the page says
+        stated = f"{cell[metric]:.4f} ± {cell[f'{metric}_std']:.4f} against {published} (z {z:+.1f}".replace("+", "")
+        assert stated.replace("-", "−") in page, stated
