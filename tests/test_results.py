@@ -390,7 +390,7 @@ DATASET_TITLES = {"sports": "Sports", "toys": "Toys", "lastfm": "LastFM", "beaut
 
 def padding_study_lines(root=ROOT / "results") -> list[str]:
     """The table's rows: per (dataset, loss) with a study, each variant that has result folders."""
-    from seqrec.report.paper import load_authors_valid, load_paper
+    from seqrec.report.paper import load_authors_valid, load_paper, table2_order
 
     paper = load_paper().set_index(["dataset", "model", "loss", "metric"])["value"]
     authors = load_authors_valid().set_index(["dataset", "model", "loss"])
@@ -401,7 +401,10 @@ def padding_study_lines(root=ROOT / "results") -> list[str]:
     lines = []
     suffixes = ("-padding-random", "-padding-class", "-reference")
     studies = [p.name for p in (root / "studies").glob("*-gru4rec-*") if p.name.endswith(suffixes)]
-    cells = sorted({(name.split("-")[0], name.split("-")[2]) for name in studies})
+    cells = sorted(
+        {(name.split("-")[0], name.split("-")[2]) for name in studies},
+        key=lambda c: table2_order((c[0], "gru4rec", c[1])),
+    )
     for d, loss in cells:
         for label, pattern in PADDING_VARIANTS:
             runs = [
