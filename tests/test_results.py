@@ -448,3 +448,14 @@ def test_the_bsarec_lastfm_reproduction_statement_uses_table2s_noise_rule():
         assert abs(z) <= 2  # within noise, as the page says
         stated = f"{cell[metric]:.4f} ± {cell[f'{metric}_std']:.4f} against {published} (z {z:+.1f}".replace("+", "")
         assert stated.replace("-", "−") in page, stated
+
+
+@pytest.mark.skipif(not (ROOT / "results/studies/sports-gru4rec-cce-reference").is_dir(), reason="no study")
+def test_the_batching_row_of_protocol_md_is_its_studies():
+    def ndcg(name):
+        path = ROOT / "results/studies" / name / "seed42" / "metrics.json"
+        return f"{json.loads(path.read_text())['test/ndcg@10']:.4f}"
+
+    page = " ".join((ROOT / "docs" / "protocol.md").read_text().split())
+    buckets, random_batches = ndcg("sports-gru4rec-cce-padding-class"), ndcg("sports-gru4rec-cce-reference")
+    assert f"test NDCG@10 {buckets} with length buckets, {random_batches} with random batches" in page
