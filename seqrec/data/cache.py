@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -133,6 +134,19 @@ def read_source(spec: DatasetSpec, source: Path) -> Interactions:
         sep=spec.sep,
         rating_col=spec.rating_col,
     )
+
+
+def current_fingerprint(cfg: Mapping[str, Any] | DatasetSpec, data_dir: Path) -> str | None:
+    """The fingerprint the dataset's source file gives now (:func:`fingerprint`), without fetching,
+    checking or preprocessing anything; None when the file is not in ``data_dir`` (nothing to
+    compare with).
+
+    Raises:
+        ConfigError: a bad dataset option (a mapping ``cfg``; see :class:`DatasetSpec`).
+    """
+    spec = cfg if isinstance(cfg, DatasetSpec) else DatasetSpec.from_mapping(cfg)
+    source = Path(data_dir) / os.path.expanduser(spec.path)  # where ensure_file looks first
+    return fingerprint(source, spec) if source.is_file() else None
 
 
 def fingerprint(source: Path, spec: DatasetSpec) -> str:
