@@ -353,8 +353,7 @@ def test_every_experiment_composes_and_validates(name):
     ],
 )
 def test_model_sizes_out_of_range_are_one_paragraph_not_a_silent_or_crashing_run(model, option, bound):
-    # hidden_size=0 trained to exit 0 with every score 0; num_heads=0 and negative sizes crashed
-    # inside torch with a traceback
+    # a size of 0 would train a model whose every score is 0; others fail deep inside torch
     cfg = compose_config([f"model={model}", f"model.{option}"])
     with pytest.raises(ConfigError, match=f"model.{option} is not valid: it must be a {bound}"):
         build_object(validate_config(cfg).model, "model", n_items=30, max_len=10)

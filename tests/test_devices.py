@@ -21,7 +21,7 @@ def test_cpu_and_auto_without_a_gpu(monkeypatch):
     ],
 )
 def test_an_absent_gpu_is_named_not_a_traceback(monkeypatch, name, message):
-    # device=mps on Linux used to pass here and crash in the data split with torch's RuntimeError
+    # a GPU the machine lacks is refused here, before the data split would crash on it
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     with pytest.raises(ConfigError) as err:

@@ -189,3 +189,30 @@ def test_padding_class_needs_the_reference_padding_row_and_a_tied_table(model_cl
         model_cls(n_items=N, max_len=10, padding_class=True)
     with pytest.raises(ValueError, match="padding_class=true needs tie_output=true"):
         model_cls(n_items=N, max_len=10, random_padding_row=True, padding_class=True, tie_output=False)
+
+
+def test_an_input_longer_than_the_padded_window_is_refused():
+    # the window a padded model pads to: cropping the input would return fewer positions than given
+    seq = torch.randint(1, N + 1, (2, 12))
+    for model in (GRU4Rec(n_items=N, max_len=10, random_padding_row=True), BSARec(n_items=N, max_len=10)):
+        with pytest.raises(ValueError, match="longer than the model's window max_len=10"):
+            model(seq)
+    assert GRU4Rec(n_items=N, max_len=10)(seq).shape == (2, 12, 64)  # no window without the padding row
+
+
+@pytest.mark.parametrize("loss, refused", [("bce", True), ("ce", False)])
+def test_padding_class_with_a_sampled_loss_is_refused_before_anything_is_written(tmp_path, loss, refused):
+    from conftest import tiny_config
+
+    from seqrec.errors import ConfigError
+    from seqrec.runs.pipeline import build
+
+    out = tmp_path / "run"
+    options = ["model=gru4rec", f"loss={loss}", "model.random_padding_row=true", "model.padding_class=true"]
+    cfg = tiny_config(tmp_path, out, "trainer.max_epochs=1", *options)
+    if refused:
+        with pytest.raises(ConfigError, match="model.padding_class=true .* loss=bce does not compute"):
+            build(cfg)
+        assert not out.exists()
+    else:
+        assert build(cfg).model.padding_class is True

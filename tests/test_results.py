@@ -379,11 +379,15 @@ def test_the_bsarec_padding_row_statement_matches_its_study():
 
 # The GRU4Rec padding-row studies (docs/results.md, "GRU4Rec's padding row"): each line of the page's
 # table is rebuilt here from the result folders it names, so no number in it is typed by hand.
-PADDING_VARIANTS = [  # (label, folder pattern under results/: {d} dataset, {l} loss)
-    ("seqrec's GRU4Rec (zero row, length buckets): Table 2", "table2/{d}/gru4rec-{l}"),
-    ("the paper's padding row, fixed", "studies/{d}-gru4rec-{l}-padding-random"),
-    ("the paper's padding row, trained as a softmax class", "studies/{d}-gru4rec-{l}-padding-class"),
-    ("the paper's padding row and its random batches", "studies/{d}-gru4rec-{l}-reference"),
+PADDING_VARIANTS = [  # (label, folder under results/: {d} dataset, {l} loss, (random row, class, buckets))
+    ("seqrec's GRU4Rec (zero row, length buckets): Table 2", "table2/{d}/gru4rec-{l}", (False, False, True)),
+    ("the paper's padding row, fixed", "studies/{d}-gru4rec-{l}-padding-random", (True, False, True)),
+    (
+        "the paper's padding row, trained as a softmax class",
+        "studies/{d}-gru4rec-{l}-padding-class",
+        (True, True, True),
+    ),
+    ("the paper's padding row and its random batches", "studies/{d}-gru4rec-{l}-reference", (True, True, False)),
 ]
 DATASET_TITLES = {"sports": "Sports", "toys": "Toys", "lastfm": "LastFM", "beauty": "Beauty", "yelp": "Yelp"}
 
@@ -406,13 +410,16 @@ def padding_study_lines(root=ROOT / "results") -> list[str]:
         key=lambda c: table2_order((c[0], "gru4rec", c[1])),
     )
     for d, loss in cells:
-        for label, pattern in PADDING_VARIANTS:
-            runs = [
-                json.loads(p.read_text())
-                for p in sorted((root / pattern.format(d=d, l=loss)).glob("seed*/metrics.json"))
-            ]
+        for label, pattern, options in PADDING_VARIANTS:
+            folder = root / pattern.format(d=d, l=loss)
+            runs = [json.loads(p.read_text()) for p in sorted(folder.glob("seed*/metrics.json"))]
             if not runs:
                 continue
+            for config in folder.glob("seed*/config.yaml"):  # the label is what the runs ran with
+                saved = yaml.safe_load(config.read_text())
+                model, trainer = saved["model"], saved["trainer"]
+                ran = (model.get("random_padding_row", False), model.get("padding_class", False))
+                assert (*ran, trainer["bucket_by_length"]) == options, config
             frame = pd.DataFrame(runs)
             metrics = [cell(frame[m]) for m in ("valid/ndcg@20", "test/ndcg@10", "test/hr@10")]
             lines.append(
@@ -459,3 +466,17 @@ def test_the_batching_row_of_protocol_md_is_its_studies():
     page = " ".join((ROOT / "docs" / "protocol.md").read_text().split())
     buckets, random_batches = ndcg("sports-gru4rec-cce-padding-class"), ndcg("sports-gru4rec-cce-reference")
     assert f"test NDCG@10 {buckets} with length buckets, {random_batches} with random batches" in page
+
+
+@pytest.mark.skipif(not (ROOT / "results/studies/sports-gru4rec-ce-padding-class").is_dir(), reason="no study")
+def test_the_sports_ce_padding_z_values_are_the_studies():
+    from seqrec.report.noise import cell_noise
+    from seqrec.report.runs import collect_runs
+
+    def z(name):
+        cell = cell_noise(collect_runs(ROOT / "results/studies" / name)).iloc[0]
+        return f"{(cell['ndcg@10'] - 0.0085) / cell['ndcg@10_noise']:+.1f}"  # the paper's Sports GRU4Rec + CE
+
+    page = " ".join((ROOT / "docs" / "results.md").read_text().split())
+    fixed, trained = z("sports-gru4rec-ce-padding-random"), z("sports-gru4rec-ce-padding-class")
+    assert f"(z {fixed} with the fixed row, {trained} with the trained one)" in page

@@ -184,11 +184,3 @@ def per_position_metrics(ranks: torch.Tensor, k: int = 10) -> pd.DataFrame:
             "n_users": n.cpu().numpy().astype(np.int64),
         }
     )
-
-
-if __name__ == "__main__":  # the RQ3 command's earlier name
-    import sys
-
-    from seqrec.analysis.rq3 import main
-
-    sys.exit(main())

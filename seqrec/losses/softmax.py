@@ -106,7 +106,8 @@ class CCE(Loss):
         self.name = "cce" if self.positions == "all" else "ce"
 
     def forward(self, hidden: torch.Tensor, targets: torch.Tensor, table: torch.Tensor, negatives=None) -> torch.Tensor:
-        """hidden ``[B, L, d]``, targets ``[B, L]`` (0 = padding), table ``[N, d]``. Returns a scalar."""
+        """hidden ``[B, L, d]``, targets ``[B, L]`` (0 = padding), table ``[N, d]`` or ``[N + E, d]``
+        (E never-target classes after the items). Returns a scalar."""
         mask = position_mask(targets, self.positions)  # [B, L]
         return softmax_cross_entropy(hidden[mask], targets[mask], table, self.chunk_size)
 

@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from seqrec.models.sasrec import SASRec, TransformerBlock
-from seqrec.models.scoring import check_padding_class
+from seqrec.models.scoring import check_padding_class, check_window
 from seqrec.options import DropoutRate, PositiveFloat, PositiveInt
 
 
@@ -177,7 +177,12 @@ class BSARec(SASRec):
         return self.causal_filter
 
     def forward(self, item_seq: torch.Tensor) -> torch.Tensor:
-        """``item_seq [B, L]`` (left-padded, L ≤ max_len) → hidden states ``[B, L, d]``."""
+        """``item_seq [B, L]`` (left-padded) → hidden states ``[B, L, d]``.
+
+        Raises:
+            ValueError: ``L > max_len`` (the filter's window).
+        """
         L = item_seq.shape[1]
+        check_window(L, self.max_len)
         full = F.pad(item_seq, (self.max_len - L, 0))  # [B, max_len]: the window the filter is defined on
         return self.encode(self.embed(full), full)[:, -L:]

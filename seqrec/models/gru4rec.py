@@ -4,19 +4,19 @@ Item embedding (64) → dropout (0.5) → one GRU layer (hidden 128, **no bias**
 back to 64, applied at every position (CCE paper, Eqs. 3-6 and Fig. 1a). Initialisation as in the
 reference code: Xavier-normal item embeddings, Xavier-uniform GRU weights.
 
-The GRU has no bias and the padding embedding is zero, so a left-padded prefix keeps the hidden
-state at exactly zero (z = r = 1/2, ĥ = tanh(0) = 0): left padding is a no-op and trimming it
-leaves every real position's output unchanged.
+The GRU has no bias and by default the padding embedding is zero, so a left-padded prefix keeps
+the hidden state at exactly zero (z = r = 1/2, ĥ = tanh(0) = 0): left padding is a no-op and
+trimming it leaves every real position's output unchanged.
 
 The reference code's padding row is not zero: its Xavier-normal initialisation overwrites the zero
-row ``padding_idx`` sets, and ``padding_idx`` then keeps it untrained, so every input (padded to
-``max_len``) runs the GRU through a fixed random vector before its first item, which gives each
-sequence a non-zero starting state that depends on its padding length. ``random_padding_row=True``
-reproduces that: the row keeps its draw and :meth:`GRU4Rec.forward` pads every input to
-``max_len``, since trimming is then no longer a no-op. With CE and CCE the reference also trains
-that row: its logits cover the whole embedding table, so the padding row is a softmax class that is
-never a target (``padding_idx`` stops only the gradient of the lookup); ``padding_class=True``
-does the same (:func:`seqrec.models.scoring.training_table`). The reference's table has one more
+row ``padding_idx`` sets, and every input, padded to ``max_len``, runs the GRU through that row
+before its first item, which gives each sequence a non-zero starting state that depends on its
+padding length. ``random_padding_row=True`` reproduces that: the row keeps its draw (the lookup
+never trains it) and :meth:`GRU4Rec.forward` pads every input to ``max_len``, since trimming is then
+no longer a no-op. With CE and CCE the reference also trains the row: its logits cover the whole
+embedding table, so the padding row is a softmax class that is never a target (``padding_idx``
+stops only the gradient of the lookup); ``padding_class=True`` does the same
+(:func:`seqrec.models.scoring.training_table`). The reference's table has one more
 row, S3-Rec's mask token, never an input here: one class more among N, left out.
 """
 
@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seqrec.models.scoring import check_padding_class, tied_table
+from seqrec.models.scoring import check_padding_class, check_window, tied_table
 from seqrec.options import DropoutRate, PositiveInt
 
 
@@ -43,10 +43,10 @@ class GRU4Rec(nn.Module):
         dropout: dropout on the input embeddings (0.5).
         tie_output: score items with the input embedding table (the paper; default) or, if
             False, with a separate Xavier-normal output table ``[N, e]``.
-        random_padding_row: keep the padding row (id 0) at its Xavier-normal draw and pad every
-            input to ``max_len``, as the reference code does (module docstring); False (default)
-            zeroes the row, so padding is a no-op. Only the input side sees the row: item 0 is
-            never a candidate or a target.
+        random_padding_row: start the padding row (id 0) from its Xavier-normal draw and pad every
+            input to ``max_len``, as the reference code does (module docstring); the lookup never
+            trains it. False (default) zeroes the row, so padding is a no-op. Item 0 is never a
+            candidate or a target.
         padding_class: with ``random_padding_row``, the padding row is also a never-target class of
             full-softmax training (CE, CCE), so those losses train it, as in the reference code
             (module docstring). Ranking still covers items 1..N only.
@@ -106,10 +106,14 @@ class GRU4Rec(nn.Module):
         return self.item_emb.weight[: int(self.padding_class)]
 
     def forward(self, item_seq: torch.Tensor) -> torch.Tensor:
-        """``item_seq [B, L]`` (left-padded, 0 = padding, L ≤ max_len with ``random_padding_row``)
-        → hidden states ``[B, L, e]``."""
+        """``item_seq [B, L]`` (left-padded, 0 = padding) → hidden states ``[B, L, e]``.
+
+        Raises:
+            ValueError: ``L > max_len`` with ``random_padding_row`` (the padded window is ``max_len``).
+        """
         L = item_seq.shape[1]
         if self.random_padding_row:  # the reference's input: every sequence padded to max_len
+            check_window(L, self.max_len)
             item_seq = F.pad(item_seq, (self.max_len - L, 0))
         x = self.emb_dropout(self.item_emb(item_seq))  # [B, L or max_len, e]
         out, _ = self.gru(x)  # [B, L or max_len, hidden]

@@ -35,6 +35,16 @@ def tied_table(item_emb: torch.nn.Embedding) -> torch.Tensor:
     return item_emb.weight[1:]
 
 
+def check_window(length: int, max_len: int) -> None:
+    """A model that pads every input to its ``max_len`` window takes no longer input.
+
+    Raises:
+        ValueError: ``length > max_len``.
+    """
+    if length > max_len:
+        raise ValueError(f"an input of {length} positions is longer than the model's window max_len={max_len}")
+
+
 def check_padding_class(padding_class: bool, random_padding_row: bool, tie_output: bool) -> None:
     """The models' ``padding_class`` option needs the reference's padding row and a tied table.
 

@@ -29,6 +29,7 @@ from seqrec.locks import RUN_LOCK, exclusive
 from seqrec.losses import Loss
 from seqrec.models.causality import check_causal
 from seqrec.models.protocol import check_protocol
+from seqrec.models.scoring import training_table
 from seqrec.runs import resume
 from seqrec.runs.outputs import NoWriter, RunOutput, RunWriter, per_user_frame, writing
 from seqrec.runs.rundir import set_tf32, settle_hydra_record, share_run_dir
@@ -124,6 +125,13 @@ def build(cfg: DictConfig) -> Experiment:
     )
 
     model, model_kwargs, pretraining = build_model(options, cfg, data, split, device)
+    if not loss.full_softmax and training_table(model, True).shape[0] > data.n_items:
+        raise ConfigError(
+            f"model.padding_class=true makes the padding row a class of a full softmax, which loss={loss.name} "
+            "does not compute (it scores only the items it samples), so the option would change nothing. Drop "
+            "it (model.random_padding_row=true alone gives the reference's fixed row, as its BCE has it), or "
+            "train with loss=ce or loss=cce."
+        )
     if options.run.stage == "finetune" and loss.positions == "all":  # the model must not see its targets
         check_causal(model, data.n_items, options.dataset.max_len, loss.name)
     try:
