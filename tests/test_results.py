@@ -479,4 +479,4 @@ def test_the_sports_ce_padding_z_values_are_the_studies():
 
     page = " ".join((ROOT / "docs" / "results.md").read_text().split())
     fixed, trained = z("sports-gru4rec-ce-padding-random"), z("sports-gru4rec-ce-padding-class")
-    assert f"(z {fixed} with the fixed row, {trained} with the trained one)" in page
+    assert f"(z {fixed} with the fixed row, one seed; {trained} with the trained one, two seeds" in page
