@@ -22,7 +22,6 @@ from omegaconf import DictConfig, OmegaConf
 from seqrec.atomic import write_json
 from seqrec.config.schema import CheckedConfig, build_object, validate_config
 from seqrec.data import LeaveOneOut, SequenceData, load_dataset
-from seqrec.data.cache import current_fingerprint
 from seqrec.devices import resolve_device
 from seqrec.errors import ConfigError, RunInterrupted
 from seqrec.locks import RUN_LOCK, exclusive
@@ -240,7 +239,7 @@ def _run_owned(
     cfg, out_dir = start.cfg, start.out_dir
     if start.finished is not None:
         # the same config on changed data is another run: never hand back the old metrics
-        ddp.on_main(lambda: _check_finished_data(cfg, out_dir, start.finished))
+        ddp.on_main(lambda: resume.check_finished_data(cfg, out_dir, start.finished))
         if ddp.is_main():
             settle_hydra_record(out_dir, resumed, accepted=False)
             print(
@@ -281,18 +280,6 @@ def _run_owned(
         return _train_and_finish(exp, writer, out_dir, int(cfg.seed), pretrain_facts, wall_start)
     finally:
         writer.close_trackers()
-
-
-def _check_finished_data(cfg: DictConfig, out_dir: Path, metrics: dict) -> None:
-    """The finished run's data check (:func:`resume.check_finished_data`) against the source file
-    as it is now: hashed only, never fetched or preprocessed, so a finished run whose data is
-    absent here is handed back as it is (with a warning: it cannot be checked)."""
-    now = current_fingerprint(cfg.dataset, Path(cfg.data_dir))
-    if now is None:
-        log.warning("%s: the dataset's source file is not in %s, so the finished run is not checked against it",
-                    out_dir, cfg.data_dir)  # fmt: skip
-        return
-    resume.check_finished_data(cfg, out_dir, metrics, now)
 
 
 def _record_folder(writer: RunOutput, out_dir: Path) -> None:

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from seqrec.data.cache import current_fingerprint
 from seqrec.errors import ConfigError, DataError, SeqrecError
 from seqrec.runs.configs import (
     RUNTIME_KEYS,
@@ -279,17 +280,23 @@ def data_changed(run_dir: Path, trained_on: str, now: str, config: dict) -> str:
     )
 
 
-def check_finished_data(cfg: DictConfig, out_dir: Path, metrics: dict, fingerprint: str) -> None:
-    """Refuse the finished run in ``out_dir`` when the current data's ``fingerprint`` differs from
-    the one it recorded (``metrics.json``): a re-run of its command would otherwise return metrics
-    of other data. A run that recorded none cannot be checked and is taken as it is.
+def check_finished_data(cfg: DictConfig, out_dir: Path, metrics: dict) -> None:
+    """Refuse the finished run in ``out_dir`` when the data ``cfg`` names now gives another
+    fingerprint than the one it recorded (``metrics.json``): a re-run of its command would otherwise
+    return metrics of other data. Only the source file is hashed (nothing is fetched or
+    preprocessed); a run whose data is not here, or that recorded no fingerprint, is taken as it
+    is, the former with a warning.
 
     Raises:
         DataError: :func:`data_changed`'s paragraph.
     """
     theirs = metrics.get("data_fingerprint")
-    if theirs is not None and theirs != fingerprint:
-        raise DataError(data_changed(out_dir, theirs, fingerprint, OmegaConf.to_container(cfg, resolve=True)))
+    now = current_fingerprint(cfg.dataset, Path(cfg.data_dir))
+    if now is None:
+        log.warning("%s: the dataset's source file is not in %s, so the finished run is not checked against it",
+                    out_dir, cfg.data_dir)  # fmt: skip
+    elif theirs is not None and theirs != now:
+        raise DataError(data_changed(out_dir, theirs, now, OmegaConf.to_container(cfg, resolve=True)))
 
 
 def _check_finished_config(cfg: DictConfig, out_dir: Path) -> None:
